@@ -1,0 +1,142 @@
+package bus
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// SchemaVersion is the version of the event encoding written by this build.
+// Readers reject events with a higher version instead of guessing at them.
+const SchemaVersion = 1
+
+// Op is what happened to a row.
+type Op string
+
+// The operations a change event can carry.
+const (
+	OpInsert   Op = "insert"
+	OpUpdate   Op = "update"
+	OpDelete   Op = "delete"
+	OpTruncate Op = "truncate"
+	// OpRead is a row read by the initial snapshot or a backfill, not by the log.
+	OpRead Op = "read"
+)
+
+// Change is one row-level change captured from PostgreSQL, after type conversion.
+// It is published on ChangeSubject(schema, table).
+type Change struct {
+	V      int    `json:"v"`
+	Op     Op     `json:"op"`
+	Schema string `json:"schema"`
+	Table  string `json:"table"`
+	// Key holds the primary-key (or replica-identity) columns in key order.
+	// Empty for OpTruncate.
+	Key []Column `json:"key,omitempty"`
+	// Row is the new row for insert, update and read; nil for delete and truncate.
+	// Values are JSON-ready (see the capture package's type codec).
+	Row map[string]any `json:"row,omitempty"`
+	// Unchanged names TOASTed columns whose value did not change and was not sent:
+	// they are absent from Row and must be left as they are in the index.
+	Unchanged []string `json:"unchanged,omitempty"`
+	// LSN is the commit LSN of the transaction (the snapshot's consistent point for
+	// OpRead). It orders versions of a row: a later commit always has a higher LSN.
+	LSN LSN `json:"lsn"`
+	// Pos is the position of this change within its transaction (or snapshot chunk).
+	Pos uint64 `json:"pos"`
+	// CommitTime is when the transaction committed (zero for OpRead).
+	CommitTime time.Time `json:"commit_time,omitzero"`
+}
+
+// Column is a named value.
+type Column struct {
+	Name  string `json:"name"`
+	Value any    `json:"value"`
+}
+
+// MsgID is the JetStream message id of the change: derived from its position in
+// the log so that republishing it after a crash is dropped as a duplicate.
+func (c *Change) MsgID() string {
+	if c.Op == OpRead {
+		return "r:" + c.LSN.String() + ":" + c.Schema + "." + c.Table + ":" + DocumentID(c.Key)
+	}
+	return "c:" + c.LSN.String() + ":" + strconv.FormatUint(c.Pos, 10)
+}
+
+// DocOp is what the sink must do with a document.
+type DocOp string
+
+// The operations a document event can carry.
+const (
+	DocIndex  DocOp = "index"
+	DocDelete DocOp = "delete"
+	// DocTruncate removes every document of Index written before LSN.
+	DocTruncate DocOp = "truncate"
+)
+
+// Doc is one document write for the search index, produced by transform and
+// consumed by the sink. It is published on DocSubject(index).
+type Doc struct {
+	V     int    `json:"v"`
+	Op    DocOp  `json:"op"`
+	Index string `json:"index"`
+	ID    string `json:"id,omitempty"`
+	// Source is the document for DocIndex.
+	Source json.RawMessage `json:"source,omitempty"`
+	// Unchanged lists top-level fields of Source's row that were not sent by
+	// PostgreSQL (unchanged TOAST values): the sink must keep their indexed value.
+	Unchanged []string `json:"unchanged,omitempty"`
+	// Version is the external version of the write (the commit LSN).
+	Version uint64 `json:"version"`
+	// Origin identifies the change that produced this document.
+	Schema     string    `json:"schema"`
+	Table      string    `json:"table"`
+	Pos        uint64    `json:"pos"`
+	CommitTime time.Time `json:"commit_time,omitzero"`
+}
+
+// MsgID is the JetStream message id of the document event.
+func (d *Doc) MsgID() string {
+	return "d:" + strconv.FormatUint(d.Version, 10) + ":" + strconv.FormatUint(d.Pos, 10) + ":" + d.Index + ":" + d.ID
+}
+
+// LSN is a PostgreSQL log sequence number. It is encoded as PostgreSQL prints
+// it ("16/B374D848") so that events and status output read like the server's.
+type LSN uint64
+
+// String formats l as PostgreSQL does.
+func (l LSN) String() string {
+	return fmt.Sprintf("%X/%X", uint64(l)>>32, uint32(l))
+}
+
+// ParseLSN parses the "XXX/XXX" form.
+func ParseLSN(s string) (LSN, error) {
+	hi, lo, ok := strings.Cut(s, "/")
+	if !ok {
+		return 0, fmt.Errorf("parse lsn %q: want the form 16/B374D848", s)
+	}
+	h, err := strconv.ParseUint(hi, 16, 32)
+	if err != nil {
+		return 0, fmt.Errorf("parse lsn %q: %w", s, err)
+	}
+	l, err := strconv.ParseUint(lo, 16, 32)
+	if err != nil {
+		return 0, fmt.Errorf("parse lsn %q: %w", s, err)
+	}
+	return LSN(h<<32 | l), nil
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (l LSN) MarshalText() ([]byte, error) { return []byte(l.String()), nil }
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (l *LSN) UnmarshalText(b []byte) error {
+	v, err := ParseLSN(string(b))
+	if err != nil {
+		return err
+	}
+	*l = v
+	return nil
+}
