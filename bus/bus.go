@@ -1,0 +1,192 @@
+// Package bus owns the message bus between Walsearch's stages: an embedded
+// nats-server with JetStream on disk (or a connection to an external NATS
+// cluster), the stream, consumer and key-value definitions, and the event
+// types that cross stages.
+//
+// It never interprets events beyond their envelope: what a change means is
+// the business of capture, transform and sink.
+package bus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Defaults for Config.
+const (
+	DefaultReplicas        = 1
+	DefaultDuplicateWindow = 2 * time.Minute
+	DefaultAckWait         = 15 * time.Second
+)
+
+// Config configures the bus.
+type Config struct {
+	// URL of an external NATS cluster. Empty runs an embedded nats-server.
+	// Default: "" (embedded).
+	URL string
+	// DataDir is where the embedded server keeps JetStream files
+	// (DataDir/nats). Required when URL is empty.
+	DataDir string
+	// Listen makes the embedded server accept NATS clients on this address
+	// (e.g. 127.0.0.1:4222) so other walsearch processes can share it.
+	// Default: "" (no listening port; in-process connections only).
+	Listen string
+	// Replicas is the JetStream replica count of Walsearch's streams; use 3
+	// on a three-node cluster. Default: 1.
+	Replicas int
+	// DuplicateWindow is how long JetStream remembers message ids to drop
+	// republished events. Default: 2m.
+	DuplicateWindow time.Duration
+	// AckWait is how long a delivered message may stay unacknowledged before
+	// JetStream delivers it again. Default: 15s.
+	AckWait time.Duration
+	// Logger receives the embedded server's warnings and errors. Default: discard.
+	Logger *slog.Logger
+}
+
+// DefaultConfig returns a Config with every default filled in.
+func DefaultConfig() Config {
+	return Config{Replicas: DefaultReplicas, DuplicateWindow: DefaultDuplicateWindow, AckWait: DefaultAckWait}
+}
+
+// Validate reports every problem with c.
+func (c Config) Validate() error {
+	var errs []error
+	if c.URL == "" && c.DataDir == "" {
+		errs = append(errs, errors.New("data_dir: required for the embedded NATS server (or set nats.url)"))
+	}
+	if c.URL != "" && c.Listen != "" {
+		errs = append(errs, errors.New("nats.listen: only applies to the embedded server; unset it or nats.url"))
+	}
+	if c.Replicas < 1 || c.Replicas > 5 {
+		errs = append(errs, fmt.Errorf("nats.replicas: want 1 to 5, got %d", c.Replicas))
+	}
+	if c.DuplicateWindow <= 0 {
+		errs = append(errs, fmt.Errorf("nats.duplicate_window: want a positive duration, got %s", c.DuplicateWindow))
+	}
+	if c.AckWait < time.Second {
+		errs = append(errs, fmt.Errorf("nats.ack_wait: want at least 1s, got %s", c.AckWait))
+	}
+	return errors.Join(errs...)
+}
+
+// Bus is a connection to JetStream with Walsearch's streams in place.
+type Bus struct {
+	cfg    Config
+	log    *slog.Logger
+	server *server.Server // nil when external
+	nc     *nats.Conn
+	js     jetstream.JetStream
+	state  *KV
+
+	closeOnce sync.Once
+}
+
+// Open starts the embedded server (or connects to cfg.URL) and makes sure
+// every stream and bucket exists.
+func Open(ctx context.Context, cfg Config) (*Bus, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	b := &Bus{cfg: cfg, log: cfg.Logger}
+	if b.log == nil {
+		b.log = slog.New(slog.DiscardHandler)
+	}
+	b.log = b.log.With("component", "bus")
+	var err error
+	if cfg.URL == "" {
+		b.server, err = startEmbedded(filepath.Join(cfg.DataDir, "nats"), cfg.Listen, b.log)
+		if err != nil {
+			return nil, err
+		}
+		b.nc, err = nats.Connect("", nats.InProcessServer(b.server), nats.Name("walsearch"))
+	} else {
+		b.nc, err = nats.Connect(cfg.URL, nats.Name("walsearch"), nats.MaxReconnects(-1))
+	}
+	if err != nil {
+		b.Close()
+		return nil, fmt.Errorf("connect to nats %s: %w", redactURL(cfg.URL), err)
+	}
+	b.js, err = jetstream.New(b.nc)
+	if err != nil {
+		b.Close()
+		return nil, fmt.Errorf("open jetstream: %w", err)
+	}
+	if err := b.ensureStreams(ctx); err != nil {
+		b.Close()
+		return nil, err
+	}
+	kv, err := b.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket: StateBucket, Storage: jetstream.FileStorage, Replicas: cfg.Replicas, History: 1,
+	})
+	if err != nil {
+		b.Close()
+		return nil, fmt.Errorf("create state bucket: %w", err)
+	}
+	b.state = &KV{kv: kv}
+	return b, nil
+}
+
+// JetStream returns the underlying JetStream context.
+func (b *Bus) JetStream() jetstream.JetStream { return b.js }
+
+// Conn returns the underlying NATS connection.
+func (b *Bus) Conn() *nats.Conn { return b.nc }
+
+// State returns the durable key-value store for stage state.
+func (b *Bus) State() *KV { return b.state }
+
+// Embedded reports whether this bus runs its own nats-server.
+func (b *Bus) Embedded() bool { return b.server != nil }
+
+// ClientURL is the URL other processes can use to reach the embedded server,
+// or "" when it does not listen.
+func (b *Bus) ClientURL() string {
+	if b.server == nil || b.cfg.Listen == "" {
+		return ""
+	}
+	return b.server.ClientURL()
+}
+
+// Ping checks that the bus answers.
+func (b *Bus) Ping(ctx context.Context) error {
+	if _, err := b.js.AccountInfo(ctx); err != nil {
+		return fmt.Errorf("ping jetstream: %w", err)
+	}
+	return nil
+}
+
+// Close drains the connection and stops the embedded server. It is idempotent.
+func (b *Bus) Close() error {
+	b.closeOnce.Do(func() {
+		if b.nc != nil {
+			_ = b.nc.Drain()
+			b.nc.Close()
+		}
+		if b.server != nil {
+			b.server.Shutdown()
+			b.server.WaitForShutdown()
+		}
+	})
+	return nil
+}
+
+// redactURL hides credentials in a NATS URL for logs and errors.
+func redactURL(u string) string {
+	at := strings.LastIndex(u, "@")
+	scheme := strings.Index(u, "://")
+	if at < 0 || scheme < 0 || at < scheme {
+		return u
+	}
+	return u[:scheme+3] + "***@" + u[at+1:]
+}

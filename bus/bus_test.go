@@ -1,0 +1,150 @@
+package bus_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/walsearch/walsearch/bus"
+	"github.com/walsearch/walsearch/bus/bustest"
+)
+
+func TestPublishFlushReadInOrder(t *testing.T) {
+	t.Parallel()
+	b := bustest.Open(t)
+	p := b.Changes()
+	ctx := context.Background()
+	const n = 5000
+	for i := 0; i < n; i++ {
+		ev := &bus.Change{Op: bus.OpInsert, Schema: "public", Table: "users", LSN: 100, Pos: uint64(i),
+			Key: []bus.Column{{Name: "id", Value: i}}, Row: map[string]any{"id": i}}
+		if err := p.Publish(ctx, ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := p.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// Republishing the same events is dropped by the duplicate window.
+	for i := 0; i < 10; i++ {
+		ev := &bus.Change{Op: bus.OpInsert, Schema: "public", Table: "users", LSN: 100, Pos: uint64(i)}
+		if err := p.Publish(ctx, ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := p.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	st, err := b.JetStream().Stream(ctx, bus.ChangesStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.State.Msgs != n {
+		t.Fatalf("stream holds %d changes, want %d (republished ids must be dropped)", info.State.Msgs, n)
+	}
+	got := b.ReadChanges(n, 20*time.Second)
+	if len(got) != n {
+		t.Fatalf("read %d changes, want %d", len(got), n)
+	}
+	for i, c := range got {
+		if c.Pos != uint64(i) || c.V != bus.SchemaVersion {
+			t.Fatalf("change %d: pos %d v %d, out of order or unversioned", i, c.Pos, c.V)
+		}
+	}
+}
+
+func TestStateSurvivesRestart(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	ctx := context.Background()
+	b := bustest.OpenDir(t, dir)
+	if err := b.State().Put(ctx, "capture.walsearch.snapshot", []byte("0/16B3748")); err != nil {
+		t.Fatal(err)
+	}
+	b.Close()
+	b2 := bustest.OpenDir(t, dir)
+	v, ok, err := b2.State().Get(ctx, "capture.walsearch.snapshot")
+	if err != nil || !ok || string(v) != "0/16B3748" {
+		t.Fatalf("after restart: %q %v %v", v, ok, err)
+	}
+	if _, ok, err := b2.State().Get(ctx, "missing"); ok || err != nil {
+		t.Fatalf("missing key: found=%v err=%v", ok, err)
+	}
+}
+
+func TestFlushReportsContextCancel(t *testing.T) {
+	t.Parallel()
+	b := bustest.Open(t)
+	p := b.Changes()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	err := p.Flush(ctx)
+	if err != nil {
+		t.Fatalf("flush with nothing pending must succeed even on a done context, got %v", err)
+	}
+	if err := p.Publish(ctx, &bus.Change{Op: bus.OpInsert, Schema: "s", Table: "t"}); err != nil && !errors.Is(err, context.Canceled) {
+		t.Fatalf("publish on a done context: %v", err)
+	}
+}
+
+func TestConfigValidateListsEveryProblem(t *testing.T) {
+	cfg := bus.Config{Replicas: 0, DuplicateWindow: 0, AckWait: 0}
+	err := cfg.Validate()
+	if err == nil {
+		t.Fatal("want errors")
+	}
+	for _, want := range []string{"data_dir", "nats.replicas", "nats.duplicate_window", "nats.ack_wait"} {
+		if !contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %s", err, want)
+		}
+	}
+}
+
+func TestLSNRoundTrip(t *testing.T) {
+	for _, s := range []string{"0/0", "0/16B3748", "16/B374D848", "FFFFFFFF/FFFFFFFF"} {
+		l, err := bus.ParseLSN(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if l.String() != s {
+			t.Errorf("%s -> %s", s, l)
+		}
+	}
+	for _, bad := range []string{"", "16", "x/1", "1/x", "100000000/0"} {
+		if _, err := bus.ParseLSN(bad); err == nil {
+			t.Errorf("ParseLSN(%q) accepted", bad)
+		}
+	}
+}
+
+func TestDocumentID(t *testing.T) {
+	cases := []struct {
+		key  []bus.Column
+		want string
+	}{
+		{[]bus.Column{{"id", int64(42)}}, "42"},
+		{[]bus.Column{{"id", "abc"}}, "abc"},
+		{[]bus.Column{{"a", int64(1)}, {"b", "eu"}}, `[1,"eu"]`},
+	}
+	for _, c := range cases {
+		if got := bus.DocumentID(c.key); got != c.want {
+			t.Errorf("DocumentID(%v) = %q, want %q", c.key, got, c.want)
+		}
+	}
+}
+
+func contains(s, sub string) bool { return len(s) >= len(sub) && (s == sub || indexOf(s, sub) >= 0) }
+
+func indexOf(s, sub string) int {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		if s[i:i+len(sub)] == sub {
+			return i
+		}
+	}
+	return -1
+}

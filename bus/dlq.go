@@ -1,0 +1,63 @@
+package bus
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// DeadLetter is an event a stage could not process, kept with the reason so it
+// can be inspected and replayed.
+type DeadLetter struct {
+	V     int       `json:"v"`
+	Stage string    `json:"stage"`
+	Error string    `json:"error"`
+	Stack string    `json:"stack,omitempty"`
+	Time  time.Time `json:"time"`
+	// Subject and MsgID are where the original event was published.
+	Subject string `json:"subject"`
+	MsgID   string `json:"msg_id,omitempty"`
+	// Event is the original event, unchanged.
+	Event json.RawMessage `json:"event"`
+}
+
+// DeadLetter stores dl on the stage's dead-letter subject and waits for
+// JetStream to acknowledge it.
+func (b *Bus) DeadLetter(ctx context.Context, dl *DeadLetter) error {
+	dl.V = SchemaVersion
+	if dl.Time.IsZero() {
+		dl.Time = time.Now().UTC()
+	}
+	data, err := json.Marshal(dl)
+	if err != nil {
+		return fmt.Errorf("encode dead letter: %w", err)
+	}
+	if _, err := b.js.Publish(ctx, DLQSubject(dl.Stage), data); err != nil {
+		return fmt.Errorf("publish dead letter for %s: %w", dl.Stage, err)
+	}
+	return nil
+}
+
+// DLQCount returns the number of dead letters stored.
+func (b *Bus) DLQCount(ctx context.Context) (uint64, error) {
+	s, err := b.js.Stream(ctx, DLQStream)
+	if err != nil {
+		return 0, fmt.Errorf("dlq stream: %w", err)
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("dlq stream info: %w", err)
+	}
+	return info.State.Msgs, nil
+}
+
+func decodeJSON(data []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("decode event: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,59 @@
+package bus
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+)
+
+// startEmbedded runs a JetStream-enabled nats-server storing under storeDir.
+// With listen empty it opens no port: stages connect in-process.
+func startEmbedded(storeDir, listen string, log *slog.Logger) (*server.Server, error) {
+	opts := &server.Options{
+		ServerName:         "walsearch",
+		JetStream:          true,
+		StoreDir:           storeDir,
+		NoSigs:             true,
+		DontListen:         listen == "",
+		MaxPayload:         8 << 20,
+		JetStreamMaxMemory: 64 << 20,
+	}
+	if listen != "" {
+		host, port, err := net.SplitHostPort(listen)
+		if err != nil {
+			return nil, fmt.Errorf("nats.listen %q: %w", listen, err)
+		}
+		p, err := strconv.Atoi(port)
+		if err != nil {
+			return nil, fmt.Errorf("nats.listen %q: bad port: %w", listen, err)
+		}
+		opts.Host, opts.Port = host, p
+	}
+	s, err := server.NewServer(opts)
+	if err != nil {
+		return nil, fmt.Errorf("start embedded nats: %w", err)
+	}
+	s.SetLoggerV2(&natsLogger{log: log}, false, false, false)
+	s.Start()
+	if !s.ReadyForConnections(30 * time.Second) {
+		s.Shutdown()
+		return nil, fmt.Errorf("start embedded nats: not ready within 30s (store %s)", storeDir)
+	}
+	return s, nil
+}
+
+// natsLogger forwards the server's warnings and errors to slog.
+type natsLogger struct{ log *slog.Logger }
+
+func (l *natsLogger) Noticef(format string, v ...any) {
+	l.log.Debug(fmt.Sprintf(format, v...))
+}
+func (l *natsLogger) Warnf(format string, v ...any)  { l.log.Warn(fmt.Sprintf(format, v...)) }
+func (l *natsLogger) Fatalf(format string, v ...any) { l.log.Error(fmt.Sprintf(format, v...)) }
+func (l *natsLogger) Errorf(format string, v ...any) { l.log.Error(fmt.Sprintf(format, v...)) }
+func (l *natsLogger) Debugf(format string, v ...any) {}
+func (l *natsLogger) Tracef(format string, v ...any) {}

@@ -1,0 +1,41 @@
+package bus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// KV is a small durable key-value store on JetStream, for stage state such as
+// snapshot progress. Keys use the characters [-/_=.a-zA-Z0-9].
+type KV struct{ kv jetstream.KeyValue }
+
+// Get returns the value of key and whether it exists.
+func (s *KV) Get(ctx context.Context, key string) ([]byte, bool, error) {
+	e, err := s.kv.Get(ctx, key)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("get state %s: %w", key, err)
+	}
+	return e.Value(), true, nil
+}
+
+// Put stores value under key.
+func (s *KV) Put(ctx context.Context, key string, value []byte) error {
+	if _, err := s.kv.Put(ctx, key, value); err != nil {
+		return fmt.Errorf("put state %s: %w", key, err)
+	}
+	return nil
+}
+
+// Delete removes key; a missing key is not an error.
+func (s *KV) Delete(ctx context.Context, key string) error {
+	if err := s.kv.Delete(ctx, key); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
+		return fmt.Errorf("delete state %s: %w", key, err)
+	}
+	return nil
+}

@@ -1,0 +1,195 @@
+package bus
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// DefaultMaxInFlight bounds the publishes awaiting a JetStream ack per
+// publisher: Publish blocks beyond it, which is how backpressure reaches
+// the producer (and, for capture, PostgreSQL).
+const DefaultMaxInFlight = 2048
+
+// Publisher publishes events asynchronously and tells, through Flush, when
+// everything published so far is durably stored.
+//
+// A Publisher is used by one goroutine at a time. After a publish failed, every
+// later Publish and Flush return that failure: the owner stops, and the
+// stream is replayed from its last durable position (message ids make the
+// replay harmless).
+type Publisher struct {
+	js      jetstream.JetStream
+	futures chan pending
+	done    chan struct{}
+
+	mu        sync.Mutex
+	published uint64
+	acked     uint64
+	err       error
+	changed   chan struct{} // closed and replaced whenever acked or err changes
+	closeOnce sync.Once
+}
+
+type pending struct {
+	f       jetstream.PubAckFuture
+	subject string
+	id      string
+}
+
+// NewPublisher returns a publisher with its own JetStream context. Close it
+// when done.
+func (b *Bus) NewPublisher() (*Publisher, error) {
+	js, err := jetstream.New(b.nc, jetstream.WithPublishAsyncMaxPending(2*DefaultMaxInFlight))
+	if err != nil {
+		return nil, fmt.Errorf("new publisher: %w", err)
+	}
+	p := &Publisher{
+		js:      js,
+		futures: make(chan pending, DefaultMaxInFlight),
+		done:    make(chan struct{}),
+		changed: make(chan struct{}),
+	}
+	go p.reap()
+	return p, nil
+}
+
+// reap waits for acks in publish order. It owns nothing but the counters and
+// exits when futures is closed.
+func (p *Publisher) reap() {
+	defer close(p.done)
+	for pd := range p.futures {
+		var err error
+		select {
+		case <-pd.f.Ok():
+		case e := <-pd.f.Err():
+			err = &PublishError{Subject: pd.subject, MsgID: pd.id, Err: e}
+		}
+		p.mu.Lock()
+		p.acked++
+		if err != nil && p.err == nil {
+			p.err = err
+		}
+		close(p.changed)
+		p.changed = make(chan struct{})
+		p.mu.Unlock()
+	}
+}
+
+// PublishRaw publishes data on subject with message id id.
+func (p *Publisher) PublishRaw(ctx context.Context, subject, id string, data []byte) error {
+	p.mu.Lock()
+	err := p.err
+	p.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	msg := &nats.Msg{Subject: subject, Data: data, Header: nats.Header{}}
+	f, err := p.js.PublishMsgAsync(msg, jetstream.WithMsgID(id))
+	if err != nil {
+		return &PublishError{Subject: subject, MsgID: id, Err: err}
+	}
+	select {
+	case p.futures <- pending{f: f, subject: subject, id: id}:
+	case <-ctx.Done():
+		// The message is on its way; its outcome is unknown, so the
+		// publisher is unusable from here on.
+		p.fail(ctx.Err())
+		return ctx.Err()
+	}
+	p.mu.Lock()
+	p.published++
+	p.mu.Unlock()
+	return nil
+}
+
+func (p *Publisher) fail(err error) {
+	p.mu.Lock()
+	if p.err == nil {
+		p.err = err
+	}
+	p.mu.Unlock()
+}
+
+// Flush waits until every event published so far is acknowledged by
+// JetStream, and returns the first publish error if any.
+func (p *Publisher) Flush(ctx context.Context) error {
+	p.mu.Lock()
+	target := p.published
+	p.mu.Unlock()
+	for {
+		p.mu.Lock()
+		acked, err, changed := p.acked, p.err, p.changed
+		p.mu.Unlock()
+		if err != nil {
+			return err
+		}
+		if acked >= target {
+			return nil
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// Close stops the publisher. Publishes not yet flushed may or may not be
+// stored. It is idempotent.
+func (p *Publisher) Close() error {
+	p.closeOnce.Do(func() {
+		close(p.futures)
+		<-p.done
+		p.js.CleanupPublisher()
+	})
+	return nil
+}
+
+// ChangePublisher publishes change events.
+type ChangePublisher struct{ *Publisher }
+
+// NewChangePublisher returns a publisher of change events.
+func (b *Bus) NewChangePublisher() (*ChangePublisher, error) {
+	p, err := b.NewPublisher()
+	if err != nil {
+		return nil, err
+	}
+	return &ChangePublisher{p}, nil
+}
+
+// Publish publishes ev on its table's subject.
+func (p *ChangePublisher) Publish(ctx context.Context, ev *Change) error {
+	ev.V = SchemaVersion
+	data, err := json.Marshal(ev)
+	if err != nil {
+		return fmt.Errorf("encode change %s.%s: %w", ev.Schema, ev.Table, err)
+	}
+	return p.PublishRaw(ctx, ChangeSubject(ev.Schema, ev.Table), ev.MsgID(), data)
+}
+
+// DocPublisher publishes document events.
+type DocPublisher struct{ *Publisher }
+
+// NewDocPublisher returns a publisher of document events.
+func (b *Bus) NewDocPublisher() (*DocPublisher, error) {
+	p, err := b.NewPublisher()
+	if err != nil {
+		return nil, err
+	}
+	return &DocPublisher{p}, nil
+}
+
+// Publish publishes d on its index's subject.
+func (p *DocPublisher) Publish(ctx context.Context, d *Doc) error {
+	d.V = SchemaVersion
+	data, err := json.Marshal(d)
+	if err != nil {
+		return fmt.Errorf("encode document %s/%s: %w", d.Index, d.ID, err)
+	}
+	return p.PublishRaw(ctx, DocSubject(d.Index), d.MsgID(), data)
+}

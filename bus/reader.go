@@ -1,0 +1,123 @@
+package bus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Reader fetches messages of one stream through a durable consumer, in stream
+// order. Stages process a fetched batch in order and acknowledge it with
+// AckBatch once its effects are durable; unacknowledged messages are delivered
+// again, in order, after AckWait.
+type Reader struct {
+	cons jetstream.Consumer
+}
+
+// ReaderConfig names a durable consumer.
+type ReaderConfig struct {
+	Stream  string
+	Durable string
+	// Filter limits the consumer to these subjects. Default: the whole stream.
+	Filter []string
+	// MaxAckPending bounds delivered-but-unacked messages. Default: 20000.
+	MaxAckPending int
+}
+
+// NewReader creates (or resumes) a durable consumer.
+func (b *Bus) NewReader(ctx context.Context, rc ReaderConfig) (*Reader, error) {
+	if rc.MaxAckPending == 0 {
+		rc.MaxAckPending = 20000
+	}
+	cc := jetstream.ConsumerConfig{
+		Durable:       rc.Durable,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       b.cfg.AckWait,
+		MaxAckPending: rc.MaxAckPending,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+		Replicas:      b.cfg.Replicas,
+		MaxDeliver:    -1,
+	}
+	if len(rc.Filter) == 1 {
+		cc.FilterSubject = rc.Filter[0]
+	} else if len(rc.Filter) > 1 {
+		cc.FilterSubjects = rc.Filter
+	}
+	cons, err := b.js.CreateOrUpdateConsumer(ctx, rc.Stream, cc)
+	if err != nil {
+		return nil, fmt.Errorf("create consumer %s on %s: %w", rc.Durable, rc.Stream, err)
+	}
+	return &Reader{cons: cons}, nil
+}
+
+// Fetch returns up to max messages, waiting at most wait for the first one.
+// It returns an empty slice (and no error) when nothing arrived in time.
+func (r *Reader) Fetch(ctx context.Context, max int, wait time.Duration) ([]jetstream.Msg, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	batch, err := r.cons.Fetch(max, jetstream.FetchMaxWait(wait))
+	if err != nil {
+		return nil, fmt.Errorf("fetch: %w", err)
+	}
+	msgs := make([]jetstream.Msg, 0, max)
+	for m := range batch.Messages() {
+		msgs = append(msgs, m)
+	}
+	if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, jetstream.ErrNoHeartbeat) {
+		if len(msgs) == 0 {
+			return nil, fmt.Errorf("fetch: %w", err)
+		}
+	}
+	return msgs, nil
+}
+
+// Pending reports messages not yet delivered plus delivered but unacked.
+func (r *Reader) Pending(ctx context.Context) (uint64, error) {
+	info, err := r.cons.Info(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("consumer info: %w", err)
+	}
+	return info.NumPending + uint64(info.NumAckPending), nil
+}
+
+// AckBatch acknowledges msgs in order and waits for JetStream to confirm the
+// last one. Acks travel on one connection and are applied in order, so the
+// confirmation of the last covers the earlier ones.
+func AckBatch(ctx context.Context, msgs []jetstream.Msg) error {
+	if len(msgs) == 0 {
+		return nil
+	}
+	for _, m := range msgs[:len(msgs)-1] {
+		if err := m.Ack(); err != nil {
+			return fmt.Errorf("ack: %w", err)
+		}
+	}
+	if err := msgs[len(msgs)-1].DoubleAck(ctx); err != nil {
+		return fmt.Errorf("ack: %w", err)
+	}
+	return nil
+}
+
+// Decode unmarshals an event, keeping numbers exact, and checks its schema version.
+func Decode[T Change | Doc | DeadLetter](data []byte, v *T) error {
+	if err := decodeJSON(data, v); err != nil {
+		return err
+	}
+	var ver int
+	switch x := any(v).(type) {
+	case *Change:
+		ver = x.V
+	case *Doc:
+		ver = x.V
+	case *DeadLetter:
+		ver = x.V
+	}
+	if ver > SchemaVersion {
+		return fmt.Errorf("decode event (schema version %d): %w", ver, ErrNewerSchema)
+	}
+	return nil
+}
