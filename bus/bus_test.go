@@ -148,3 +148,40 @@ func indexOf(s, sub string) int {
 	}
 	return -1
 }
+
+func TestFetchReturnsPromptlyWhenIdle(t *testing.T) {
+	t.Parallel()
+	b := bustest.Open(t)
+	ctx := context.Background()
+	r, err := b.NewReader(ctx, bus.ReaderConfig{Stream: bus.ChangesStream, Durable: "prompt"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := b.Changes()
+	if err := p.Publish(ctx, &bus.Change{Op: bus.OpInsert, Schema: "public", Table: "t", LSN: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// Asking for 500 with a long wait must hand over the one message without
+	// waiting out the timeout.
+	start := time.Now()
+	msgs, err := r.Fetch(ctx, 500, 30*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(msgs) != 1 {
+		t.Fatalf("got %d messages, want 1", len(msgs))
+	}
+	if el := time.Since(start); el > 20*time.Second {
+		t.Fatalf("fetch waited %s for an available message", el)
+	}
+	if err := bus.AckBatch(ctx, msgs); err != nil {
+		t.Fatal(err)
+	}
+	msgs, err = r.Fetch(ctx, 10, 100*time.Millisecond)
+	if err != nil || len(msgs) != 0 {
+		t.Fatalf("after ack: %d messages, err %v", len(msgs), err)
+	}
+}

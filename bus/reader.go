@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -55,22 +56,41 @@ func (b *Bus) NewReader(ctx context.Context, rc ReaderConfig) (*Reader, error) {
 
 // Fetch returns up to max messages, waiting at most wait for the first one.
 // It returns an empty slice (and no error) when nothing arrived in time.
+// Under load it returns full batches at once; when idle it returns as soon as
+// one message arrives, so batching never adds latency.
 func (r *Reader) Fetch(ctx context.Context, max int, wait time.Duration) ([]jetstream.Msg, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	batch, err := r.cons.Fetch(max, jetstream.FetchMaxWait(wait))
+	msgs, err := r.collect(r.cons.FetchNoWait(max))
+	if err != nil || len(msgs) > 0 {
+		return msgs, err
+	}
+	first, err := r.collect(r.cons.Fetch(1, jetstream.FetchMaxWait(wait)))
+	if err != nil || len(first) == 0 || max == 1 {
+		return first, err
+	}
+	rest, err := r.collect(r.cons.FetchNoWait(max - 1))
+	if err != nil {
+		// The first message is delivered; hand it over rather than lose the
+		// chance to process it before its ack deadline.
+		return first, nil
+	}
+	return append(first, rest...), nil
+}
+
+func (r *Reader) collect(batch jetstream.MessageBatch, err error) ([]jetstream.Msg, error) {
 	if err != nil {
 		return nil, fmt.Errorf("fetch: %w", err)
 	}
-	msgs := make([]jetstream.Msg, 0, max)
+	var msgs []jetstream.Msg
 	for m := range batch.Messages() {
 		msgs = append(msgs, m)
 	}
-	if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, jetstream.ErrNoHeartbeat) {
-		if len(msgs) == 0 {
-			return nil, fmt.Errorf("fetch: %w", err)
-		}
+	if err := batch.Error(); err != nil && len(msgs) == 0 &&
+		!errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, nats.ErrTimeout) &&
+		!errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, jetstream.ErrNoHeartbeat) {
+		return nil, fmt.Errorf("fetch: %w", err)
 	}
 	return msgs, nil
 }
