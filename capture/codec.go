@@ -1,0 +1,339 @@
+package capture
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"math"
+	"strconv"
+	"strings"
+	"sync"
+)
+
+// kind is how a PostgreSQL type's text form is converted. Every type maps to
+// one kind; types the codec does not know are kindText.
+type kind uint8
+
+const (
+	kindText kind = iota
+	kindInt
+	kindNumeric
+	kindFloat
+	kindBool
+	kindJSON
+	kindDate
+	kindTimestamp
+	kindTimestamptz
+	kindBytea
+	kindArray
+)
+
+// typeInfo describes one type OID to the codec.
+type typeInfo struct {
+	kind  kind
+	elem  uint32 // element type of an array
+	delim byte   // element delimiter of an array literal
+}
+
+// Built-in type OIDs (pg_type.dat). They are fixed across PostgreSQL versions.
+const (
+	oidBool        = 16
+	oidBytea       = 17
+	oidChar        = 18
+	oidName        = 19
+	oidInt8        = 20
+	oidInt2        = 21
+	oidInt4        = 23
+	oidText        = 25
+	oidOID         = 26
+	oidJSON        = 114
+	oidXML         = 142
+	oidBox         = 603
+	oidCIDR        = 650
+	oidFloat4      = 700
+	oidFloat8      = 701
+	oidMacaddr8    = 774
+	oidMoney       = 790
+	oidMacaddr     = 829
+	oidInet        = 869
+	oidBPChar      = 1042
+	oidVarchar     = 1043
+	oidDate        = 1082
+	oidTime        = 1083
+	oidTimestamp   = 1114
+	oidTimestamptz = 1184
+	oidInterval    = 1186
+	oidTimetz      = 1266
+	oidBit         = 1560
+	oidVarbit      = 1562
+	oidNumeric     = 1700
+	oidUUID        = 2950
+	oidJSONB       = 3802
+
+	// firstUserOID is FirstNormalObjectId: OIDs below it are built in.
+	firstUserOID = 16384
+)
+
+// builtinTypes maps built-in scalar OIDs to their kind.
+var builtinScalars = map[uint32]kind{
+	oidBool: kindBool, oidBytea: kindBytea, oidChar: kindText, oidName: kindText,
+	oidInt8: kindInt, oidInt2: kindInt, oidInt4: kindInt, oidText: kindText, oidOID: kindInt,
+	oidJSON: kindJSON, oidXML: kindText, oidBox: kindText, oidCIDR: kindText,
+	oidFloat4: kindFloat, oidFloat8: kindFloat, oidMacaddr8: kindText, oidMoney: kindText,
+	oidMacaddr: kindText, oidInet: kindText, oidBPChar: kindText, oidVarchar: kindText,
+	oidDate: kindDate, oidTime: kindText, oidTimestamp: kindTimestamp,
+	oidTimestamptz: kindTimestamptz, oidInterval: kindText, oidTimetz: kindText,
+	oidBit: kindText, oidVarbit: kindText, oidNumeric: kindNumeric, oidUUID: kindText,
+	oidJSONB: kindJSON,
+}
+
+// builtinArrays maps built-in array OIDs to their element OIDs.
+var builtinArrays = map[uint32]uint32{
+	1000: oidBool, 1001: oidBytea, 1002: oidChar, 1003: oidName, 1016: oidInt8,
+	1005: oidInt2, 1007: oidInt4, 1009: oidText, 1028: oidOID, 199: oidJSON, 143: oidXML,
+	1020: oidBox, 651: oidCIDR, 1021: oidFloat4, 1022: oidFloat8, 775: oidMacaddr8,
+	791: oidMoney, 1040: oidMacaddr, 1041: oidInet, 1014: oidBPChar, 1015: oidVarchar,
+	1182: oidDate, 1183: oidTime, 1115: oidTimestamp, 1185: oidTimestamptz,
+	1187: oidInterval, 1270: oidTimetz, 1561: oidBit, 1563: oidVarbit, 1231: oidNumeric,
+	2951: oidUUID, 3807: oidJSONB,
+}
+
+// maxArrayNesting bounds how deep DecodeText follows array element types, so
+// that a malformed type catalogue cannot make it recurse forever.
+const maxArrayNesting = 4
+
+// Codec converts PostgreSQL values in their text form (as pgoutput and COPY
+// send them) to JSON-ready Go values. One Codec serves the snapshot and the
+// stream, so that both produce identical rows. docs/types.md has the mapping.
+//
+// A Codec knows the built-in types; user-defined enums, domains and arrays of
+// them are added from the catalogue (see loadTypes). It is safe for concurrent use.
+type Codec struct {
+	mu    sync.RWMutex
+	types map[uint32]typeInfo
+}
+
+// NewCodec returns a codec that knows the built-in types.
+func NewCodec() *Codec {
+	c := &Codec{types: make(map[uint32]typeInfo, len(builtinScalars)+len(builtinArrays))}
+	for oid, k := range builtinScalars {
+		c.types[oid] = typeInfo{kind: k}
+	}
+	for oid, elem := range builtinArrays {
+		d := byte(',')
+		if elem == oidBox {
+			d = ';'
+		}
+		c.types[oid] = typeInfo{kind: kindArray, elem: elem, delim: d}
+	}
+	return c
+}
+
+// Known reports whether the codec has a definition for oid.
+func (c *Codec) Known(oid uint32) bool {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	_, ok := c.types[oid]
+	return ok
+}
+
+// define adds or replaces the definitions of user types.
+func (c *Codec) define(defs map[uint32]typeInfo) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for oid, t := range defs {
+		c.types[oid] = t
+	}
+}
+
+func (c *Codec) lookup(oid uint32) typeInfo {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.types[oid] // zero value: kindText
+}
+
+// DecodeText converts the text form of a value of type oid. It never fails: a
+// value that does not parse as its type is returned as its text, so that one
+// odd value never stops the pipeline. NULL is handled by the caller (nil).
+func (c *Codec) DecodeText(oid uint32, text string) any {
+	return c.decode(oid, text, 0)
+}
+
+func (c *Codec) decode(oid uint32, text string, depth int) any {
+	t := c.lookup(oid)
+	switch t.kind {
+	case kindInt:
+		if n, err := strconv.ParseInt(text, 10, 64); err == nil {
+			return n
+		}
+	case kindNumeric:
+		return decodeNumeric(text)
+	case kindFloat:
+		return decodeFloat(text)
+	case kindBool:
+		switch text {
+		case "t", "true":
+			return true
+		case "f", "false":
+			return false
+		}
+	case kindJSON:
+		if v, ok := decodeJSON(text); ok {
+			return v
+		}
+	case kindDate:
+		if s, ok := formatDate(text); ok {
+			return s
+		}
+	case kindTimestamp:
+		if s, ok := formatTimestamp(text, false); ok {
+			return s
+		}
+	case kindTimestamptz:
+		if s, ok := formatTimestamp(text, true); ok {
+			return s
+		}
+	case kindBytea:
+		if b, ok := decodeBytea(text); ok {
+			return base64.StdEncoding.EncodeToString(b)
+		}
+	case kindArray:
+		if depth >= maxArrayNesting {
+			break
+		}
+		arr, err := parseArray(text, t.delim)
+		if err != nil {
+			break
+		}
+		return arr.convert(func(s string) any { return c.decode(t.elem, s, depth+1) })
+	}
+	return text
+}
+
+// decodeNumeric keeps a numeric exact: a json.Number when float64 holds the
+// same decimal value (so every JSON reader gets it right), else a string.
+// NaN and the infinities have no JSON form and become nil.
+func decodeNumeric(text string) any {
+	switch text {
+	case "NaN", "Infinity", "-Infinity":
+		return nil
+	}
+	if !validDecimal(text) {
+		return text
+	}
+	f, err := strconv.ParseFloat(text, 64)
+	if err != nil || math.IsInf(f, 0) {
+		return text
+	}
+	if canonicalDecimal(strconv.FormatFloat(f, 'f', -1, 64)) == canonicalDecimal(text) {
+		return json.Number(text)
+	}
+	return text
+}
+
+// validDecimal reports whether s is a plain decimal ([-+]digits[.digits]), the
+// only form numeric's output function writes and a valid JSON number once a
+// leading '+' is absent.
+func validDecimal(s string) bool {
+	if strings.HasPrefix(s, "-") {
+		s = s[1:]
+	}
+	intPart, frac, hasDot := strings.Cut(s, ".")
+	if intPart == "" || (hasDot && frac == "") {
+		return false
+	}
+	if len(intPart) > 1 && intPart[0] == '0' {
+		return false // JSON forbids leading zeros
+	}
+	for _, p := range []string{intPart, frac} {
+		for i := 0; i < len(p); i++ {
+			if p[i] < '0' || p[i] > '9' {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// canonicalDecimal strips what does not change a decimal's value: leading
+// zeros of the integer part, trailing zeros of the fraction, and a negative zero.
+func canonicalDecimal(s string) string {
+	neg := strings.HasPrefix(s, "-")
+	if neg {
+		s = s[1:]
+	}
+	intPart, frac, _ := strings.Cut(s, ".")
+	intPart = strings.TrimLeft(intPart, "0")
+	frac = strings.TrimRight(frac, "0")
+	if intPart == "" {
+		intPart = "0"
+	}
+	out := intPart
+	if frac != "" {
+		out += "." + frac
+	}
+	if neg && out != "0" {
+		out = "-" + out
+	}
+	return out
+}
+
+// decodeFloat converts real and double precision. NaN and the infinities have
+// no JSON form and become nil.
+func decodeFloat(text string) any {
+	f, err := strconv.ParseFloat(text, 64)
+	if err != nil {
+		return text
+	}
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return nil
+	}
+	return f
+}
+
+// decodeJSON decodes json and jsonb, keeping numbers exact as json.Number.
+func decodeJSON(text string) (any, bool) {
+	dec := json.NewDecoder(strings.NewReader(text))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, false
+	}
+	if dec.More() {
+		return nil, false
+	}
+	return v, true
+}
+
+// decodeBytea parses bytea output in hex format (\x0a0b) or, for servers set to
+// bytea_output = escape, in escape format.
+func decodeBytea(text string) ([]byte, bool) {
+	if rest, ok := strings.CutPrefix(text, `\x`); ok {
+		b, err := hex.DecodeString(rest)
+		return b, err == nil
+	}
+	var out bytes.Buffer
+	for i := 0; i < len(text); i++ {
+		ch := text[i]
+		if ch != '\\' {
+			out.WriteByte(ch)
+			continue
+		}
+		if i+1 < len(text) && text[i+1] == '\\' {
+			out.WriteByte('\\')
+			i++
+			continue
+		}
+		if i+3 < len(text) && text[i+1] >= '0' && text[i+1] <= '3' && isOctal(text[i+2]) && isOctal(text[i+3]) {
+			v := (text[i+1]-'0')<<6 | (text[i+2]-'0')<<3 | (text[i+3] - '0')
+			out.WriteByte(v)
+			i += 3
+			continue
+		}
+		return nil, false
+	}
+	return out.Bytes(), true
+}
+
+func isOctal(c byte) bool { return c >= '0' && c <= '7' }

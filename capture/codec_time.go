@@ -1,0 +1,228 @@
+package capture
+
+import (
+	"strconv"
+	"strings"
+	"time"
+)
+
+// The documented mapping of PostgreSQL's infinite dates and timestamps: the
+// first and last instants an ISO 8601 date with a four-digit year can hold, so
+// that range queries and sorting keep treating them as "before everything" and
+// "after everything".
+const (
+	dateMinusInfinity      = "0001-01-01"
+	datePlusInfinity       = "9999-12-31"
+	timestampMinusInfinity = "0001-01-01T00:00:00.000000"
+	timestampPlusInfinity  = "9999-12-31T23:59:59.999999"
+)
+
+// formatDate converts date output in the ISO DateStyle (2024-01-31, or
+// 0044-03-15 BC) to ISO 8601 (BC years become astronomical: -0043-03-15).
+func formatDate(text string) (string, bool) {
+	switch text {
+	case "infinity":
+		return datePlusInfinity, true
+	case "-infinity":
+		return dateMinusInfinity, true
+	}
+	body, bc := strings.CutSuffix(text, " BC")
+	y, m, d, ok := parseDate(body)
+	if !ok {
+		return "", false
+	}
+	if bc {
+		y = 1 - y
+	}
+	var b strings.Builder
+	writeYear(&b, y)
+	b.WriteByte('-')
+	write2(&b, m)
+	b.WriteByte('-')
+	write2(&b, d)
+	return b.String(), true
+}
+
+// formatTimestamp converts timestamp (tz=false) and timestamptz (tz=true)
+// output in the ISO DateStyle to ISO 8601 with exactly six fractional digits;
+// timestamptz values are moved to UTC and end in Z.
+func formatTimestamp(text string, tz bool) (string, bool) {
+	suffix := ""
+	if tz {
+		suffix = "Z"
+	}
+	switch text {
+	case "infinity":
+		return timestampPlusInfinity + suffix, true
+	case "-infinity":
+		return timestampMinusInfinity + suffix, true
+	}
+	body, bc := strings.CutSuffix(text, " BC")
+	datePart, timePart, ok := strings.Cut(body, " ")
+	if !ok {
+		return "", false
+	}
+	y, mo, d, ok := parseDate(datePart)
+	if !ok {
+		return "", false
+	}
+	if bc {
+		y = 1 - y
+	}
+	clock, offset := timePart, ""
+	if tz {
+		i := strings.IndexAny(timePart, "+-")
+		if i < 0 {
+			return "", false
+		}
+		clock, offset = timePart[:i], timePart[i:]
+	}
+	h, mi, s, micros, ok := parseClock(clock)
+	if !ok {
+		return "", false
+	}
+	t := time.Date(y, time.Month(mo), d, h, mi, s, micros*1000, time.UTC)
+	if t.Month() != time.Month(mo) || t.Day() != d {
+		return "", false
+	}
+	if tz {
+		off, ok := parseOffset(offset)
+		if !ok {
+			return "", false
+		}
+		t = t.Add(-time.Duration(off) * time.Second)
+	}
+	var b strings.Builder
+	writeYear(&b, t.Year())
+	b.WriteByte('-')
+	write2(&b, int(t.Month()))
+	b.WriteByte('-')
+	write2(&b, t.Day())
+	b.WriteByte('T')
+	write2(&b, t.Hour())
+	b.WriteByte(':')
+	write2(&b, t.Minute())
+	b.WriteByte(':')
+	write2(&b, t.Second())
+	b.WriteByte('.')
+	us := strconv.Itoa(t.Nanosecond() / 1000)
+	b.WriteString(strings.Repeat("0", 6-len(us)))
+	b.WriteString(us)
+	b.WriteString(suffix)
+	return b.String(), true
+}
+
+// parseDate parses Y-MM-DD where Y has four or more digits.
+func parseDate(s string) (y, m, d int, ok bool) {
+	parts := strings.Split(s, "-")
+	if len(parts) != 3 || len(parts[0]) < 4 || len(parts[0]) > 7 || len(parts[1]) != 2 || len(parts[2]) != 2 {
+		return 0, 0, 0, false
+	}
+	var err error
+	if y, err = atoiDigits(parts[0]); err != nil {
+		return 0, 0, 0, false
+	}
+	if m, err = atoiDigits(parts[1]); err != nil || m < 1 || m > 12 {
+		return 0, 0, 0, false
+	}
+	if d, err = atoiDigits(parts[2]); err != nil || d < 1 || d > 31 {
+		return 0, 0, 0, false
+	}
+	return y, m, d, true
+}
+
+// parseClock parses HH:MM:SS[.ffffff].
+func parseClock(s string) (h, m, sec, micros int, ok bool) {
+	whole, frac, hasFrac := strings.Cut(s, ".")
+	parts := strings.Split(whole, ":")
+	if len(parts) != 3 || len(parts[0]) != 2 || len(parts[1]) != 2 || len(parts[2]) != 2 {
+		return 0, 0, 0, 0, false
+	}
+	var err error
+	if h, err = atoiDigits(parts[0]); err != nil || h > 24 {
+		return 0, 0, 0, 0, false
+	}
+	if m, err = atoiDigits(parts[1]); err != nil || m > 59 {
+		return 0, 0, 0, 0, false
+	}
+	if sec, err = atoiDigits(parts[2]); err != nil || sec > 60 {
+		return 0, 0, 0, 0, false
+	}
+	if hasFrac {
+		if frac == "" || len(frac) > 6 {
+			return 0, 0, 0, 0, false
+		}
+		f, err := atoiDigits(frac)
+		if err != nil {
+			return 0, 0, 0, 0, false
+		}
+		for i := len(frac); i < 6; i++ {
+			f *= 10
+		}
+		micros = f
+	}
+	return h, m, sec, micros, true
+}
+
+// parseOffset parses a UTC offset as PostgreSQL prints it: +HH, -HH:MM, +HH:MM:SS.
+func parseOffset(s string) (seconds int, ok bool) {
+	if len(s) < 3 {
+		return 0, false
+	}
+	sign := 1
+	if s[0] == '-' {
+		sign = -1
+	} else if s[0] != '+' {
+		return 0, false
+	}
+	parts := strings.Split(s[1:], ":")
+	if len(parts) > 3 {
+		return 0, false
+	}
+	mult := 3600
+	for _, p := range parts {
+		if len(p) != 2 {
+			return 0, false
+		}
+		v, err := atoiDigits(p)
+		if err != nil {
+			return 0, false
+		}
+		seconds += v * mult
+		mult /= 60
+	}
+	return sign * seconds, true
+}
+
+// atoiDigits parses a non-empty run of ASCII digits (no sign).
+func atoiDigits(s string) (int, error) {
+	if s == "" {
+		return 0, strconv.ErrSyntax
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return 0, strconv.ErrSyntax
+		}
+	}
+	return strconv.Atoi(s)
+}
+
+func writeYear(b *strings.Builder, y int) {
+	switch {
+	case y < 0:
+		b.WriteByte('-')
+		y = -y
+	case y > 9999:
+		b.WriteByte('+')
+	}
+	s := strconv.Itoa(y)
+	b.WriteString(strings.Repeat("0", max(0, 4-len(s))))
+	b.WriteString(s)
+}
+
+func write2(b *strings.Builder, v int) {
+	if v < 10 {
+		b.WriteByte('0')
+	}
+	b.WriteString(strconv.Itoa(v))
+}
