@@ -1,0 +1,45 @@
+package transform
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"github.com/walsearch/walsearch/bus"
+)
+
+// Identity indexes every row as it is: table public.users becomes index
+// "users", the primary key becomes the document id, the row the document.
+type Identity struct{}
+
+// Map implements Mapper.
+func (Identity) Map(c *bus.Change) ([]*bus.Doc, error) {
+	d := BaseDoc(c)
+	switch c.Op {
+	case bus.OpInsert, bus.OpUpdate, bus.OpRead:
+		src, err := json.Marshal(c.Row)
+		if err != nil {
+			return nil, fmt.Errorf("encode row of %s.%s: %w", c.Schema, c.Table, err)
+		}
+		d.Op, d.Source, d.Unchanged = bus.DocIndex, src, c.Unchanged
+	case bus.OpDelete:
+		d.Op = bus.DocDelete
+	case bus.OpTruncate:
+		d.Op, d.ID = bus.DocTruncate, ""
+	default:
+		return nil, fmt.Errorf("unknown operation %q on %s.%s", c.Op, c.Schema, c.Table)
+	}
+	return []*bus.Doc{d}, nil
+}
+
+// BaseDoc returns the document event for c with everything but Op, Source
+// and Unchanged filled in: the default index, the id and the version.
+func BaseDoc(c *bus.Change) *bus.Doc {
+	d := &bus.Doc{
+		Index: bus.IndexName(c.Schema, c.Table), Version: uint64(c.LSN),
+		Schema: c.Schema, Table: c.Table, Pos: c.Pos, CommitTime: c.CommitTime,
+	}
+	if len(c.Key) > 0 {
+		d.ID = bus.DocumentID(c.Key)
+	}
+	return d
+}
