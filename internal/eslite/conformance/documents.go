@@ -135,7 +135,9 @@ func documentScenarios() []scenario {
 			r.eq("docs.0._source.v", "B").eq("docs.1._source.v", "A").eq("docs.2.found", false)
 		}},
 		{name: "documents/mget_missing_index_item", run: func(t *testing.T, c *client) {
-			// A missing index fails only its own item, with an error object.
+			// A missing index fails only its own item, with an error object
+			// (elastic/elasticsearch#3272: "creates a failure for this item
+			// without failing the whole request").
 			n := c.createIndex(t, "mgetmi", nil)
 			missing := c.name(t, "mgetnoidx")
 			c.do(t, http.MethodPut, "/"+n+"/_doc/1", obj{"a": 1}).wantStatus(http.StatusCreated)
