@@ -1,0 +1,252 @@
+// Package config loads Walsearch's configuration: defaults, then a YAML file,
+// then environment variables, then command-line flags, each layer overriding
+// the one before. It validates the result and lists every problem at once.
+//
+// The defaults live in Default() only; docs and --help are generated from it.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/go-viper/mapstructure/v2"
+	"github.com/knadh/koanf/parsers/yaml"
+	"github.com/knadh/koanf/providers/confmap"
+	"github.com/knadh/koanf/providers/file"
+	"github.com/knadh/koanf/providers/posflag"
+	"github.com/knadh/koanf/v2"
+	"github.com/spf13/pflag"
+)
+
+// Config is the whole configuration of a walsearch process.
+type Config struct {
+	// DataDir holds the embedded NATS store and the embedded search engine.
+	DataDir       string              `koanf:"data_dir"`
+	Postgres      Postgres            `koanf:"postgres"`
+	Elasticsearch Elasticsearch       `koanf:"elasticsearch"`
+	NATS          NATS                `koanf:"nats"`
+	ScriptsDir    string              `koanf:"scripts_dir"`
+	API           API                 `koanf:"api"`
+	Sink          Sink                `koanf:"sink"`
+	Indices       map[string]IndexCfg `koanf:"indices"`
+	Log           Log                 `koanf:"log"`
+}
+
+// Postgres says where the source database is and what to capture.
+type Postgres struct {
+	URL string `koanf:"url"`
+	// Tables to capture ("table" for public.table, or "schema.table"); empty = all.
+	Tables      []string `koanf:"tables"`
+	Slot        string   `koanf:"slot"`
+	Publication string   `koanf:"publication"`
+	// PoolSize bounds connections used for snapshots and queries.
+	PoolSize int `koanf:"pool_size"`
+}
+
+// Elasticsearch says where the search cluster is; an empty URL runs the
+// embedded engine under DataDir.
+type Elasticsearch struct {
+	URL      string `koanf:"url"`
+	Username string `koanf:"username"`
+	Password string `koanf:"password"`
+	APIKey   string `koanf:"api_key"`
+	CACert   string `koanf:"ca_cert"`
+}
+
+// NATS says where the bus is; an empty URL runs an embedded server.
+type NATS struct {
+	URL      string `koanf:"url"`
+	Listen   string `koanf:"listen"`
+	Replicas int    `koanf:"replicas"`
+}
+
+// API configures the HTTP search API.
+type API struct {
+	Listen string `koanf:"listen"`
+}
+
+// Sink configures bulk indexing.
+type Sink struct {
+	MinBatchSize int           `koanf:"min_batch_size"`
+	MaxBatchSize int           `koanf:"max_batch_size"`
+	SyncInterval time.Duration `koanf:"sync_interval"`
+	RateLimit    float64       `koanf:"rate_limit"`
+}
+
+// IndexCfg holds per-table index settings, keyed like the index name.
+type IndexCfg struct {
+	Index        string         `koanf:"index"`
+	Settings     map[string]any `koanf:"settings"`
+	Mappings     map[string]any `koanf:"mappings"`
+	HiddenFields []string       `koanf:"hidden_fields"`
+}
+
+// Log configures logging.
+type Log struct {
+	Level  string `koanf:"level"`
+	Format string `koanf:"format"`
+}
+
+// Default returns the configuration used when nothing is set.
+func Default() Config {
+	return Config{
+		DataDir:    "./walsearch-data",
+		Postgres:   Postgres{Slot: "walsearch", Publication: "walsearch", PoolSize: 4},
+		NATS:       NATS{Replicas: 1},
+		ScriptsDir: "./scripts",
+		API:        API{Listen: "127.0.0.1:8080"},
+		Sink:       Sink{MinBatchSize: 1, MaxBatchSize: 1000, SyncInterval: time.Second},
+		Log:        Log{Level: "info", Format: "text"},
+	}
+}
+
+// Validate reports every problem with c, each naming its key.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Postgres.URL == "" {
+		errs = append(errs, errors.New("postgres.url: required (or set PG_HOST, PG_DATABASE, PG_USER, ...)"))
+	} else if u, err := url.Parse(c.Postgres.URL); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		errs = append(errs, fmt.Errorf("postgres.url: want postgres://user:pass@host:5432/db, got %q", Redact(c.Postgres.URL)))
+	}
+	if !validIdent(c.Postgres.Slot) {
+		errs = append(errs, fmt.Errorf("postgres.slot: want lower-case letters, digits and underscores, got %q", c.Postgres.Slot))
+	}
+	if c.Postgres.Publication == "" {
+		errs = append(errs, errors.New("postgres.publication: required"))
+	}
+	if c.Postgres.PoolSize < 1 || c.Postgres.PoolSize > 100 {
+		errs = append(errs, fmt.Errorf("postgres.pool_size (POOL_SIZE): want 1 to 100, got %d", c.Postgres.PoolSize))
+	}
+	for _, t := range c.Postgres.Tables {
+		if t == "" || strings.Count(t, ".") > 1 {
+			errs = append(errs, fmt.Errorf("postgres.tables: want \"table\" or \"schema.table\", got %q", t))
+		}
+	}
+	if c.DataDir == "" && (c.NATS.URL == "" || c.Elasticsearch.URL == "") {
+		errs = append(errs, errors.New("data_dir: required for the embedded NATS server and search engine"))
+	}
+	if c.API.Listen == "" {
+		errs = append(errs, errors.New("api.listen: required, e.g. 127.0.0.1:8080"))
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("log.level: want debug, info, warn or error, got %q", c.Log.Level))
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		errs = append(errs, fmt.Errorf("log.format: want text or json, got %q", c.Log.Format))
+	}
+	return errors.Join(errs...)
+}
+
+func validIdent(s string) bool {
+	if s == "" || len(s) > 63 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// Load builds the configuration from defaults, the YAML file at path (if not
+// empty), the environment env (os.Environ() form) and the flags that were set.
+func Load(path string, env []string, flags *pflag.FlagSet) (Config, error) {
+	k := koanf.New(".")
+	if err := k.Load(confmap.Provider(toMap(Default()), "."), nil); err != nil {
+		return Config{}, fmt.Errorf("load defaults: %w", err)
+	}
+	if path != "" {
+		if _, err := os.Stat(path); err != nil {
+			return Config{}, fmt.Errorf("config file: %w", err)
+		}
+		if err := k.Load(file.Provider(path), yaml.Parser()); err != nil {
+			return Config{}, fmt.Errorf("config file %s: %w", path, err)
+		}
+	}
+	envMap, err := fromEnv(env, k)
+	if err != nil {
+		return Config{}, err
+	}
+	if err := k.Load(confmap.Provider(envMap, "."), nil); err != nil {
+		return Config{}, fmt.Errorf("load environment: %w", err)
+	}
+	if flags != nil {
+		if err := k.Load(posflag.ProviderWithFlag(flags, ".", k, flagKey(flags)), nil); err != nil {
+			return Config{}, fmt.Errorf("load flags: %w", err)
+		}
+	}
+	var c Config
+	err = k.UnmarshalWithConf("", &c, koanf.UnmarshalConf{Tag: "koanf", DecoderConfig: &mapstructure.DecoderConfig{
+		DecodeHook: mapstructure.ComposeDecodeHookFunc(
+			mapstructure.StringToTimeDurationHookFunc(), mapstructure.StringToSliceHookFunc(",")),
+		ErrorUnused: true, WeaklyTypedInput: true, Result: &c, TagName: "koanf",
+	}})
+	if err != nil {
+		return Config{}, fmt.Errorf("config: %w", err)
+	}
+	return c, nil
+}
+
+// flagKey maps a flag like --postgres-url to the key postgres.url. Only flags
+// the user set are taken, so a flag's default never hides the file or env.
+func flagKey(fs *pflag.FlagSet) func(f *pflag.Flag) (string, any) {
+	return func(f *pflag.Flag) (string, any) {
+		if !f.Changed {
+			return "", nil
+		}
+		key, ok := flagKeys[f.Name]
+		if !ok {
+			return "", nil
+		}
+		if sv, ok := f.Value.(pflag.SliceValue); ok {
+			return key, sv.GetSlice()
+		}
+		return key, posflag.FlagVal(fs, f)
+	}
+}
+
+// flagKeys lists the flags that set configuration keys.
+var flagKeys = map[string]string{
+	"data-dir":          "data_dir",
+	"postgres-url":      "postgres.url",
+	"tables":            "postgres.tables",
+	"elasticsearch-url": "elasticsearch.url",
+	"nats-url":          "nats.url",
+	"scripts-dir":       "scripts_dir",
+	"api-listen":        "api.listen",
+	"log-level":         "log.level",
+}
+
+// AddFlags registers the configuration flags on fs.
+func AddFlags(fs *pflag.FlagSet) {
+	d := Default()
+	fs.String("data-dir", d.DataDir, "directory for the embedded NATS store and search engine (data_dir)")
+	fs.String("postgres-url", "", "PostgreSQL connection URL (postgres.url)")
+	fs.StringSlice("tables", nil, "tables to capture, comma-separated; empty = all (postgres.tables)")
+	fs.String("elasticsearch-url", "", "Elasticsearch URL; empty = embedded engine (elasticsearch.url)")
+	fs.String("nats-url", "", "external NATS URL; empty = embedded server (nats.url)")
+	fs.String("scripts-dir", d.ScriptsDir, "folder of per-table transform.js scripts (scripts_dir)")
+	fs.String("api-listen", d.API.Listen, "address of the search API (api.listen)")
+	fs.String("log-level", d.Log.Level, "debug, info, warn or error (log.level)")
+}
+
+// Redact hides the password in a URL.
+func Redact(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.User == nil {
+		return raw
+	}
+	if _, ok := u.User.Password(); ok {
+		u.User = url.UserPassword(u.User.Username(), "***")
+	}
+	return u.String()
+}

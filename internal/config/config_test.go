@@ -1,0 +1,123 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spf13/pflag"
+)
+
+func write(t *testing.T, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "walsearch.yaml")
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestDefaultsWhenNothingIsSet(t *testing.T) {
+	c, err := Load("", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := Default()
+	if c.DataDir != d.DataDir || c.Postgres.Slot != "walsearch" || c.API.Listen != "127.0.0.1:8080" || c.Sink.SyncInterval != time.Second || c.Sink.MaxBatchSize != 1000 {
+		t.Fatalf("defaults not applied: %+v", c)
+	}
+}
+
+func TestFlagsBeatEnvBeatFileBeatDefaults(t *testing.T) {
+	path := write(t, `
+data_dir: /from/file
+postgres:
+  url: postgres://file@db:5432/app
+  tables: [users, shop.orders]
+api:
+  listen: 127.0.0.1:9000
+sink:
+  max_batch_size: 500
+`)
+	env := []string{"WALSEARCH_API_LISTEN=127.0.0.1:9100", "WALSEARCH_DATA_DIR=/from/env", "MAX_BATCH_SIZE=250", "SYNC_INTERVAL=0.5"}
+	fs := pflag.NewFlagSet("t", pflag.ContinueOnError)
+	AddFlags(fs)
+	if err := fs.Parse([]string{"--data-dir=/from/flag"}); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load(path, env, fs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.DataDir != "/from/flag" {
+		t.Errorf("data_dir = %q, want the flag's", c.DataDir)
+	}
+	if c.API.Listen != "127.0.0.1:9100" {
+		t.Errorf("api.listen = %q, want the env's", c.API.Listen)
+	}
+	if c.Postgres.URL != "postgres://file@db:5432/app" || len(c.Postgres.Tables) != 2 || c.Postgres.Tables[1] != "shop.orders" {
+		t.Errorf("postgres from file lost: %+v", c.Postgres)
+	}
+	if c.Sink.MaxBatchSize != 250 || c.Sink.SyncInterval != 500*time.Millisecond {
+		t.Errorf("legacy sink env not applied: %+v", c.Sink)
+	}
+	if c.Postgres.Slot != "walsearch" {
+		t.Errorf("default slot lost: %q", c.Postgres.Slot)
+	}
+}
+
+func TestLegacyPostgresAndElasticsearchEnv(t *testing.T) {
+	env := []string{"PG_HOST=db.internal", "PG_PORT=6543", "PG_DATABASE=shop", "PG_USER=sync", "PG_PASSWORD=s3cret",
+		"ES_HOST=es.internal", "ES_PORT=9243", "ES_USE_SSL=true", "ES_USER=elastic", "ES_PASSWORD=pw", "POOL_SIZE=8", "RATE_LIMIT=5000"}
+	c, err := Load("", env, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Postgres.URL != "postgres://sync:s3cret@db.internal:6543/shop" {
+		t.Errorf("postgres.url = %q", c.Postgres.URL)
+	}
+	if c.Elasticsearch.URL != "https://es.internal:9243" || c.Elasticsearch.Username != "elastic" || c.Elasticsearch.Password != "pw" {
+		t.Errorf("elasticsearch = %+v", c.Elasticsearch)
+	}
+	if c.Postgres.PoolSize != 8 || c.Sink.RateLimit != 5000 {
+		t.Errorf("pool/rate = %d/%g", c.Postgres.PoolSize, c.Sink.RateLimit)
+	}
+	if got := Redact(c.Postgres.URL); strings.Contains(got, "s3cret") {
+		t.Errorf("Redact leaked the password: %s", got)
+	}
+}
+
+func TestUnknownKeyInFileIsAnError(t *testing.T) {
+	path := write(t, "postgres:\n  urll: postgres://x@y/z\n")
+	_, err := Load(path, nil, nil)
+	if err == nil || !strings.Contains(err.Error(), "urll") {
+		t.Fatalf("want an error naming the unknown key, got %v", err)
+	}
+}
+
+func TestValidateListsEveryProblem(t *testing.T) {
+	c := Default()
+	c.Postgres.URL = ""
+	c.Postgres.Slot = "Bad-Slot"
+	c.Log.Level = "loud"
+	c.Postgres.PoolSize = 0
+	err := c.Validate()
+	if err == nil {
+		t.Fatal("want errors")
+	}
+	for _, key := range []string{"postgres.url", "postgres.slot", "log.level", "postgres.pool_size"} {
+		if !strings.Contains(err.Error(), key) {
+			t.Errorf("error does not name %s:\n%v", key, err)
+		}
+	}
+}
+
+func TestBadLegacyValuesAreErrors(t *testing.T) {
+	for _, env := range [][]string{{"SYNC_INTERVAL=soon"}, {"PG_HOST=h", "PG_PORT=abc"}, {"ES_USE_SSL=maybe"}} {
+		if _, err := Load("", env, nil); err == nil {
+			t.Errorf("%v accepted", env)
+		}
+	}
+}
