@@ -262,3 +262,5 @@ func arrayLiteral(a arrayValue) string {
 	b.WriteByte('}')
 	return b.String()
 }
+
+func jsonNum(s string) json.Number { return json.Number(s) }

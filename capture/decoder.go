@@ -1,0 +1,418 @@
+package capture
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pglogrepl"
+	"github.com/walsearch/walsearch/bus"
+)
+
+// relation is what the decoder knows about a published table, from the last
+// Relation message (and the catalogue's primary key, when it was looked up).
+type relation struct {
+	id       uint32
+	schema   string
+	table    string
+	identity byte // relreplident: d default, n nothing, f full, i index
+	columns  []relColumn
+	key      []int // indexes into columns, in key order
+}
+
+type relColumn struct {
+	name  string
+	oid   uint32
+	isKey bool // flagged as part of the replica identity
+}
+
+// skipped reports whether changes of the table cannot be keyed and are dropped.
+func (r *relation) skipped() bool { return len(r.key) == 0 }
+
+func (r *relation) qualifiedName() string { return r.schema + "." + r.table }
+
+// decoded is what one pgoutput message produced.
+type decoded struct {
+	changes []*bus.Change
+	// commit is set for a Commit message; end is the transaction's end LSN,
+	// the position to confirm once its changes are durable.
+	commit bool
+	end    bus.LSN
+	// relation is set for a Relation message, after it was applied.
+	relation *relation
+}
+
+// decoder turns pgoutput messages into change events. It is pure: it keeps
+// relation metadata and transaction state, and does no I/O. It is not safe
+// for concurrent use.
+type decoder struct {
+	codec      *Codec
+	rels       map[uint32]*relation
+	inTx       bool
+	lsn        bus.LSN
+	commitTime time.Time
+	pos        uint64
+}
+
+func newDecoder(codec *Codec) *decoder {
+	return &decoder{codec: codec, rels: make(map[uint32]*relation)}
+}
+
+// parseMessage parses one pgoutput message. pglogrepl trusts lengths inside
+// the message, so a malformed message is turned from a panic into an error.
+func parseMessage(data []byte) (msg pglogrepl.Message, err error) {
+	if len(data) == 0 {
+		return nil, fmt.Errorf("%w: empty message", ErrProtocol)
+	}
+	if !lengthsFit(data) {
+		return nil, fmt.Errorf("%w: malformed %q message: a length overruns the message", ErrProtocol, data[0])
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			msg, err = nil, fmt.Errorf("%w: malformed %q message: %v", ErrProtocol, data[0], r)
+		}
+	}()
+	msg, err = pglogrepl.Parse(data)
+	if err != nil {
+		return nil, fmt.Errorf("%w: parse %q message: %w", ErrProtocol, data[0], err)
+	}
+	return msg, nil
+}
+
+// lengthsFit walks the tuples of an Insert, Update or Delete message and the
+// relation list of a Truncate message, and reports whether every declared
+// length fits in the message, so that a corrupt length is rejected before
+// pglogrepl allocates it.
+func lengthsFit(data []byte) bool {
+	if len(data) < 6 {
+		return true // too short for a tuple: pglogrepl reports the length
+	}
+	i := 5 // type byte and relation id
+	switch data[0] {
+	case 'T':
+		n := uint64(binary.BigEndian.Uint32(data[1:]))
+		return n*4 <= uint64(len(data)-6)
+	case 'I', 'D':
+		return tupleFits(data, i+1) >= 0
+	case 'U':
+		if data[i] == 'K' || data[i] == 'O' {
+			if i = tupleFits(data, i+1); i < 0 || i >= len(data) {
+				return false
+			}
+		}
+		return tupleFits(data, i+1) >= 0
+	}
+	return true
+}
+
+// tupleFits checks one TupleData starting at i and returns the offset after
+// it, or -1.
+func tupleFits(data []byte, i int) int {
+	if i+2 > len(data) {
+		return -1
+	}
+	n := int(binary.BigEndian.Uint16(data[i:]))
+	i += 2
+	for range n {
+		if i >= len(data) {
+			return -1
+		}
+		kind := data[i]
+		i++
+		if kind == 't' || kind == 'b' {
+			if i+4 > len(data) {
+				return -1
+			}
+			l := int(binary.BigEndian.Uint32(data[i:]))
+			i += 4
+			if l > len(data)-i {
+				return -1
+			}
+			i += l
+		}
+	}
+	return i
+}
+
+// decodeBytes parses and decodes one message.
+func (d *decoder) decodeBytes(data []byte) (decoded, error) {
+	msg, err := parseMessage(data)
+	if err != nil {
+		return decoded{}, err
+	}
+	return d.decode(msg)
+}
+
+// decode applies one message.
+func (d *decoder) decode(msg pglogrepl.Message) (decoded, error) {
+	switch m := msg.(type) {
+	case *pglogrepl.BeginMessage:
+		if d.inTx {
+			return decoded{}, fmt.Errorf("%w: begin inside a transaction", ErrProtocol)
+		}
+		d.inTx, d.lsn, d.commitTime, d.pos = true, bus.LSN(m.FinalLSN), m.CommitTime.UTC(), 0
+		return decoded{}, nil
+	case *pglogrepl.CommitMessage:
+		if !d.inTx {
+			return decoded{}, fmt.Errorf("%w: commit outside a transaction", ErrProtocol)
+		}
+		d.inTx = false
+		return decoded{commit: true, end: bus.LSN(m.TransactionEndLSN)}, nil
+	case *pglogrepl.RelationMessage:
+		return decoded{relation: d.applyRelation(m)}, nil
+	case *pglogrepl.InsertMessage:
+		return d.rowChange(m.RelationID, func(r *relation) ([]*bus.Change, error) { return d.insert(r, m) })
+	case *pglogrepl.UpdateMessage:
+		return d.rowChange(m.RelationID, func(r *relation) ([]*bus.Change, error) { return d.update(r, m) })
+	case *pglogrepl.DeleteMessage:
+		return d.rowChange(m.RelationID, func(r *relation) ([]*bus.Change, error) { return d.delete(r, m) })
+	case *pglogrepl.TruncateMessage:
+		return d.truncate(m)
+	case *pglogrepl.TypeMessage, *pglogrepl.OriginMessage, *pglogrepl.LogicalDecodingMessage:
+		// Types are resolved through the catalogue; origins and logical
+		// messages carry no row changes.
+		return decoded{}, nil
+	}
+	return decoded{}, fmt.Errorf("%w: unexpected message %T", ErrProtocol, msg)
+}
+
+// applyRelation records a table's shape. A Relation message is sent before
+// the first change of a table in a session and again after its schema
+// changed, so columns may differ from the previous one.
+func (d *decoder) applyRelation(m *pglogrepl.RelationMessage) *relation {
+	r := &relation{id: m.RelationID, schema: m.Namespace, table: m.RelationName, identity: m.ReplicaIdentity}
+	for i, c := range m.Columns {
+		isKey := c.Flags&1 != 0
+		r.columns = append(r.columns, relColumn{name: c.Name, oid: c.DataType, isKey: isKey})
+		if isKey {
+			r.key = append(r.key, i)
+		}
+	}
+	if r.identity == 'n' {
+		r.key = nil
+	}
+	d.rels[r.id] = r
+	return r
+}
+
+// preferKey sets a table's key to the named columns (its primary key or
+// replica identity index, in key order) when all of them are part of the
+// replica identity; the flagged columns in table order stay the key otherwise.
+// It must be called again after every Relation message for the table.
+func (d *decoder) preferKey(relID uint32, names []string) {
+	if r, ok := d.rels[relID]; ok && r.identity != 'n' {
+		r.setKey(names)
+	}
+}
+
+// setKey makes the named columns the key, if all of them exist and are sent
+// in old-key tuples.
+func (r *relation) setKey(names []string) bool {
+	if len(names) == 0 {
+		return false
+	}
+	key := make([]int, 0, len(names))
+	for _, n := range names {
+		found := -1
+		for i, c := range r.columns {
+			if c.name == n && c.isKey {
+				found = i
+				break
+			}
+		}
+		if found < 0 {
+			return false
+		}
+		key = append(key, found)
+	}
+	r.key = key
+	return true
+}
+
+func (d *decoder) rowChange(relID uint32, fn func(*relation) ([]*bus.Change, error)) (decoded, error) {
+	if !d.inTx {
+		return decoded{}, fmt.Errorf("%w: row change outside a transaction", ErrProtocol)
+	}
+	r, ok := d.rels[relID]
+	if !ok {
+		return decoded{}, fmt.Errorf("%w: change for relation %d before its Relation message", ErrProtocol, relID)
+	}
+	if r.skipped() {
+		return decoded{}, nil
+	}
+	changes, err := fn(r)
+	if err != nil {
+		return decoded{}, err
+	}
+	return decoded{changes: changes}, nil
+}
+
+func (d *decoder) newChange(op bus.Op, r *relation) *bus.Change {
+	c := &bus.Change{V: bus.SchemaVersion, Op: op, Schema: r.schema, Table: r.table,
+		LSN: d.lsn, Pos: d.pos, CommitTime: d.commitTime}
+	d.pos++
+	return c
+}
+
+// tupleColumns checks a tuple against the relation's shape.
+func tupleColumns(r *relation, t *pglogrepl.TupleData, what string) ([]*pglogrepl.TupleDataColumn, error) {
+	if t == nil {
+		return nil, fmt.Errorf("%w: %s of %s has no tuple", ErrProtocol, what, r.qualifiedName())
+	}
+	if len(t.Columns) != len(r.columns) {
+		return nil, fmt.Errorf("%w: %s of %s has %d columns, relation has %d",
+			ErrProtocol, what, r.qualifiedName(), len(t.Columns), len(r.columns))
+	}
+	for _, c := range t.Columns {
+		if c.DataType == pglogrepl.TupleDataTypeBinary {
+			return nil, fmt.Errorf("%w: %s of %s has a binary value; text was requested", ErrProtocol, what, r.qualifiedName())
+		}
+	}
+	return t.Columns, nil
+}
+
+func (d *decoder) value(col relColumn, c *pglogrepl.TupleDataColumn) any {
+	if c.DataType != pglogrepl.TupleDataTypeText {
+		return nil
+	}
+	return d.codec.DecodeText(col.oid, string(c.Data))
+}
+
+// row converts a new tuple. Unchanged TOAST values are taken from the old
+// tuple when it has them (REPLICA IDENTITY FULL), else named in unchanged.
+func (d *decoder) row(r *relation, cols, old []*pglogrepl.TupleDataColumn) (row map[string]any, unchanged []string) {
+	row = make(map[string]any, len(cols))
+	for i, c := range cols {
+		if c.DataType == pglogrepl.TupleDataTypeToast {
+			if old != nil && old[i].DataType == pglogrepl.TupleDataTypeText {
+				row[r.columns[i].name] = d.value(r.columns[i], old[i])
+				continue
+			}
+			unchanged = append(unchanged, r.columns[i].name)
+			continue
+		}
+		row[r.columns[i].name] = d.value(r.columns[i], c)
+	}
+	return row, unchanged
+}
+
+// keyText returns the raw key values of a tuple, falling back to old for
+// columns sent as unchanged TOAST.
+func keyText(r *relation, cols, old []*pglogrepl.TupleDataColumn) ([]*pglogrepl.TupleDataColumn, error) {
+	out := make([]*pglogrepl.TupleDataColumn, len(r.key))
+	for i, k := range r.key {
+		c := cols[k]
+		if c.DataType == pglogrepl.TupleDataTypeToast {
+			if old == nil || old[k].DataType == pglogrepl.TupleDataTypeToast {
+				return nil, fmt.Errorf("%w: key column %s of %s was not sent", ErrUnidentifiableRow, r.columns[k].name, r.qualifiedName())
+			}
+			c = old[k]
+		}
+		out[i] = c
+	}
+	return out, nil
+}
+
+func (d *decoder) key(r *relation, kc []*pglogrepl.TupleDataColumn) []bus.Column {
+	key := make([]bus.Column, len(r.key))
+	for i, k := range r.key {
+		key[i] = bus.Column{Name: r.columns[k].name, Value: d.value(r.columns[k], kc[i])}
+	}
+	return key
+}
+
+func sameKey(a, b []*pglogrepl.TupleDataColumn) bool {
+	for i := range a {
+		if a[i].DataType != b[i].DataType || !bytes.Equal(a[i].Data, b[i].Data) {
+			return false
+		}
+	}
+	return true
+}
+
+func (d *decoder) insert(r *relation, m *pglogrepl.InsertMessage) ([]*bus.Change, error) {
+	cols, err := tupleColumns(r, m.Tuple, "insert")
+	if err != nil {
+		return nil, err
+	}
+	kc, err := keyText(r, cols, nil)
+	if err != nil {
+		return nil, err
+	}
+	c := d.newChange(bus.OpInsert, r)
+	c.Key = d.key(r, kc)
+	c.Row, c.Unchanged = d.row(r, cols, nil)
+	return []*bus.Change{c}, nil
+}
+
+// update emits an update, or a delete of the old key and an insert of the
+// new row when the key changed, so that the old document does not linger.
+func (d *decoder) update(r *relation, m *pglogrepl.UpdateMessage) ([]*bus.Change, error) {
+	cols, err := tupleColumns(r, m.NewTuple, "update")
+	if err != nil {
+		return nil, err
+	}
+	var old []*pglogrepl.TupleDataColumn
+	if m.OldTuple != nil {
+		if old, err = tupleColumns(r, m.OldTuple, "update old key"); err != nil {
+			return nil, err
+		}
+	}
+	newKey, err := keyText(r, cols, old)
+	if err != nil {
+		return nil, err
+	}
+	var out []*bus.Change
+	if old != nil {
+		oldKey, err := keyText(r, old, nil)
+		if err != nil {
+			return nil, err
+		}
+		if !sameKey(oldKey, newKey) {
+			del := d.newChange(bus.OpDelete, r)
+			del.Key = d.key(r, oldKey)
+			out = append(out, del)
+		}
+	}
+	op := bus.OpUpdate
+	if len(out) > 0 {
+		op = bus.OpInsert
+	}
+	c := d.newChange(op, r)
+	c.Key = d.key(r, newKey)
+	c.Row, c.Unchanged = d.row(r, cols, old)
+	return append(out, c), nil
+}
+
+func (d *decoder) delete(r *relation, m *pglogrepl.DeleteMessage) ([]*bus.Change, error) {
+	old, err := tupleColumns(r, m.OldTuple, "delete")
+	if err != nil {
+		return nil, err
+	}
+	kc, err := keyText(r, old, nil)
+	if err != nil {
+		return nil, err
+	}
+	c := d.newChange(bus.OpDelete, r)
+	c.Key = d.key(r, kc)
+	return []*bus.Change{c}, nil
+}
+
+func (d *decoder) truncate(m *pglogrepl.TruncateMessage) (decoded, error) {
+	if !d.inTx {
+		return decoded{}, fmt.Errorf("%w: truncate outside a transaction", ErrProtocol)
+	}
+	var out decoded
+	for _, id := range m.RelationIDs {
+		r, ok := d.rels[id]
+		if !ok {
+			return decoded{}, fmt.Errorf("%w: truncate of relation %d before its Relation message", ErrProtocol, id)
+		}
+		if r.skipped() {
+			continue
+		}
+		out.changes = append(out.changes, d.newChange(bus.OpTruncate, r))
+	}
+	return out, nil
+}
