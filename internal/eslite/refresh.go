@@ -1,0 +1,161 @@
+package eslite
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/walsearch/walsearch/internal/eslite/search"
+)
+
+// refreshTick is how often the background refresher looks at the indices.
+// An index is refreshed only when it has pending writes and its
+// refresh_interval has passed, so an idle engine costs a map walk per tick.
+const refreshTick = 50 * time.Millisecond
+
+// refresh makes every write acknowledged so far visible to search, then
+// prunes the delete tombstones whose gc_deletes has passed.
+func (e *Engine) refresh(ix *index) error {
+	ix.refreshMu.Lock()
+	defer ix.refreshMu.Unlock()
+
+	ix.mu.Lock()
+	if ix.deleted {
+		ix.mu.Unlock()
+		return nil
+	}
+	pending := ix.pending
+	upTo := ix.seqNo
+	if len(pending) > 0 {
+		ix.pending = make(map[string]search.Op, len(pending))
+	}
+	ix.mu.Unlock()
+
+	if len(pending) > 0 {
+		ops := make([]search.Op, 0, len(pending))
+		for _, op := range pending {
+			ops = append(ops, op)
+		}
+		if err := ix.search.Apply(ops, uint64(upTo+1)); err != nil {
+			// Put the writes back so that the next refresh retries them;
+			// newer writes to the same ids win.
+			ix.mu.Lock()
+			for id, op := range pending {
+				if _, newer := ix.pending[id]; !newer {
+					ix.pending[id] = op
+				}
+			}
+			ix.mu.Unlock()
+			return fmt.Errorf("refresh %s: %w", ix.name, err)
+		}
+	}
+	ix.visMu.Lock()
+	if upTo > ix.visible {
+		ix.visible = upTo
+	}
+	ix.lastRefresh = e.now()
+	close(ix.visibleCh)
+	ix.visibleCh = make(chan struct{})
+	ix.visMu.Unlock()
+
+	return e.pruneTombstones(ix, upTo)
+}
+
+// pruneTombstones forgets tombstones older than gc_deletes that search has
+// already applied, in memory and in the store.
+func (e *Engine) pruneTombstones(ix *index, applied int64) error {
+	e.mu.RLock()
+	gc := ix.settings.gcDeletes()
+	e.mu.RUnlock()
+	cutoff := e.now().UnixMilli() - gc.Milliseconds()
+
+	ix.mu.Lock()
+	var ids []string
+	n := 0
+	for _, t := range ix.tombstones {
+		if t.deletedAt >= cutoff || t.seqNo > applied {
+			break
+		}
+		n++
+		if cur := ix.docs[t.id]; cur != nil && cur.deleted && cur.seqNo == t.seqNo {
+			delete(ix.docs, t.id)
+			ids = append(ids, t.id)
+		}
+	}
+	ix.tombstones = ix.tombstones[n:]
+	deleted := ix.deleted
+	ix.mu.Unlock()
+
+	if len(ids) == 0 || e.store == nil || deleted {
+		return nil
+	}
+	if err := e.store.prune(ix.uuid, ids); err != nil {
+		return fmt.Errorf("prune tombstones of %s: %w", ix.name, err)
+	}
+	return nil
+}
+
+// waitVisible blocks until seqNo is visible to search (refresh=wait_for).
+func (ix *index) waitVisible(ctx context.Context, seqNo int64) error {
+	for {
+		ix.visMu.Lock()
+		vis, ch := ix.visible, ix.visibleCh
+		ix.visMu.Unlock()
+		if vis >= seqNo {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// needsRefresh reports whether the background refresher should refresh ix
+// now. Caller holds e.mu for reading.
+func (ix *index) needsRefresh(now time.Time) bool {
+	interval := ix.settings.refreshInterval()
+	if interval < 0 {
+		return false
+	}
+	ix.mu.RLock()
+	dirty := len(ix.pending) > 0
+	tomb := len(ix.tombstones) > 0
+	ix.mu.RUnlock()
+	if !dirty && !tomb {
+		return false
+	}
+	ix.visMu.Lock()
+	last := ix.lastRefresh
+	ix.visMu.Unlock()
+	return now.Sub(last) >= interval
+}
+
+// refresher refreshes indices on their refresh_interval until stop closes.
+func (e *Engine) refresher() {
+	defer e.wg.Done()
+	t := time.NewTicker(refreshTick)
+	defer t.Stop()
+	for {
+		select {
+		case <-e.stop:
+			return
+		case <-t.C:
+		}
+		now := e.now()
+		e.mu.RLock()
+		var due []*index
+		for _, ix := range e.indices {
+			if ix.needsRefresh(now) {
+				due = append(due, ix)
+			}
+		}
+		e.mu.RUnlock()
+		for _, ix := range due {
+			if err := e.refresh(ix); err != nil {
+				e.log.Warn("background refresh failed", "index", ix.name, "error", err)
+			}
+		}
+	}
+}

@@ -1,0 +1,172 @@
+package eslite
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/walsearch/walsearch/internal/eslite/search"
+)
+
+// targets resolves expr to the search view of each index.
+func (e *Engine) targets(c *call, expr string) ([]search.Target, []*index, *search.Error) {
+	ixs, err := e.resolveFromParams(c, expr)
+	if err != nil {
+		return nil, nil, err
+	}
+	out := make([]search.Target, len(ixs))
+	for i, ix := range ixs {
+		e.mu.RLock()
+		window := ix.settings.maxResultWindow()
+		e.mu.RUnlock()
+		out[i] = ix.target(window)
+	}
+	return out, ixs, nil
+}
+
+func (e *Engine) searchOptions() search.Options { return search.Options{Now: e.now} }
+
+// searchAPI serves GET|POST /{index}/_search and /_search.
+func (e *Engine) searchAPI(c *call, expr string) {
+	targets, _, err := e.targets(c, expr)
+	if err != nil {
+		c.fail(err)
+		return
+	}
+	req, perr := search.ParseRequest(c.body, c.q)
+	if perr != nil {
+		c.fail(perr)
+		return
+	}
+	resp, serr := search.Search(c.r.Context(), targets, req, e.searchOptions())
+	if serr != nil {
+		c.fail(serr)
+		return
+	}
+	c.reply(http.StatusOK, resp)
+}
+
+// countAPI serves GET|POST /{index}/_count.
+func (e *Engine) countAPI(c *call, expr string) {
+	targets, ixs, err := e.targets(c, expr)
+	if err != nil {
+		c.fail(err)
+		return
+	}
+	n, cerr := search.Count(c.r.Context(), targets, c.body, e.searchOptions())
+	if cerr != nil {
+		c.fail(cerr)
+		return
+	}
+	shards := 0
+	e.mu.RLock()
+	for _, ix := range ixs {
+		shards += ix.settings.shards()
+	}
+	e.mu.RUnlock()
+	c.reply(http.StatusOK, map[string]any{
+		"count":   n,
+		"_shards": map[string]int{"total": shards, "successful": shards, "skipped": 0, "failed": 0},
+	})
+}
+
+// dbqFailure is one entry of a _delete_by_query "failures" list.
+type dbqFailure struct {
+	Index  string `json:"index"`
+	ID     string `json:"id"`
+	Cause  any    `json:"cause"`
+	Status int    `json:"status"`
+}
+
+// scrollSize is the batch size Elasticsearch's _delete_by_query uses.
+const scrollSize = 1000
+
+// deleteByQueryAPI serves POST /{index}/_delete_by_query. It matches on the
+// refreshed view, as Elasticsearch's scroll does, and deletes through the
+// normal versioned write path, so versions and tombstones stay right.
+func (e *Engine) deleteByQueryAPI(c *call, expr string) {
+	start := time.Now()
+	proceed := false
+	switch c.param("conflicts") {
+	case "", "abort":
+	case "proceed":
+		proceed = true
+	default:
+		c.fail(errIllegalArgument("conflicts may only be \"proceed\" or \"abort\" but was [%s]", c.param("conflicts")))
+		return
+	}
+	refresh, perr := c.boolParam("refresh", false)
+	if perr != nil {
+		c.fail(perr)
+		return
+	}
+	if wait, _ := c.boolParam("wait_for_completion", true); !wait {
+		c.fail(errIllegalArgument("wait_for_completion=false is not supported by eslite"))
+		return
+	}
+	targets, ixs, err := e.targets(c, expr)
+	if err != nil {
+		c.fail(err)
+		return
+	}
+	var total, deleted, conflicts, batches int64
+	failures := []dbqFailure{}
+	status := http.StatusOK
+	for i, t := range targets {
+		ids, merr := search.MatchingIDs(c.r.Context(), t, c.body, e.searchOptions())
+		if merr != nil {
+			c.fail(merr)
+			return
+		}
+		total += int64(len(ids))
+		for from := 0; from < len(ids); from += scrollSize {
+			to := min(from+scrollSize, len(ids))
+			batches++
+			reqs := make([]*writeReq, 0, to-from)
+			for _, id := range ids[from:to] {
+				reqs = append(reqs, &writeReq{kind: opDelete, id: id, version: versionMatchAny, ifSeqNo: seqNoUnassigned})
+			}
+			res := make([]*writeResult, len(reqs))
+			if _, err := e.execute(ixs[i], reqs, res); err != nil {
+				c.fail(err)
+				return
+			}
+			for _, r := range res {
+				switch {
+				case r.err != nil:
+					failures = append(failures, dbqFailure{Index: ixs[i].name, ID: r.id, Cause: r.err.ObjectJSON(), Status: r.err.Status})
+				case r.result == "deleted":
+					deleted++
+				default:
+					// Deleted since the search saw it: Elasticsearch counts
+					// this as a version conflict.
+					conflicts++
+					if !proceed {
+						cause := errVersionConflict(ixs[i], r.id, "document does not exist")
+						failures = append(failures, dbqFailure{Index: ixs[i].name, ID: r.id, Cause: causeJSON(cause), Status: http.StatusConflict})
+						status = http.StatusConflict
+					}
+				}
+			}
+		}
+		if refresh {
+			if err := e.refresh(ixs[i]); err != nil {
+				c.fail(err)
+				return
+			}
+		}
+	}
+	c.reply(status, map[string]any{
+		"took":                   time.Since(start).Milliseconds(),
+		"timed_out":              false,
+		"total":                  total,
+		"deleted":                deleted,
+		"batches":                batches,
+		"version_conflicts":      conflicts,
+		"noops":                  0,
+		"retries":                map[string]int{"bulk": 0, "search": 0},
+		"throttled_millis":       0,
+		"requests_per_second":    -1.0,
+		"throttled_until_millis": 0,
+		"failures":               failures,
+	})
+}
