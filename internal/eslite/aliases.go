@@ -53,10 +53,10 @@ func parseAliasSpec(name string, raw json.RawMessage) (aliasMeta, *search.Error)
 
 // aliasAction is one entry of POST /_aliases.
 type aliasAction struct {
-	kind    string // add, remove, remove_index
-	indices []string
-	aliases []string
-	meta    aliasMeta
+	kind      string // add, remove, remove_index
+	indices   []string
+	aliases   []string
+	meta      aliasMeta
 	mustExist *bool
 }
 

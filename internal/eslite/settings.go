@@ -195,9 +195,11 @@ func (s settings) intOr(key string, def int) int {
 	return def
 }
 
-func (s settings) shards() int          { return s.intOr("index.number_of_shards", DefaultNumberOfShards) }
-func (s settings) replicas() int        { return s.intOr("index.number_of_replicas", DefaultNumberOfReplicas) }
-func (s settings) maxResultWindow() int { return s.intOr("index.max_result_window", DefaultMaxResultWindow) }
+func (s settings) shards() int   { return s.intOr("index.number_of_shards", DefaultNumberOfShards) }
+func (s settings) replicas() int { return s.intOr("index.number_of_replicas", DefaultNumberOfReplicas) }
+func (s settings) maxResultWindow() int {
+	return s.intOr("index.max_result_window", DefaultMaxResultWindow)
+}
 
 func (s settings) refreshInterval() time.Duration {
 	v, ok := s["index.refresh_interval"]

@@ -258,4 +258,3 @@ func applyUpdate(ix *index, r *writeReq, cur *docEntry) ([]byte, string, *search
 	encodeOrdered(&buf, bo)
 	return buf.Bytes(), "updated", nil
 }
-
