@@ -1,0 +1,501 @@
+package search
+
+import (
+	"errors"
+	"math"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	bq "github.com/blevesearch/bleve/v2/search/query"
+)
+
+// compiler turns parsed DSL into a bleve query for one target's mapping.
+type compiler struct {
+	m     *Mapping
+	index string
+	now   time.Time
+}
+
+// shardErr is a query that is valid DSL but fails against a field, which
+// Elasticsearch reports as query_shard_exception inside "all shards failed".
+func (c *compiler) shardErr(reason string, cause *Error) *Error {
+	return &Error{Status: http.StatusBadRequest, Type: "query_shard_exception", Reason: reason,
+		Index: c.index, CausedBy: cause}
+}
+
+func matchNone() bq.Query { return bq.NewMatchNoneQuery() }
+
+func (c *compiler) compile(q dslQuery) (bq.Query, *Error) {
+	switch q := q.(type) {
+	case nil:
+		return bq.NewMatchAllQuery(), nil
+	case qMatchAll:
+		mq := bq.NewMatchAllQuery()
+		mq.SetBoost(q.boost)
+		return mq, nil
+	case qMatchNone:
+		return matchNone(), nil
+	case qMatch:
+		return c.match(q.field, q.text, q.operator, q.msm, q.boost, q.phrase)
+	case qMultiMatch:
+		fields := q.fields
+		if len(fields) == 0 {
+			fields = c.defaultFields()
+		}
+		var subs []bq.Query
+		for _, f := range c.expandFields(fields) {
+			sq, err := c.match(f.name, q.text, q.operator, q.msm, q.boost*f.boost, false)
+			if err != nil {
+				return nil, err
+			}
+			subs = append(subs, sq)
+		}
+		if len(subs) == 0 {
+			return matchNone(), nil
+		}
+		return bq.NewDisjunctionQuery(subs), nil
+	case qTerm:
+		return c.term(q.field, q.value, q.boost, q.noCase)
+	case qTerms:
+		var subs []bq.Query
+		for _, v := range q.values {
+			sq, err := c.term(q.field, v, 1, false)
+			if err != nil {
+				return nil, err
+			}
+			subs = append(subs, sq)
+		}
+		if len(subs) == 0 {
+			return matchNone(), nil
+		}
+		dq := bq.NewDisjunctionQuery(subs)
+		return constant(dq, q.boost), nil
+	case qRange:
+		return c.rangeQuery(q)
+	case qExists:
+		tq := bq.NewTermQuery(q.field)
+		tq.SetField(fieldFieldNames)
+		return constant(tq, 1), nil
+	case qPrefix:
+		f := c.m.lookup(q.field)
+		if f == nil || (f.typ != typeKeyword && f.typ != typeText) {
+			if f == nil {
+				return matchNone(), nil
+			}
+			return nil, c.shardErr("failed to create query: Can only use prefix queries on keyword and text fields - not on ["+
+				q.field+"] which is of type ["+f.typ+"]", nil)
+		}
+		pq := bq.NewPrefixQuery(q.value)
+		pq.SetField(q.field)
+		return constant(pq, q.boost), nil
+	case qIds:
+		if len(q.ids) == 0 {
+			return matchNone(), nil
+		}
+		return constant(bq.NewDocIDQuery(q.ids), 1), nil
+	case qConstantScore:
+		inner, err := c.compile(q.filter)
+		if err != nil {
+			return nil, err
+		}
+		return constant(inner, q.boost), nil
+	case qBool:
+		return c.boolQuery(q)
+	case qSimple:
+		return c.simple(q)
+	}
+	return nil, illegalArgument("unsupported query [" + q.name() + "]")
+}
+
+// constant makes a query score a fixed boost, as filters and term-level
+// queries on non-text data do in Elasticsearch.
+func constant(q bq.Query, boost float64) bq.Query {
+	b := bq.NewBooleanQuery(nil, nil, nil)
+	all := bq.NewMatchAllQuery()
+	all.SetBoost(boost)
+	b.AddMust(all)
+	b.AddFilter(q)
+	return b
+}
+
+func (c *compiler) defaultFields() []boostedField {
+	return []boostedField{{name: "*", boost: 1}}
+}
+
+// expandFields resolves wildcard field names to mapped text and keyword fields.
+func (c *compiler) expandFields(fields []boostedField) []boostedField {
+	var out []boostedField
+	var leaves map[string]*field
+	for _, f := range fields {
+		if !strings.Contains(f.name, "*") {
+			out = append(out, f)
+			continue
+		}
+		if leaves == nil {
+			leaves = c.m.leafPaths()
+		}
+		for p, lf := range leaves {
+			if (lf.typ == typeText || lf.typ == typeKeyword) && globMatch(f.name, p) {
+				out = append(out, boostedField{name: p, boost: f.boost})
+			}
+		}
+	}
+	return out
+}
+
+func (c *compiler) match(fieldName, text, operator, msm string, boost float64, phrase bool) (bq.Query, *Error) {
+	f := c.m.lookup(fieldName)
+	if f == nil || f.typ == typeObject {
+		return matchNone(), nil
+	}
+	if f.typ != typeText {
+		n := &node{kind: kString, str: text}
+		return c.term(fieldName, n, boost, false)
+	}
+	terms := analyze(f.san, text)
+	if len(terms) == 0 {
+		return matchNone(), nil
+	}
+	if phrase && len(terms) > 1 {
+		pq := bq.NewPhraseQuery(terms, fieldName)
+		pq.SetBoost(boost)
+		return pq, nil
+	}
+	subs := make([]bq.Query, len(terms))
+	for i, t := range terms {
+		tq := bq.NewTermQuery(t)
+		tq.SetField(fieldName)
+		tq.SetBoost(boost)
+		subs[i] = tq
+	}
+	if len(subs) == 1 {
+		return subs[0], nil
+	}
+	if operator == "and" {
+		return bq.NewConjunctionQuery(subs), nil
+	}
+	dq := bq.NewDisjunctionQuery(subs)
+	min, err := minimumShouldMatch(msm, len(subs))
+	if err != nil {
+		return nil, err
+	}
+	if min < 1 {
+		min = 1
+	}
+	dq.SetMin(float64(min))
+	return dq, nil
+}
+
+// minimumShouldMatch resolves "2", "-1", "75%", "-25%" against n optional clauses.
+func minimumShouldMatch(spec string, n int) (int, *Error) {
+	if spec == "" {
+		return 0, nil
+	}
+	s := strings.TrimSpace(spec)
+	if strings.Contains(s, "<") {
+		return 0, illegalArgument("eslite does not support conditional minimum_should_match [" + spec + "]")
+	}
+	var v int
+	if strings.HasSuffix(s, "%") {
+		p, err := strconv.Atoi(strings.TrimSuffix(s, "%"))
+		if err != nil {
+			return 0, newError(http.StatusBadRequest, "number_format_exception", "For input string: \""+strings.TrimSuffix(s, "%")+"\"")
+		}
+		v = n * p / 100
+		if p < 0 {
+			v = n + n*p/100
+		}
+	} else {
+		p, err := strconv.Atoi(s)
+		if err != nil {
+			return 0, newError(http.StatusBadRequest, "number_format_exception", "For input string: \""+s+"\"")
+		}
+		v = p
+		if p < 0 {
+			v = n + p
+		}
+	}
+	if v < 0 {
+		v = 0
+	}
+	if v > n {
+		v = n
+	}
+	return v, nil
+}
+
+func (c *compiler) term(fieldName string, v *node, boost float64, noCase bool) (bq.Query, *Error) {
+	if fieldName == "_id" {
+		return constant(bq.NewDocIDQuery([]string{scalarText(v)}), boost), nil
+	}
+	f := c.m.lookup(fieldName)
+	if f == nil || f.typ == typeObject {
+		return matchNone(), nil
+	}
+	switch f.typ {
+	case typeText, typeKeyword:
+		s := scalarText(v)
+		if noCase {
+			s = strings.ToLower(s)
+		}
+		tq := bq.NewTermQuery(s)
+		tq.SetField(fieldName)
+		if f.typ == typeKeyword {
+			return constant(tq, boost), nil
+		}
+		tq.SetBoost(boost)
+		return tq, nil
+	}
+	x, err := c.numericValue(f, fieldName, v, false)
+	if err != nil {
+		return nil, err
+	}
+	if f.typ == typeDate {
+		// A date term matches the whole rounded unit, like Elasticsearch's date term query.
+		hi, herr := c.numericValue(f, fieldName, v, true)
+		if herr != nil {
+			return nil, herr
+		}
+		return constant(numRange(fieldName, &x, &hi, true, true), boost), nil
+	}
+	return constant(numRange(fieldName, &x, &x, true, true), boost), nil
+}
+
+func numRange(fieldName string, lo, hi *float64, incLo, incHi bool) bq.Query {
+	q := bq.NewNumericRangeInclusiveQuery(lo, hi, &incLo, &incHi)
+	q.SetField(fieldName)
+	return q
+}
+
+// numericValue converts a query value for a numeric, date or boolean field.
+func (c *compiler) numericValue(f *field, fieldName string, v *node, roundUp bool) (float64, *Error) {
+	return c.numericValueFmt(f, fieldName, v, roundUp, nil, time.UTC)
+}
+
+func (c *compiler) numericValueFmt(f *field, fieldName string, v *node, roundUp bool, df *dateFormat, zone *time.Location) (float64, *Error) {
+	switch f.typ {
+	case typeDate:
+		if df == nil {
+			df = f.dates
+		}
+		s := scalarText(v)
+		ms, err := resolveDate(s, df, c.now, roundUp, zone)
+		if err != nil {
+			if v.kind == kNumber {
+				if n, ok := (epochLayout{unit: 1}).parse(s); ok {
+					return float64(n), nil
+				}
+			}
+			cause := newError(http.StatusBadRequest, "illegal_argument_exception",
+				"failed to parse date field ["+s+"] with format ["+df.text+"]")
+			if errors.Is(err, errDateMath) && strings.ContainsAny(s, "|/") {
+				cause = newError(http.StatusBadRequest, "parse_exception", "failed to parse date field ["+s+"] with format ["+df.text+"]")
+			}
+			return 0, c.shardErr("failed to create query: "+cause.Reason, cause)
+		}
+		return float64(ms), nil
+	case typeBoolean:
+		switch {
+		case v.kind == kBool:
+			return boolNum(v.b), nil
+		case v.kind == kString && v.str == "true":
+			return 1, nil
+		case v.kind == kString && (v.str == "false" || v.str == ""):
+			return 0, nil
+		}
+		cause := illegalArgument("Failed to parse value [" + scalarText(v) + "] as only [true] or [false] are allowed.")
+		return 0, c.shardErr("failed to create query: "+cause.Reason, cause)
+	}
+	s := strings.TrimSpace(scalarText(v))
+	x, err := strconv.ParseFloat(s, 64)
+	if err != nil || v.kind == kBool || math.IsNaN(x) || math.IsInf(x, 0) {
+		cause := newError(http.StatusBadRequest, "number_format_exception", "For input string: \""+s+"\"")
+		return 0, c.shardErr("failed to create query: For input string: \""+s+"\"", cause)
+	}
+	if f.typ == typeFloat || f.typ == typeHalfFloat {
+		x = float64(float32(x))
+	}
+	return x, nil
+}
+
+func (c *compiler) rangeQuery(q qRange) (bq.Query, *Error) {
+	f := c.m.lookup(q.field)
+	if f == nil || f.typ == typeObject {
+		return matchNone(), nil
+	}
+	if f.typ == typeText || f.typ == typeKeyword {
+		var lo, hi string
+		incLo, incHi := false, false
+		if q.gte != nil {
+			lo, incLo = scalarText(q.gte), true
+		} else if q.gt != nil {
+			lo = scalarText(q.gt)
+		}
+		if q.lte != nil {
+			hi, incHi = scalarText(q.lte), true
+		} else if q.lt != nil {
+			hi = scalarText(q.lt)
+		}
+		tr := bq.NewTermRangeInclusiveQuery(lo, hi, &incLo, &incHi)
+		tr.SetField(q.field)
+		return constant(tr, q.boost), nil
+	}
+	var df *dateFormat
+	if q.format != "" {
+		var err error
+		df, err = compileDateFormat(q.format)
+		if err != nil {
+			return nil, c.shardErr("failed to create query: Invalid format: ["+q.format+"]: "+err.Error(), nil)
+		}
+	}
+	zone := time.UTC
+	if q.timeZone != "" {
+		z, err := parseTimeZone(q.timeZone)
+		if err != nil {
+			return nil, illegalArgument("Unknown time-zone ID: " + q.timeZone)
+		}
+		zone = z
+	}
+	var lo, hi *float64
+	incLo, incHi := true, true
+	bound := func(v *node, roundUp bool) (*float64, *Error) {
+		x, err := c.numericValueFmt(f, q.field, v, roundUp, df, zone)
+		if err != nil {
+			return nil, err
+		}
+		return &x, nil
+	}
+	var err *Error
+	switch {
+	case q.gte != nil:
+		lo, err = bound(q.gte, false)
+	case q.gt != nil:
+		lo, err = bound(q.gt, true)
+		incLo = false
+	}
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case q.lte != nil:
+		hi, err = bound(q.lte, true)
+	case q.lt != nil:
+		hi, err = bound(q.lt, false)
+		incHi = false
+	}
+	if err != nil {
+		return nil, err
+	}
+	if isIntegerType(f.typ) {
+		// Integer fields compare against whole numbers, as Elasticsearch rounds bounds.
+		if lo != nil {
+			v := math.Ceil(*lo)
+			if !incLo && v == *lo {
+				v++
+			}
+			lo, incLo = &v, true
+		}
+		if hi != nil {
+			v := math.Floor(*hi)
+			if !incHi && v == *hi {
+				v--
+			}
+			hi, incHi = &v, true
+		}
+	}
+	if lo == nil && hi == nil {
+		tq := bq.NewTermQuery(q.field)
+		tq.SetField(fieldFieldNames)
+		return constant(tq, q.boost), nil
+	}
+	return constant(numRange(q.field, lo, hi, incLo, incHi), q.boost), nil
+}
+
+func parseTimeZone(s string) (*time.Location, error) {
+	if s == "Z" || s == "UTC" {
+		return time.UTC, nil
+	}
+	if len(s) > 1 && (s[0] == '+' || s[0] == '-') {
+		p := &datePos{s: s}
+		off, ok := p.zone()
+		if !ok || p.i != len(s) {
+			return nil, errDateMath
+		}
+		return time.FixedZone(s, off), nil
+	}
+	return time.LoadLocation(s)
+}
+
+func (c *compiler) boolQuery(q qBool) (bq.Query, *Error) {
+	compileAll := func(qs []dslQuery) ([]bq.Query, *Error) {
+		out := make([]bq.Query, 0, len(qs))
+		for _, sq := range qs {
+			cq, err := c.compile(sq)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, cq)
+		}
+		return out, nil
+	}
+	must, err := compileAll(q.must)
+	if err != nil {
+		return nil, err
+	}
+	filter, err := compileAll(q.filter)
+	if err != nil {
+		return nil, err
+	}
+	should, err := compileAll(q.should)
+	if err != nil {
+		return nil, err
+	}
+	mustNot, err := compileAll(q.mustNot)
+	if err != nil {
+		return nil, err
+	}
+	b := bq.NewBooleanQuery(nil, nil, nil)
+	if len(must) > 0 {
+		b.Must = bq.NewConjunctionQuery(must)
+	}
+	if len(should) > 0 {
+		min := 0
+		if q.msm != "" {
+			min, err = minimumShouldMatch(q.msm, len(should))
+			if err != nil {
+				return nil, err
+			}
+		} else if len(must) == 0 && len(filter) == 0 {
+			min = 1
+		}
+		if min > 0 && (len(must) > 0 || len(filter) > 0) {
+			// Required should clauses: they filter and score.
+			dq := bq.NewDisjunctionQuery(should)
+			dq.SetMin(float64(min))
+			must = append(must, dq)
+			b.Must = bq.NewConjunctionQuery(must)
+		} else {
+			dq := bq.NewDisjunctionQuery(should)
+			dq.SetMin(float64(min))
+			b.Should = dq
+		}
+	}
+	if len(mustNot) > 0 {
+		b.MustNot = bq.NewDisjunctionQuery(mustNot)
+	}
+	if len(filter) > 0 {
+		b.Filter = bq.NewConjunctionQuery(filter)
+	}
+	if b.Must == nil && b.Should == nil {
+		// Only filter and must_not clauses: every match scores 0, as in Elasticsearch.
+		all := bq.NewMatchAllQuery()
+		all.SetBoost(0)
+		b.Must = all
+	}
+	if q.boost != 1 {
+		b.SetBoost(q.boost)
+	}
+	return b, nil
+}
