@@ -103,7 +103,7 @@ func TestQueriesMatch(t *testing.T) {
 		{`{"query":{"term":{"title":"quick"}}}`, "1"},
 		{`{"query":{"terms":{"tag":["food","media"]}},"sort":["qty"]}`, "4,3"},
 		{`{"query":{"range":{"price":{"gte":5,"lt":10.5}}}}`, "2"},
-		{`{"query":{"range":{"date":{"gte":"now-1d/d"}}}}`, "2,3"},
+		{`{"query":{"range":{"date":{"gte":"now-1d/d"}}},"sort":["qty"]}`, "2,3"},
 		{`{"query":{"range":{"date":{"lt":"2024-01-01||/M"}}}}`, "4"},
 		{`{"query":{"range":{"date":{"lte":"2024-01-01||/d"}}},"sort":["date"]}`, "4,1"},
 		{`{"query":{"bool":{"filter":[{"term":{"tag":"animal"}},{"range":{"qty":{"gt":3}}}]}}}`, "2"},
@@ -194,4 +194,3 @@ func TestCountAndMatchingIDs(t *testing.T) {
 		t.Fatalf("ids %v %v", got, err)
 	}
 }
-
