@@ -1,0 +1,306 @@
+package sink
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/elastic/go-elasticsearch/v8/esapi"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/walsearch/walsearch/bus"
+)
+
+// item is one document write and the message it came from.
+type item struct {
+	doc *bus.Doc
+	msg jetstream.Msg
+}
+
+// process applies one batch in order. It returns only when every message's
+// effect is confirmed by Elasticsearch or dead-lettered, or ctx ends.
+func (s *Sink) process(ctx context.Context, msgs []jetstream.Msg) error {
+	stop := s.keepAlive(msgs)
+	defer stop()
+	var seg []item
+	for _, m := range msgs {
+		d := new(bus.Doc)
+		if err := bus.Decode(m.Data(), d); err != nil {
+			if err := s.deadLetter(ctx, item{msg: m}, "undecodable document event: "+err.Error()); err != nil {
+				return err
+			}
+			continue
+		}
+		if d.Op == bus.DocTruncate {
+			// Everything before the truncate must be applied before the
+			// index is emptied, and nothing after it may be emptied.
+			if err := s.write(ctx, seg); err != nil {
+				return err
+			}
+			seg = nil
+			if err := s.truncate(ctx, d); err != nil {
+				return err
+			}
+			continue
+		}
+		seg = append(seg, item{doc: d, msg: m})
+	}
+	return s.write(ctx, seg)
+}
+
+// keepAlive tells the bus, while a batch is in progress, that its messages
+// are still being worked on, so a long retry does not cause a redelivery.
+func (s *Sink) keepAlive(msgs []jetstream.Msg) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(s.cfg.AckWait / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				for _, m := range msgs {
+					_ = m.InProgress()
+				}
+			}
+		}
+	}()
+	return func() { close(done); wg.Wait() }
+}
+
+// write sends items in order, in requests bounded by MaxBatchBytes.
+func (s *Sink) write(ctx context.Context, items []item) error {
+	if len(items) == 0 {
+		return nil
+	}
+	if err := s.fillUnchanged(ctx, items); err != nil {
+		return err
+	}
+	var buf bytes.Buffer
+	start := 0
+	for i, it := range items {
+		before := buf.Len()
+		appendAction(&buf, it.doc)
+		if buf.Len() > s.cfg.MaxBatchBytes && i > start {
+			buf.Truncate(before)
+			if err := s.send(ctx, items[start:i], buf.Bytes()); err != nil {
+				return err
+			}
+			buf.Reset()
+			start = i
+			appendAction(&buf, it.doc)
+		}
+	}
+	return s.send(ctx, items[start:], buf.Bytes())
+}
+
+// appendAction writes the bulk action line (and source line) for d.
+func appendAction(buf *bytes.Buffer, d *bus.Doc) {
+	op := "index"
+	if d.Op == bus.DocDelete {
+		op = "delete"
+	}
+	buf.WriteString(`{"`)
+	buf.WriteString(op)
+	buf.WriteString(`":{"_index":`)
+	writeJSONString(buf, d.Index)
+	buf.WriteString(`,"_id":`)
+	writeJSONString(buf, d.ID)
+	buf.WriteString(`,"version":`)
+	buf.WriteString(strconv.FormatUint(d.Version, 10))
+	buf.WriteString(`,"version_type":"external_gte"}}` + "\n")
+	if d.Op != bus.DocDelete {
+		buf.Write(d.Source)
+		buf.WriteByte('\n')
+	}
+}
+
+func writeJSONString(buf *bytes.Buffer, s string) {
+	b, _ := json.Marshal(s)
+	buf.Write(b)
+}
+
+// bulkResponse is the part of a _bulk response the sink reads.
+type bulkResponse struct {
+	Errors bool                         `json:"errors"`
+	Items  []map[string]bulkItemOutcome `json:"items"`
+}
+
+type bulkItemOutcome struct {
+	Status int             `json:"status"`
+	Result string          `json:"result"`
+	Error  json.RawMessage `json:"error"`
+}
+
+// send delivers one bulk request, retrying transient failures until every
+// item is confirmed or dead-lettered.
+func (s *Sink) send(ctx context.Context, items []item, body []byte) error {
+	if len(items) == 0 {
+		return nil
+	}
+	for attempt := 0; ; attempt++ {
+		if attempt > 0 {
+			s.record(func(st *Status) { st.Retries++ })
+			if err := s.backoff(ctx, attempt); err != nil {
+				return err
+			}
+		}
+		if s.limiter != nil {
+			if err := s.limiter.WaitN(ctx, min(len(items), s.limiter.Burst())); err != nil {
+				return err
+			}
+		}
+		status, resBody, err := s.doBulk(ctx, body)
+		if err != nil {
+			s.transient(err.Error())
+			continue
+		}
+		switch {
+		case status == http.StatusTooManyRequests || status >= 500:
+			s.transient(fmt.Sprintf("bulk request: HTTP %d: %s", status, truncate(resBody, 300)))
+			continue
+		case status >= 400:
+			return s.rejected(ctx, items, status, resBody)
+		}
+		var br bulkResponse
+		if err := json.Unmarshal(resBody, &br); err != nil || len(br.Items) != len(items) {
+			s.transient(fmt.Sprintf("bulk response unreadable (%d items for %d documents): %v", len(br.Items), len(items), err))
+			continue
+		}
+		retry, err := s.settle(ctx, items, br)
+		if err != nil {
+			return err
+		}
+		if len(retry) == 0 {
+			return nil
+		}
+		items = retry
+		var buf bytes.Buffer
+		for _, it := range items {
+			appendAction(&buf, it.doc)
+		}
+		body = buf.Bytes()
+	}
+}
+
+func (s *Sink) doBulk(ctx context.Context, body []byte) (int, []byte, error) {
+	rctx, cancel := context.WithTimeout(ctx, s.es.Timeout())
+	defer cancel()
+	res, err := esapi.BulkRequest{Body: bytes.NewReader(body)}.Do(rctx, s.es)
+	if err != nil {
+		return 0, nil, fmt.Errorf("bulk request: %w", err)
+	}
+	defer res.Body.Close()
+	rb, err := io.ReadAll(res.Body)
+	if err != nil {
+		return 0, nil, fmt.Errorf("bulk response: %w", err)
+	}
+	return res.StatusCode, rb, nil
+}
+
+// settle records each item's outcome and returns, in order, the items to retry.
+func (s *Sink) settle(ctx context.Context, items []item, br bulkResponse) ([]item, error) {
+	var retry []item
+	var indexed, deleted, stale uint64
+	var last *bus.Doc
+	for i, it := range items {
+		var out bulkItemOutcome
+		for _, o := range br.Items[i] {
+			out = o
+		}
+		switch {
+		case out.Status >= 200 && out.Status < 300:
+			if it.doc.Op == bus.DocDelete {
+				deleted++
+			} else {
+				indexed++
+			}
+		case out.Status == http.StatusConflict:
+			stale++ // Elasticsearch already holds a newer version.
+		case out.Status == http.StatusNotFound && it.doc.Op == bus.DocDelete:
+			deleted++ // Nothing to delete; the tombstone still records the version.
+		case out.Status == http.StatusTooManyRequests || out.Status >= 500:
+			retry = append(retry, it)
+			continue
+		default:
+			if err := s.deadLetter(ctx, it, fmt.Sprintf("elasticsearch rejected the document (HTTP %d): %s", out.Status, out.Error)); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		last = it.doc
+	}
+	s.record(func(st *Status) {
+		st.Indexed += indexed
+		st.Deleted += deleted
+		st.Stale += stale
+		if last != nil && bus.LSN(last.Version) > st.LastVersion {
+			st.LastVersion = bus.LSN(last.Version)
+			st.LastCommit = last.CommitTime
+		}
+		if len(retry) == 0 {
+			st.LastError = ""
+		}
+	})
+	if len(retry) > 0 {
+		s.transient(fmt.Sprintf("%d of %d documents must be retried (429/5xx)", len(retry), len(items)))
+	}
+	return retry, nil
+}
+
+// rejected handles a bulk request refused as a whole for a permanent reason:
+// the request is split until the offending documents are isolated and
+// dead-lettered, so one bad document never blocks the others.
+func (s *Sink) rejected(ctx context.Context, items []item, status int, body []byte) error {
+	if len(items) == 1 {
+		return s.deadLetter(ctx, items[0], fmt.Sprintf("elasticsearch rejected the bulk request (HTTP %d): %s", status, truncate(body, 2000)))
+	}
+	half := len(items) / 2
+	for _, part := range [][]item{items[:half], items[half:]} {
+		var buf bytes.Buffer
+		for _, it := range part {
+			appendAction(&buf, it.doc)
+		}
+		if err := s.send(ctx, part, buf.Bytes()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Sink) deadLetter(ctx context.Context, it item, reason string) error {
+	dl := &bus.DeadLetter{Stage: "sink", Error: reason, Subject: it.msg.Subject(), Event: it.msg.Data()}
+	if h := it.msg.Headers(); h != nil {
+		dl.MsgID = h.Get(jetstream.MsgIDHeader)
+	}
+	if err := s.dlq.DeadLetter(ctx, dl); err != nil {
+		return fmt.Errorf("dead-letter document: %w", err)
+	}
+	s.record(func(st *Status) { st.DeadLetters++ })
+	s.log.Warn("document dead-lettered", "subject", dl.Subject, "reason", reason)
+	return nil
+}
+
+func (s *Sink) transient(msg string) {
+	s.record(func(st *Status) { st.LastError = msg })
+	s.log.Warn("elasticsearch unavailable, retrying", "error", msg)
+}
+
+func truncate(b []byte, n int) string {
+	str := strings.TrimSpace(string(b))
+	if len(str) > n {
+		return str[:n] + "…"
+	}
+	return str
+}
