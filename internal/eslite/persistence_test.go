@@ -1,0 +1,120 @@
+package eslite
+
+import (
+	"testing"
+	"time"
+)
+
+func TestPersistenceAcrossCloseAndOpen(t *testing.T) {
+	dir := t.TempDir()
+	e, err := Open(Config{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	e.now = func() time.Time { return now }
+	do(t, e, "PUT", "/p", `{"settings":{"index":{"refresh_interval":"-1","number_of_replicas":0}},"mappings":{"properties":{"k":{"type":"keyword"}}},"aliases":{"pa":{}}}`).must(t, 200)
+	do(t, e, "PUT", "/p/_doc/1?version=7&version_type=external", `{"k":"one"}`).must(t, 201)
+	do(t, e, "PUT", "/p/_doc/2", `{"k":"two","n":5}`).must(t, 201)
+	do(t, e, "PUT", "/p/_doc/2", `{"k":"two","n":6}`).must(t, 200)
+	do(t, e, "PUT", "/p/_doc/3?version=40&version_type=external", `{"k":"three"}`).must(t, 201)
+	do(t, e, "DELETE", "/p/_doc/3?version=41&version_type=external", "").must(t, 200)
+	// Only part of the writes reach the search index before the restart;
+	// the rest must be replayed from the store.
+	do(t, e, "POST", "/p/_refresh", "").must(t, 200)
+	do(t, e, "PUT", "/p/_doc/4", `{"k":"four"}`).must(t, 201)
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+
+	e2 := openTest(t, dir)
+	e2.now = func() time.Time { return now }
+	g := do(t, e2, "GET", "/p/_doc/1", "").must(t, 200)
+	if g.get("_version") != int64(7) || g.get("_source.k") != "one" {
+		t.Errorf("doc 1 after restart: %s", g.raw)
+	}
+	g = do(t, e2, "GET", "/pa/_doc/2", "").must(t, 200)
+	if g.get("_version") != int64(2) || g.get("_seq_no") != int64(2) || g.get("_source.n") != int64(6) {
+		t.Errorf("doc 2 through the alias after restart: %s", g.raw)
+	}
+	do(t, e2, "GET", "/p/_doc/3", "").must(t, 404)
+	// The tombstone survived: an older external version is still refused.
+	r := do(t, e2, "PUT", "/p/_doc/3?version=41&version_type=external", `{"k":"stale"}`).must(t, 409)
+	if r.get("error.reason") != "[3]: version conflict, current version [41] is higher or equal to the one provided [41]" {
+		t.Errorf("reason = %v", r.get("error.reason"))
+	}
+	// Sequence numbers continue where they stopped.
+	r = do(t, e2, "PUT", "/p/_doc/5", `{"k":"five"}`).must(t, 201)
+	if r.get("_seq_no") != int64(6) {
+		t.Errorf("_seq_no after restart = %v, want 6", r.get("_seq_no"))
+	}
+	s := do(t, e2, "GET", "/p/_settings", "").must(t, 200)
+	if s.get("p.settings.index.refresh_interval") != "-1" {
+		t.Errorf("settings after restart: %s", s.raw)
+	}
+	m := do(t, e2, "GET", "/p/_mapping", "").must(t, 200)
+	if m.get("p.mappings.properties.k.type") != "keyword" || m.get("p.mappings.properties.n.type") != "long" {
+		t.Errorf("mapping after restart: %s", m.raw)
+	}
+	// Replay brought the search index up to date: 1, 2 and 4 are live.
+	e2.mu.RLock()
+	ix := e2.indices["p"]
+	e2.mu.RUnlock()
+	if got := ix.search.DocCount(); got != 3 {
+		t.Errorf("search index holds %d documents after replay, want 3", got)
+	}
+	if got := ix.search.Checkpoint(); got != 6 {
+		t.Errorf("search checkpoint = %d, want 6", got)
+	}
+}
+
+func TestDeletedIndexDoesNotComeBack(t *testing.T) {
+	dir := t.TempDir()
+	e, err := Open(Config{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	do(t, e, "PUT", "/gone/_doc/1", `{"a":1}`).must(t, 201)
+	do(t, e, "DELETE", "/gone", "").must(t, 200)
+	do(t, e, "PUT", "/kept/_doc/1", `{"a":1}`).must(t, 201)
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	e2 := openTest(t, dir)
+	do(t, e2, "HEAD", "/gone", "").must(t, 404)
+	do(t, e2, "HEAD", "/kept", "").must(t, 200)
+	r := do(t, e2, "PUT", "/gone/_doc/1", `{"a":2}`).must(t, 201)
+	if r.get("_version") != int64(1) {
+		t.Errorf("recreated index kept an old version: %s", r.raw)
+	}
+}
+
+func TestTombstonesArePrunedAfterRefresh(t *testing.T) {
+	dir := t.TempDir()
+	e := openTest(t, dir)
+	now := time.Now()
+	e.now = func() time.Time { return now }
+	do(t, e, "PUT", "/t", `{"settings":{"index":{"gc_deletes":"1s","refresh_interval":"-1"}}}`).must(t, 200)
+	do(t, e, "DELETE", "/t/_doc/1?version=5&version_type=external", "").must(t, 404)
+	now = now.Add(2 * time.Second)
+	do(t, e, "POST", "/t/_refresh", "").must(t, 200)
+	e.mu.RLock()
+	ix := e.indices["t"]
+	e.mu.RUnlock()
+	ix.mu.RLock()
+	_, kept := ix.docs["1"]
+	ix.mu.RUnlock()
+	if kept {
+		t.Fatal("tombstone older than gc_deletes survived a refresh")
+	}
+	n := 0
+	if _, err := e.store.loadDocs(ix.uuid, func(string, *docEntry) { n++ }); err != nil {
+		t.Fatal(err)
+	}
+	if n != 0 {
+		t.Errorf("store still holds %d entries", n)
+	}
+}

@@ -1,0 +1,104 @@
+package eslite
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+func lookup(e *Engine, name string) *index {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	return e.indices[name]
+}
+
+func searchCount(e *Engine, name string) uint64 { return lookup(e, name).search.DocCount() }
+
+func TestRefreshPolicies(t *testing.T) {
+	e := openTest(t, "")
+	do(t, e, "PUT", "/r", `{"settings":{"refresh_interval":"-1"}}`).must(t, 200)
+	do(t, e, "PUT", "/r/_doc/1", `{"a":1}`).must(t, 201)
+	if n := searchCount(e, "r"); n != 0 {
+		t.Fatalf("a write without refresh is visible to search with refresh_interval -1 (%d docs)", n)
+	}
+	// GET is realtime regardless.
+	do(t, e, "GET", "/r/_doc/1", "").must(t, 200)
+
+	r := do(t, e, "PUT", "/r/_doc/2?refresh=true", `{"a":2}`).must(t, 201)
+	if r.get("forced_refresh") != true {
+		t.Errorf("refresh=true without forced_refresh: %s", r.raw)
+	}
+	if n := searchCount(e, "r"); n != 2 {
+		t.Fatalf("after refresh=true search holds %d docs, want 2", n)
+	}
+
+	// wait_for returns only after a refresh made the write visible.
+	done := make(chan reply, 1)
+	go func() { done <- do(t, e, "PUT", "/r/_doc/3?refresh=wait_for", `{"a":3}`) }()
+	eventually(t, 5*time.Second, "the write to be stored", func() bool { return lookup(e, "r").get("3") != nil })
+	select {
+	case r := <-done:
+		t.Fatalf("wait_for returned before any refresh: %s", r.raw)
+	default:
+	}
+	do(t, e, "POST", "/r/_refresh", "").must(t, 200)
+	select {
+	case r := <-done:
+		r.must(t, 201)
+		if _, forced := r.body["forced_refresh"]; forced {
+			t.Errorf("wait_for reported forced_refresh: %s", r.raw)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("wait_for did not return after _refresh")
+	}
+	if n := searchCount(e, "r"); n != 3 {
+		t.Fatalf("search holds %d docs, want 3", n)
+	}
+}
+
+func TestBackgroundRefreshHonoursInterval(t *testing.T) {
+	e := openTest(t, "")
+	do(t, e, "PUT", "/bg", `{"settings":{"refresh_interval":"100ms"}}`).must(t, 200)
+	do(t, e, "PUT", "/bg/_doc/1", `{"a":1}`).must(t, 201)
+	eventually(t, 5*time.Second, "the background refresh", func() bool { return searchCount(e, "bg") == 1 })
+
+	// Turning refresh off stops it; turning it on again resumes.
+	do(t, e, "PUT", "/bg/_settings", `{"index":{"refresh_interval":"-1"}}`).must(t, 200)
+	do(t, e, "PUT", "/bg/_doc/2", `{"a":2}`).must(t, 201)
+	e.mu.RLock()
+	due := e.indices["bg"].needsRefresh(time.Now().Add(time.Hour))
+	e.mu.RUnlock()
+	if due {
+		t.Fatal("an index with refresh_interval -1 is due for a background refresh")
+	}
+	do(t, e, "PUT", "/bg/_settings", `{"index":{"refresh_interval":"50ms"}}`).must(t, 200)
+	eventually(t, 5*time.Second, "refresh after re-enabling", func() bool { return searchCount(e, "bg") == 2 })
+}
+
+func TestWaitForHonoursContext(t *testing.T) {
+	e := openTest(t, "")
+	do(t, e, "PUT", "/w", `{"settings":{"refresh_interval":"-1"}}`).must(t, 200)
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, "PUT", "http://x/w/_doc/1?refresh=wait_for", strings.NewReader(`{"a":1}`))
+	req.Header.Set("Content-Type", "application/json")
+	errc := make(chan error, 1)
+	go func() {
+		resp, err := e.RoundTripper().RoundTrip(req)
+		if resp != nil {
+			resp.Body.Close()
+		}
+		errc <- err
+	}()
+	eventually(t, 5*time.Second, "the write to be stored", func() bool { return lookup(e, "w").get("1") != nil })
+	cancel()
+	select {
+	case err := <-errc:
+		if err != context.Canceled {
+			t.Fatalf("RoundTrip error = %v, want context.Canceled", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("RoundTrip did not return after cancel")
+	}
+}
