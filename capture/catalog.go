@@ -95,3 +95,83 @@ func resolveTypes(types []catalogType, codec *Codec) map[uint32]typeInfo {
 	}
 	return out
 }
+
+// identityKey returns a table's replica identity (relreplident) and the
+// columns that identify its rows, in key order: the replica identity index's
+// columns for REPLICA IDENTITY USING INDEX, else the primary key's (none
+// when the table has no primary key).
+func identityKey(ctx context.Context, q queryer, relID uint32) (identity byte, key []string, err error) {
+	rows, err := q.Query(ctx, `SELECT c.relreplident::text, coalesce((
+			SELECT array_agg(a.attname::text ORDER BY k.ord)
+			FROM pg_catalog.pg_index i
+			CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord)
+			JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+			WHERE i.indrelid = c.oid
+			  AND CASE WHEN c.relreplident = 'i' THEN i.indisreplident ELSE i.indisprimary END
+		), '{}')
+		FROM pg_catalog.pg_class c WHERE c.oid = $1`, relID)
+	if err != nil {
+		return 0, nil, fmt.Errorf("read key of relation %d: %w", relID, err)
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		if err := rows.Err(); err != nil {
+			return 0, nil, fmt.Errorf("read key of relation %d: %w", relID, err)
+		}
+		return 0, nil, nil // dropped since: the Relation message's flags decide
+	}
+	var ident string
+	if err := rows.Scan(&ident, &key); err != nil {
+		return 0, nil, fmt.Errorf("read key of relation %d: %w", relID, err)
+	}
+	return firstByte(ident), key, rows.Err()
+}
+
+// tableColumns lists the columns pgoutput publishes for a table: not
+// dropped, not generated, in attribute order.
+func tableColumns(ctx context.Context, q queryer, relID uint32) ([]relColumn, error) {
+	rows, err := q.Query(ctx, `SELECT attname::text, atttypid FROM pg_catalog.pg_attribute
+		WHERE attrelid = $1 AND attnum > 0 AND NOT attisdropped AND attgenerated = ''
+		ORDER BY attnum`, relID)
+	if err != nil {
+		return nil, fmt.Errorf("read columns of relation %d: %w", relID, err)
+	}
+	var cols []relColumn
+	for rows.Next() {
+		var c relColumn
+		if err := rows.Scan(&c.name, &c.oid); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("read columns of relation %d: %w", relID, err)
+		}
+		cols = append(cols, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read columns of relation %d: %w", relID, err)
+	}
+	return cols, nil
+}
+
+// catalogRelation builds the relation the stream would see for a table, so
+// that the snapshot keys rows exactly as the stream does: the replica
+// identity's columns are flagged (all of them for FULL), and the key is the
+// identity index or primary key in key order.
+func catalogRelation(id uint32, schema, table string, identity byte, cols []relColumn, key []string) *relation {
+	r := &relation{id: id, schema: schema, table: table, identity: identity, columns: cols}
+	inKey := make(map[string]bool, len(key))
+	for _, k := range key {
+		inKey[k] = true
+	}
+	for i := range r.columns {
+		switch identity {
+		case 'f':
+			r.columns[i].isKey = true
+		case 'd', 'i':
+			r.columns[i].isKey = inKey[r.columns[i].name]
+		}
+		if r.columns[i].isKey {
+			r.key = append(r.key, i)
+		}
+	}
+	r.setKey(key)
+	return r
+}

@@ -1,0 +1,174 @@
+package capture
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgconn/ctxwatch"
+)
+
+// Defaults of Config.
+const (
+	DefaultSlot           = "walsearch"
+	DefaultPublication    = "walsearch"
+	DefaultStatusInterval = 10 * time.Second
+)
+
+// Config configures a Capture.
+type Config struct {
+	// URL is the PostgreSQL connection URL (postgres://user:pass@host:port/db).
+	// The user needs the REPLICATION attribute, and either superuser (for a
+	// publication FOR ALL TABLES) or ownership of the captured tables.
+	// Required.
+	URL string
+	// Tables lists the captured tables as "schema.table", or "table" for the
+	// public schema. Empty captures every table (a publication FOR ALL TABLES).
+	// Default: empty.
+	Tables []string
+	// Slot is the logical replication slot's name: lower-case letters,
+	// digits and underscores, at most 63 characters. Default: "walsearch".
+	Slot string
+	// Publication is the publication's name, with the same rules as Slot.
+	// Default: "walsearch".
+	Publication string
+	// StatusInterval is how often the slot position is confirmed to
+	// PostgreSQL (after the Publisher flushed), and on shutdown. Default: 10s.
+	StatusInterval time.Duration
+	// Logger receives the capture's logs. Default: discard.
+	Logger *slog.Logger
+}
+
+// DefaultConfig returns a Config with every default set; URL must still be set.
+func DefaultConfig() Config {
+	return Config{
+		Slot:           DefaultSlot,
+		Publication:    DefaultPublication,
+		StatusInterval: DefaultStatusInterval,
+	}
+}
+
+// withDefaults fills the zero fields of c with their defaults.
+func (c Config) withDefaults() Config {
+	d := DefaultConfig()
+	if c.Slot == "" {
+		c.Slot = d.Slot
+	}
+	if c.Publication == "" {
+		c.Publication = d.Publication
+	}
+	if c.StatusInterval == 0 {
+		c.StatusInterval = d.StatusInterval
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c
+}
+
+var nameRE = regexp.MustCompile(`^[a-z0-9_]{1,63}$`)
+
+// Validate reports every invalid field of c.
+func (c Config) Validate() error {
+	var errs []error
+	if c.URL == "" {
+		errs = append(errs, errors.New("capture.url: required, a PostgreSQL URL such as postgres://user@host:5432/db"))
+	} else if _, err := pgconn.ParseConfig(c.URL); err != nil {
+		errs = append(errs, fmt.Errorf("capture.url: want a PostgreSQL connection URL: %w", err))
+	}
+	if !nameRE.MatchString(c.Slot) {
+		errs = append(errs, fmt.Errorf("capture.slot: %q: want 1 to 63 lower-case letters, digits or underscores", c.Slot))
+	}
+	if !nameRE.MatchString(c.Publication) {
+		errs = append(errs, fmt.Errorf("capture.publication: %q: want 1 to 63 lower-case letters, digits or underscores", c.Publication))
+	}
+	seen := make(map[tableName]bool)
+	for _, t := range c.Tables {
+		n, err := parseTableName(t)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("capture.tables: %w", err))
+			continue
+		}
+		if seen[n] {
+			errs = append(errs, fmt.Errorf("capture.tables: %q is listed twice", t))
+		}
+		seen[n] = true
+	}
+	if c.StatusInterval <= 0 {
+		errs = append(errs, fmt.Errorf("capture.status_interval: %s: want a positive duration such as 10s", c.StatusInterval))
+	}
+	return errors.Join(errs...)
+}
+
+// tableName is a schema-qualified table name.
+type tableName struct{ schema, table string }
+
+func (t tableName) String() string { return t.schema + "." + t.table }
+
+// parseTableName parses "schema.table" or "table" (in public).
+func parseTableName(s string) (tableName, error) {
+	schema, table, ok := strings.Cut(s, ".")
+	if !ok {
+		schema, table = "public", s
+	}
+	if schema == "" || table == "" || strings.Contains(table, ".") {
+		return tableName{}, fmt.Errorf("%q: want schema.table or table", s)
+	}
+	return tableName{schema, table}, nil
+}
+
+// tableNames parses c.Tables, which Validate has checked.
+func (c Config) tableNames() []tableName {
+	out := make([]tableName, 0, len(c.Tables))
+	for _, t := range c.Tables {
+		if n, err := parseTableName(t); err == nil {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// sessionParams are set on every connection so that values are printed in
+// the forms the codec parses, the same way for COPY and pgoutput.
+var sessionParams = map[string]string{
+	"DateStyle":          "ISO, YMD",
+	"IntervalStyle":      "postgres",
+	"TimeZone":           "UTC",
+	"extra_float_digits": "1",
+	"bytea_output":       "hex",
+	"application_name":   "walsearch",
+}
+
+// connConfig parses url for a regular (replication=false) or a logical
+// replication connection.
+func connConfig(url string, replication bool) (*pgconn.Config, error) {
+	cfg, err := pgconn.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("parse capture url: %w", err)
+	}
+	for k, v := range sessionParams {
+		cfg.RuntimeParams[k] = v
+	}
+	if replication {
+		cfg.RuntimeParams["replication"] = "database"
+		// A cancelled receive must not send a cancel request to the
+		// walsender; an expired deadline is enough to stop waiting.
+		cfg.BuildContextWatcherHandler = func(c *pgconn.PgConn) ctxwatch.Handler {
+			return &pgconn.DeadlineContextWatcherHandler{Conn: c.Conn()}
+		}
+	}
+	return cfg, nil
+}
+
+// redactURL returns url without its password, for logs and errors.
+func redactURL(url string) string {
+	cfg, err := pgconn.ParseConfig(url)
+	if err != nil {
+		return "(unparsable url)"
+	}
+	return fmt.Sprintf("postgres://%s@%s:%d/%s", cfg.User, cfg.Host, cfg.Port, cfg.Database)
+}

@@ -1,0 +1,145 @@
+package capture
+
+import (
+	"bytes"
+	"errors"
+)
+
+// copyField is one column of a row in COPY's text format.
+type copyField struct {
+	null bool
+	text string
+}
+
+var errCopySyntax = errors.New("malformed COPY text row")
+
+// parseCopyRow splits one line of COPY ... TO STDOUT text output (without its
+// newline) into fields: tab separated, \N for NULL, backslash escapes undone.
+func parseCopyRow(line []byte) ([]copyField, error) {
+	var fields []copyField
+	for {
+		end := bytes.IndexByte(line, '\t')
+		raw := line
+		if end >= 0 {
+			raw = line[:end]
+		}
+		f, err := unescapeCopy(raw)
+		if err != nil {
+			return nil, err
+		}
+		fields = append(fields, f)
+		if end < 0 {
+			return fields, nil
+		}
+		line = line[end+1:]
+	}
+}
+
+func unescapeCopy(raw []byte) (copyField, error) {
+	if len(raw) == 2 && raw[0] == '\\' && raw[1] == 'N' {
+		return copyField{null: true}, nil
+	}
+	if bytes.IndexByte(raw, '\\') < 0 {
+		return copyField{text: string(raw)}, nil
+	}
+	out := make([]byte, 0, len(raw))
+	for i := 0; i < len(raw); i++ {
+		c := raw[i]
+		if c != '\\' {
+			out = append(out, c)
+			continue
+		}
+		i++
+		if i >= len(raw) {
+			return copyField{}, errCopySyntax
+		}
+		switch c = raw[i]; c {
+		case 'b':
+			out = append(out, '\b')
+		case 'f':
+			out = append(out, '\f')
+		case 'n':
+			out = append(out, '\n')
+		case 'r':
+			out = append(out, '\r')
+		case 't':
+			out = append(out, '\t')
+		case 'v':
+			out = append(out, '\v')
+		case 'x':
+			v, n := 0, 0
+			for n < 2 && i+1 < len(raw) && isHex(raw[i+1]) {
+				v = v<<4 | hexVal(raw[i+1])
+				i++
+				n++
+			}
+			if n == 0 {
+				out = append(out, 'x')
+				continue
+			}
+			out = append(out, byte(v))
+		case '0', '1', '2', '3', '4', '5', '6', '7':
+			v := int(c - '0')
+			for n := 1; n < 3 && i+1 < len(raw) && isOctal(raw[i+1]); n++ {
+				v = v<<3 | int(raw[i+1]-'0')
+				i++
+			}
+			out = append(out, byte(v))
+		default:
+			out = append(out, c)
+		}
+	}
+	return copyField{text: string(out)}, nil
+}
+
+func isHex(c byte) bool {
+	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
+}
+
+func hexVal(c byte) int {
+	switch {
+	case c >= '0' && c <= '9':
+		return int(c - '0')
+	case c >= 'a' && c <= 'f':
+		return int(c-'a') + 10
+	}
+	return int(c-'A') + 10
+}
+
+// copyRows is the io.Writer COPY output is written to: it cuts the stream
+// into lines (a raw newline always ends a row; newlines in values are
+// escaped) and hands each parsed row to onRow.
+type copyRows struct {
+	buf   []byte
+	onRow func([]copyField) error
+}
+
+func (w *copyRows) Write(p []byte) (int, error) {
+	w.buf = append(w.buf, p...)
+	for {
+		nl := bytes.IndexByte(w.buf, '\n')
+		if nl < 0 {
+			break
+		}
+		fields, err := parseCopyRow(w.buf[:nl])
+		if err != nil {
+			return 0, err
+		}
+		if err := w.onRow(fields); err != nil {
+			return 0, err
+		}
+		w.buf = w.buf[nl+1:]
+	}
+	if len(w.buf) == 0 {
+		w.buf = w.buf[:0:0] // let a large row's buffer go
+	}
+	return len(p), nil
+}
+
+// finish reports a row left without its newline.
+func (w *copyRows) finish() error {
+	if len(w.buf) > 0 {
+		return errCopySyntax
+	}
+	return nil
+}
