@@ -169,7 +169,7 @@ func publishedTables(ctx context.Context, tx pgx.Tx, publication string) ([]snap
 		return nil, fmt.Errorf("list published tables: %w", err)
 	}
 	type row struct {
-		oid                  uint32
+		oid                 uint32
 		schema, table, kind string
 	}
 	var list []row
