@@ -1,0 +1,44 @@
+# Walsearch build targets. `make test` is what CI runs.
+GO        ?= go
+PKGS      := ./...
+FUZZTIME  ?= 20s
+BIN       := bin/walsearch
+
+.PHONY: build test test-short bench fuzz lint demo clean
+
+build:
+	$(GO) build -o $(BIN) ./cmd/walsearch
+
+# The whole suite, with the race detector, against a real PostgreSQL (started
+# by the tests themselves), embedded NATS and the embedded search engine.
+test:
+	WALSEARCH_REQUIRE_POSTGRES=1 $(GO) test -race -count=1 -timeout 30m $(PKGS)
+	$(GO) build ./examples/...
+
+test-short:
+	$(GO) test -count=1 -short $(PKGS)
+
+# Benchmarks print throughput and latency next to ceilings measured in the
+# same run; nothing is asserted.
+bench:
+	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 60m ./bench/
+
+# Runs every fuzz target for FUZZTIME each.
+fuzz:
+	@set -e; for pkg in $$($(GO) list ./...); do \
+	  for t in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+	    echo "fuzz $$pkg $$t"; $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg; \
+	  done; \
+	done
+
+lint:
+	@test -z "$$(gofmt -l .)" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
+	$(GO) vet $(PKGS)
+
+# A throwaway PostgreSQL with an example schema and live writes, the whole
+# pipeline on embedded defaults, and the API on 127.0.0.1:8080.
+demo:
+	$(GO) run ./examples/demo
+
+clean:
+	rm -rf bin walsearch-data

@@ -1,0 +1,400 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/walsearch/walsearch/internal/pgtest"
+)
+
+var cluster *pgtest.Cluster
+
+// childArgsEnv makes the test binary act as the walsearch binary, so that
+// end-to-end tests can stop it with SIGTERM or SIGKILL like a real process.
+const childArgsEnv = "WALSEARCH_E2E_CHILD_ARGS"
+
+func TestMain(m *testing.M) {
+	if raw := os.Getenv(childArgsEnv); raw != "" {
+		var args []string
+		if err := json.Unmarshal([]byte(raw), &args); err != nil {
+			fmt.Fprintln(os.Stderr, "bad child args:", err)
+			os.Exit(2)
+		}
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		err := (&Main{Stdout: os.Stdout, Stderr: os.Stderr, Env: os.Environ()}).Run(ctx, args)
+		stop()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "walsearch:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	pgtest.Main(m, &cluster)
+}
+
+// process is a walsearch child process.
+type process struct {
+	t    *testing.T
+	cmd  *exec.Cmd
+	done chan error
+	log  *bytes.Buffer
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  *bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func startWalsearch(t *testing.T, args ...string) *process {
+	t.Helper()
+	raw, _ := json.Marshal(args)
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), childArgsEnv+"="+string(raw))
+	buf := &bytes.Buffer{}
+	lb := &lockedBuffer{b: buf}
+	cmd.Stdout, cmd.Stderr = lb, lb
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &process{t: t, cmd: cmd, done: make(chan error, 1), log: buf}
+	go func() { p.done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+			<-p.done
+		}
+		if t.Failed() {
+			lb.mu.Lock()
+			t.Logf("walsearch output:\n%s", tail(buf.String(), 6000))
+			lb.mu.Unlock()
+		}
+	})
+	return p
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return "…" + s[len(s)-n:]
+	}
+	return s
+}
+
+// stop sends sig and waits for the process to exit.
+func (p *process) stop(sig syscall.Signal) error {
+	_ = p.cmd.Process.Signal(sig)
+	select {
+	case err := <-p.done:
+		return err
+	case <-time.After(60 * time.Second):
+		p.t.Fatalf("walsearch did not exit within 60s of %v", sig)
+		return nil
+	}
+}
+
+func freeAddr(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// row is what the test compares: the table's content and the index's.
+type row struct {
+	ID    int64   `json:"id"`
+	Name  string  `json:"name"`
+	Email *string `json:"email"`
+	Age   *int64  `json:"age"`
+	V     int64   `json:"v"`
+}
+
+func tableRows(t *testing.T, conn *pgx.Conn) map[int64]row {
+	t.Helper()
+	rows, err := conn.Query(context.Background(), "SELECT id, name, email, age, v FROM users")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[int64]row{}
+	for rows.Next() {
+		var r row
+		var age *int32
+		if err := rows.Scan(&r.ID, &r.Name, &r.Email, &age, &r.V); err != nil {
+			t.Fatal(err)
+		}
+		if age != nil {
+			a := int64(*age)
+			r.Age = &a
+		}
+		out[r.ID] = r
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// indexRows reads every document of index users through POST /search.
+func indexRows(base string) (map[int64]row, error) {
+	out := map[int64]row{}
+	for page := 1; ; page++ {
+		body := fmt.Sprintf(`{"index":"users","page":%d,"page_size":1000,"sort_by":{"id":"asc"}}`, page)
+		res, err := http.Post(base+"/search", "application/json", strings.NewReader(body))
+		if err != nil {
+			return nil, err
+		}
+		var sr struct {
+			Data []row `json:"data"`
+			Meta struct {
+				HasNext bool `json:"has_next"`
+			} `json:"meta"`
+		}
+		err = json.NewDecoder(res.Body).Decode(&sr)
+		res.Body.Close()
+		if res.StatusCode != 200 || err != nil {
+			return nil, fmt.Errorf("search: HTTP %d %v", res.StatusCode, err)
+		}
+		for _, r := range sr.Data {
+			out[r.ID] = r
+		}
+		if !sr.Meta.HasNext {
+			return out, nil
+		}
+	}
+}
+
+func diff(want, got map[int64]row) string {
+	var b strings.Builder
+	n := 0
+	for id, w := range want {
+		g, ok := got[id]
+		if !ok {
+			fmt.Fprintf(&b, "missing %d; ", id)
+			n++
+		} else if fmt.Sprint(w.Name, deref(w.Email), derefI(w.Age), w.V) != fmt.Sprint(g.Name, deref(g.Email), derefI(g.Age), g.V) {
+			fmt.Fprintf(&b, "stale %d (v%d in index, v%d in table); ", id, g.V, w.V)
+			n++
+		}
+		if n > 10 {
+			break
+		}
+	}
+	for id := range got {
+		if _, ok := want[id]; !ok && n <= 10 {
+			fmt.Fprintf(&b, "resurrected %d; ", id)
+			n++
+		}
+	}
+	return b.String()
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return "<nil>"
+	}
+	return *s
+}
+
+func derefI(i *int64) string {
+	if i == nil {
+		return "<nil>"
+	}
+	return fmt.Sprint(*i)
+}
+
+// waitConverged polls until the index equals the table.
+func waitConverged(t *testing.T, base string, conn *pgx.Conn, what string) {
+	t.Helper()
+	deadline := time.Now().Add(90 * time.Second)
+	var last string
+	for {
+		want := tableRows(t, conn)
+		got, err := indexRows(base)
+		if err == nil {
+			last = diff(want, got)
+			if last == "" {
+				t.Logf("%s: index equals table (%d rows)", what, len(want))
+				return
+			}
+		} else {
+			last = err.Error()
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: index did not converge to the table within 90s: %s", what, last)
+		}
+		time.Sleep(100 * time.Millisecond) // polling interval
+	}
+}
+
+func waitHealthy(t *testing.T, base string, p *process) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		res, err := http.Get(base + "/health")
+		if err == nil {
+			res.Body.Close()
+			if res.StatusCode == 200 {
+				return
+			}
+		}
+		select {
+		case err := <-p.done:
+			t.Fatalf("walsearch exited before becoming healthy: %v", err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("walsearch not healthy within 60s (last: %v)", err)
+		}
+		time.Sleep(100 * time.Millisecond) // polling interval
+	}
+}
+
+// writer applies random inserts, updates and deletes, each in its own
+// transaction, bumping v on every update.
+type writer struct {
+	conn *pgx.Conn
+	rng  *rand.Rand
+	next int64
+}
+
+func (w *writer) step(ctx context.Context) error {
+	id := w.rng.Int64N(w.next) + 1
+	var err error
+	switch w.rng.IntN(4) {
+	case 0:
+		w.next++
+		_, err = w.conn.Exec(ctx, `INSERT INTO users (id, name, email, age, v) VALUES ($1, $2, $3, $4, 1)`,
+			w.next, fmt.Sprintf("user %d", w.next), fmt.Sprintf("u%d@example.com", w.next), 20+w.next%50)
+	case 1:
+		_, err = w.conn.Exec(ctx, `DELETE FROM users WHERE id = $1`, id)
+	default:
+		_, err = w.conn.Exec(ctx, `UPDATE users SET v = v + 1, name = 'renamed ' || v, age = NULL WHERE id = $1`, id)
+	}
+	return err
+}
+
+func TestEndToEnd(t *testing.T) {
+	c := pgtest.Require(t, cluster)
+	ctx := context.Background()
+	dbURL := c.NewDatabase(t)
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, `
+CREATE TABLE users (id bigint PRIMARY KEY, name text NOT NULL, email text, age int, v int NOT NULL DEFAULT 1);
+INSERT INTO users (id, name, email, age)
+  SELECT g, 'user ' || g, CASE WHEN g % 7 = 0 THEN NULL ELSE 'u' || g || '@example.com' END, 20 + g % 50
+  FROM generate_series(1, 500) g;`); err != nil {
+		t.Fatal(err)
+	}
+	dataDir := t.TempDir()
+	addr := freeAddr(t)
+	base := "http://" + addr
+	cfgPath := filepath.Join(t.TempDir(), "walsearch.yaml")
+	cfg := fmt.Sprintf("data_dir: %s\npostgres:\n  url: %s\n  slot: e2e\n  publication: e2e\napi:\n  listen: %s\nlog:\n  level: debug\n", dataDir, dbURL, addr)
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	// 1. Rows that existed before the first start are indexed.
+	p := startWalsearch(t, "run", "--config", cfgPath)
+	waitHealthy(t, base, p)
+	waitConverged(t, base, conn, "initial snapshot")
+
+	// 2. Live inserts, updates and deletes.
+	w := &writer{conn: conn, rng: rand.New(rand.NewPCG(1, 2)), next: 500}
+	for range 200 {
+		if err := w.step(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitConverged(t, base, conn, "live changes")
+
+	// 3. Changes made while walsearch is down arrive after a clean restart.
+	if err := p.stop(syscall.SIGTERM); err != nil {
+		t.Fatalf("clean shutdown exited with %v", err)
+	}
+	for range 200 {
+		if err := w.step(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p = startWalsearch(t, "run", "--config", cfgPath)
+	waitHealthy(t, base, p)
+	waitConverged(t, base, conn, "after clean restart")
+
+	// 4. kill -9 in the middle of a burst of writes, then restart.
+	wconn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer wconn.Close(ctx)
+	bw := &writer{conn: wconn, rng: rand.New(rand.NewPCG(3, 4)), next: w.next + 10000}
+	if _, err := wconn.Exec(ctx, `INSERT INTO users (id, name, v) SELECT g, 'burst ' || g, 1 FROM generate_series($1::bigint + 1, $2::bigint) g`, w.next, bw.next); err != nil {
+		t.Fatal(err)
+	}
+	burstDone := make(chan error, 1)
+	stopBurst := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-stopBurst:
+				burstDone <- nil
+				return
+			default:
+			}
+			if err := bw.step(ctx); err != nil {
+				burstDone <- err
+				return
+			}
+		}
+	}()
+	// Let the burst reach the index, then kill walsearch mid-flight.
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		got, err := indexRows(base)
+		if err == nil && len(got) > 2000 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("burst never reached the index (%d docs, %v)", len(got), err)
+		}
+		time.Sleep(50 * time.Millisecond) // polling interval
+	}
+	_ = p.stop(syscall.SIGKILL)
+	close(stopBurst)
+	if err := <-burstDone; err != nil {
+		t.Fatal(err)
+	}
+	p = startWalsearch(t, "run", "--config", cfgPath)
+	waitHealthy(t, base, p)
+	waitConverged(t, base, conn, "after kill -9 during a burst")
+	if err := p.stop(syscall.SIGTERM); err != nil {
+		t.Fatalf("final shutdown exited with %v", err)
+	}
+}

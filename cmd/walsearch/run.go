@@ -1,0 +1,60 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/walsearch/walsearch/internal/config"
+	"github.com/walsearch/walsearch/internal/pipeline"
+)
+
+func (m *Main) runCommand() *cobra.Command {
+	var path string
+	cmd := &cobra.Command{
+		Use:   "run",
+		Short: "Run the pipeline: capture, bus, transform, sink and search API",
+		Long: `Run starts every stage in one process. With no elasticsearch.url it indexes into
+the embedded engine under data_dir; with no nats.url it runs an embedded NATS
+JetStream server under data_dir.
+
+Configuration comes from defaults, then the YAML file given with --config, then
+environment variables (WALSEARCH_<SECTION>_<KEY>, and PG_*, ES_*, SYNC_INTERVAL,
+MIN_BATCH_SIZE, MAX_BATCH_SIZE, RATE_LIMIT, POOL_SIZE), then flags.
+
+SIGINT or SIGTERM stops it cleanly: work in flight is left unacknowledged and
+is picked up again on the next start.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := config.Load(path, m.Env, cmd.Flags())
+			if err != nil {
+				return err
+			}
+			if err := cfg.Validate(); err != nil {
+				return fmt.Errorf("invalid configuration:\n%w", err)
+			}
+			log := newLogger(m.Stderr, cfg.Log)
+			log.Info("starting walsearch", "postgres", config.Redact(cfg.Postgres.URL),
+				"elasticsearch", orDefault(config.Redact(cfg.Elasticsearch.URL), "embedded"),
+				"nats", orDefault(config.Redact(cfg.NATS.URL), "embedded"), "data_dir", cfg.DataDir)
+			p, err := pipeline.Start(cmd.Context(), cfg, log)
+			if err != nil {
+				return err
+			}
+			defer p.Close()
+			err = p.Run(cmd.Context())
+			log.Info("walsearch stopped")
+			return err
+		},
+	}
+	cmd.Flags().StringVarP(&path, "config", "c", "", "path to walsearch.yaml")
+	config.AddFlags(cmd.Flags())
+	return cmd
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}

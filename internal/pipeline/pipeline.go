@@ -1,0 +1,225 @@
+// Package pipeline wires Walsearch's stages into one process: the bus, the
+// search engine client (or the embedded engine), capture, transform, sink and
+// the API, each supervised so that a failing dependency (PostgreSQL restart,
+// Elasticsearch outage) is retried instead of taking the process down.
+//
+// It owns no business logic: every decision belongs to a stage.
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/walsearch/walsearch/api"
+	"github.com/walsearch/walsearch/bus"
+	"github.com/walsearch/walsearch/capture"
+	"github.com/walsearch/walsearch/internal/config"
+	"github.com/walsearch/walsearch/internal/esclient"
+	"github.com/walsearch/walsearch/internal/eslite"
+	"github.com/walsearch/walsearch/sink"
+	"github.com/walsearch/walsearch/transform"
+)
+
+// Durable consumer names.
+const (
+	TransformConsumer = "transform"
+	SinkConsumer      = "sink"
+)
+
+// Pipeline is a running set of stages.
+//
+// Lifecycle: Start opens the bus and the search engine; Run runs every stage
+// until ctx is done (clean stop, nil) or a stage cannot be started at all;
+// Close releases the bus and the engine. In-flight batches are left
+// unacknowledged on stop and are delivered again on the next start.
+type Pipeline struct {
+	cfg config.Config
+	log *slog.Logger
+
+	Bus    *bus.Bus
+	Engine *eslite.Engine // nil with an external Elasticsearch
+	ES     *esclient.Client
+	API    *api.Server
+
+	stages map[string]*supervised
+	sink   *sink.Sink
+	mu     sync.Mutex
+	cap    *capture.Capture
+}
+
+// Start opens the bus and the search engine client.
+func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Pipeline, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	p := &Pipeline{cfg: cfg, log: log, stages: map[string]*supervised{}}
+	bc := bus.DefaultConfig()
+	bc.URL, bc.DataDir, bc.Listen, bc.Replicas, bc.Logger = cfg.NATS.URL, cfg.DataDir, cfg.NATS.Listen, cfg.NATS.Replicas, log
+	b, err := bus.Open(ctx, bc)
+	if err != nil {
+		return nil, fmt.Errorf("open bus: %w", err)
+	}
+	p.Bus = b
+	ec := esclient.Config{URL: cfg.Elasticsearch.URL, Username: cfg.Elasticsearch.Username,
+		Password: cfg.Elasticsearch.Password, APIKey: cfg.Elasticsearch.APIKey, CACert: cfg.Elasticsearch.CACert}
+	if cfg.Elasticsearch.URL == "" {
+		eng, err := eslite.Open(eslite.Config{Dir: filepath.Join(cfg.DataDir, "eslite"), Logger: log.With("component", "eslite")})
+		if err != nil {
+			p.Close()
+			return nil, fmt.Errorf("open embedded search engine: %w", err)
+		}
+		p.Engine = eng
+		ec.Transport = eng.RoundTripper()
+	}
+	p.ES, err = esclient.New(ec)
+	if err != nil {
+		p.Close()
+		return nil, err
+	}
+	return p, nil
+}
+
+// Run runs every stage until ctx is done.
+func (p *Pipeline) Run(ctx context.Context) error {
+	if info, err := p.ES.Ping(ctx); err != nil {
+		p.log.Warn("elasticsearch not reachable yet; documents wait on the bus until it is", "error", err)
+	} else {
+		p.log.Info("search engine", "version", info.Version.Number, "embedded", p.Engine != nil)
+	}
+	for name, run := range map[string]func(context.Context) error{
+		"capture": p.runCapture, "transform": p.runTransform, "sink": p.runSink,
+	} {
+		p.stages[name] = &supervised{name: name, log: p.log, run: run}
+	}
+	srv, err := p.newAPI()
+	if err != nil {
+		return err
+	}
+	p.API = srv
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return srv.Run(gctx) })
+	for _, sv := range p.stages {
+		g.Go(func() error { sv.loop(gctx); return nil })
+	}
+	err = g.Wait()
+	if errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
+}
+
+func (p *Pipeline) runCapture(ctx context.Context) error {
+	pub, err := p.Bus.NewChangePublisher()
+	if err != nil {
+		return err
+	}
+	defer pub.Close()
+	cc := capture.DefaultConfig()
+	cc.URL, cc.Tables, cc.Slot, cc.Publication = p.cfg.Postgres.URL, p.cfg.Postgres.Tables, p.cfg.Postgres.Slot, p.cfg.Postgres.Publication
+	cc.Logger = p.log
+	c, err := capture.New(cc, pub, p.Bus.State())
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	p.mu.Lock()
+	p.cap = c
+	p.mu.Unlock()
+	return c.Run(ctx)
+}
+
+func (p *Pipeline) runTransform(ctx context.Context) error {
+	src, err := p.Bus.NewReader(ctx, bus.ReaderConfig{Stream: bus.ChangesStream, Durable: TransformConsumer})
+	if err != nil {
+		return err
+	}
+	out, err := p.Bus.NewDocPublisher()
+	if err != nil {
+		return err
+	}
+	defer out.Close()
+	tc := transform.DefaultConfig()
+	tc.Logger = p.log
+	st, err := transform.New(tc, src, out, p.Bus, nil)
+	if err != nil {
+		return err
+	}
+	return st.Run(ctx)
+}
+
+func (p *Pipeline) runSink(ctx context.Context) error {
+	src, err := p.Bus.NewReader(ctx, bus.ReaderConfig{Stream: bus.DocsStream, Durable: SinkConsumer})
+	if err != nil {
+		return err
+	}
+	sc := sink.DefaultConfig()
+	sc.MinBatchSize, sc.MaxBatchSize, sc.SyncInterval, sc.RateLimit = p.cfg.Sink.MinBatchSize, p.cfg.Sink.MaxBatchSize, p.cfg.Sink.SyncInterval, p.cfg.Sink.RateLimit
+	sc.Logger = p.log
+	s, err := sink.New(sc, src, p.ES, p.Bus)
+	if err != nil {
+		return err
+	}
+	p.mu.Lock()
+	p.sink = s
+	p.mu.Unlock()
+	return s.Run(ctx)
+}
+
+func (p *Pipeline) newAPI() (*api.Server, error) {
+	ac := api.DefaultConfig()
+	ac.Listen, ac.Logger = p.cfg.API.Listen, p.log
+	comps := []api.Component{
+		{Name: "bus", Check: p.Bus.Ping},
+		{Name: "elasticsearch", Check: func(ctx context.Context) error { _, err := p.ES.Ping(ctx); return err }},
+	}
+	for _, name := range []string{"capture", "transform", "sink"} {
+		comps = append(comps, api.Component{Name: name, Check: func(context.Context) error {
+			sv := p.stages[name]
+			if sv == nil {
+				return errors.New("not started")
+			}
+			return sv.health()
+		}})
+	}
+	return api.New(ac, p.ES, comps)
+}
+
+// APIAddr returns the API's listening address once it is up, or nil.
+func (p *Pipeline) APIAddr() net.Addr {
+	if p.API == nil {
+		return nil
+	}
+	select {
+	case <-p.API.Ready():
+		return p.API.Addr()
+	default:
+		return nil
+	}
+}
+
+// Close releases the engine and the bus.
+func (p *Pipeline) Close() error {
+	var errs []error
+	if p.Engine != nil {
+		errs = append(errs, p.Engine.Close())
+	}
+	if p.Bus != nil {
+		errs = append(errs, p.Bus.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// HTTPClient is a client for the API (for tests and the CLI).
+func HTTPClient() *http.Client { return &http.Client{Timeout: 30 * time.Second} }
