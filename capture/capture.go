@@ -129,11 +129,11 @@ func (c *Capture) Run(ctx context.Context) error {
 
 func (c *Capture) run(ctx context.Context) error {
 	c.track.setPhase(PhaseStarting)
-	connCfg, err := connConfig(c.cfg.URL, false)
+	connCfg, err := queryConfig(c.cfg.URL)
 	if err != nil {
 		return err
 	}
-	conn, err := pgx.ConnectConfig(ctx, &pgx.ConnConfig{Config: *connCfg})
+	conn, err := pgx.ConnectConfig(ctx, connCfg)
 	if err != nil {
 		return fmt.Errorf("connect to %s: %w", redactURL(c.cfg.URL), err)
 	}
@@ -161,7 +161,7 @@ func (c *Capture) run(ctx context.Context) error {
 		return err
 	}
 
-	rcfg, err := connConfig(c.cfg.URL, true)
+	rcfg, err := replicationConfig(c.cfg.URL)
 	if err != nil {
 		return err
 	}

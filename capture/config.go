@@ -4,10 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"regexp"
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgconn/ctxwatch"
 )
@@ -143,23 +145,28 @@ var sessionParams = map[string]string{
 	"application_name":   "walsearch",
 }
 
-// connConfig parses url for a regular (replication=false) or a logical
-// replication connection.
-func connConfig(url string, replication bool) (*pgconn.Config, error) {
+// queryConfig parses url for a regular connection.
+func queryConfig(url string) (*pgx.ConnConfig, error) {
+	cfg, err := pgx.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("parse capture url: %w", err)
+	}
+	maps.Copy(cfg.RuntimeParams, sessionParams)
+	return cfg, nil
+}
+
+// replicationConfig parses url for a logical replication connection.
+func replicationConfig(url string) (*pgconn.Config, error) {
 	cfg, err := pgconn.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("parse capture url: %w", err)
 	}
-	for k, v := range sessionParams {
-		cfg.RuntimeParams[k] = v
-	}
-	if replication {
-		cfg.RuntimeParams["replication"] = "database"
-		// A cancelled receive must not send a cancel request to the
-		// walsender; an expired deadline is enough to stop waiting.
-		cfg.BuildContextWatcherHandler = func(c *pgconn.PgConn) ctxwatch.Handler {
-			return &pgconn.DeadlineContextWatcherHandler{Conn: c.Conn()}
-		}
+	maps.Copy(cfg.RuntimeParams, sessionParams)
+	cfg.RuntimeParams["replication"] = "database"
+	// A cancelled receive must not send a cancel request to the walsender;
+	// an expired deadline is enough to stop waiting.
+	cfg.BuildContextWatcherHandler = func(c *pgconn.PgConn) ctxwatch.Handler {
+		return &pgconn.DeadlineContextWatcherHandler{Conn: c.Conn()}
 	}
 	return cfg, nil
 }

@@ -1,0 +1,343 @@
+package capture
+
+import (
+	"encoding/json"
+	"errors"
+	"reflect"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/walsearch/walsearch/bus"
+)
+
+func col(name string, v any) bus.Column { return bus.Column{Name: name, Value: v} }
+
+func TestSnapshotThenStream(t *testing.T) {
+	e := newEnv(t)
+	e.exec(
+		`CREATE TABLE items (id int PRIMARY KEY, name text, price numeric)`,
+		`INSERT INTO items VALUES (1, 'apple', 1.50), (2, 'pear', 2.25)`,
+		`CREATE TABLE events (region text, seq bigint, note text, PRIMARY KEY (seq, region)) PARTITION BY LIST (region)`,
+		`CREATE TABLE events_eu PARTITION OF events FOR VALUES IN ('eu')`,
+		`INSERT INTO events VALUES ('eu', 7, 'old')`,
+	)
+	r := e.start(e.bus.Changes())
+	r.waitStreaming(t)
+	snap := r.c.Status().SnapshotLSN
+	if snap == 0 {
+		t.Fatal("no snapshot LSN in Status")
+	}
+	reads := e.read(3)
+	for _, c := range reads {
+		if c.Op != bus.OpRead || c.LSN != snap || !c.CommitTime.IsZero() {
+			t.Fatalf("snapshot change %+v, want a read at %s", c, snap)
+		}
+	}
+	byTable := map[string][]bus.Change{}
+	for _, c := range reads {
+		byTable[c.Table] = append(byTable[c.Table], c)
+	}
+	if ev := byTable["events"]; len(ev) != 1 || ev[0].Schema != "public" ||
+		!reflect.DeepEqual(ev[0].Key, []bus.Column{col("seq", json.Number("7")), col("region", "eu")}) {
+		t.Fatalf("partition row must appear under its root keyed in key order: %s", dump(ev))
+	}
+	if it := byTable["items"]; len(it) != 2 || it[0].Pos != 0 || it[1].Pos != 1 {
+		t.Fatalf("items reads: %s", dump(it))
+	}
+
+	e.exec(
+		`BEGIN`,
+		`INSERT INTO items VALUES (3, 'plum', 0.1)`,
+		`UPDATE items SET price = 3 WHERE id = 1`,
+		`DELETE FROM items WHERE id = 2`,
+		`COMMIT`,
+		`UPDATE items SET id = 30 WHERE id = 3`,
+		`INSERT INTO events VALUES ('eu', 8, 'new')`,
+		`TRUNCATE items`,
+	)
+	got := e.read(7)
+	wantOps := []struct {
+		op    bus.Op
+		table string
+		key   []bus.Column
+		pos   uint64
+	}{
+		{bus.OpInsert, "items", []bus.Column{col("id", json.Number("3"))}, 0},
+		{bus.OpUpdate, "items", []bus.Column{col("id", json.Number("1"))}, 1},
+		{bus.OpDelete, "items", []bus.Column{col("id", json.Number("2"))}, 2},
+		{bus.OpDelete, "items", []bus.Column{col("id", json.Number("3"))}, 0},
+		{bus.OpInsert, "items", []bus.Column{col("id", json.Number("30"))}, 1},
+		{bus.OpInsert, "events", []bus.Column{col("seq", json.Number("8")), col("region", "eu")}, 0},
+		{bus.OpTruncate, "items", nil, 0},
+	}
+	for i, w := range wantOps {
+		c := got[i]
+		if c.Op != w.op || c.Table != w.table || !reflect.DeepEqual(c.Key, w.key) || c.Pos != w.pos {
+			t.Fatalf("change %d = %s\nwant %s %s key=%v pos=%d", i, dump(got[i:i+1]), w.op, w.table, w.key, w.pos)
+		}
+		if c.LSN <= snap || c.CommitTime.IsZero() {
+			t.Fatalf("change %d: LSN %s must follow the snapshot's %s and carry a commit time", i, c.LSN, snap)
+		}
+	}
+	// One transaction, one LSN; later transactions, higher LSNs.
+	if got[0].LSN != got[1].LSN || got[1].LSN != got[2].LSN || !(got[2].LSN < got[3].LSN && got[3].LSN == got[4].LSN &&
+		got[4].LSN < got[5].LSN && got[5].LSN < got[6].LSN) {
+		t.Fatalf("LSNs out of order: %s", dump(got))
+	}
+	if row := got[1].Row; row["price"] != json.Number("3") || row["name"] != "apple" {
+		t.Fatalf("update row = %v", row)
+	}
+	if got[2].Row != nil || got[3].Row != nil || got[6].Row != nil || got[6].Key != nil {
+		t.Fatalf("deletes and truncates carry no row: %s", dump(got))
+	}
+	if row := got[4].Row; row["id"] != json.Number("30") || row["name"] != "plum" {
+		t.Fatalf("insert after key change = %v", row)
+	}
+
+	// Schema change while streaming: the new column arrives without a restart.
+	e.exec(`ALTER TABLE items ADD COLUMN tags text[]`, `INSERT INTO items VALUES (4, 'fig', 1, '{a,b}')`)
+	got = e.read(1)
+	if tags := got[0].Row["tags"]; !reflect.DeepEqual(tags, []any{"a", "b"}) {
+		t.Fatalf("new column after ALTER TABLE = %#v", tags)
+	}
+	if err := r.stop(t); err != nil {
+		t.Fatalf("Run after cancel = %v, want nil", err)
+	}
+}
+
+func TestTablesWithoutKey(t *testing.T) {
+	e := newEnv(t)
+	e.exec(
+		`CREATE TABLE nokey (v text)`,
+		`CREATE TABLE full_nokey (a int, b text)`,
+		`ALTER TABLE full_nokey REPLICA IDENTITY FULL`,
+		`CREATE TABLE full_pk (id int PRIMARY KEY, big text)`,
+		`ALTER TABLE full_pk REPLICA IDENTITY FULL`,
+		`INSERT INTO nokey VALUES ('x')`,
+		`INSERT INTO full_nokey VALUES (1, 'one')`,
+	)
+	r := e.start(e.bus.Changes())
+	r.waitStreaming(t)
+	got := e.read(1)
+	if got[0].Table != "full_nokey" || !reflect.DeepEqual(got[0].Key, []bus.Column{col("a", json.Number("1")), col("b", "one")}) {
+		t.Fatalf("FULL without a key must be keyed on all columns: %s", dump(got))
+	}
+	var skipped bool
+	for _, ts := range r.c.Status().Tables {
+		if ts.Table == "nokey" && ts.State == TableSkipped {
+			skipped = true
+		}
+	}
+	if !skipped {
+		t.Fatalf("nokey not reported skipped: %+v", r.c.Status().Tables)
+	}
+	big := strings.Repeat("toast me ", 5000)
+	e.exec(
+		`INSERT INTO nokey VALUES ('y')`,
+		`INSERT INTO full_pk VALUES (1, '`+big+`')`,
+		`UPDATE full_pk SET id = id WHERE id = 1`,
+	)
+	got = e.read(2)
+	for _, c := range got {
+		if c.Table != "full_pk" || !reflect.DeepEqual(c.Key, []bus.Column{col("id", json.Number("1"))}) {
+			t.Fatalf("FULL with a primary key must be keyed on it: %s", dump(got))
+		}
+	}
+	if got[1].Op != bus.OpUpdate || got[1].Row["big"] != big || len(got[1].Unchanged) != 0 {
+		t.Fatalf("FULL update must carry the unchanged TOAST value from the old row: op=%s unchanged=%v has big=%v",
+			got[1].Op, got[1].Unchanged, got[1].Row["big"] == big)
+	}
+}
+
+func TestUnchangedToastIsNamedNotFilled(t *testing.T) {
+	e := newEnv(t)
+	e.exec(`CREATE TABLE docs (id int PRIMARY KEY, body text, title text)`)
+	r := e.start(e.bus.Changes())
+	r.waitStreaming(t)
+	// Random text does not compress, so it is stored out of line.
+	e.exec(`INSERT INTO docs SELECT 1, string_agg(md5(i::text), '') FROM generate_series(1, 2000) i`,
+		`UPDATE docs SET title = 't' WHERE id = 1`)
+	got := e.read(2)
+	up := got[1]
+	if _, ok := up.Row["body"]; ok || !reflect.DeepEqual(up.Unchanged, []string{"body"}) || up.Row["title"] != "t" {
+		t.Fatalf("update = %s", dump(got[1:]))
+	}
+}
+
+func TestConfirmedFlushWaitsForTheBus(t *testing.T) {
+	e := newEnv(t)
+	e.exec(`CREATE TABLE t (id int PRIMARY KEY)`)
+	pub := &faultyPublisher{next: e.bus.Changes()}
+	r := e.start(pub)
+	r.waitStreaming(t)
+
+	gate := make(chan struct{})
+	pub.mu.Lock()
+	pub.flushGate = gate
+	pub.mu.Unlock()
+	e.exec(`INSERT INTO t VALUES (1)`)
+	waitFor(t, "the insert to be published", func() bool { return pub.count() == 1 })
+	commit := pub.last().LSN
+	waitFor(t, "the commit to be received", func() bool { return r.c.Status().ReceivedLSN > commit })
+	// The stream has processed the commit; the next status interval flushes
+	// and is held there. The slot must not move past the commit whose event
+	// is not durable yet.
+	held := pub.heldFlushes.Load()
+	waitFor(t, "a flush held after the commit", func() bool { return pub.heldFlushes.Load() > held })
+	if cf := e.confirmedFlush(); cf > commit {
+		t.Fatalf("confirmed_flush_lsn %s moved past commit %s before the bus acknowledged it", cf, commit)
+	}
+	if st := r.c.Status(); st.ConfirmedLSN > commit {
+		t.Fatalf("Status.ConfirmedLSN %s past unacknowledged commit %s", st.ConfirmedLSN, commit)
+	}
+	close(gate)
+	waitFor(t, "confirmed_flush_lsn to pass the acknowledged commit", func() bool { return e.confirmedFlush() > commit })
+
+	// A failing flush stops Run with a PublishError and confirms nothing new.
+	gate = make(chan struct{})
+	pub.mu.Lock()
+	pub.flushGate = gate
+	pub.mu.Unlock()
+	e.exec(`INSERT INTO t VALUES (2)`)
+	waitFor(t, "the second insert to be published", func() bool { return pub.count() == 2 })
+	pub.mu.Lock()
+	pub.flushErr = errInjected
+	pub.mu.Unlock()
+	close(gate)
+	select {
+	case <-r.done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("Run did not fail on a flush error")
+	}
+	err := r.err
+	var pe *PublishError
+	if !errors.As(err, &pe) || !errors.Is(err, errInjected) {
+		t.Fatalf("Run = %v, want a PublishError wrapping the flush failure", err)
+	}
+	second := pub.last().LSN
+	if cf := e.confirmedFlush(); cf > second {
+		t.Fatalf("confirmed_flush_lsn %s moved past failed commit %s", cf, second)
+	}
+
+	// The next Run replays the unconfirmed commit.
+	e.read(2) // both inserts reached the bus
+	r2 := e.start(e.bus.Changes())
+	r2.waitStreaming(t)
+	waitFor(t, "the replayed commit to be confirmed", func() bool { return e.confirmedFlush() > second })
+}
+
+func TestRestartResumesWithoutLoss(t *testing.T) {
+	e := newEnv(t)
+	e.exec(`CREATE TABLE t (id int PRIMARY KEY)`)
+	const n = 60
+	seen := make(map[string]bool)
+	for round := range 3 {
+		r := e.start(e.bus.Changes())
+		r.waitStreaming(t)
+		for i := range n / 3 {
+			e.exec("INSERT INTO t VALUES (" + itoa(round*n/3+i) + ")")
+		}
+		if err := r.stop(t); err != nil {
+			t.Fatalf("round %d: Run = %v", round, err)
+		}
+	}
+	// Commits after the last stop are picked up by the next Run.
+	last := e.start(e.bus.Changes())
+	last.waitStreaming(t)
+	// The bus drops republished duplicates by message id; read everything.
+	for _, c := range e.bus.ReadChanges(n, 30*time.Second) {
+		seen[bus.DocumentID(c.Key)] = true
+	}
+	for i := range n {
+		if !seen[itoa(i)] {
+			t.Fatalf("row %d missing after restarts (have %d of %d)", i, len(seen), n)
+		}
+	}
+}
+
+func TestCrashMidSnapshotTakesAFreshSnapshot(t *testing.T) {
+	e := newEnv(t)
+	e.exec(`CREATE TABLE t (id int PRIMARY KEY, v text)`,
+		`INSERT INTO t SELECT i, 'v' || i FROM generate_series(1, 500) i`)
+	pub := &faultyPublisher{next: e.bus.Changes(), blockAfter: 100}
+	r := e.start(pub)
+	waitFor(t, "the snapshot to be under way", func() bool { return pub.count() == 100 })
+	if st := r.c.Status(); st.Phase != PhaseSnapshot {
+		t.Fatalf("phase = %s, want snapshot", st.Phase)
+	}
+	first := r.c.Status().SnapshotLSN
+	if err := r.stop(t); err != nil {
+		t.Fatalf("Run cancelled mid-snapshot = %v, want nil", err)
+	}
+	if _, found, err := e.bus.State().Get(t.Context(), "capture."+e.cfg.Slot+".snapshot"); err != nil || found {
+		t.Fatalf("an unfinished snapshot was recorded (found=%v, err=%v)", found, err)
+	}
+	e.exec(`UPDATE t SET v = 'changed' WHERE id = 500`)
+
+	r2 := e.start(e.bus.Changes())
+	r2.waitStreaming(t)
+	second := r2.c.Status().SnapshotLSN
+	if second <= first {
+		t.Fatalf("second snapshot at %s, want after the first at %s", second, first)
+	}
+	rows := map[string]any{}
+	for _, c := range e.bus.ReadChanges(600, 30*time.Second) {
+		if c.LSN == second {
+			rows[bus.DocumentID(c.Key)] = c.Row["v"]
+		}
+	}
+	if len(rows) != 500 || rows["500"] != "changed" {
+		t.Fatalf("fresh snapshot has %d rows, row 500 = %v", len(rows), rows["500"])
+	}
+}
+
+func TestPublicationFollowsConfig(t *testing.T) {
+	e := newEnv(t)
+	e.exec(`CREATE TABLE a (id int PRIMARY KEY)`, `CREATE TABLE b (id int PRIMARY KEY)`, `CREATE SCHEMA s`,
+		`CREATE TABLE s.c (id int PRIMARY KEY)`)
+	conn := e.connect()
+	defer conn.Close(t.Context())
+	check := func(tables []string, want string) {
+		t.Helper()
+		if _, err := ensurePublication(t.Context(), conn, "walsearch", mustTables(t, tables)); err != nil {
+			t.Fatal(err)
+		}
+		var all bool
+		var list string
+		if err := conn.QueryRow(t.Context(), `SELECT puballtables, coalesce((SELECT string_agg(schemaname || '.' || tablename, ',' ORDER BY 1)
+			FROM pg_publication_tables WHERE pubname = 'walsearch'), '') FROM pg_publication WHERE pubname = 'walsearch'`).Scan(&all, &list); err != nil {
+			t.Fatal(err)
+		}
+		if all {
+			list = "ALL:" + list
+		}
+		if list != want {
+			t.Fatalf("tables %v: publication has %q, want %q", tables, list, want)
+		}
+	}
+	check([]string{"a"}, "public.a")
+	check([]string{"a", "s.c"}, "public.a,s.c")
+	check(nil, "ALL:public.a,public.b,s.c")
+	check([]string{"b"}, "public.b")
+	if _, err := ensurePublication(t.Context(), conn, "walsearch", mustTables(t, []string{"missing"})); err == nil ||
+		!strings.Contains(err.Error(), "remove it from capture.tables") {
+		t.Fatalf("missing table: %v", err)
+	}
+}
+
+func mustTables(t *testing.T, names []string) []tableName {
+	t.Helper()
+	var out []tableName
+	for _, n := range names {
+		tn, err := parseTableName(n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, tn)
+	}
+	return out
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }

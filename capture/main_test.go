@@ -1,0 +1,244 @@
+package capture
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/walsearch/walsearch/bus"
+	"github.com/walsearch/walsearch/bus/bustest"
+	"github.com/walsearch/walsearch/internal/pgtest"
+)
+
+var cluster *pgtest.Cluster
+
+func TestMain(m *testing.M) { pgtest.Main(m, &cluster) }
+
+// env is one test's database, bus and capture configuration.
+type env struct {
+	t   *testing.T
+	url string
+	bus *bustest.Bus
+	cfg Config
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	c := pgtest.Require(t, cluster)
+	t.Parallel()
+	e := &env{t: t, url: c.NewDatabase(t), bus: bustest.Open(t)}
+	e.cfg = DefaultConfig()
+	e.cfg.URL = e.url
+	// Slots belong to the cluster, not the database: one per test.
+	e.cfg.Slot = "s" + strings.TrimPrefix(e.url[strings.LastIndexByte(e.url, '/')+1:strings.IndexByte(e.url, '?')], "t")
+	if len(e.cfg.Slot) > 63 {
+		e.cfg.Slot = e.cfg.Slot[:63]
+	}
+	e.cfg.StatusInterval = 50 * time.Millisecond
+	return e
+}
+
+func (e *env) exec(sql ...string) {
+	e.t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, e.url)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	for _, s := range sql {
+		if _, err := conn.Exec(ctx, s); err != nil {
+			e.t.Fatalf("%s: %v", s, err)
+		}
+	}
+}
+
+func (e *env) connect() *pgx.Conn {
+	e.t.Helper()
+	conn, err := pgx.Connect(context.Background(), e.url)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return conn
+}
+
+func (e *env) queryLSN(sql string, args ...any) bus.LSN {
+	e.t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, e.url)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var s *string
+	if err := conn.QueryRow(ctx, sql, args...).Scan(&s); err != nil {
+		e.t.Fatalf("%s: %v", sql, err)
+	}
+	if s == nil {
+		return 0
+	}
+	lsn, err := bus.ParseLSN(*s)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return lsn
+}
+
+// confirmedFlush is the slot's confirmed_flush_lsn as PostgreSQL reports it.
+func (e *env) confirmedFlush() bus.LSN {
+	return e.queryLSN(`SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = $1`, e.cfg.Slot)
+}
+
+// running is a Capture whose Run is in a goroutine owned by the test.
+type running struct {
+	c      *Capture
+	cancel context.CancelFunc
+	done   chan struct{} // closed when Run returned, err set
+	err    error
+}
+
+func (e *env) start(pub Publisher) *running {
+	e.t.Helper()
+	c, err := New(e.cfg, pub, e.bus.State())
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &running{c: c, cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(r.done)
+		r.err = c.Run(ctx)
+	}()
+	e.t.Cleanup(func() { r.stop(e.t) })
+	return r
+}
+
+// stop cancels Run and returns its error; it may be called more than once.
+func (r *running) stop(t *testing.T) error {
+	t.Helper()
+	r.cancel()
+	select {
+	case <-r.done:
+		return r.err
+	case <-time.After(30 * time.Second):
+		t.Fatal("Run did not return within 30s of cancel")
+		return nil
+	}
+}
+
+// waitFor polls cond until it holds or 30 seconds passed.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond) // polling interval, not a wait for an event
+	}
+}
+
+func (r *running) waitStreaming(t *testing.T) {
+	t.Helper()
+	waitFor(t, "streaming", func() bool {
+		select {
+		case <-r.done:
+			t.Fatalf("Run returned before streaming: %v", r.err)
+		default:
+		}
+		return r.c.Status().Phase == PhaseStreaming
+	})
+}
+
+// read returns exactly n changes from the bus, failing if fewer arrive.
+func (e *env) read(n int) []bus.Change {
+	e.t.Helper()
+	got := e.bus.ReadChanges(n, 30*time.Second)
+	if len(got) != n {
+		e.t.Fatalf("read %d changes from the bus, want %d: %s", len(got), n, dump(got))
+	}
+	return got
+}
+
+func dump(cs []bus.Change) string {
+	var b strings.Builder
+	for _, c := range cs {
+		row, _ := json.Marshal(c.Row)
+		fmt.Fprintf(&b, "\n  %s %s.%s key=%v row=%s unchanged=%v lsn=%s pos=%d", c.Op, c.Schema, c.Table, c.Key, row, c.Unchanged, c.LSN, c.Pos)
+	}
+	return b.String()
+}
+
+// faultyPublisher injects faults in front of a real Publisher: Publish can
+// be made to block after a number of events, Flush can be held or made to
+// fail. It records what was published.
+type faultyPublisher struct {
+	next Publisher
+
+	mu         sync.Mutex
+	published  []*bus.Change
+	blockAfter int           // Publish blocks (until ctx is done) after this many events; 0: never
+	flushGate  chan struct{} // when set, Flush waits for it to be closed
+	flushErr   error         // when set, Flush fails with it
+
+	heldFlushes atomic.Int64 // Flush calls that waited at flushGate
+}
+
+func (p *faultyPublisher) Publish(ctx context.Context, ev *bus.Change) error {
+	p.mu.Lock()
+	block := p.blockAfter > 0 && len(p.published) >= p.blockAfter
+	if !block {
+		p.published = append(p.published, ev)
+	}
+	p.mu.Unlock()
+	if block {
+		<-ctx.Done()
+		return ctx.Err()
+	}
+	return p.next.Publish(ctx, ev)
+}
+
+func (p *faultyPublisher) Flush(ctx context.Context) error {
+	p.mu.Lock()
+	gate := p.flushGate
+	p.mu.Unlock()
+	if gate != nil {
+		p.heldFlushes.Add(1)
+		select {
+		case <-gate:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	p.mu.Lock()
+	ferr := p.flushErr
+	p.mu.Unlock()
+	if ferr != nil {
+		return ferr
+	}
+	return p.next.Flush(ctx)
+}
+
+func (p *faultyPublisher) count() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.published)
+}
+
+func (p *faultyPublisher) last() *bus.Change {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.published) == 0 {
+		return nil
+	}
+	return p.published[len(p.published)-1]
+}
+
+var errInjected = errors.New("injected flush failure")
