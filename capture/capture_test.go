@@ -173,59 +173,57 @@ func TestConfirmedFlushWaitsForTheBus(t *testing.T) {
 	r := e.start(pub)
 	r.waitStreaming(t)
 
+	// Hold the first Flush that starts after the insert's commit was
+	// received: its changes are published but not acknowledged by the bus.
 	gate := make(chan struct{})
 	pub.mu.Lock()
 	pub.flushGate = gate
+	pub.holdWhen = func() bool {
+		ev := pub.last()
+		return ev != nil && r.c.Status().ReceivedLSN > ev.LSN
+	}
 	pub.mu.Unlock()
 	e.exec(`INSERT INTO t VALUES (1)`)
-	waitFor(t, "the insert to be published", func() bool { return pub.count() == 1 })
+	waitFor(t, "a flush held after the commit", func() bool { return pub.heldFlushes.Load() > 0 })
 	commit := pub.last().LSN
-	waitFor(t, "the commit to be received", func() bool { return r.c.Status().ReceivedLSN > commit })
-	// The stream has processed the commit; the next status interval flushes
-	// and is held there. The slot must not move past the commit whose event
-	// is not durable yet.
-	held := pub.heldFlushes.Load()
-	waitFor(t, "a flush held after the commit", func() bool { return pub.heldFlushes.Load() > held })
+	if st := r.c.Status(); st.ReceivedLSN <= commit || st.ConfirmedLSN > commit {
+		t.Fatalf("status %+v: want the commit %s received and not confirmed", st, commit)
+	}
 	if cf := e.confirmedFlush(); cf > commit {
 		t.Fatalf("confirmed_flush_lsn %s moved past commit %s before the bus acknowledged it", cf, commit)
-	}
-	if st := r.c.Status(); st.ConfirmedLSN > commit {
-		t.Fatalf("Status.ConfirmedLSN %s past unacknowledged commit %s", st.ConfirmedLSN, commit)
 	}
 	close(gate)
 	waitFor(t, "confirmed_flush_lsn to pass the acknowledged commit", func() bool { return e.confirmedFlush() > commit })
 
 	// A failing flush stops Run with a PublishError and confirms nothing new.
-	gate = make(chan struct{})
 	pub.mu.Lock()
-	pub.flushGate = gate
+	pub.flushGate, pub.flushErr = nil, errInjected
 	pub.mu.Unlock()
 	e.exec(`INSERT INTO t VALUES (2)`)
-	waitFor(t, "the second insert to be published", func() bool { return pub.count() == 2 })
-	pub.mu.Lock()
-	pub.flushErr = errInjected
-	pub.mu.Unlock()
-	close(gate)
 	select {
 	case <-r.done:
 	case <-time.After(30 * time.Second):
 		t.Fatal("Run did not fail on a flush error")
 	}
-	err := r.err
 	var pe *PublishError
-	if !errors.As(err, &pe) || !errors.Is(err, errInjected) {
-		t.Fatalf("Run = %v, want a PublishError wrapping the flush failure", err)
+	if !errors.As(r.err, &pe) || !errors.Is(r.err, errInjected) {
+		t.Fatalf("Run = %v, want a PublishError wrapping the flush failure", r.err)
 	}
-	second := pub.last().LSN
-	if cf := e.confirmedFlush(); cf > second {
-		t.Fatalf("confirmed_flush_lsn %s moved past failed commit %s", cf, second)
-	}
+	afterFailure := e.confirmedFlush()
 
-	// The next Run replays the unconfirmed commit.
-	e.read(2) // both inserts reached the bus
+	// The next Run delivers the second insert, which the failed Run never
+	// confirmed, and confirms it once the bus has it.
 	r2 := e.start(e.bus.Changes())
 	r2.waitStreaming(t)
-	waitFor(t, "the replayed commit to be confirmed", func() bool { return e.confirmedFlush() > second })
+	got := e.read(2)
+	second := got[1].LSN
+	if got[1].Row["id"] != json.Number("2") {
+		t.Fatalf("changes after restart: %s", dump(got))
+	}
+	if afterFailure > second {
+		t.Fatalf("confirmed_flush_lsn %s moved past commit %s whose flush failed", afterFailure, second)
+	}
+	waitFor(t, "the second commit to be confirmed", func() bool { return e.confirmedFlush() > second })
 }
 
 func TestRestartResumesWithoutLoss(t *testing.T) {

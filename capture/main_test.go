@@ -185,7 +185,8 @@ type faultyPublisher struct {
 	mu         sync.Mutex
 	published  []*bus.Change
 	blockAfter int           // Publish blocks (until ctx is done) after this many events; 0: never
-	flushGate  chan struct{} // when set, Flush waits for it to be closed
+	flushGate  chan struct{} // when set, Flush waits for it to be closed...
+	holdWhen   func() bool   // ...if holdWhen is nil or returns true
 	flushErr   error         // when set, Flush fails with it
 
 	heldFlushes atomic.Int64 // Flush calls that waited at flushGate
@@ -207,9 +208,9 @@ func (p *faultyPublisher) Publish(ctx context.Context, ev *bus.Change) error {
 
 func (p *faultyPublisher) Flush(ctx context.Context) error {
 	p.mu.Lock()
-	gate := p.flushGate
+	gate, when := p.flushGate, p.holdWhen
 	p.mu.Unlock()
-	if gate != nil {
+	if gate != nil && (when == nil || when()) {
 		p.heldFlushes.Add(1)
 		select {
 		case <-gate:
