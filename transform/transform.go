@@ -11,7 +11,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
+	"runtime"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -31,7 +34,11 @@ type Config struct {
 	BatchSize int
 	// FetchWait is how long to wait for changes when idle. Default: 1s.
 	FetchWait time.Duration
-	Logger    *slog.Logger
+	// Workers is how many changes of a batch are mapped at once. Changes of
+	// one document always go to the same worker, in order, and the outputs
+	// are published in batch order. Default: 0, meaning GOMAXPROCS.
+	Workers int
+	Logger  *slog.Logger
 }
 
 // DefaultConfig returns a Config with every default filled in.
@@ -47,6 +54,9 @@ func (c Config) Validate() error {
 	}
 	if c.FetchWait <= 0 {
 		errs = append(errs, fmt.Errorf("transform.fetch_wait: want a positive duration, got %s", c.FetchWait))
+	}
+	if c.Workers < 0 {
+		errs = append(errs, fmt.Errorf("transform.workers: want 0 (GOMAXPROCS) or more, got %d", c.Workers))
 	}
 	return errors.Join(errs...)
 }
@@ -69,6 +79,10 @@ type DeadLetters interface {
 
 // Mapper turns one change into the document events to publish. Returning an
 // error dead-letters the change.
+//
+// Map is called concurrently for changes of different documents; the changes
+// of one document (same table and primary key) are mapped one at a time, in
+// stream order.
 type Mapper interface {
 	Map(c *bus.Change) ([]*bus.Doc, error)
 }
@@ -99,6 +113,9 @@ func New(cfg Config, src Source, out Publisher, dlq DeadLetters, mapper Mapper) 
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	if cfg.Workers == 0 {
+		cfg.Workers = runtime.GOMAXPROCS(0)
+	}
 	return &Stage{cfg: cfg, src: src, out: out, dlq: dlq, mapper: mapper, log: log.With("component", "transform")}, nil
 }
 
@@ -125,16 +142,16 @@ func (s *Stage) Run(ctx context.Context) error {
 }
 
 func (s *Stage) process(ctx context.Context, msgs []jetstream.Msg) error {
-	for _, m := range msgs {
-		var c bus.Change
-		docs, err := s.decodeAndMap(m.Data(), &c)
-		if err != nil {
-			if err := s.deadLetter(ctx, m, err); err != nil {
+	results := s.mapBatch(msgs)
+	for i, m := range msgs {
+		r := results[i]
+		if r.err != nil {
+			if err := s.deadLetter(ctx, m, r.err); err != nil {
 				return err
 			}
 			continue
 		}
-		for _, d := range docs {
+		for _, d := range r.docs {
 			if err := s.out.Publish(ctx, d); err != nil {
 				return fmt.Errorf("publish document: %w", err)
 			}
@@ -149,11 +166,69 @@ func (s *Stage) process(ctx context.Context, msgs []jetstream.Msg) error {
 	return nil
 }
 
-func (s *Stage) decodeAndMap(data []byte, c *bus.Change) ([]*bus.Doc, error) {
-	if err := bus.Decode(data, c); err != nil {
-		return nil, err
+// mapped is the outcome of one change.
+type mapped struct {
+	change bus.Change
+	docs   []*bus.Doc
+	err    error
+}
+
+// mapBatch decodes and maps msgs on up to Workers goroutines. Decoding is
+// spread freely; mapping is partitioned by document, so the changes of one
+// document are mapped in order by one goroutine. Results keep batch order.
+func (s *Stage) mapBatch(msgs []jetstream.Msg) []mapped {
+	results := make([]mapped, len(msgs))
+	n := min(s.cfg.Workers, len(msgs))
+	if n <= 1 {
+		for i, m := range msgs {
+			r := &results[i]
+			if r.err = bus.Decode(m.Data(), &r.change); r.err == nil {
+				r.docs, r.err = s.mapper.Map(&r.change)
+			}
+		}
+		return results
 	}
-	return s.mapper.Map(c)
+	s.parallel(n, func(w int) {
+		for i := w; i < len(msgs); i += n {
+			results[i].err = bus.Decode(msgs[i].Data(), &results[i].change)
+		}
+	})
+	part := make([]int, len(msgs))
+	for i := range results {
+		part[i] = partition(&results[i].change, n)
+	}
+	s.parallel(n, func(w int) {
+		for i := range results {
+			if r := &results[i]; part[i] == w && r.err == nil {
+				r.docs, r.err = s.mapper.Map(&r.change)
+			}
+		}
+	})
+	return results
+}
+
+// parallel runs fn(0..n-1) on n goroutines and waits for them.
+func (s *Stage) parallel(n int, fn func(w int)) {
+	var wg sync.WaitGroup
+	wg.Add(n)
+	for w := range n {
+		go func() {
+			defer wg.Done()
+			fn(w)
+		}()
+	}
+	wg.Wait()
+}
+
+// partition picks the worker of a change's document.
+func partition(c *bus.Change, n int) int {
+	h := fnv.New64a()
+	h.Write([]byte(c.Schema))
+	h.Write([]byte{0})
+	h.Write([]byte(c.Table))
+	h.Write([]byte{0})
+	h.Write([]byte(bus.DocumentID(c.Key)))
+	return int(h.Sum64() % uint64(n))
 }
 
 func (s *Stage) deadLetter(ctx context.Context, m jetstream.Msg, cause error) error {

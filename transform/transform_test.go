@@ -30,11 +30,11 @@ func TestStageMapsChangesToDocumentsInOrder(t *testing.T) {
 	defer cancel()
 
 	changes := []*bus.Change{
-		{Op: bus.OpRead, Schema: "public", Table: "users", LSN: 10, Pos: 0, Key: []bus.Column{{"id", 1}}, Row: map[string]any{"id": 1, "name": "ann"}},
-		{Op: bus.OpUpdate, Schema: "public", Table: "users", LSN: 20, Pos: 0, Key: []bus.Column{{"id", 1}}, Row: map[string]any{"id": 1}, Unchanged: []string{"bio"}},
-		{Op: bus.OpInsert, Schema: "shop", Table: "orders", LSN: 20, Pos: 1, Key: []bus.Column{{"id", 7}, {"region", "eu"}}, Row: map[string]any{"id": 7}},
-		{Op: bus.OpInsert, Schema: "public", Table: "bad", LSN: 20, Pos: 2, Key: []bus.Column{{"id", 1}}, Row: map[string]any{"id": 1}},
-		{Op: bus.OpDelete, Schema: "public", Table: "users", LSN: 30, Pos: 0, Key: []bus.Column{{"id", 1}}},
+		{Op: bus.OpRead, Schema: "public", Table: "users", LSN: 10, Pos: 0, Key: []bus.Column{{Name: "id", Value: 1}}, Row: map[string]any{"id": 1, "name": "ann"}},
+		{Op: bus.OpUpdate, Schema: "public", Table: "users", LSN: 20, Pos: 0, Key: []bus.Column{{Name: "id", Value: 1}}, Row: map[string]any{"id": 1}, Unchanged: []string{"bio"}},
+		{Op: bus.OpInsert, Schema: "shop", Table: "orders", LSN: 20, Pos: 1, Key: []bus.Column{{Name: "id", Value: 7}, {Name: "region", Value: "eu"}}, Row: map[string]any{"id": 7}},
+		{Op: bus.OpInsert, Schema: "public", Table: "bad", LSN: 20, Pos: 2, Key: []bus.Column{{Name: "id", Value: 1}}, Row: map[string]any{"id": 1}},
+		{Op: bus.OpDelete, Schema: "public", Table: "users", LSN: 30, Pos: 0, Key: []bus.Column{{Name: "id", Value: 1}}},
 		{Op: bus.OpTruncate, Schema: "public", Table: "users", LSN: 40, Pos: 0},
 	}
 	p := b.Changes()

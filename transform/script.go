@@ -1,0 +1,367 @@
+package transform
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/dop251/goja"
+	"github.com/dop251/goja/parser"
+
+	"github.com/walsearch/walsearch/bus"
+)
+
+// maxCallStack bounds JavaScript recursion so that runaway recursion fails
+// with a stack overflow instead of growing memory until the time limit.
+const maxCallStack = 2000
+
+// script is one loaded version of a table's transform.js: the compiled
+// program, which is safe to share, and a pool of runtimes that ran it, each
+// used by one goroutine at a time.
+type script struct {
+	schema, table string
+	path          string
+	sum           [32]byte
+	prog          *goja.Program
+	// indices are every index this script may write to: the table's default
+	// index first, then the ones declared in `var indices = [...]`.
+	indices  []string
+	onDelete bool
+	timeout  time.Duration
+	log      *slog.Logger
+	lim      *logLimiter
+	pool     chan *jsRuntime
+}
+
+// jsRuntime is a goja runtime with the script's functions looked up.
+type jsRuntime struct {
+	vm        *goja.Runtime
+	transform goja.Callable
+	onDelete  goja.Callable // nil when the script defines none
+	parse     goja.Callable
+	stringify goja.Callable
+}
+
+// newRuntime runs the script's top-level code in a fresh runtime, under the
+// time limit, and looks up its functions.
+func (s *script) newRuntime() (*jsRuntime, error) {
+	vm := goja.New()
+	vm.SetMaxCallStackSize(maxCallStack)
+	rt := &jsRuntime{vm: vm}
+	// Captured before the script runs, so a script that reassigns JSON does
+	// not change how rows reach it or documents leave it.
+	js := vm.Get("JSON").ToObject(vm)
+	rt.parse, _ = goja.AssertFunction(js.Get("parse"))
+	rt.stringify, _ = goja.AssertFunction(js.Get("stringify"))
+	if err := installConsole(vm, s.log, s.lim, rt.stringify); err != nil {
+		return nil, fmt.Errorf("install console: %w", err)
+	}
+	lim := startLimit(vm, s.timeout)
+	_, err := vm.RunProgram(s.prog)
+	if lim.stop() {
+		vm.ClearInterrupt()
+	}
+	if err != nil {
+		return nil, loadErrorFrom(s.path, err)
+	}
+	var ok bool
+	if rt.transform, ok = goja.AssertFunction(vm.Get("transform")); !ok {
+		return nil, &LoadError{Path: s.path, Err: errors.New("the script must define function transform(doc, ctx)")}
+	}
+	if v := vm.Get("onDelete"); v != nil && !goja.IsUndefined(v) && !goja.IsNull(v) {
+		if rt.onDelete, ok = goja.AssertFunction(v); !ok {
+			return nil, &LoadError{Path: s.path, Err: errors.New("onDelete is defined but is not a function")}
+		}
+	}
+	return rt, nil
+}
+
+// declaredIndices reads `var indices = ["a", "b"]` from a runtime that ran
+// the script.
+func declaredIndices(rt *jsRuntime, path string) ([]string, error) {
+	v := rt.vm.Get("indices")
+	if v == nil || goja.IsUndefined(v) || goja.IsNull(v) {
+		return nil, nil
+	}
+	var names []string
+	if err := rt.vm.ExportTo(v, &names); err != nil {
+		return nil, &LoadError{Path: path, Err: fmt.Errorf("indices must be an array of index names: %w", err)}
+	}
+	for _, n := range names {
+		if n == "" {
+			return nil, &LoadError{Path: path, Err: errors.New("indices must not contain an empty name")}
+		}
+	}
+	return names, nil
+}
+
+// get takes an idle runtime from the pool or makes one.
+func (s *script) get() (*jsRuntime, error) {
+	select {
+	case rt := <-s.pool:
+		return rt, nil
+	default:
+		return s.newRuntime()
+	}
+}
+
+// put returns a healthy runtime to the pool, dropping it when the pool is full.
+func (s *script) put(rt *jsRuntime) {
+	select {
+	case s.pool <- rt:
+	default:
+	}
+}
+
+// limit interrupts a runtime once its time is up.
+type limit struct {
+	t    *time.Timer
+	done chan struct{}
+}
+
+func startLimit(vm *goja.Runtime, d time.Duration) *limit {
+	l := &limit{done: make(chan struct{})}
+	l.t = time.AfterFunc(d, func() {
+		vm.Interrupt(ErrTimeout)
+		close(l.done)
+	})
+	return l
+}
+
+// stop cancels the limit and reports whether it fired. When it returns, no
+// Interrupt call is in flight, so ClearInterrupt is safe.
+func (l *limit) stop() bool {
+	if l.t.Stop() {
+		return false
+	}
+	<-l.done
+	return true
+}
+
+// outcome is what a script decided for one row.
+type outcome struct {
+	source    []byte // nil: the row must not be in the index
+	index     string
+	unchanged []string
+}
+
+// input is the argument object built for every call.
+type input struct {
+	Doc map[string]any `json:"doc,omitempty"`
+	Key map[string]any `json:"key"`
+	Ctx scriptCtx      `json:"ctx"`
+}
+
+// scriptCtx is the ctx argument of transform and onDelete.
+type scriptCtx struct {
+	Op         bus.Op         `json:"op"`
+	Schema     string         `json:"schema"`
+	Table      string         `json:"table"`
+	Key        map[string]any `json:"key"`
+	LSN        string         `json:"lsn"`
+	CommitTime *string        `json:"commitTime"`
+	Index      string         `json:"index"`
+	Unchanged  []string       `json:"unchanged"`
+}
+
+func newInput(c *bus.Change, withRow bool) input {
+	key := make(map[string]any, len(c.Key))
+	for _, col := range c.Key {
+		key[col.Name] = jsReady(col.Value)
+	}
+	in := input{Key: key, Ctx: scriptCtx{
+		Op: c.Op, Schema: c.Schema, Table: c.Table, Key: key, LSN: c.LSN.String(),
+		Index: bus.IndexName(c.Schema, c.Table), Unchanged: c.Unchanged,
+	}}
+	if in.Ctx.Unchanged == nil {
+		in.Ctx.Unchanged = []string{}
+	}
+	if !c.CommitTime.IsZero() {
+		t := c.CommitTime.UTC().Format(time.RFC3339Nano)
+		in.Ctx.CommitTime = &t
+	}
+	if withRow {
+		in.Doc, _ = jsReady(c.Row).(map[string]any)
+		if in.Doc == nil {
+			in.Doc = map[string]any{}
+		}
+	}
+	return in
+}
+
+// call runs fn on one runtime under the time limit. It returns the runtime to
+// the pool unless the call was interrupted or overflowed its stack: such a
+// runtime may hold a pending interrupt or half-updated state, so it is
+// dropped and the next call gets a fresh one.
+func (s *script) call(fn func(rt *jsRuntime) error) error {
+	rt, err := s.get()
+	if err != nil {
+		return &ScriptError{Table: s.name(), Err: err}
+	}
+	lim := startLimit(rt.vm, s.timeout)
+	err = fn(rt)
+	fired := lim.stop()
+	var interrupted *goja.InterruptedError
+	var overflow *goja.StackOverflowError
+	switch {
+	case errors.As(err, &interrupted):
+		return &ScriptError{Table: s.name(), Err: fmt.Errorf("%w (%s)", ErrTimeout, s.timeout), Stack: interrupted.String()}
+	case errors.As(err, &overflow):
+		return &ScriptError{Table: s.name(), Err: errors.New("maximum call stack size exceeded"), Stack: overflow.String()}
+	}
+	if fired {
+		// The limit passed just as the call returned: the interrupt is
+		// pending but nothing ran under it, and nothing can set it again.
+		rt.vm.ClearInterrupt()
+	}
+	s.put(rt)
+	var ex *goja.Exception
+	if errors.As(err, &ex) {
+		return &ScriptError{Table: s.name(), Err: ex, Stack: ex.String()}
+	}
+	if err != nil {
+		return &ScriptError{Table: s.name(), Err: err}
+	}
+	return nil
+}
+
+func (s *script) name() string { return s.schema + "." + s.table }
+
+// transform runs transform(doc, ctx) for an insert, update or read.
+func (s *script) transform(c *bus.Change, maxBytes int) (outcome, error) {
+	arg, err := json.Marshal(newInput(c, true))
+	if err != nil {
+		return outcome{}, fmt.Errorf("encode row of %s: %w", s.name(), err)
+	}
+	var out outcome
+	err = s.call(func(rt *jsRuntime) error {
+		in, err := rt.parse(goja.Undefined(), rt.vm.ToValue(string(arg)))
+		if err != nil {
+			return err
+		}
+		obj := in.ToObject(rt.vm)
+		ctx := obj.Get("ctx").ToObject(rt.vm)
+		res, err := rt.transform(goja.Undefined(), obj.Get("doc"), ctx)
+		if err != nil {
+			return err
+		}
+		if out.index, out.unchanged, err = readCtx(rt.vm, ctx); err != nil {
+			return err
+		}
+		if res == nil || goja.IsUndefined(res) || goja.IsNull(res) {
+			return nil
+		}
+		ro, ok := res.(*goja.Object)
+		if !ok || ro.ClassName() != "Object" {
+			return fmt.Errorf("%w: transform must return an object, null or undefined, got %s", ErrBadResult, describe(res))
+		}
+		js, err := rt.stringify(goja.Undefined(), ro)
+		if err != nil {
+			return err
+		}
+		out.source = []byte(js.String())
+		return nil
+	})
+	if err != nil {
+		return outcome{}, err
+	}
+	if out.source != nil && len(out.source) > maxBytes {
+		return outcome{}, fmt.Errorf("%w: script for %s returned %d bytes, over the %d-byte limit (transform.max_doc_bytes)",
+			ErrDocTooLarge, s.name(), len(out.source), maxBytes)
+	}
+	if out.source != nil && !slices.Contains(s.indices, out.index) {
+		return outcome{}, &ScriptError{Table: s.name(), Err: fmt.Errorf(
+			"%w: ctx.index %q is not declared; list every index the script routes to in `var indices = [...]` "+
+				"so that rows which move or disappear are deleted from the others", ErrBadResult, out.index)}
+	}
+	return out, nil
+}
+
+// readCtx reads back the fields a script may change: index and unchanged.
+func readCtx(vm *goja.Runtime, ctx *goja.Object) (string, []string, error) {
+	iv := ctx.Get("index")
+	idx, ok := iv.Export().(string)
+	if !ok || idx == "" {
+		return "", nil, fmt.Errorf("%w: ctx.index must be a non-empty string, got %s", ErrBadResult, describe(iv))
+	}
+	var unchanged []string
+	if uv := ctx.Get("unchanged"); uv != nil && !goja.IsUndefined(uv) && !goja.IsNull(uv) {
+		if err := vm.ExportTo(uv, &unchanged); err != nil {
+			return "", nil, fmt.Errorf("%w: ctx.unchanged must be an array of column names: %w", ErrBadResult, err)
+		}
+	}
+	return idx, unchanged, nil
+}
+
+// deleteAllowed runs onDelete(key, ctx) when the script defines it; only an
+// explicit false keeps the document.
+func (s *script) deleteAllowed(c *bus.Change) (bool, error) {
+	if !s.onDelete {
+		return true, nil
+	}
+	arg, err := json.Marshal(newInput(c, false))
+	if err != nil {
+		return false, fmt.Errorf("encode key of %s: %w", s.name(), err)
+	}
+	keep := false
+	err = s.call(func(rt *jsRuntime) error {
+		in, err := rt.parse(goja.Undefined(), rt.vm.ToValue(string(arg)))
+		if err != nil {
+			return err
+		}
+		obj := in.ToObject(rt.vm)
+		res, err := rt.onDelete(goja.Undefined(), obj.Get("key"), obj.Get("ctx"))
+		if err != nil {
+			return err
+		}
+		keep = res != nil && res.StrictEquals(rt.vm.ToValue(false))
+		return nil
+	})
+	return !keep, err
+}
+
+func describe(v goja.Value) string {
+	switch {
+	case v == nil || goja.IsUndefined(v):
+		return "undefined"
+	case goja.IsNull(v):
+		return "null"
+	}
+	if o, ok := v.(*goja.Object); ok {
+		return "a value of class " + o.ClassName()
+	}
+	return fmt.Sprintf("%s %s", v.ExportType(), v.String())
+}
+
+// loadErrorFrom turns a parse or top-level error into a LoadError with the
+// script's position.
+func loadErrorFrom(path string, err error) error {
+	le := &LoadError{Path: path, Err: err}
+	var list parser.ErrorList
+	var one *parser.Error
+	var st interface{ Stack() []goja.StackFrame }
+	switch {
+	case errors.As(err, &list) && len(list) > 0:
+		first := list[0]
+		le.Line, le.Column = first.Position.Line, first.Position.Column
+		msg := "SyntaxError: " + first.Message
+		if len(list) > 1 {
+			msg += fmt.Sprintf(" (and %d more errors)", len(list)-1)
+		}
+		le.Err = errors.New(msg)
+	case errors.As(err, &one):
+		le.Line, le.Column = one.Position.Line, one.Position.Column
+		le.Err = errors.New("SyntaxError: " + one.Message)
+	case errors.As(err, &st):
+		for _, f := range st.Stack() {
+			if p := f.Position(); p.Line > 0 {
+				le.Line, le.Column = p.Line, p.Column
+				break
+			}
+		}
+	}
+	return le
+}

@@ -1,0 +1,237 @@
+package transform
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/walsearch/walsearch/bus"
+)
+
+// Defaults for ScriptConfig.
+const (
+	DefaultScriptTimeout  = 100 * time.Millisecond
+	DefaultMaxDocBytes    = 10 << 20
+	DefaultReloadInterval = 2 * time.Second
+	DefaultLogRate        = 10
+	DefaultLogBurst       = 50
+)
+
+// ScriptConfig configures per-table scripts.
+type ScriptConfig struct {
+	// Dir holds one folder per table with a transform.js in it (see
+	// ScriptPath). A missing folder means no scripts yet. Default: "./scripts".
+	Dir string
+	// Timeout bounds every call into a script; a call that runs longer is
+	// interrupted and its change dead-lettered. Default: 100ms.
+	Timeout time.Duration
+	// MaxDocBytes is the largest document (as JSON) a script may return; a
+	// larger one is dead-lettered. Default: 10 MiB.
+	MaxDocBytes int
+	// ReloadInterval is how often Dir is checked for added, changed and
+	// removed scripts. Zero turns hot reload off. Default: 2s.
+	ReloadInterval time.Duration
+	// Workers is how many idle runtimes each script keeps; match it to the
+	// stage's Workers. Default: 0, meaning GOMAXPROCS.
+	Workers int
+	// LogRate and LogBurst limit console output per table (messages per
+	// second, and burst). Default: 10 and 50.
+	LogRate  float64
+	LogBurst int
+	// Logger receives console output and reload messages. Default: discard.
+	Logger *slog.Logger
+}
+
+// DefaultScriptConfig returns a ScriptConfig with every default filled in.
+func DefaultScriptConfig() ScriptConfig {
+	return ScriptConfig{
+		Dir: "./scripts", Timeout: DefaultScriptTimeout, MaxDocBytes: DefaultMaxDocBytes,
+		ReloadInterval: DefaultReloadInterval, LogRate: DefaultLogRate, LogBurst: DefaultLogBurst,
+	}
+}
+
+// Validate reports every problem with c.
+func (c ScriptConfig) Validate() error {
+	var errs []error
+	if c.Dir == "" {
+		errs = append(errs, errors.New("scripts_dir: required"))
+	}
+	if c.Timeout <= 0 {
+		errs = append(errs, fmt.Errorf("transform.timeout: want a positive duration, got %s", c.Timeout))
+	}
+	if c.MaxDocBytes < 1 {
+		errs = append(errs, fmt.Errorf("transform.max_doc_bytes: want at least 1, got %d", c.MaxDocBytes))
+	}
+	if c.ReloadInterval < 0 {
+		errs = append(errs, fmt.Errorf("transform.reload_interval: want 0 (off) or a positive duration, got %s", c.ReloadInterval))
+	}
+	if c.Workers < 0 {
+		errs = append(errs, fmt.Errorf("transform.workers: want 0 (GOMAXPROCS) or more, got %d", c.Workers))
+	}
+	if c.LogRate <= 0 || c.LogBurst < 1 {
+		errs = append(errs, fmt.Errorf("transform.log_rate, log_burst: want a positive rate and a burst of at least 1, got %g and %d", c.LogRate, c.LogBurst))
+	}
+	return errors.Join(errs...)
+}
+
+// Scripts is the Mapper that runs per-table transform.js scripts; a table
+// without a script is mapped by Identity. It is safe for concurrent use.
+//
+// Lifecycle: LoadScripts loads every script (failing on the first that does
+// not load) and, when ReloadInterval is set, starts one goroutine that picks
+// up edits; Close stops it and waits. Map keeps working after Close with the
+// scripts last loaded.
+type Scripts struct {
+	cfg ScriptConfig
+	log *slog.Logger
+	now func() time.Time
+
+	current atomic.Pointer[map[string]*script] // by "schema.table"
+
+	reloadMu sync.Mutex             // serializes Reload
+	rejected map[string][32]byte    // scripts whose failure was logged, by table
+	limMu    sync.Mutex             // guards lims
+	lims     map[string]*logLimiter // one per table, kept across reloads
+
+	stop      chan struct{}
+	done      chan struct{}
+	closeOnce sync.Once
+}
+
+// LoadScripts loads the scripts under cfg.Dir and starts watching it.
+func LoadScripts(cfg ScriptConfig) (*Scripts, error) {
+	if cfg.Workers == 0 {
+		cfg.Workers = runtime.GOMAXPROCS(0)
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Scripts{
+		cfg: cfg, log: log.With("component", "transform"), now: time.Now,
+		rejected: map[string][32]byte{}, lims: map[string]*logLimiter{},
+		stop: make(chan struct{}), done: make(chan struct{}),
+	}
+	files, err := discover(cfg.Dir)
+	if err != nil {
+		return nil, err
+	}
+	m := make(map[string]*script, len(files))
+	for _, f := range files {
+		src, sum, err := readScript(f.path)
+		if err != nil {
+			return nil, err
+		}
+		sc, err := s.compile(f, src, sum)
+		if err != nil {
+			return nil, err
+		}
+		m[sc.name()] = sc
+		s.log.Info("script loaded", "table", sc.name(), "script", f.path)
+	}
+	s.current.Store(&m)
+	if cfg.ReloadInterval > 0 {
+		go s.watch()
+	} else {
+		close(s.done)
+	}
+	return s, nil
+}
+
+// Tables lists the tables that have a script, as "schema.table", sorted.
+func (s *Scripts) Tables() []string {
+	m := *s.current.Load()
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Close stops watching for edits and waits. It is idempotent.
+func (s *Scripts) Close() error {
+	s.closeOnce.Do(func() {
+		close(s.stop)
+		<-s.done
+	})
+	return nil
+}
+
+func (s *Scripts) limiter(table string) *logLimiter {
+	s.limMu.Lock()
+	defer s.limMu.Unlock()
+	l, ok := s.lims[table]
+	if !ok {
+		l = newLogLimiter(s.cfg.LogRate, s.cfg.LogBurst, s.now)
+		s.lims[table] = l
+	}
+	return l
+}
+
+// Map implements Mapper.
+//
+// For a table with a script: insert, update and read rows go through
+// transform(doc, ctx). A returned object is indexed in ctx.index and deleted
+// from every other index the script declares, so a row whose routing column
+// changed leaves its old index; null or undefined deletes the row's document
+// from every one of them. A delete deletes from all of them unless
+// onDelete(key, ctx) returns false. A truncate truncates all of them.
+func (s *Scripts) Map(c *bus.Change) ([]*bus.Doc, error) {
+	sc := (*s.current.Load())[c.Schema+"."+c.Table]
+	if sc == nil {
+		return Identity{}.Map(c)
+	}
+	switch c.Op {
+	case bus.OpInsert, bus.OpUpdate, bus.OpRead:
+		out, err := sc.transform(c, s.cfg.MaxDocBytes)
+		if err != nil {
+			return nil, err
+		}
+		docs := make([]*bus.Doc, 0, len(sc.indices))
+		if out.source != nil {
+			d := BaseDoc(c)
+			d.Op, d.Index, d.Source, d.Unchanged = bus.DocIndex, out.index, out.source, out.unchanged
+			docs = append(docs, d)
+		}
+		return append(docs, deletesExcept(c, sc.indices, out)...), nil
+	case bus.OpDelete:
+		ok, err := sc.deleteAllowed(c)
+		if err != nil || !ok {
+			return nil, err
+		}
+		return deletesExcept(c, sc.indices, outcome{}), nil
+	case bus.OpTruncate:
+		docs := make([]*bus.Doc, 0, len(sc.indices))
+		for _, idx := range sc.indices {
+			d := BaseDoc(c)
+			d.Op, d.Index, d.ID = bus.DocTruncate, idx, ""
+			docs = append(docs, d)
+		}
+		return docs, nil
+	}
+	return Identity{}.Map(c)
+}
+
+// deletesExcept deletes the row's document from every index but the one it
+// was just indexed in.
+func deletesExcept(c *bus.Change, indices []string, out outcome) []*bus.Doc {
+	var docs []*bus.Doc
+	for _, idx := range indices {
+		if out.source != nil && idx == out.index {
+			continue
+		}
+		d := BaseDoc(c)
+		d.Op, d.Index = bus.DocDelete, idx
+		docs = append(docs, d)
+	}
+	return docs
+}
