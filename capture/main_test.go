@@ -243,3 +243,9 @@ func (p *faultyPublisher) last() *bus.Change {
 }
 
 var errInjected = errors.New("injected flush failure")
+
+// nopState is a StateStore for tests that never run.
+type nopState struct{}
+
+func (nopState) Get(context.Context, string) ([]byte, bool, error) { return nil, false, nil }
+func (nopState) Put(context.Context, string, []byte) error         { return nil }

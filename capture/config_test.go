@@ -1,0 +1,60 @@
+package capture
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestConfigValidate(t *testing.T) {
+	valid := DefaultConfig()
+	valid.URL = "postgres://walsearch:secret@db:5432/app"
+	if err := valid.Validate(); err != nil {
+		t.Fatalf("valid config: %v", err)
+	}
+	bad := Config{
+		Slot:           "Bad-Name",
+		Publication:    strings.Repeat("p", 64),
+		Tables:         []string{"public.a", "a", ".x", "s.t.u"},
+		StatusInterval: -time.Second,
+	}
+	err := bad.Validate()
+	if err == nil {
+		t.Fatal("invalid config accepted")
+	}
+	for _, want := range []string{"capture.url", "capture.slot", "capture.publication", `"a" is listed twice`,
+		`".x"`, `"s.t.u"`, "capture.status_interval"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error does not mention %s:\n%v", want, err)
+		}
+	}
+}
+
+func TestNewFillsDefaults(t *testing.T) {
+	c, err := New(Config{URL: "postgres://u@h/db"}, &faultyPublisher{}, nopState{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.cfg.Slot != DefaultSlot || c.cfg.Publication != DefaultPublication || c.cfg.StatusInterval != DefaultStatusInterval {
+		t.Fatalf("defaults not applied: %+v", c.cfg)
+	}
+	if st := c.Status(); st.Phase != PhaseIdle || st.Slot != DefaultSlot {
+		t.Fatalf("status before Run = %+v", st)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal("second Close:", err)
+	}
+	if err := c.Run(t.Context()); err != ErrClosed {
+		t.Fatalf("Run after Close = %v, want ErrClosed", err)
+	}
+}
+
+func TestRedactURL(t *testing.T) {
+	got := redactURL("postgres://walsearch:secret@db:5432/app?sslmode=disable")
+	if strings.Contains(got, "secret") || !strings.Contains(got, "walsearch@db:5432/app") {
+		t.Fatalf("redactURL = %q", got)
+	}
+}
