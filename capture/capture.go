@@ -29,12 +29,6 @@ type StateStore interface {
 	Put(ctx context.Context, key string, value []byte) error
 }
 
-// ErrClosed is returned by Run after Close.
-var ErrClosed = errors.New("capture is closed")
-
-// ErrRunning is returned by Run while another Run of the same Capture is active.
-var ErrRunning = errors.New("capture is already running")
-
 // Capture streams the changes of the published tables to a Publisher: an
 // initial snapshot the first time, then the replication stream.
 //

@@ -5,6 +5,12 @@ import (
 	"fmt"
 )
 
+// ErrClosed is returned by Run after Close.
+var ErrClosed = errors.New("capture is closed")
+
+// ErrRunning is returned by Run while another Run of the same Capture is active.
+var ErrRunning = errors.New("capture is already running")
+
 // ErrWALLevel means the server cannot do logical decoding.
 var ErrWALLevel = errors.New("wal_level is not logical: set wal_level = logical in postgresql.conf and restart PostgreSQL")
 
