@@ -350,3 +350,20 @@ func mustTables(t *testing.T, names []string) []tableName {
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
+
+func TestMissingPrivilegesSayWhatToDo(t *testing.T) {
+	e := newEnv(t)
+	role := "r_" + e.cfg.Slot
+	e.exec(`CREATE ROLE ` + role + ` LOGIN`)
+	t.Cleanup(func() { e.exec(`DROP ROLE IF EXISTS ` + role) })
+	e.cfg.URL = strings.Replace(e.url, "postgres@", role+"@", 1)
+	r := e.start(e.bus.Changes())
+	select {
+	case <-r.done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("Run did not fail without privileges")
+	}
+	if r.err == nil || !strings.Contains(r.err.Error(), "REPLICATION attribute") {
+		t.Fatalf("Run = %v, want an error that says which privileges to grant", r.err)
+	}
+}

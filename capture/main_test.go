@@ -249,3 +249,10 @@ type nopState struct{}
 
 func (nopState) Get(context.Context, string) ([]byte, bool, error) { return nil, false, nil }
 func (nopState) Put(context.Context, string, []byte) error         { return nil }
+
+// nopPublisher stores nothing; it stands behind a faultyPublisher in tests
+// of the acknowledgement logic alone.
+type nopPublisher struct{}
+
+func (nopPublisher) Publish(context.Context, *bus.Change) error { return nil }
+func (nopPublisher) Flush(context.Context) error                { return nil }

@@ -16,7 +16,7 @@ const (
 	codeInsufficientPrivilege = "42501"
 	codeUndefinedTable        = "42P01"
 	codeObjectInUse           = "55006"
-	codeUndefinedObject       = "42704"
+	codeInvalidAuthorization  = "28000"
 )
 
 // checkWALLevel fails with ErrWALLevel unless the server decodes logically.
@@ -142,6 +142,10 @@ func explain(err error) error {
 		return fmt.Errorf("%w (grant the capture user the REPLICATION attribute and ownership of the captured tables, or superuser for a publication FOR ALL TABLES)", err)
 	case codeUndefinedTable:
 		return fmt.Errorf("%w (create the table or remove it from capture.tables)", err)
+	case codeInvalidAuthorization:
+		if strings.Contains(pgErr.Message, "replication") {
+			return fmt.Errorf("%w (allow replication connections for this user in pg_hba.conf)", err)
+		}
 	case codeObjectInUse:
 		return fmt.Errorf("%w (another process is using the replication slot: stop it or choose another capture.slot)", err)
 	}
