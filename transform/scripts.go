@@ -105,6 +105,18 @@ type Scripts struct {
 
 // LoadScripts loads the scripts under cfg.Dir and starts watching it.
 func LoadScripts(cfg ScriptConfig) (*Scripts, error) {
+	return loadScripts(cfg, "")
+}
+
+// LoadTableScript loads only the script of schema.table, if there is one,
+// without hot reload: for trying a script out (walsearch transform test)
+// while other tables' scripts are being edited.
+func LoadTableScript(cfg ScriptConfig, schema, table string) (*Scripts, error) {
+	cfg.ReloadInterval = 0
+	return loadScripts(cfg, schema+"."+table)
+}
+
+func loadScripts(cfg ScriptConfig, only string) (*Scripts, error) {
 	if cfg.Workers == 0 {
 		cfg.Workers = runtime.GOMAXPROCS(0)
 	}
@@ -126,6 +138,9 @@ func LoadScripts(cfg ScriptConfig) (*Scripts, error) {
 	}
 	m := make(map[string]*script, len(files))
 	for _, f := range files {
+		if only != "" && f.schema+"."+f.table != only {
+			continue
+		}
 		src, sum, err := readScript(f.path)
 		if err != nil {
 			return nil, err

@@ -45,6 +45,9 @@ scripts into Elasticsearch (or the embedded engine), and serves a search API.`,
 	root.SetOut(m.Stdout)
 	root.SetErr(m.Stderr)
 	root.SetArgs(args)
-	root.AddCommand(m.runCommand(), m.esliteCommand(), m.versionCommand())
+	root.AddCommand(m.runCommand(), m.esliteCommand(), m.versionCommand(),
+		m.dlqCommand(),
+		m.transformCommand(),
+	)
 	return root.ExecuteContext(ctx)
 }

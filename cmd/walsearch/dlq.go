@@ -1,0 +1,379 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/spf13/cobra"
+
+	"github.com/walsearch/walsearch/bus"
+	"github.com/walsearch/walsearch/internal/config"
+)
+
+func (m *Main) dlqCommand() *cobra.Command {
+	var path string
+	cmd := &cobra.Command{
+		Use:   "dlq",
+		Short: "List, show, replay and purge dead-lettered events",
+		Long: `The dead-letter stream (WALSEARCH_DLQ) keeps every event a stage could not
+process — a script that threw or ran out of time, a document Elasticsearch
+rejected — with the original event, the stage, the error, the script's stack
+trace and the time. Entries stay until replayed or purged.
+
+dlq reaches the bus from the same configuration as walsearch run. The embedded
+NATS store under data_dir can be opened by one process at a time: while
+walsearch run holds it, start run with nats.listen (e.g. 127.0.0.1:4222) and
+give this command --nats-url nats://127.0.0.1:4222.`,
+	}
+	cmd.PersistentFlags().StringVarP(&path, "config", "c", "", "path to walsearch.yaml")
+	config.AddFlags(cmd.PersistentFlags())
+
+	var stage string
+	var limit int
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List dead letters: sequence, time, stage, subject and error",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return m.withDLQ(cmd, path, func(ctx context.Context, d *dlqStore) error {
+				w := tabwriter.NewWriter(m.Stdout, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(w, "SEQ\tTIME\tSTAGE\tSUBJECT\tERROR")
+				n := 0
+				err := d.each(ctx, stage, func(seq uint64, dl *bus.DeadLetter) bool {
+					fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\n", seq, dl.Time.UTC().Format(time.RFC3339), dl.Stage, dl.Subject, oneLine(dl.Error, 120))
+					n++
+					return limit == 0 || n < limit
+				})
+				if err != nil {
+					return err
+				}
+				return w.Flush()
+			})
+		},
+	}
+	list.Flags().StringVar(&stage, "stage", "", "only this stage (transform, sink)")
+	list.Flags().IntVar(&limit, "limit", 0, "list at most this many (0 = all)")
+
+	show := &cobra.Command{
+		Use:   "show <seq>",
+		Short: "Show one dead letter in full, with the stack trace and the original event",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			seq, err := parseSeq(args[0])
+			if err != nil {
+				return err
+			}
+			return m.withDLQ(cmd, path, func(ctx context.Context, d *dlqStore) error {
+				dl, err := d.get(ctx, seq)
+				if err != nil {
+					return err
+				}
+				return writeDeadLetter(m.Stdout, seq, dl)
+			})
+		},
+	}
+
+	var all bool
+	replay := &cobra.Command{
+		Use:   "replay [seq...]",
+		Short: "Publish dead letters again to their original subject, then remove them",
+		Long: `replay publishes each entry's original event to the subject it was first
+published on, with a fresh message id (so JetStream's duplicate window does
+not drop it), waits for JetStream to store it, and only then removes the entry.
+Replay after fixing the cause, e.g. after editing the table's transform.js:
+an event that fails again is dead-lettered again.`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if all == (len(args) > 0) {
+				return errors.New("dlq replay: give sequence numbers or --all")
+			}
+			var seqs []uint64
+			for _, a := range args {
+				seq, err := parseSeq(a)
+				if err != nil {
+					return err
+				}
+				seqs = append(seqs, seq)
+			}
+			return m.withDLQ(cmd, path, func(ctx context.Context, d *dlqStore) error {
+				if all {
+					if err := d.each(ctx, stage, func(seq uint64, _ *bus.DeadLetter) bool {
+						seqs = append(seqs, seq)
+						return true
+					}); err != nil {
+						return err
+					}
+				}
+				for _, seq := range seqs {
+					dl, err := d.replay(ctx, seq)
+					if err != nil {
+						return err
+					}
+					fmt.Fprintf(m.Stdout, "replayed %d to %s\n", seq, dl.Subject)
+				}
+				fmt.Fprintf(m.Stdout, "%d replayed\n", len(seqs))
+				return nil
+			})
+		},
+	}
+	replay.Flags().BoolVar(&all, "all", false, "replay every entry (of --stage, if given)")
+	replay.Flags().StringVar(&stage, "stage", "", "with --all: only this stage")
+
+	var purgeAll bool
+	purge := &cobra.Command{
+		Use:   "purge",
+		Short: "Delete dead letters: all of them, or one stage's",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if purgeAll == (stage != "") {
+				return errors.New("dlq purge: give --all or --stage")
+			}
+			return m.withDLQ(cmd, path, func(ctx context.Context, d *dlqStore) error {
+				n, err := d.purge(ctx, stage)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(m.Stdout, "%d purged\n", n)
+				return nil
+			})
+		},
+	}
+	purge.Flags().BoolVar(&purgeAll, "all", false, "purge every entry")
+	purge.Flags().StringVar(&stage, "stage", "", "purge only this stage's entries")
+
+	cmd.AddCommand(list, show, replay, purge)
+	return cmd
+}
+
+// withDLQ loads the configuration, opens the bus and runs fn on the
+// dead-letter stream.
+func (m *Main) withDLQ(cmd *cobra.Command, path string, fn func(context.Context, *dlqStore) error) error {
+	cfg, err := config.Load(path, m.Env, cmd.Flags())
+	if err != nil {
+		return err
+	}
+	ctx := cmd.Context()
+	b, err := openCLIBus(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	s, err := b.JetStream().Stream(ctx, bus.DLQStream)
+	if err != nil {
+		return fmt.Errorf("open dead-letter stream: %w", err)
+	}
+	return fn(ctx, &dlqStore{js: b.JetStream(), s: s})
+}
+
+// openCLIBus opens the bus the way walsearch run does, for a short-lived
+// command. With the embedded server it refuses a store another process has
+// open: two servers on one store would corrupt it.
+func openCLIBus(ctx context.Context, cfg config.Config) (*bus.Bus, error) {
+	bc := bus.DefaultConfig()
+	bc.URL, bc.DataDir, bc.Replicas = cfg.NATS.URL, cfg.DataDir, cfg.NATS.Replicas
+	if bc.URL == "" {
+		store := filepath.Join(cfg.DataDir, "nats")
+		if _, err := os.Stat(store); err != nil {
+			return nil, fmt.Errorf("no walsearch bus under %s (data_dir): %w; set --data-dir, or --nats-url for an external bus", cfg.DataDir, err)
+		}
+		if pid, ok := storeHolder(store); ok {
+			return nil, &storeInUseError{store: store, pid: pid}
+		}
+	}
+	b, err := bus.Open(ctx, bc)
+	if err != nil {
+		return nil, fmt.Errorf("open bus: %w", err)
+	}
+	return b, nil
+}
+
+// storeInUseError says that another process has the embedded store open.
+type storeInUseError struct {
+	store string
+	pid   int
+}
+
+func (e *storeInUseError) Error() string {
+	return fmt.Sprintf("the embedded NATS store %s is in use by process %d (is walsearch run running?); "+
+		"only one process may open it. Run walsearch with nats.listen set (e.g. WALSEARCH_NATS_LISTEN=127.0.0.1:4222) "+
+		"and give this command --nats-url nats://127.0.0.1:4222", e.store, e.pid)
+}
+
+// storeHolder finds another process with a file under store open. nats-server
+// keeps every stream's current block file open while it runs, so a running
+// walsearch always shows up. It looks through /proc and so only works on
+// Linux; elsewhere it finds nothing.
+func storeHolder(store string) (int, bool) {
+	if runtime.GOOS != "linux" {
+		return 0, false
+	}
+	abs, err := filepath.Abs(store)
+	if err != nil {
+		return 0, false
+	}
+	if real, err := filepath.EvalSymlinks(abs); err == nil {
+		abs = real
+	}
+	prefix := abs + string(filepath.Separator)
+	procs, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0, false
+	}
+	self := os.Getpid()
+	for _, p := range procs {
+		pid, err := strconv.Atoi(p.Name())
+		if err != nil || pid == self {
+			continue
+		}
+		fdDir := filepath.Join("/proc", p.Name(), "fd")
+		fds, err := os.ReadDir(fdDir)
+		if err != nil {
+			continue // gone, or not ours to look at
+		}
+		for _, fd := range fds {
+			target, err := os.Readlink(filepath.Join(fdDir, fd.Name()))
+			if err == nil && strings.HasPrefix(target, prefix) {
+				return pid, true
+			}
+		}
+	}
+	return 0, false
+}
+
+// dlqStore reads and edits the dead-letter stream.
+type dlqStore struct {
+	js jetstream.JetStream
+	s  jetstream.Stream
+}
+
+// each calls fn for every entry (of stage, if not empty) in sequence order
+// until fn returns false.
+func (d *dlqStore) each(ctx context.Context, stage string, fn func(seq uint64, dl *bus.DeadLetter) bool) error {
+	subject := bus.DLQPrefix + ">"
+	if stage != "" {
+		subject = bus.DLQSubject(stage)
+	}
+	for seq := uint64(1); ; seq++ {
+		raw, err := d.s.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(subject))
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("read dead letters: %w", err)
+		}
+		dl, err := decodeDeadLetter(raw)
+		if err != nil {
+			return err
+		}
+		if !fn(raw.Sequence, dl) {
+			return nil
+		}
+		seq = raw.Sequence
+	}
+}
+
+func (d *dlqStore) get(ctx context.Context, seq uint64) (*bus.DeadLetter, error) {
+	raw, err := d.s.GetMsg(ctx, seq)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return nil, fmt.Errorf("dead letter %d: not found", seq)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read dead letter %d: %w", seq, err)
+	}
+	return decodeDeadLetter(raw)
+}
+
+func decodeDeadLetter(raw *jetstream.RawStreamMsg) (*bus.DeadLetter, error) {
+	var dl bus.DeadLetter
+	if err := bus.Decode(raw.Data, &dl); err != nil {
+		return nil, fmt.Errorf("dead letter %d: %w", raw.Sequence, err)
+	}
+	return &dl, nil
+}
+
+// replay republishes the original event of entry seq and removes the entry
+// once JetStream stored the event.
+func (d *dlqStore) replay(ctx context.Context, seq uint64) (*bus.DeadLetter, error) {
+	dl, err := d.get(ctx, seq)
+	if err != nil {
+		return nil, err
+	}
+	if dl.Subject == "" || strings.HasPrefix(dl.Subject, bus.DLQPrefix) || len(dl.Event) == 0 {
+		return nil, fmt.Errorf("replay dead letter %d: it has no original subject or event", seq)
+	}
+	id := fmt.Sprintf("%s:replay:%d:%d", dl.MsgID, seq, time.Now().UnixNano())
+	if _, err := d.js.Publish(ctx, dl.Subject, dl.Event, jetstream.WithMsgID(id)); err != nil {
+		return nil, fmt.Errorf("replay dead letter %d to %s: %w", seq, dl.Subject, err)
+	}
+	if err := d.s.DeleteMsg(ctx, seq); err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
+		return nil, fmt.Errorf("remove replayed dead letter %d: %w", seq, err)
+	}
+	return dl, nil
+}
+
+// purge deletes every entry, or stage's, and returns how many.
+func (d *dlqStore) purge(ctx context.Context, stage string) (uint64, error) {
+	before, err := d.s.Info(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("dead-letter stream info: %w", err)
+	}
+	var opts []jetstream.StreamPurgeOpt
+	if stage != "" {
+		opts = append(opts, jetstream.WithPurgeSubject(bus.DLQSubject(stage)))
+	}
+	if err := d.s.Purge(ctx, opts...); err != nil {
+		return 0, fmt.Errorf("purge dead letters: %w", err)
+	}
+	after, err := d.s.Info(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("dead-letter stream info: %w", err)
+	}
+	return before.State.Msgs - after.State.Msgs, nil
+}
+
+func writeDeadLetter(w io.Writer, seq uint64, dl *bus.DeadLetter) error {
+	fmt.Fprintf(w, "seq:      %d\ntime:     %s\nstage:    %s\nsubject:  %s\n", seq, dl.Time.UTC().Format(time.RFC3339Nano), dl.Stage, dl.Subject)
+	if dl.MsgID != "" {
+		fmt.Fprintf(w, "msg id:   %s\n", dl.MsgID)
+	}
+	fmt.Fprintf(w, "error:    %s\n", dl.Error)
+	if dl.Stack != "" {
+		fmt.Fprintf(w, "stack:\n%s\n", indent(strings.TrimRight(dl.Stack, "\n")))
+	}
+	event, err := json.MarshalIndent(dl.Event, "  ", "  ")
+	if err != nil {
+		event = dl.Event
+	}
+	_, err = fmt.Fprintf(w, "event:\n  %s\n", event)
+	return err
+}
+
+func parseSeq(s string) (uint64, error) {
+	seq, err := strconv.ParseUint(s, 10, 64)
+	if err != nil || seq == 0 {
+		return 0, fmt.Errorf("want a dead-letter sequence number (see dlq list), got %q", s)
+	}
+	return seq, nil
+}
+
+func oneLine(s string, max int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > max {
+		return s[:max-1] + "…"
+	}
+	return s
+}
+
+func indent(s string) string {
+	return "  " + strings.ReplaceAll(s, "\n", "\n  ")
+}
