@@ -1,10 +1,10 @@
 package transform
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"time"
 
@@ -41,7 +41,6 @@ type jsRuntime struct {
 	vm        *goja.Runtime
 	transform goja.Callable
 	onDelete  goja.Callable // nil when the script defines none
-	parse     goja.Callable
 	stringify goja.Callable
 }
 
@@ -52,14 +51,13 @@ func (s *script) newRuntime() (*jsRuntime, error) {
 	vm.SetMaxCallStackSize(maxCallStack)
 	rt := &jsRuntime{vm: vm}
 	// Captured before the script runs, so a script that reassigns JSON does
-	// not change how rows reach it or documents leave it.
+	// not change how documents leave it.
 	js := vm.Get("JSON").ToObject(vm)
-	rt.parse, _ = goja.AssertFunction(js.Get("parse"))
 	rt.stringify, _ = goja.AssertFunction(js.Get("stringify"))
 	if err := installConsole(vm, s.log, s.lim, rt.stringify); err != nil {
 		return nil, fmt.Errorf("install console: %w", err)
 	}
-	lim := startLimit(vm, s.timeout)
+	lim := startLimit(vm, loadTimeout(s.timeout))
 	_, err := vm.RunProgram(s.prog)
 	if lim.stop() {
 		vm.ClearInterrupt()
@@ -116,6 +114,14 @@ func (s *script) put(rt *jsRuntime) {
 	}
 }
 
+// loadTimeout bounds a script's top-level code, which runs once per runtime.
+// It is looser than the per-call limit, because a fresh runtime is also made
+// in the middle of a batch (after a timeout, or when all are busy), where a
+// pause of the garbage collector must not fail the load.
+func loadTimeout(call time.Duration) time.Duration {
+	return max(10*call, time.Second)
+}
+
 // limit interrupts a runtime once its time is up.
 type limit struct {
 	t    *time.Timer
@@ -148,48 +154,40 @@ type outcome struct {
 	unchanged []string
 }
 
-// input is the argument object built for every call.
-type input struct {
-	Doc map[string]any `json:"doc,omitempty"`
-	Key map[string]any `json:"key"`
-	Ctx scriptCtx      `json:"ctx"`
-}
-
-// scriptCtx is the ctx argument of transform and onDelete.
-type scriptCtx struct {
-	Op         bus.Op         `json:"op"`
-	Schema     string         `json:"schema"`
-	Table      string         `json:"table"`
-	Key        map[string]any `json:"key"`
-	LSN        string         `json:"lsn"`
-	CommitTime *string        `json:"commitTime"`
-	Index      string         `json:"index"`
-	Unchanged  []string       `json:"unchanged"`
-}
-
-func newInput(c *bus.Change, withRow bool) input {
-	key := make(map[string]any, len(c.Key))
+// args builds the doc (when withRow), key and ctx arguments of a call in vm.
+func args(vm *goja.Runtime, c *bus.Change, withRow bool) (doc, key, ctx *goja.Object) {
+	key = vm.NewObject()
 	for _, col := range c.Key {
-		key[col.Name] = jsReady(col.Value)
+		_ = key.Set(col.Name, toJS(vm, col.Value))
 	}
-	in := input{Key: key, Ctx: scriptCtx{
-		Op: c.Op, Schema: c.Schema, Table: c.Table, Key: key, LSN: c.LSN.String(),
-		Index: bus.IndexName(c.Schema, c.Table), Unchanged: c.Unchanged,
-	}}
-	if in.Ctx.Unchanged == nil {
-		in.Ctx.Unchanged = []string{}
+	ctxKey := vm.NewObject()
+	for _, col := range c.Key {
+		_ = ctxKey.Set(col.Name, toJS(vm, col.Value))
 	}
-	if !c.CommitTime.IsZero() {
-		t := c.CommitTime.UTC().Format(time.RFC3339Nano)
-		in.Ctx.CommitTime = &t
+	ctx = vm.NewObject()
+	_ = ctx.Set("op", string(c.Op))
+	_ = ctx.Set("schema", c.Schema)
+	_ = ctx.Set("table", c.Table)
+	_ = ctx.Set("key", ctxKey)
+	_ = ctx.Set("lsn", c.LSN.String())
+	if c.CommitTime.IsZero() {
+		_ = ctx.Set("commitTime", goja.Null())
+	} else {
+		_ = ctx.Set("commitTime", c.CommitTime.UTC().Format(time.RFC3339Nano))
 	}
+	_ = ctx.Set("index", bus.IndexName(c.Schema, c.Table))
+	unchanged := make([]any, len(c.Unchanged))
+	for i, u := range c.Unchanged {
+		unchanged[i] = u
+	}
+	_ = ctx.Set("unchanged", vm.NewArray(unchanged...))
 	if withRow {
-		in.Doc, _ = jsReady(c.Row).(map[string]any)
-		if in.Doc == nil {
-			in.Doc = map[string]any{}
+		doc = vm.NewObject()
+		for _, k := range slices.Sorted(maps.Keys(c.Row)) {
+			_ = doc.Set(k, toJS(vm, c.Row[k]))
 		}
 	}
-	return in
+	return doc, key, ctx
 }
 
 // call runs fn on one runtime under the time limit. It returns the runtime to
@@ -232,19 +230,10 @@ func (s *script) name() string { return s.schema + "." + s.table }
 
 // transform runs transform(doc, ctx) for an insert, update or read.
 func (s *script) transform(c *bus.Change, maxBytes int) (outcome, error) {
-	arg, err := json.Marshal(newInput(c, true))
-	if err != nil {
-		return outcome{}, fmt.Errorf("encode row of %s: %w", s.name(), err)
-	}
 	var out outcome
-	err = s.call(func(rt *jsRuntime) error {
-		in, err := rt.parse(goja.Undefined(), rt.vm.ToValue(string(arg)))
-		if err != nil {
-			return err
-		}
-		obj := in.ToObject(rt.vm)
-		ctx := obj.Get("ctx").ToObject(rt.vm)
-		res, err := rt.transform(goja.Undefined(), obj.Get("doc"), ctx)
+	err := s.call(func(rt *jsRuntime) error {
+		doc, _, ctx := args(rt.vm, c, true)
+		res, err := rt.transform(goja.Undefined(), doc, ctx)
 		if err != nil {
 			return err
 		}
@@ -302,18 +291,10 @@ func (s *script) deleteAllowed(c *bus.Change) (bool, error) {
 	if !s.onDelete {
 		return true, nil
 	}
-	arg, err := json.Marshal(newInput(c, false))
-	if err != nil {
-		return false, fmt.Errorf("encode key of %s: %w", s.name(), err)
-	}
 	keep := false
-	err = s.call(func(rt *jsRuntime) error {
-		in, err := rt.parse(goja.Undefined(), rt.vm.ToValue(string(arg)))
-		if err != nil {
-			return err
-		}
-		obj := in.ToObject(rt.vm)
-		res, err := rt.onDelete(goja.Undefined(), obj.Get("key"), obj.Get("ctx"))
+	err := s.call(func(rt *jsRuntime) error {
+		_, key, ctx := args(rt.vm, c, false)
+		res, err := rt.onDelete(goja.Undefined(), key, ctx)
 		if err != nil {
 			return err
 		}

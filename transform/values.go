@@ -2,10 +2,14 @@ package transform
 
 import (
 	"encoding/json"
+	"maps"
 	"math"
 	"math/big"
+	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/dop251/goja"
 )
 
 // jsReady returns a copy of v (a row value as the bus decoded it) that a
@@ -75,4 +79,40 @@ func jsNumber(s string) any {
 		return s
 	}
 	return json.Number(s)
+}
+
+// toJS builds the JavaScript value of a row value directly in vm (cheaper
+// than JSON.parse of its encoding), with jsReady's rules for numbers. Object
+// keys are set in sorted order so documents serialise the same way every time.
+func toJS(vm *goja.Runtime, v any) goja.Value {
+	switch x := v.(type) {
+	case nil:
+		return goja.Null()
+	case map[string]any:
+		obj := vm.NewObject()
+		for _, k := range slices.Sorted(maps.Keys(x)) {
+			_ = obj.Set(k, toJS(vm, x[k]))
+		}
+		return obj
+	case []any:
+		vals := make([]any, len(x))
+		for i, e := range x {
+			vals[i] = toJS(vm, e)
+		}
+		return vm.NewArray(vals...)
+	case json.Number:
+		switch n := jsNumber(string(x)).(type) {
+		case json.Number:
+			if i, err := strconv.ParseInt(string(n), 10, 64); err == nil {
+				return vm.ToValue(i)
+			}
+			f, _ := strconv.ParseFloat(string(n), 64)
+			return vm.ToValue(f)
+		default:
+			return vm.ToValue(n)
+		}
+	case string, bool, float64, int64, int32, int, uint64:
+		return vm.ToValue(jsReady(x))
+	}
+	return vm.ToValue(jsReady(v))
 }
