@@ -1,8 +1,16 @@
 package transform
 
 import (
+	"bytes"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/walsearch/walsearch/bus"
 )
 
 func TestLogLimiterRefillsAndReportsSuppressed(t *testing.T) {
@@ -35,4 +43,62 @@ func TestLogLimiterRefillsAndReportsSuppressed(t *testing.T) {
 	if ok, sup := l.allow(); ok || sup != 0 {
 		t.Fatal("tokens grew past the burst")
 	}
+}
+
+func TestConsoleReportsSuppressedLines(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "users"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	src := `function transform(doc) { for (var i = 0; i < doc.n; i++) console.log("line", i); return doc; }`
+	if err := os.WriteFile(filepath.Join(dir, "users", ScriptFile), []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	var mu sync.Mutex
+	cfg := DefaultScriptConfig()
+	cfg.Dir, cfg.ReloadInterval, cfg.LogBurst, cfg.LogRate = dir, 0, 2, 1
+	cfg.Logger = slog.New(slog.NewTextHandler(&lockedWriter{w: &buf, mu: &mu}, nil))
+	s, err := LoadScripts(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	now := time.Unix(1000, 0)
+	lim := s.limiter("public.users")
+	lim.mu.Lock()
+	lim.now, lim.last = func() time.Time { return now }, now
+	lim.mu.Unlock()
+	row := func(n int) *bus.Change {
+		return &bus.Change{Op: bus.OpInsert, Schema: "public", Table: "users", Key: []bus.Column{{Name: "id", Value: 1}}, Row: map[string]any{"n": n}}
+	}
+	if _, err := s.Map(row(5)); err != nil { // 2 logged, 3 suppressed
+		t.Fatal(err)
+	}
+	now = now.Add(time.Second) // time passes between rows; one token back
+	if _, err := s.Map(row(1)); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	out := buf.String()
+	mu.Unlock()
+	if n := strings.Count(out, `msg="line`); n != 3 {
+		t.Errorf("%d lines logged, want 3:\n%s", n, out)
+	}
+	if !strings.Contains(out, `level=WARN msg="script log messages suppressed by the rate limit" component=transform table=public.users`) ||
+		!strings.Contains(out, "suppressed=3") {
+		t.Errorf("no suppressed-lines report:\n%s", out)
+	}
+}
+
+type lockedWriter struct {
+	w  *bytes.Buffer
+	mu *sync.Mutex
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
