@@ -65,6 +65,10 @@ func (e *Engine) bulkAPI(c *call, defaultIndex string) {
 	groups := map[*index]*group{}
 	var order []*group
 	for i, it := range items {
+		if it.emptyID && (it.req.kind == opIndex || it.req.kind == opCreate) {
+			failed[i] = errIllegalArgument("if _id is specified it must not be empty")
+			continue
+		}
 		if it.req.id == "" && it.req.kind != opDelete && it.req.kind != opUpdate {
 			it.req.id = newDocID()
 		}

@@ -17,7 +17,8 @@ type bulkItem struct {
 	index        string // "" when the line named none
 	pipeline     string
 	requireAlias bool
-	line         int // 1-based line of the action
+	emptyID      bool // "_id":"" was given, which Elasticsearch refuses per item
+	line         int  // 1-based line of the action
 }
 
 // parseBulk parses an NDJSON _bulk body the way Elasticsearch's
@@ -246,6 +247,7 @@ func parseActionMeta(item *bulkItem, meta json.RawMessage, line int) *search.Err
 			item.index = text
 		case "_id":
 			r.id = text
+			item.emptyID = text == ""
 		case "routing", "retry_on_conflict", "require_data_stream", "list_executed_pipelines", "_source":
 		case "op_type":
 			switch text {

@@ -15,7 +15,14 @@ const refreshTick = 50 * time.Millisecond
 
 // refresh makes every write acknowledged so far visible to search, then
 // prunes the delete tombstones whose gc_deletes has passed.
+//
+// Lock order throughout the engine: e.mu, ix.refreshMu, ix.mu, ix.visMu.
+// refresh must therefore be called without e.mu held.
 func (e *Engine) refresh(ix *index) error {
+	e.mu.RLock()
+	gc := ix.settings.gcDeletes()
+	e.mu.RUnlock()
+
 	ix.refreshMu.Lock()
 	defer ix.refreshMu.Unlock()
 
@@ -58,15 +65,13 @@ func (e *Engine) refresh(ix *index) error {
 	ix.visibleCh = make(chan struct{})
 	ix.visMu.Unlock()
 
-	return e.pruneTombstones(ix, upTo)
+	return e.pruneTombstones(ix, upTo, gc)
 }
 
 // pruneTombstones forgets tombstones older than gc_deletes that search has
 // already applied, in memory and in the store.
-func (e *Engine) pruneTombstones(ix *index, applied int64) error {
-	e.mu.RLock()
-	gc := ix.settings.gcDeletes()
-	e.mu.RUnlock()
+// Caller holds ix.refreshMu.
+func (e *Engine) pruneTombstones(ix *index, applied int64, gc time.Duration) error {
 	cutoff := e.now().UnixMilli() - gc.Milliseconds()
 
 	ix.mu.Lock()

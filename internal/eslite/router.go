@@ -71,10 +71,18 @@ func (e *Engine) route(c *call) {
 		c.methods(map[string]func(){"GET": func() { e.info(c) }, "HEAD": func() { e.info(c) }})
 		return
 	}
-	if strings.HasPrefix(s[0], "_") && s[0] != "_all" {
-		e.routeSystem(c)
+	if strings.HasPrefix(s[0], "_") && s[0] != "_all" && e.routeSystem(c) {
 		return
 	}
+	e.routeIndex(c)
+}
+
+// routeIndex serves the /{index}/... endpoints. Like Elasticsearch's path
+// trie it also takes a first segment starting with '_' that no system
+// endpoint claimed, so PUT /_x answers invalid_index_name_exception.
+func (e *Engine) routeIndex(c *call) {
+	s := c.segs
+	n := len(s)
 	idx := s[0]
 	if n == 1 {
 		c.methods(map[string]func(){
@@ -157,7 +165,9 @@ func (e *Engine) routeIndexAction(c *call, idx, action string) {
 	}
 }
 
-func (e *Engine) routeSystem(c *call) {
+// routeSystem serves the /_x endpoints; it reports false when none
+// matches.
+func (e *Engine) routeSystem(c *call) bool {
 	s := c.segs
 	n := len(s)
 	switch {
@@ -195,6 +205,7 @@ func (e *Engine) routeSystem(c *call) {
 		}
 		c.methods(map[string]func(){"GET": func() { e.catIndicesAPI(c, target) }})
 	default:
-		c.noHandler()
+		return false
 	}
+	return true
 }
