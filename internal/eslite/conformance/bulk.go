@@ -122,13 +122,14 @@ func bulkScenarios() []scenario {
 			r.eq("errors", false).eq("items.0.delete.status", 404).eq("items.0.delete.result", "not_found").absent("items.0.delete.error")
 		}},
 		{name: "bulk/missing_trailing_newline", run: func(t *testing.T, c *client) {
-			// "The bulk request must be terminated by a newline [\n]", 400
+			// "The bulk request must be terminated by a newline [\\n]" (a
+			// backslash and an n, not a line feed), 400
 			// illegal_argument_exception; nothing is indexed.
 			n := c.createIndex(t, "bnl", nil)
 			body := `{"index":{"_index":"` + n + `","_id":"1"}}` + "\n" + `{"a":1}`
 			c.doContentType(t, http.MethodPost, "/_bulk", body, "application/x-ndjson").
 				wantError(http.StatusBadRequest, "illegal_argument_exception", "illegal_argument_exception").
-				eq("error.reason", "The bulk request must be terminated by a newline [\n]")
+				eq("error.reason", `The bulk request must be terminated by a newline [\n]`)
 			c.do(t, http.MethodGet, "/"+n+"/_doc/1", nil).wantStatus(http.StatusNotFound)
 		}},
 		{name: "bulk/unknown_action", run: func(t *testing.T, c *client) {

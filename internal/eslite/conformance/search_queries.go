@@ -183,13 +183,17 @@ func searchQueryScenarios() []scenario {
 				wantError(http.StatusNotFound, "index_not_found_exception", "index_not_found_exception")
 		}},
 		{name: "query/search_all_indices", run: func(t *testing.T, c *client) {
-			// POST /_search searches every index; _index tells them apart.
-			n := c.seedProducts(t, "qglobal")
-			r := c.do(t, http.MethodPost, "/_search", obj{"query": obj{"bool": obj{"filter": arr{
-				obj{"term": obj{"_index": n}}, obj{"ids": obj{"values": arr{"2", "3"}}},
-			}}}}).wantStatus(http.StatusOK)
-			wantIDSet(t, r.ids(), "2", "3")
-			r.eq("hits.hits.0._index", n)
+			// POST /_search searches every index; _index tells them apart. A
+			// marker unique to this index keeps other indices out of the hits.
+			n := c.createIndex(t, "qglobal", obj{"mappings": obj{"properties": obj{"marker": obj{"type": "keyword"}}}})
+			c.bulkOK(t, n,
+				obj{"index": obj{"_id": "a"}}, obj{"marker": n},
+				obj{"index": obj{"_id": "b"}}, obj{"marker": n},
+				obj{"index": obj{"_id": "c"}}, obj{"marker": "other"},
+			)
+			r := c.do(t, http.MethodPost, "/_search", q(obj{"term": obj{"marker": n}})).wantStatus(http.StatusOK)
+			wantIDSet(t, r.ids(), "a", "b")
+			r.eq("hits.hits.0._index", n).eq("hits.hits.1._index", n)
 		}},
 		{name: "query/index_patterns_and_lists", run: func(t *testing.T, c *client) {
 			a := c.seedProducts(t, "qpat")
