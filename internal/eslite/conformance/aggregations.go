@@ -53,7 +53,10 @@ func aggregationScenarios() []scenario {
 			})
 		}},
 		{name: "aggs/terms_on_text_field_error", run: func(t *testing.T, c *client) {
-			// Same fielddata restriction as sorting on text.
+			// Same fielddata restriction as sorting on text, raised on the
+			// shards: 400 search_phase_execution_exception ("all shards
+			// failed") with root cause illegal_argument_exception, as 8.x
+			// clusters answer (e.g. 10up/ElasticPress#3582).
 			n := c.seedProducts(t, "atermtext")
 			c.search(t, n, obj{"size": 0, "aggs": obj{"t": obj{"terms": obj{"field": "title"}}}}).
 				wantError(http.StatusBadRequest, "search_phase_execution_exception", "illegal_argument_exception").

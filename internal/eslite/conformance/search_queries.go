@@ -163,6 +163,9 @@ func searchQueryScenarios() []scenario {
 				}
 				return c.searchIDs(t, n, q(obj{"simple_query_string": body}))
 			}
+			// Simple query string syntax: "+ signifies AND operation",
+			// "| signifies OR operation", "- negates a single token";
+			// default_operator applies only where no operator is given.
 			wantIDSet(t, sqs("quick | slow", nil), "1", "3", "4")
 			wantIDSet(t, sqs("quick + fox", nil), "1")
 			wantIDSet(t, sqs("fox -hound", obj{"default_operator": "and"}), "1")

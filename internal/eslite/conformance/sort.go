@@ -28,7 +28,9 @@ func sortScenarios() []scenario {
 			wantIDs(t, c.searchIDs(t, n, obj{"sort": arr{obj{"price": obj{"order": "asc", "missing": "_first"}}}}), "6", "1", "2", "3", "4", "5")
 			wantIDs(t, c.searchIDs(t, n, obj{"sort": arr{obj{"price": obj{"order": "desc", "missing": "_first"}}}}), "6", "5", "4", "3", "2", "1")
 			wantIDs(t, c.searchIDs(t, n, obj{"sort": arr{obj{"price": obj{"order": "desc", "missing": "_last"}}}}), "5", "4", "3", "2", "1", "6")
-			// A custom missing value sorts the document as if it had it.
+			// Sort "missing": "_last", "_first" or a custom value "that will
+			// be used for missing docs as the sort value" (sort search
+			// results reference).
 			wantIDs(t, c.searchIDs(t, n, obj{"sort": arr{obj{"price": obj{"order": "asc", "missing": 25}}}}), "1", "2", "6", "3", "4", "5")
 		}},
 		{name: "sort/keyword_and_multi_level", run: func(t *testing.T, c *client) {
