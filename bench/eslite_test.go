@@ -1,0 +1,185 @@
+package bench
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/elastic/elastic-transport-go/v8/elastictransport"
+	"github.com/elastic/go-elasticsearch/v8/esapi"
+
+	"github.com/walsearch/walsearch/internal/eslite"
+)
+
+// benchDocs is the document count, overridable with WALSEARCH_BENCH_DOCS.
+func benchDocs(b *testing.B, def int) int {
+	if v := os.Getenv("WALSEARCH_BENCH_DOCS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 {
+			b.Fatalf("WALSEARCH_BENCH_DOCS=%q is not a positive integer", v)
+		}
+		return n
+	}
+	return def
+}
+
+// openEngine opens a persistent engine in a temporary directory and a client
+// that reaches it in-process.
+func openEngine(b *testing.B) (*eslite.Engine, *elastictransport.Client) {
+	b.Helper()
+	e, err := eslite.Open(eslite.Config{Dir: b.TempDir()})
+	if err != nil {
+		b.Fatalf("open eslite: %v", err)
+	}
+	b.Cleanup(func() {
+		if err := e.Close(); err != nil {
+			b.Errorf("close eslite: %v", err)
+		}
+	})
+	tp, err := elastictransport.New(elastictransport.Config{
+		URLs:      []*url.URL{{Scheme: "http", Host: "eslite.invalid"}},
+		Transport: e.RoundTripper(),
+	})
+	if err != nil {
+		b.Fatalf("transport: %v", err)
+	}
+	return e, tp
+}
+
+func perform(b *testing.B, tp esapi.Transport, req esapi.Request) []byte {
+	b.Helper()
+	res, err := req.Do(context.Background(), tp)
+	if err != nil {
+		b.Fatalf("request: %v", err)
+	}
+	defer res.Body.Close()
+	body, err := io.ReadAll(res.Body)
+	if err != nil {
+		b.Fatalf("read response: %v", err)
+	}
+	if res.IsError() {
+		b.Fatalf("%s: %s", res.Status(), body)
+	}
+	return body
+}
+
+var statuses = []string{"active", "pending", "archived", "draft"}
+
+// loadDocs bulk-indexes n small documents in requests of batch documents
+// and returns the time it took.
+func loadDocs(b *testing.B, tp esapi.Transport, index string, n, batch int) time.Duration {
+	b.Helper()
+	base := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+	var buf bytes.Buffer
+	start := time.Now()
+	for i := 0; i < n; {
+		buf.Reset()
+		for j := 0; j < batch && i < n; j, i = j+1, i+1 {
+			fmt.Fprintf(&buf, "{\"index\":{\"_id\":\"%d\"}}\n", i)
+			fmt.Fprintf(&buf, "{\"status\":%q,\"price\":%d,\"created\":%q,\"title\":\"item number %d of the benchmark\"}\n",
+				statuses[i%len(statuses)], i%10000, base.Add(time.Duration(i)*time.Minute).Format(time.RFC3339), i)
+		}
+		body := perform(b, tp, esapi.BulkRequest{Index: index, Body: bytes.NewReader(buf.Bytes())})
+		if bytes.Contains(body[:min(len(body), 64)], []byte(`"errors":true`)) {
+			b.Fatalf("bulk reported errors: %.500s", body)
+		}
+	}
+	return time.Since(start)
+}
+
+const benchMapping = `{"settings":{"number_of_replicas":0,"refresh_interval":"1s"},
+ "mappings":{"properties":{"status":{"type":"keyword"},"price":{"type":"long"},"created":{"type":"date"},"title":{"type":"text"}}}}`
+
+// BenchmarkEsliteBulk indexes 100k small documents through the in-process
+// RoundTripper in _bulk requests of 2000 documents.
+func BenchmarkEsliteBulk(b *testing.B) {
+	n := benchDocs(b, 100_000)
+	for b.Loop() {
+		b.StopTimer()
+		_, tp := openEngine(b)
+		perform(b, tp, esapi.IndicesCreateRequest{Index: "bulk", Body: strings.NewReader(benchMapping)})
+		b.StartTimer()
+		took := loadDocs(b, tp, "bulk", n, 2000)
+		b.ReportMetric(float64(n)/took.Seconds(), "docs/s")
+	}
+	reportMemory(b)
+}
+
+// BenchmarkEsliteFilteredSearch loads 1M small documents, then runs 1000
+// filtered searches (bool.filter term + range, size 10) and reports their
+// latency percentiles.
+func BenchmarkEsliteFilteredSearch(b *testing.B) {
+	n := benchDocs(b, 1_000_000)
+	const searches = 1000
+	_, tp := openEngine(b)
+	perform(b, tp, esapi.IndicesCreateRequest{Index: "search", Body: strings.NewReader(benchMapping)})
+	took := loadDocs(b, tp, "search", n, 5000)
+	perform(b, tp, esapi.IndicesRefreshRequest{Index: []string{"search"}})
+	b.ResetTimer()
+	for b.Loop() {
+		lat := make([]time.Duration, 0, searches)
+		for i := range searches {
+			lo := (i * 37) % 9000
+			q := fmt.Sprintf(`{"size":10,"query":{"bool":{"filter":[{"term":{"status":%q}},{"range":{"price":{"gte":%d,"lt":%d}}}]}}}`,
+				statuses[i%len(statuses)], lo, lo+1000)
+			start := time.Now()
+			perform(b, tp, esapi.SearchRequest{Index: []string{"search"}, Body: strings.NewReader(q)})
+			lat = append(lat, time.Since(start))
+		}
+		sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+		b.ReportMetric(ms(lat[len(lat)/2]), "p50-ms")
+		b.ReportMetric(ms(lat[len(lat)*99/100]), "p99-ms")
+		b.ReportMetric(float64(n)/took.Seconds(), "load-docs/s")
+	}
+	reportMemory(b)
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// reportMemory reports the process's peak resident set (VmHWM) and the Go
+// heap as it stands.
+func reportMemory(b *testing.B) {
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	b.ReportMetric(float64(ms.HeapAlloc)/(1<<20), "heap-MiB")
+	b.ReportMetric(float64(ms.Sys)/(1<<20), "sys-MiB")
+	if hwm, ok := vmHWM(); ok {
+		b.ReportMetric(float64(hwm)/(1<<20), "peak-rss-MiB")
+	}
+}
+
+// vmHWM reads the peak resident set size from /proc/self/status (Linux).
+func vmHWM() (int64, bool) {
+	f, err := os.Open("/proc/self/status")
+	if err != nil {
+		return 0, false
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, "VmHWM:") {
+			continue
+		}
+		fields := strings.Fields(line)
+		if len(fields) < 2 {
+			return 0, false
+		}
+		kb, err := strconv.ParseInt(fields[1], 10, 64)
+		if err != nil {
+			return 0, false
+		}
+		return kb << 10, true
+	}
+	return 0, false
+}
