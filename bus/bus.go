@@ -126,9 +126,15 @@ func Open(ctx context.Context, cfg Config) (*Bus, error) {
 		b.Close()
 		return nil, err
 	}
-	kv, err := b.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket: StateBucket, Storage: jetstream.FileStorage, Replicas: cfg.Replicas, History: 1,
-	})
+	kv, err := b.js.KeyValue(ctx, StateBucket)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		kv, err = b.js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
+			Bucket: StateBucket, Storage: jetstream.FileStorage, Replicas: cfg.Replicas, History: 1,
+		})
+		if errors.Is(err, jetstream.ErrBucketExists) {
+			kv, err = b.js.KeyValue(ctx, StateBucket)
+		}
+	}
 	if err != nil {
 		b.Close()
 		return nil, fmt.Errorf("create state bucket: %w", err)

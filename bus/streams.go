@@ -2,7 +2,9 @@ package bus
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -45,9 +47,38 @@ func (b *Bus) ensureStreams(ctx context.Context) error {
 		sc.Replicas = b.cfg.Replicas
 		sc.Duplicates = b.cfg.DuplicateWindow
 		sc.Discard = jetstream.DiscardOld
-		if _, err := b.js.CreateOrUpdateStream(ctx, sc); err != nil {
+		if err := b.ensureStream(ctx, sc); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ensureStream creates sc, or updates it when its settings differ. Streams
+// that are already right are left alone, so that several processes starting
+// against one NATS do not issue concurrent no-op updates.
+func (b *Bus) ensureStream(ctx context.Context, sc jetstream.StreamConfig) error {
+	st, err := b.js.Stream(ctx, sc.Name)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		_, err = b.js.CreateStream(ctx, sc)
+		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+			return nil // another process created it first
+		}
+		if err != nil {
 			return fmt.Errorf("create stream %s: %w", sc.Name, err)
 		}
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("look up stream %s: %w", sc.Name, err)
+	}
+	cur := st.CachedInfo().Config
+	if slices.Equal(cur.Subjects, sc.Subjects) && cur.Retention == sc.Retention && cur.Storage == sc.Storage &&
+		cur.Replicas == sc.Replicas && cur.Duplicates == sc.Duplicates && cur.Discard == sc.Discard {
+		return nil
+	}
+	if _, err := b.js.UpdateStream(ctx, sc); err != nil {
+		return fmt.Errorf("update stream %s: %w", sc.Name, err)
 	}
 	return nil
 }
