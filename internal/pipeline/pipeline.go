@@ -45,10 +45,11 @@ type Pipeline struct {
 	cfg config.Config
 	log *slog.Logger
 
-	Bus    *bus.Bus
-	Engine *eslite.Engine // nil with an external Elasticsearch
-	ES     *esclient.Client
-	API    *api.Server
+	Bus     *bus.Bus
+	Engine  *eslite.Engine // nil with an external Elasticsearch
+	ES      *esclient.Client
+	API     *api.Server
+	Scripts *transform.Scripts
 
 	stages map[string]*supervised
 	sink   *sink.Sink
@@ -65,10 +66,20 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Pipeline,
 		log = slog.New(slog.DiscardHandler)
 	}
 	p := &Pipeline{cfg: cfg, log: log, stages: map[string]*supervised{}}
+	// Scripts load once, here, so that a script that does not compile stops
+	// the start with its file and line instead of failing every batch.
+	sc := transform.DefaultScriptConfig()
+	sc.Dir, sc.Logger = cfg.ScriptsDir, log
+	scripts, err := transform.LoadScripts(sc)
+	if err != nil {
+		return nil, err
+	}
+	p.Scripts = scripts
 	bc := bus.DefaultConfig()
 	bc.URL, bc.DataDir, bc.Listen, bc.Replicas, bc.Logger = cfg.NATS.URL, cfg.DataDir, cfg.NATS.Listen, cfg.NATS.Replicas, log
 	b, err := bus.Open(ctx, bc)
 	if err != nil {
+		p.Close()
 		return nil, fmt.Errorf("open bus: %w", err)
 	}
 	p.Bus = b
@@ -152,7 +163,7 @@ func (p *Pipeline) runTransform(ctx context.Context) error {
 	defer out.Close()
 	tc := transform.DefaultConfig()
 	tc.Logger = p.log
-	st, err := transform.New(tc, src, out, p.Bus, nil)
+	st, err := transform.New(tc, src, out, p.Bus, p.Scripts)
 	if err != nil {
 		return err
 	}
@@ -217,6 +228,9 @@ func (p *Pipeline) Close() error {
 	}
 	if p.Bus != nil {
 		errs = append(errs, p.Bus.Close())
+	}
+	if p.Scripts != nil {
+		errs = append(errs, p.Scripts.Close())
 	}
 	return errors.Join(errs...)
 }
