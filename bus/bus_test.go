@@ -185,3 +185,21 @@ func TestFetchReturnsPromptlyWhenIdle(t *testing.T) {
 		t.Fatalf("after ack: %d messages, err %v", len(msgs), err)
 	}
 }
+
+func TestTableSchemaRoundTrip(t *testing.T) {
+	t.Parallel()
+	b := bustest.Open(t)
+	ctx := context.Background()
+	if ts, err := bus.GetTableSchema(ctx, b.State(), "public", "users"); ts != nil || err != nil {
+		t.Fatalf("missing schema: %v %v", ts, err)
+	}
+	in := &bus.TableSchema{Schema: "public", Table: "users", Key: []string{"id"},
+		Columns: []bus.ColumnSchema{{Name: "id", Type: "bigint", OID: 20}, {Name: "tags", Type: "text[]", OID: 1009, Array: true}}}
+	if err := bus.PutTableSchema(ctx, b.State(), in); err != nil {
+		t.Fatal(err)
+	}
+	out, err := bus.GetTableSchema(ctx, b.State(), "public", "users")
+	if err != nil || out == nil || len(out.Columns) != 2 || out.Columns[1].Type != "text[]" || !out.Columns[1].Array || out.Key[0] != "id" {
+		t.Fatalf("round trip: %+v %v", out, err)
+	}
+}
