@@ -202,5 +202,24 @@ func bulkScenarios() []scenario {
 				eq("items.0.index.error.reason", "if _id is specified it must not be empty")
 			r.eq("items.1.index.result", "created")
 		}},
+		{name: "bulk/large_batch", run: func(t *testing.T, c *client) {
+			// A few thousand items in one request: one result per item, in
+			// request order, nothing lost.
+			n := c.createIndex(t, "blarge", nil)
+			const total = 2000
+			var lines []any
+			for i := 0; i < total; i++ {
+				lines = append(lines, obj{"index": obj{"_id": itoa(i)}}, obj{"i": i, "text": "bulk document number " + itoa(i)})
+			}
+			r := c.bulk(t, "/"+n+"/_bulk?refresh=true", lines...).wantStatus(http.StatusOK)
+			r.eq("errors", false).length("items", total)
+			r.eq("items.0.index._id", "0").eq("items.1999.index._id", "1999").eq("items.1999.index.status", 201)
+			if got := c.count(t, n, nil); got != total {
+				t.Errorf("count = %d, want %d", got, total)
+			}
+			if got := c.count(t, n, q(obj{"range": obj{"i": obj{"gte": 1000}}})); got != 1000 {
+				t.Errorf("count i >= 1000 = %d, want 1000", got)
+			}
+		}},
 	}
 }

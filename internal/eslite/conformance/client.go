@@ -43,8 +43,10 @@ func (c *client) url(t testing.TB, pathAndQuery string) *url.URL {
 		t.Fatalf("parse request path %q: %v", pathAndQuery, err)
 	}
 	u := *c.target.URL
+	base := strings.TrimRight(u.EscapedPath(), "/")
 	u.Path = strings.TrimRight(u.Path, "/") + ref.Path
-	u.RawPath = ""
+	// Keep escapes such as %2F in document ids exactly as written.
+	u.RawPath = base + ref.EscapedPath()
 	u.RawQuery = ref.RawQuery
 	return &u
 }

@@ -80,5 +80,20 @@ func dateQueryScenarios() []scenario {
 				wantError(http.StatusBadRequest, "document_parsing_exception", "document_parsing_exception").
 				contains("error.reason", "failed to parse field [at] of type [date]")
 		}},
+		{name: "dates/sub_millisecond_precision_is_truncated", run: func(t *testing.T, c *client) {
+			// The date type has millisecond resolution: microseconds are
+			// accepted by strict_date_optional_time and dropped when indexed,
+			// while _source keeps the original string.
+			n := c.createIndex(t, "dmicro", obj{"mappings": obj{"properties": obj{"at": obj{"type": "date"}}}})
+			c.bulkOK(t, n,
+				obj{"index": obj{"_id": "micro"}}, obj{"at": "2024-01-01T10:00:00.123456Z"},
+				obj{"index": obj{"_id": "later"}}, obj{"at": "2024-01-01T10:00:00.124Z"},
+			)
+			r := c.search(t, n, obj{"sort": arr{obj{"at": "asc"}}}).wantStatus(http.StatusOK)
+			wantIDs(t, r.ids(), "micro", "later")
+			r.eq("hits.hits.0.sort", arr{epochMillis(t, "2024-01-01T10:00:00Z") + 123})
+			r.eq("hits.hits.0._source.at", "2024-01-01T10:00:00.123456Z")
+			wantIDs(t, c.searchIDs(t, n, q(obj{"range": obj{"at": obj{"lte": "2024-01-01T10:00:00.123Z"}}})), "micro")
+		}},
 	}
 }

@@ -174,6 +174,39 @@ func documentScenarios() []scenario {
 			r.wantStatus(http.StatusBadRequest).eq("status", http.StatusBadRequest)
 			c.do(t, http.MethodGet, "/"+n+"/_doc/1", nil).wantStatus(http.StatusNotFound)
 		}},
+		{name: "documents/ids_with_special_characters", run: func(t *testing.T, c *client) {
+			// Any string is a valid _id: escaped in the URL path, plain in
+			// bulk metadata and in responses.
+			n := c.createIndex(t, "oddids", nil)
+			for _, tc := range []struct{ id, escaped string }{
+				{"a/b c", "a%2Fb%20c"},
+				{"ünï-çødé", "%C3%BCn%C3%AF-%C3%A7%C3%B8d%C3%A9"},
+				{"x?y#z", "x%3Fy%23z"},
+				{"42|7", "42%7C7"},
+			} {
+				c.do(t, http.MethodPut, "/"+n+"/_doc/"+tc.escaped, obj{"id": tc.id}).wantStatus(http.StatusCreated).eq("_id", tc.id)
+				c.do(t, http.MethodGet, "/"+n+"/_doc/"+tc.escaped, nil).wantStatus(http.StatusOK).eq("_id", tc.id).eq("_source.id", tc.id)
+			}
+			r := c.bulk(t, "/"+n+"/_bulk?refresh=true", obj{"index": obj{"_id": "p/q r"}}, obj{"id": "p/q r"}).wantStatus(http.StatusOK)
+			r.eq("errors", false).eq("items.0.index._id", "p/q r")
+			c.do(t, http.MethodGet, "/"+n+"/_doc/p%2Fq%20r", nil).wantStatus(http.StatusOK)
+			wantIDSet(t, c.searchIDs(t, n, q(obj{"ids": obj{"values": arr{"a/b c", "p/q r"}}})), "a/b c", "p/q r")
+		}},
+		{name: "documents/realtime_get_after_delete", run: func(t *testing.T, c *client) {
+			// A delete is visible to GET at once, and to search only after a
+			// refresh.
+			n := c.createIndex(t, "rtdel", obj{"settings": obj{"index": obj{"refresh_interval": "-1"}}})
+			c.do(t, http.MethodPut, "/"+n+"/_doc/1?refresh=true", obj{"a": 1}).wantStatus(http.StatusCreated)
+			c.do(t, http.MethodDelete, "/"+n+"/_doc/1", nil).wantStatus(http.StatusOK)
+			c.do(t, http.MethodGet, "/"+n+"/_doc/1", nil).wantStatus(http.StatusNotFound).eq("found", false)
+			if got := c.count(t, n, nil); got != 1 {
+				t.Errorf("count before refresh = %d, want 1 (the delete is not searchable yet)", got)
+			}
+			c.refresh(t, n)
+			if got := c.count(t, n, nil); got != 0 {
+				t.Errorf("count after refresh = %d, want 0", got)
+			}
+		}},
 	}
 }
 

@@ -147,6 +147,16 @@ func mappingScenarios() []scenario {
 			r.wantError(http.StatusBadRequest, "strict_dynamic_mapping_exception", "strict_dynamic_mapping_exception").
 				contains("error.reason", "dynamic introduction of [extra]")
 		}},
+		{name: "mapping/object_field_rejects_concrete_value", run: func(t *testing.T, c *client) {
+			// Once a field is an object, a scalar for it is a parse error:
+			// "object mapping for [o] tried to parse field [o] as object,
+			// but found a concrete value".
+			n := c.createIndex(t, "objscalar", nil)
+			c.do(t, http.MethodPut, "/"+n+"/_doc/1", obj{"o": obj{"a": 1}}).wantStatus(http.StatusCreated)
+			c.do(t, http.MethodPut, "/"+n+"/_doc/2", obj{"o": "flat"}).
+				wantError(http.StatusBadRequest, "document_parsing_exception", "document_parsing_exception").
+				contains("error.reason", "tried to parse field [o] as object, but found a concrete value")
+		}},
 	}
 }
 

@@ -230,5 +230,20 @@ func searchQueryScenarios() []scenario {
 				wantError(http.StatusNotFound, "index_not_found_exception", "index_not_found_exception").
 				eq("error.reason", "no such index ["+n+"]").eq("error.index", n)
 		}},
+		{name: "query/arrays_match_any_element", run: func(t *testing.T, c *client) {
+			// A multi-valued field matches when any of its values does.
+			n := c.createIndex(t, "qarr", obj{"mappings": obj{"properties": obj{"n": obj{"type": "long"}, "k": obj{"type": "keyword"}}}})
+			c.bulkOK(t, n,
+				obj{"index": obj{"_id": "a"}}, obj{"n": arr{1, 50}, "k": arr{"x", "y"}},
+				obj{"index": obj{"_id": "b"}}, obj{"n": arr{10, 20}, "k": arr{"z"}},
+			)
+			wantIDs(t, c.searchIDs(t, n, q(obj{"range": obj{"n": obj{"gte": 40}}})), "a")
+			wantIDSet(t, c.searchIDs(t, n, q(obj{"range": obj{"n": obj{"gte": 5, "lte": 25}}})), "b")
+			wantIDs(t, c.searchIDs(t, n, q(obj{"term": obj{"k": "y"}})), "a")
+			// Ascending sort uses the smallest value of each document (mode min).
+			wantIDs(t, c.searchIDs(t, n, obj{"sort": arr{obj{"n": "asc"}}}), "a", "b")
+			// Descending uses the largest (mode max).
+			wantIDs(t, c.searchIDs(t, n, obj{"sort": arr{obj{"n": "desc"}}}), "a", "b")
+		}},
 	}
 }

@@ -3,6 +3,7 @@ package conformance
 import (
 	"fmt"
 	"net/http"
+	"sync"
 	"testing"
 	"time"
 )
@@ -123,6 +124,35 @@ func versioningScenarios() []scenario {
 			c.do(t, http.MethodPut, "/"+n+"/_doc/1?version=1", obj{"a": 2}).
 				wantError(http.StatusBadRequest, "action_request_validation_exception", "action_request_validation_exception").
 				contains("error.reason", "if_seq_no")
+		}},
+		{name: "versioning/concurrent_external_gte_converges", run: func(t *testing.T, c *client) {
+			// Whatever order concurrent writers arrive in, external versions
+			// leave the document at the highest version; every lower write
+			// either applied earlier or got a 409.
+			n := c.createIndex(t, "extconc", nil)
+			const writers, perWriter = 4, 10
+			var wg sync.WaitGroup
+			errs := make(chan string, writers*perWriter)
+			for w := 0; w < writers; w++ {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for i := 0; i < perWriter; i++ {
+						v := i*writers + w + 1
+						r := c.do(t, http.MethodPut, fmt.Sprintf("/%s/_doc/1?version=%d&version_type=external_gte", n, v), obj{"v": v})
+						if r.status != http.StatusOK && r.status != http.StatusCreated && r.status != http.StatusConflict {
+							errs <- r.String()
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			close(errs)
+			for e := range errs {
+				t.Errorf("unexpected answer: %s", e)
+			}
+			c.do(t, http.MethodGet, "/"+n+"/_doc/1", nil).wantStatus(http.StatusOK).
+				eq("_version", writers*perWriter).eq("_source.v", writers*perWriter)
 		}},
 	}
 }
