@@ -1,6 +1,7 @@
 package eslite
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
@@ -11,6 +12,7 @@ import (
 	"path/filepath"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/walsearch/walsearch/internal/eslite/search"
@@ -23,7 +25,7 @@ type Engine struct {
 	cfg         Config
 	log         *slog.Logger
 	store       *store // nil when in memory
-	now         func() time.Time
+	clock       atomic.Pointer[func() time.Time] // nil = time.Now; tests replace it
 	nodeName    string
 	clusterUUID string
 
@@ -46,7 +48,6 @@ func Open(cfg Config) (*Engine, error) {
 	e := &Engine{
 		cfg:      cfg,
 		log:      cfg.logger(),
-		now:      time.Now,
 		nodeName: "eslite",
 		indices:  map[string]*index{},
 		stop:     make(chan struct{}),
@@ -131,6 +132,18 @@ func (e *Engine) loadIndex(m indexMeta) error {
 		}
 		replay[i].Doc = doc
 	}
+	if checkpoint <= seqNo {
+		// The search index missed writes (a crash lost its last batches).
+		// Tombstones pruned since may have been among them, so drop every
+		// searchable id the store no longer has.
+		ghosts, err := e.ghostIDs(ix, six, mapping)
+		if err != nil {
+			return err
+		}
+		for _, id := range ghosts {
+			replay = append(replay, search.Op{ID: id})
+		}
+	}
 	if len(replay) > 0 {
 		if err := six.Apply(replay, uint64(seqNo+1)); err != nil {
 			return fmt.Errorf("replay %d writes: %w", len(replay), err)
@@ -141,6 +154,22 @@ func (e *Engine) loadIndex(m indexMeta) error {
 	ix.mapping = mapping
 	six.SetMapping(mapping)
 	return nil
+}
+
+// ghostIDs lists ids the search index holds that the store does not.
+func (e *Engine) ghostIDs(ix *index, six *search.Index, m *search.Mapping) ([]string, error) {
+	t := search.Target{Name: ix.name, Index: six, Mapping: m, MaxResultWindow: DefaultMaxResultWindow}
+	ids, err := search.MatchingIDs(context.Background(), t, []byte(`{"query":{"match_all":{}}}`), e.searchOptions())
+	if err != nil {
+		return nil, fmt.Errorf("list searchable ids: %w", err)
+	}
+	var ghosts []string
+	for _, id := range ids {
+		if _, ok := ix.docs[id]; !ok {
+			ghosts = append(ghosts, id)
+		}
+	}
+	return ghosts, nil
 }
 
 func (e *Engine) indexDir(uuid string) string {
@@ -280,6 +309,14 @@ func (e *Engine) closeIndices() error {
 		ix.refreshMu.Unlock()
 	}
 	return errors.Join(errs...)
+}
+
+// now is the engine's clock.
+func (e *Engine) now() time.Time {
+	if f := e.clock.Load(); f != nil {
+		return (*f)()
+	}
+	return time.Now()
 }
 
 // newUUID returns a random identifier in Elasticsearch's style: 22 url-safe

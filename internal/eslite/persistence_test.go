@@ -3,6 +3,8 @@ package eslite
 import (
 	"testing"
 	"time"
+
+	"github.com/walsearch/walsearch/internal/eslite/search"
 )
 
 func TestPersistenceAcrossCloseAndOpen(t *testing.T) {
@@ -11,8 +13,7 @@ func TestPersistenceAcrossCloseAndOpen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	now := time.Now()
-	e.now = func() time.Time { return now }
+	clock := setClock(e, time.Now())
 	do(t, e, "PUT", "/p", `{"settings":{"index":{"refresh_interval":"-1","number_of_replicas":0}},"mappings":{"properties":{"k":{"type":"keyword"}}},"aliases":{"pa":{}}}`).must(t, 200)
 	do(t, e, "PUT", "/p/_doc/1?version=7&version_type=external", `{"k":"one"}`).must(t, 201)
 	do(t, e, "PUT", "/p/_doc/2", `{"k":"two","n":5}`).must(t, 201)
@@ -31,7 +32,7 @@ func TestPersistenceAcrossCloseAndOpen(t *testing.T) {
 	}
 
 	e2 := openTest(t, dir)
-	e2.now = func() time.Time { return now }
+	setClock(e2, clock.now())
 	g := do(t, e2, "GET", "/p/_doc/1", "").must(t, 200)
 	if g.get("_version") != int64(7) || g.get("_source.k") != "one" {
 		t.Errorf("doc 1 after restart: %s", g.raw)
@@ -95,11 +96,10 @@ func TestDeletedIndexDoesNotComeBack(t *testing.T) {
 func TestTombstonesArePrunedAfterRefresh(t *testing.T) {
 	dir := t.TempDir()
 	e := openTest(t, dir)
-	now := time.Now()
-	e.now = func() time.Time { return now }
+	clock := setClock(e, time.Now())
 	do(t, e, "PUT", "/t", `{"settings":{"index":{"gc_deletes":"1s","refresh_interval":"-1"}}}`).must(t, 200)
 	do(t, e, "DELETE", "/t/_doc/1?version=5&version_type=external", "").must(t, 404)
-	now = now.Add(2 * time.Second)
+	clock.add(2 * time.Second)
 	do(t, e, "POST", "/t/_refresh", "").must(t, 200)
 	e.mu.RLock()
 	ix := e.indices["t"]
@@ -116,5 +116,41 @@ func TestTombstonesArePrunedAfterRefresh(t *testing.T) {
 	}
 	if n != 0 {
 		t.Errorf("store still holds %d entries", n)
+	}
+}
+
+// A crash can lose the search index's last batches after the store already
+// pruned a tombstone those batches were deleting; reopening must not leave
+// the deleted document searchable.
+func TestReopenDropsGhostsOfPrunedTombstones(t *testing.T) {
+	dir := t.TempDir()
+	e, err := Open(Config{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock := setClock(e, time.Now())
+	do(t, e, "PUT", "/g", `{"settings":{"index":{"refresh_interval":"-1","gc_deletes":"0s"}}}`).must(t, 200)
+	do(t, e, "PUT", "/g/_doc/1?refresh=true", `{"a":1}`).must(t, 201)
+	do(t, e, "PUT", "/g/_doc/2?refresh=true", `{"a":2}`).must(t, 201)
+	ix := lookup(e, "g")
+	// Simulate the lost batch: the store records the delete and prunes its
+	// tombstone, but the search index never applies it.
+	do(t, e, "DELETE", "/g/_doc/1", "").must(t, 200)
+	ix.mu.Lock()
+	ix.pending = map[string]search.Op{}
+	ix.mu.Unlock()
+	clock.add(time.Second)
+	if err := e.pruneTombstones(ix, ix.seqNo, 0); err != nil {
+		t.Fatal(err)
+	}
+	if ix.get("1") != nil || ix.docs["1"] != nil {
+		t.Fatal("the tombstone was not pruned; the test would prove nothing")
+	}
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	e2 := openTest(t, dir)
+	if n := searchCount(e2, "g"); n != 1 {
+		t.Fatalf("search index holds %d documents after reopen, want 1", n)
 	}
 }

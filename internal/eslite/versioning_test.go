@@ -115,8 +115,7 @@ func TestInternalVersionsAndSeqNo(t *testing.T) {
 
 func TestExternalDeleteTombstoneExpires(t *testing.T) {
 	e := openTest(t, "")
-	now := time.Unix(1_700_000_000, 0)
-	e.now = func() time.Time { return now }
+	clock := setClock(e, time.Unix(1_700_000_000, 0))
 	do(t, e, "PUT", "/v", `{"settings":{"index":{"gc_deletes":"60s"}}}`).must(t, 200)
 	do(t, e, "PUT", "/v/_doc/1?version=10&version_type=external", `{}`).must(t, 201)
 	do(t, e, "DELETE", "/v/_doc/1?version=20&version_type=external", "").must(t, 200)
@@ -129,7 +128,7 @@ func TestExternalDeleteTombstoneExpires(t *testing.T) {
 	do(t, e, "DELETE", "/v/_doc/1?version=30&version_type=external", "").must(t, 200)
 	do(t, e, "PUT", "/v/_doc/1?version=15&version_type=external", `{}`).must(t, 409)
 
-	now = now.Add(61 * time.Second)
+	clock.add(61 * time.Second)
 	r = do(t, e, "PUT", "/v/_doc/1?version=15&version_type=external", `{}`).must(t, 201)
 	if r.get("result") != "created" || r.get("_version") != int64(15) {
 		t.Fatalf("write after gc_deletes: %s", r.raw)
