@@ -24,7 +24,7 @@ import (
 type Engine struct {
 	cfg         Config
 	log         *slog.Logger
-	store       *store // nil when in memory
+	store       *store                           // nil when in memory
 	clock       atomic.Pointer[func() time.Time] // nil = time.Now; tests replace it
 	nodeName    string
 	clusterUUID string
