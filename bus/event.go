@@ -23,7 +23,24 @@ const (
 	OpTruncate Op = "truncate"
 	// OpRead is a row read by the initial snapshot or a backfill, not by the log.
 	OpRead Op = "read"
+	// OpWatermark carries no row. Its LSN says that every transaction that
+	// committed before LSN was published before this event. Stages pass it on
+	// in order; the sink records it once everything before it is written, which
+	// is what read-your-writes waits for.
+	OpWatermark Op = "watermark"
 )
+
+// Watermark subject tokens: a reserved schema no PostgreSQL table can have
+// (identifiers cannot start with "~" unquoted, and EscapeToken encodes it).
+const (
+	WatermarkSchema = "~walsearch"
+	WatermarkTable  = "watermark"
+)
+
+// NewWatermark returns the watermark event for lsn.
+func NewWatermark(lsn LSN) *Change {
+	return &Change{Op: OpWatermark, Schema: WatermarkSchema, Table: WatermarkTable, LSN: lsn}
+}
 
 // Change is one row-level change captured from PostgreSQL, after type conversion.
 // It is published on ChangeSubject(schema, table).
@@ -74,7 +91,12 @@ const (
 	DocDelete DocOp = "delete"
 	// DocTruncate removes every document of Index written before LSN.
 	DocTruncate DocOp = "truncate"
+	// DocWatermark carries a change watermark (see OpWatermark) in Version.
+	DocWatermark DocOp = "watermark"
 )
+
+// WatermarkIndex is the index token of watermark document events.
+const WatermarkIndex = "~walsearch.watermark"
 
 // Doc is one document write for the search index, produced by transform and
 // consumed by the sink. It is published on DocSubject(index).

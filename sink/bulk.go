@@ -38,6 +38,20 @@ func (s *Sink) process(ctx context.Context, msgs []jetstream.Msg) error {
 			}
 			continue
 		}
+		if d.Op == bus.DocWatermark {
+			// Everything before the watermark must be written before it
+			// counts as applied.
+			if err := s.write(ctx, seg); err != nil {
+				return err
+			}
+			seg = nil
+			s.record(func(st *Status) {
+				if bus.LSN(d.Version) > st.AppliedLSN {
+					st.AppliedLSN = bus.LSN(d.Version)
+				}
+			})
+			continue
+		}
 		if d.Op == bus.DocTruncate {
 			// Everything before the truncate must be applied before the
 			// index is emptied, and nothing after it may be emptied.

@@ -266,3 +266,20 @@ func TestSinkTruncateRemovesEarlierDocumentsOnly(t *testing.T) {
 		}
 	}
 }
+
+func TestSinkRecordsWatermarksAfterEarlierWrites(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	s := e.start(sink.DefaultConfig())
+	e.publish(idx("1", 100, `{"a":1}`), &bus.Doc{Op: bus.DocWatermark, Index: bus.WatermarkIndex, Version: 150})
+	e.waitFor("watermark", func() bool { return s.Status().AppliedLSN == 150 })
+	if _, v, ok := e.get("users", "1"); !ok || v != 100 {
+		t.Fatalf("watermark recorded before the write before it: found=%v v=%d", ok, v)
+	}
+	e.publish(&bus.Doc{Op: bus.DocWatermark, Index: bus.WatermarkIndex, Version: 120, Pos: 1})
+	e.publish(idx("2", 200, `{"a":2}`))
+	e.waitFor("later write", func() bool { _, v, _ := e.get("users", "2"); return v == 200 })
+	if got := s.Status().AppliedLSN; got != 150 {
+		t.Fatalf("applied LSN went backwards or moved without a watermark: %s", got)
+	}
+}

@@ -183,7 +183,7 @@ func (s *Stage) mapBatch(msgs []jetstream.Msg) []mapped {
 		for i, m := range msgs {
 			r := &results[i]
 			if r.err = bus.Decode(m.Data(), &r.change); r.err == nil {
-				r.docs, r.err = s.mapper.Map(&r.change)
+				r.docs, r.err = s.mapChange(&r.change)
 			}
 		}
 		return results
@@ -200,11 +200,21 @@ func (s *Stage) mapBatch(msgs []jetstream.Msg) []mapped {
 	s.parallel(n, func(w int) {
 		for i := range results {
 			if r := &results[i]; part[i] == w && r.err == nil {
-				r.docs, r.err = s.mapper.Map(&r.change)
+				r.docs, r.err = s.mapChange(&r.change)
 			}
 		}
 	})
 	return results
+}
+
+// mapChange maps one change. Watermarks bypass the mapper: they are not
+// rows, and must reach the sink in order whatever the scripts do.
+func (s *Stage) mapChange(c *bus.Change) ([]*bus.Doc, error) {
+	if c.Op == bus.OpWatermark {
+		return []*bus.Doc{{Op: bus.DocWatermark, Index: bus.WatermarkIndex, Version: uint64(c.LSN),
+			Schema: c.Schema, Table: c.Table, Pos: c.Pos}}, nil
+	}
+	return s.mapper.Map(c)
 }
 
 // parallel runs fn(0..n-1) on n goroutines and waits for them.

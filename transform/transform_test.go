@@ -36,6 +36,7 @@ func TestStageMapsChangesToDocumentsInOrder(t *testing.T) {
 		{Op: bus.OpInsert, Schema: "public", Table: "bad", LSN: 20, Pos: 2, Key: []bus.Column{{Name: "id", Value: 1}}, Row: map[string]any{"id": 1}},
 		{Op: bus.OpDelete, Schema: "public", Table: "users", LSN: 30, Pos: 0, Key: []bus.Column{{Name: "id", Value: 1}}},
 		{Op: bus.OpTruncate, Schema: "public", Table: "users", LSN: 40, Pos: 0},
+		bus.NewWatermark(50),
 	}
 	p := b.Changes()
 	for _, c := range changes {
@@ -69,7 +70,7 @@ func TestStageMapsChangesToDocumentsInOrder(t *testing.T) {
 	}
 	var docs []bus.Doc
 	deadline := time.Now().Add(20 * time.Second)
-	for len(docs) < 5 && time.Now().Before(deadline) {
+	for len(docs) < 6 && time.Now().Before(deadline) {
 		msgs, err := docsReader.Fetch(ctx, 10, 200*time.Millisecond)
 		if err != nil {
 			t.Fatal(err)
@@ -89,8 +90,8 @@ func TestStageMapsChangesToDocumentsInOrder(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatalf("Run: %v", err)
 	}
-	if len(docs) != 5 {
-		t.Fatalf("got %d documents, want 5: %+v", len(docs), docs)
+	if len(docs) != 6 {
+		t.Fatalf("got %d documents, want 6: %+v", len(docs), docs)
 	}
 	want := []struct {
 		op      bus.DocOp
@@ -103,6 +104,7 @@ func TestStageMapsChangesToDocumentsInOrder(t *testing.T) {
 		{bus.DocIndex, "shop.orders", `[7,"eu"]`, 20},
 		{bus.DocDelete, "users", "1", 30},
 		{bus.DocTruncate, "users", "", 40},
+		{bus.DocWatermark, bus.WatermarkIndex, "", 50},
 	}
 	for i, w := range want {
 		d := docs[i]
