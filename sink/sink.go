@@ -109,18 +109,18 @@ type DeadLetters interface {
 
 // Status is a point-in-time view of the sink's progress.
 type Status struct {
-	Indexed     uint64    `json:"documents_indexed"`
-	Deleted     uint64    `json:"documents_deleted"`
-	Stale       uint64    `json:"stale_writes_skipped"`
-	DeadLetters uint64    `json:"dead_lettered"`
-	Retries     uint64    `json:"retries"`
-	LastVersion bus.LSN   `json:"last_written_lsn"`
+	Indexed     uint64  `json:"documents_indexed"`
+	Deleted     uint64  `json:"documents_deleted"`
+	Stale       uint64  `json:"stale_writes_skipped"`
+	DeadLetters uint64  `json:"dead_lettered"`
+	Retries     uint64  `json:"retries"`
+	LastVersion bus.LSN `json:"last_written_lsn"`
 	// AppliedLSN is the latest watermark reached: every transaction that
 	// committed before it is written to the search engine (visible after the
 	// next refresh).
-	AppliedLSN bus.LSN `json:"applied_lsn"`
-	LastCommit  time.Time `json:"last_commit_time,omitzero"`
-	LastError   string    `json:"last_error,omitempty"`
+	AppliedLSN bus.LSN   `json:"applied_lsn"`
+	LastCommit time.Time `json:"last_commit_time,omitzero"`
+	LastError  string    `json:"last_error,omitempty"`
 }
 
 // Sink runs the indexing loop.
