@@ -46,7 +46,7 @@ func (e *Engine) bulkAPI(c *call, defaultIndex string) {
 		if it.index == "" {
 			problems = append(problems, "index is missing")
 		}
-		problems = append(problems, validateWrite(&it.req, false)...)
+		problems = append(problems, validateWrite(&it.req)...)
 	}
 	if len(problems) > 0 {
 		c.fail(errValidation(problems...))

@@ -154,10 +154,7 @@ func (e *Engine) catIndicesAPI(c *call, expr string) {
 		e.mu.RUnlock()
 		ix.mu.RLock()
 		live, tomb := ix.liveDocs, int64(len(ix.tombstones))
-		var size int64
-		for _, d := range ix.docs {
-			size += int64(len(d.source)) + 64
-		}
+		size := ix.liveBytes
 		ix.mu.RUnlock()
 		rows = append(rows, map[string]string{
 			"health":         status,

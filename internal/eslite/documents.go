@@ -63,7 +63,7 @@ func (c *call) versionParams(r *writeReq) *search.Error {
 
 // validateWrite is the validation Elasticsearch applies to an index, create,
 // delete or update request before executing it.
-func validateWrite(r *writeReq, explicitOpCreate bool) []string {
+func validateWrite(r *writeReq) []string {
 	var problems []string
 	switch r.kind {
 	case opIndex, opCreate:
@@ -139,13 +139,13 @@ func (e *Engine) writeTarget(name string, create bool) (*index, *search.Error) {
 }
 
 // writeOne executes one document write from the document API and answers.
-func (e *Engine) writeOne(c *call, name string, r *writeReq, explicitCreate bool) {
+func (e *Engine) writeOne(c *call, name string, r *writeReq) {
 	policy, perr := c.refreshPolicy()
 	if perr != nil {
 		c.fail(perr)
 		return
 	}
-	if problems := validateWrite(r, explicitCreate); len(problems) > 0 {
+	if problems := validateWrite(r); len(problems) > 0 {
 		c.fail(errValidation(problems...))
 		return
 	}
@@ -232,11 +232,10 @@ func (e *Engine) indexDocAPI(c *call, name, id string, kind opKind) {
 		c.fail(err)
 		return
 	}
-	explicit := kind == opCreate
 	switch c.param("op_type") {
 	case "":
 	case "create":
-		r.kind, explicit = opCreate, true
+		r.kind = opCreate
 	case "index":
 		if kind == opCreate {
 			c.fail(errIllegalArgument("opType must be 'create', found: [index]"))
@@ -252,7 +251,7 @@ func (e *Engine) indexDocAPI(c *call, name, id string, kind opKind) {
 	if r.source != nil && len(strings.TrimSpace(string(r.source))) == 0 {
 		r.source = nil
 	}
-	e.writeOne(c, name, r, explicit)
+	e.writeOne(c, name, r)
 }
 
 func (e *Engine) deleteDocAPI(c *call, name, id string) {
@@ -261,7 +260,7 @@ func (e *Engine) deleteDocAPI(c *call, name, id string) {
 		c.fail(err)
 		return
 	}
-	e.writeOne(c, name, r, false)
+	e.writeOne(c, name, r)
 }
 
 func (e *Engine) updateDocAPI(c *call, name, id string) {
@@ -280,7 +279,7 @@ func (e *Engine) updateDocAPI(c *call, name, id string) {
 		return
 	}
 	r.update = u
-	e.writeOne(c, name, r, false)
+	e.writeOne(c, name, r)
 }
 
 // parseUpdateBody parses an update request body (also a bulk update line).

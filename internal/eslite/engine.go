@@ -111,6 +111,7 @@ func (e *Engine) loadIndex(m indexMeta) error {
 			ix.tombstones = append(ix.tombstones, tombstoneRef{id: id, seqNo: d.seqNo, deletedAt: d.deletedAt})
 		} else {
 			ix.liveDocs++
+			ix.liveBytes += int64(len(d.source))
 		}
 		if d.seqNo >= checkpoint {
 			replay = append(replay, search.Op{ID: id})

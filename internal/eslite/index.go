@@ -45,7 +45,8 @@ type index struct {
 	pending    map[string]search.Op // writes not yet visible to search, by id
 	tombstones []tombstoneRef       // in delete order
 	liveDocs   int64
-	deleted    bool // the index was deleted; writes must not touch the store
+	liveBytes  int64 // total _source bytes of live documents
+	deleted    bool  // the index was deleted; writes must not touch the store
 
 	search *search.Index
 

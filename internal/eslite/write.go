@@ -210,6 +210,7 @@ func (ix *index) publish(id string, e *docEntry, doc *search.Document) {
 	old := ix.docs[id]
 	if old != nil && !old.deleted {
 		ix.liveDocs--
+		ix.liveBytes -= int64(len(old.source))
 	}
 	ix.docs[id] = e
 	if e.deleted {
@@ -218,6 +219,7 @@ func (ix *index) publish(id string, e *docEntry, doc *search.Document) {
 		return
 	}
 	ix.liveDocs++
+	ix.liveBytes += int64(len(e.source))
 	ix.pending[id] = search.Op{ID: id, Doc: doc}
 }
 
