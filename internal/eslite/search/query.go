@@ -60,6 +60,9 @@ type (
 		text, defaultOp string
 		fields          []boostedField
 		boost           float64
+		flags           simpleFlags
+		msm             string
+		fuzzyPrefix     int
 	}
 )
 
@@ -623,7 +626,7 @@ func (p *dslParser) parseSimple(body *node) (dslQuery, *Error) {
 	if err := p.startObject("simple_query_string", body); err != nil {
 		return nil, err
 	}
-	q := qSimple{defaultOp: "or", boost: 1}
+	q := qSimple{defaultOp: "or", boost: 1, flags: flagAll}
 	has := false
 	for i, k := range body.keys {
 		v := body.vals[i]
@@ -639,8 +642,33 @@ func (p *dslParser) parseSimple(body *node) (dslQuery, *Error) {
 			q.defaultOp = strings.ToLower(q.defaultOp)
 		case "boost":
 			q.boost, err = p.boost("simple_query_string", v)
-		case "analyzer", "flags", "lenient", "minimum_should_match", "analyze_wildcard", "quote_field_suffix",
-			"auto_generate_synonyms_phrase_query", "fuzzy_max_expansions", "fuzzy_prefix_length", "fuzzy_transpositions", "_name":
+		case "flags":
+			switch v.kind {
+			case kNumber:
+				n, perr := strconv.Atoi(v.str)
+				if perr != nil {
+					return nil, p.perr(v.off, "[simple_query_string] flags must be an integer or a string")
+				}
+				q.flags = simpleFlags(n)
+			default:
+				var text string
+				if text, err = p.str("simple_query_string", k, v); err == nil {
+					q.flags, err = parseSimpleFlags(text)
+				}
+			}
+		case "minimum_should_match":
+			q.msm, err = p.str("simple_query_string", k, v)
+		case "fuzzy_prefix_length":
+			var text string
+			if text, err = p.str("simple_query_string", k, v); err == nil {
+				n, perr := strconv.Atoi(text)
+				if perr != nil || n < 0 {
+					return nil, p.perr(v.off, "[simple_query_string] fuzzy_prefix_length must be a non-negative integer")
+				}
+				q.fuzzyPrefix = n
+			}
+		case "analyzer", "lenient", "analyze_wildcard", "quote_field_suffix",
+			"auto_generate_synonyms_phrase_query", "fuzzy_max_expansions", "fuzzy_transpositions", "_name":
 		default:
 			return nil, p.perr(body.koffs[i], "[simple_query_string] unsupported field ["+k+"]")
 		}

@@ -270,7 +270,7 @@ func Search(ctx context.Context, targets []Target, req *Request, opts Options) (
 	}
 	trackScores := needScore || req.trackScores
 	for _, r := range runs {
-		rs, serr := resolveSorts(sortSpecs, r.m)
+		rs, serr := resolveSorts(sortSpecs, &compiler{m: r.m, index: r.t.Name, now: opts.now()})
 		if serr != nil {
 			return nil, searchPhaseFailure(serr, r.t.Name)
 		}
@@ -298,7 +298,8 @@ func Search(ctx context.Context, targets []Target, req *Request, opts Options) (
 	for ti, r := range runs {
 		dv, derr := r.docValueReader(req.aggs)
 		if derr != nil {
-			return nil, derr
+			// Like sorting, aggregating on a field fails on the shards.
+			return nil, searchPhaseFailure(derr, r.t.Name)
 		}
 		err := r.visitMatches(ctx, trackScores, func(d *bsearch.DocumentMatch) error {
 			total++
@@ -381,6 +382,9 @@ func scoreOnlyKeys(d *bsearch.DocumentMatch, sorts []resolvedSort) []sortVal {
 			keys[i] = sortVal{num: d.Score}
 		} else if sorts[i].kind == sortDoc {
 			keys[i] = sortVal{num: float64(docNum(d.IndexInternalID))}
+		} else {
+			// No doc values to read: the field is unmapped in this target.
+			keys[i] = pickSortValue(nil, &sorts[i])
 		}
 	}
 	return keys
@@ -396,7 +400,8 @@ func docNum(id index.IndexInternalID) uint64 {
 
 // resolveSorts binds sort clauses to a mapping, rejecting text and unmapped fields
 // as Elasticsearch does.
-func resolveSorts(specs []sortSpec, m *Mapping) ([]resolvedSort, *Error) {
+func resolveSorts(specs []sortSpec, c *compiler) ([]resolvedSort, *Error) {
+	m := c.m
 	out := make([]resolvedSort, len(specs))
 	for i, s := range specs {
 		rs := resolvedSort{spec: s}
@@ -427,10 +432,39 @@ func resolveSorts(specs []sortSpec, m *Mapping) ([]resolvedSort, *Error) {
 				rs.kind = sortNum
 				rs.integer = isIntegerType(typ) || typ == typeDate || typ == typeBoolean
 			}
+			if s.missingValue != nil {
+				cv, err := customMissing(c, s, f, typ)
+				if err != nil {
+					return nil, err
+				}
+				rs.custom = &cv
+			}
 		}
 		out[i] = rs
 	}
 	return out, nil
+}
+
+// customMissing converts a sort clause's custom "missing" value with the
+// field's type, as Elasticsearch parses it with the field's doc values.
+func customMissing(c *compiler, s sortSpec, f *field, typ string) (sortVal, *Error) {
+	if typ == typeKeyword {
+		return sortVal{str: scalarText(s.missingValue), isStr: true}, nil
+	}
+	if f == nil {
+		f = &field{typ: typ}
+		if typ == typeDate {
+			f.dates = defaultDateFormat()
+		}
+	}
+	x, err := c.numericValue(f, s.field, s.missingValue, false)
+	if err != nil {
+		return sortVal{}, err
+	}
+	if isIntegerType(typ) {
+		x = math.Trunc(x)
+	}
+	return sortVal{num: x}, nil
 }
 
 // valueLoader reads doc values for sorting and aggregations.
@@ -521,6 +555,9 @@ func (l *valueLoader) load(d *bsearch.DocumentMatch, sorts []resolvedSort) ([]so
 // Elasticsearch does for multi-valued fields unless mode says otherwise.
 func pickSortValue(vs []aggVal, rs *resolvedSort) sortVal {
 	if len(vs) == 0 {
+		if rs.custom != nil {
+			return *rs.custom
+		}
 		return sortVal{missing: true, isStr: rs.kind == sortStr}
 	}
 	useMax := rs.spec.desc

@@ -112,11 +112,15 @@ func TestQueriesMatch(t *testing.T) {
 		{`{"query":{"prefix":{"tag":"ani"}},"sort":["qty"]}`, "1,2"},
 		{`{"query":{"ids":{"values":["3","9"]}}}`, "3"},
 		{`{"query":{"term":{"ok":true}}}`, "1"},
-		{`{"query":{"simple_query_string":{"query":"brown -bread","fields":["title"]}}}`, "1"},
+		{`{"query":{"simple_query_string":{"query":"brown +-bread","fields":["title"]}}}`, "1"},
 		{`{"query":{"simple_query_string":{"query":"\"lazy dog\" | recip*","fields":["title"]}},"sort":["qty"]}`, "2,3"},
 		{`{"query":{"multi_match":{"query":"media","fields":["title","tag^2"]}}}`, "4"},
 		{`{"query":{"match_all":{}},"sort":[{"price":{"order":"desc","missing":"_first"}}]}`, "4,1,2,3"},
 		{`{"query":{"match_all":{}},"sort":[{"price":"asc"}],"search_after":[5]}`, "1,4"},
+		// A custom missing value is the sort value of documents without the field.
+		{`{"query":{"match_all":{}},"sort":[{"price":{"order":"asc","missing":6}}]}`, "3,2,4,1"},
+		{`{"query":{"match_all":{}},"sort":[{"price":{"order":"desc","missing":"6"}}]}`, "1,4,2,3"},
+		{`{"query":{"match_all":{}},"sort":[{"ok":{"missing":true}},"qty"]}`, "2,4,1,3"},
 		{`{"query":{"match_all":{}},"sort":["qty"],"from":1,"size":2}`, "1,2"},
 	}
 	for _, c := range cases {

@@ -11,6 +11,7 @@ type sortSpec struct {
 	field        string
 	desc         bool
 	missingFirst bool
+	missingValue *node  // custom "missing" value; nil for _first/_last
 	mode         string // "", "min", "max"
 	unmappedType string
 }
@@ -43,12 +44,17 @@ func parseSort(src []byte, v *node) ([]sortSpec, *Error) {
 								return nil, err
 							}
 						case "missing":
+							// "_last" (the default), "_first", or a custom
+							// value used as the sort value of documents
+							// without the field.
 							switch {
 							case pv.kind == kString && pv.str == "_first":
 								s.missingFirst = true
 							case pv.kind == kString && pv.str == "_last":
+							case pv.kind == kString || pv.kind == kNumber || pv.kind == kBool:
+								s.missingValue = pv
 							default:
-								return nil, illegalArgument("eslite supports only [_first] and [_last] as [missing] sort values")
+								return nil, parsingError(src, pv.off, "[field_sort] missing doesn't support values of type: "+pv.kind.String())
 							}
 						case "mode":
 							if pv.kind != kString || (pv.str != "min" && pv.str != "max") {
@@ -100,6 +106,9 @@ type resolvedSort struct {
 	kind    int // sortScore, sortDoc, sortNum, sortStr
 	integer bool
 	missing bool // field unmapped in this target
+	// custom is the value documents without the field sort by, when the
+	// clause gives a custom "missing" value.
+	custom *sortVal
 }
 
 const (
