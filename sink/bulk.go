@@ -22,6 +22,11 @@ import (
 type item struct {
 	doc *bus.Doc
 	msg jetstream.Msg
+	// target is the Elasticsearch index or alias written to.
+	target string
+	// shadow marks the copy of a write sent to the index a reindex is
+	// building: its outcome is the reindex's business, not the message's.
+	shadow bool
 }
 
 // process applies one batch in order. It returns only when every message's
@@ -93,34 +98,83 @@ func (s *Sink) keepAlive(msgs []jetstream.Msg) (stop func()) {
 	return func() { close(done); wg.Wait() }
 }
 
-// write sends items in order, in requests bounded by MaxBatchBytes.
+// write applies items: it completes unchanged TOAST values, resolves each
+// document's index (creating it on first sight), adds the writes a running
+// reindex needs, and sends them through the lanes (see lanes.go).
 func (s *Sink) write(ctx context.Context, items []item) error {
 	if len(items) == 0 {
 		return nil
 	}
+	items, err := s.resolve(ctx, items)
+	if err != nil {
+		return err
+	}
 	if err := s.fillUnchanged(ctx, items); err != nil {
 		return err
 	}
+	return s.sendLanes(ctx, withShadows(items, s.idx))
+}
+
+// resolve sets each item's target to its index's alias, creating indices seen
+// for the first time.
+func (s *Sink) resolve(ctx context.Context, items []item) ([]item, error) {
+	for i := range items {
+		st, err := s.idx.ensure(ctx, items[i].doc)
+		if err != nil {
+			return nil, err
+		}
+		items[i].target = st.alias
+	}
+	return items, nil
+}
+
+// withShadows adds, right after each write to an index being reindexed, the
+// same write to the new index.
+func withShadows(items []item, idx *indexManager) []item {
+	var out []item
+	for i, it := range items {
+		shadow := idx.shadowOf(it.doc.Index)
+		if shadow == "" {
+			if out != nil {
+				out = append(out, it)
+			}
+			continue
+		}
+		if out == nil {
+			out = append(make([]item, 0, len(items)+8), items[:i]...)
+		}
+		out = append(out, it, item{doc: it.doc, msg: it.msg, target: shadow, shadow: true})
+	}
+	if out == nil {
+		return items
+	}
+	return out
+}
+
+// sendChunks sends items in order, in requests bounded by MaxBatchBytes and
+// the current batch size.
+func (s *Sink) sendChunks(ctx context.Context, items []item) error {
 	var buf bytes.Buffer
 	start := 0
 	for i, it := range items {
 		before := buf.Len()
-		appendAction(&buf, it.doc)
-		if buf.Len() > s.cfg.MaxBatchBytes && i > start {
+		appendAction(&buf, it)
+		if i > start && (buf.Len() > s.cfg.MaxBatchBytes || i-start >= s.batchSize()) {
 			buf.Truncate(before)
 			if err := s.send(ctx, items[start:i], buf.Bytes()); err != nil {
 				return err
 			}
 			buf.Reset()
 			start = i
-			appendAction(&buf, it.doc)
+			appendAction(&buf, it)
 		}
 	}
 	return s.send(ctx, items[start:], buf.Bytes())
 }
 
-// appendAction writes the bulk action line (and source line) for d.
-func appendAction(buf *bytes.Buffer, d *bus.Doc) {
+// appendAction writes the bulk action line (and source line) for it.
+func appendAction(buf *bytes.Buffer, it item) {
+	d := it.doc
 	op := "index"
 	if d.Op == bus.DocDelete {
 		op = "delete"
@@ -128,7 +182,7 @@ func appendAction(buf *bytes.Buffer, d *bus.Doc) {
 	buf.WriteString(`{"`)
 	buf.WriteString(op)
 	buf.WriteString(`":{"_index":`)
-	writeJSONString(buf, d.Index)
+	writeJSONString(buf, it.target)
 	buf.WriteString(`,"_id":`)
 	writeJSONString(buf, d.ID)
 	buf.WriteString(`,"version":`)
@@ -175,13 +229,23 @@ func (s *Sink) send(ctx context.Context, items []item, body []byte) error {
 				return err
 			}
 		}
+		began := time.Now()
 		status, resBody, err := s.doBulk(ctx, body)
+		took := time.Since(began)
 		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			s.adapt(took, true)
 			s.transient(err.Error())
 			continue
 		}
 		switch {
-		case status == http.StatusTooManyRequests || status >= 500:
+		case status == http.StatusTooManyRequests || status >= 500 || status == http.StatusUnauthorized ||
+			status == http.StatusForbidden || status == http.StatusRequestTimeout:
+			// Overload, outage, or credentials/privileges being fixed:
+			// nothing here is the documents' fault.
+			s.adapt(took, true)
 			s.transient(fmt.Sprintf("bulk request: HTTP %d: %s", status, truncate(resBody, 300)))
 			continue
 		case status >= 400:
@@ -196,19 +260,22 @@ func (s *Sink) send(ctx context.Context, items []item, body []byte) error {
 		if err != nil {
 			return err
 		}
+		s.adapt(took, len(retry) > 0)
 		if len(retry) == 0 {
 			return nil
 		}
 		items = retry
 		var buf bytes.Buffer
 		for _, it := range items {
-			appendAction(&buf, it.doc)
+			appendAction(&buf, it)
 		}
 		body = buf.Bytes()
 	}
 }
 
 func (s *Sink) doBulk(ctx context.Context, body []byte) (int, []byte, error) {
+	s.record(func(st *Status) { st.InFlight++ })
+	defer s.record(func(st *Status) { st.InFlight-- })
 	rctx, cancel := context.WithTimeout(ctx, s.es.Timeout())
 	defer cancel()
 	res, err := esapi.BulkRequest{Body: bytes.NewReader(body)}.Do(rctx, s.es)
@@ -233,6 +300,14 @@ func (s *Sink) settle(ctx context.Context, items []item, br bulkResponse) ([]ite
 		for _, o := range br.Items[i] {
 			out = o
 		}
+		if it.shadow {
+			if out.Status == http.StatusTooManyRequests || out.Status >= 500 {
+				retry = append(retry, it)
+			} else if out.Status >= 300 && out.Status != http.StatusConflict && out.Status != http.StatusNotFound {
+				s.shadowRejected(it, fmt.Sprintf("HTTP %d: %s", out.Status, out.Error))
+			}
+			continue
+		}
 		switch {
 		case out.Status >= 200 && out.Status < 300:
 			if it.doc.Op == bus.DocDelete {
@@ -245,6 +320,15 @@ func (s *Sink) settle(ctx context.Context, items []item, br bulkResponse) ([]ite
 		case out.Status == http.StatusNotFound && it.doc.Op == bus.DocDelete:
 			deleted++ // Nothing to delete; the tombstone still records the version.
 		case out.Status == http.StatusTooManyRequests || out.Status >= 500:
+			retry = append(retry, it)
+			continue
+		case out.Status == http.StatusNotFound && bytes.Contains(out.Error, []byte("index_not_found_exception")):
+			// The index was deleted behind the sink's back (and automatic
+			// creation is off): create it again and retry.
+			s.idx.forget(it.doc.Index)
+			if _, err := s.idx.ensure(ctx, it.doc); err != nil {
+				return nil, err
+			}
 			retry = append(retry, it)
 			continue
 		default:
@@ -277,6 +361,10 @@ func (s *Sink) settle(ctx context.Context, items []item, br bulkResponse) ([]ite
 // the request is split until the offending documents are isolated and
 // dead-lettered, so one bad document never blocks the others.
 func (s *Sink) rejected(ctx context.Context, items []item, status int, body []byte) error {
+	if len(items) == 1 && items[0].shadow {
+		s.shadowRejected(items[0], fmt.Sprintf("bulk request refused (HTTP %d): %s", status, truncate(body, 300)))
+		return nil
+	}
 	if len(items) == 1 {
 		return s.deadLetter(ctx, items[0], fmt.Sprintf("elasticsearch rejected the bulk request (HTTP %d): %s", status, truncate(body, 2000)))
 	}
@@ -284,7 +372,7 @@ func (s *Sink) rejected(ctx context.Context, items []item, status int, body []by
 	for _, part := range [][]item{items[:half], items[half:]} {
 		var buf bytes.Buffer
 		for _, it := range part {
-			appendAction(&buf, it.doc)
+			appendAction(&buf, it)
 		}
 		if err := s.send(ctx, part, buf.Bytes()); err != nil {
 			return err

@@ -86,7 +86,7 @@ func (s *Sink) mget(ctx context.Context, items []item, idx []int) (map[string]ma
 	}
 	refs := make([]ref, len(idx))
 	for i, j := range idx {
-		refs[i] = ref{items[j].doc.Index, items[j].doc.ID}
+		refs[i] = ref{items[j].target, items[j].doc.ID}
 	}
 	body, _ := json.Marshal(map[string]any{"docs": refs})
 	for attempt := 0; ; attempt++ {
@@ -122,7 +122,7 @@ func (s *Sink) mget(ctx context.Context, items []item, idx []int) (map[string]ma
 		}
 		for i, d := range mr.Docs {
 			if d.Found && i < len(refs) {
-				out[refs[i].Index+"\x00"+refs[i].ID] = d.Source
+				out[key(items[idx[i]].doc)] = d.Source
 			}
 		}
 		return out, nil

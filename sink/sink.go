@@ -15,7 +15,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -34,6 +36,12 @@ const (
 	DefaultSyncInterval  = time.Second
 	DefaultFetchWait     = time.Second
 	DefaultMaxBackoff    = 30 * time.Second
+	DefaultConcurrency   = 4
+	DefaultSlowRequest   = 2 * time.Second
+	// maxFetch bounds the messages held in memory at once (with MaxBatchSize
+	// and Concurrency at their maxima), well under the consumer's
+	// MaxAckPending.
+	maxFetch = 10000
 )
 
 // Config configures the sink.
@@ -55,6 +63,34 @@ type Config struct {
 	RateLimit float64
 	// MaxBackoff caps the wait between retries of a failing request. Default: 30s.
 	MaxBackoff time.Duration
+	// Concurrency is the number of lanes: documents are partitioned by a hash
+	// of their index and id, each lane sends one bulk request at a time, in
+	// order, so up to Concurrency requests are in flight while every
+	// document's writes stay ordered. Env SINK_CONCURRENCY. Default: 4.
+	Concurrency int
+	// SlowRequest is the bulk response time above which the sink halves its
+	// batch size, as it does on a 429; below half of it the batch size grows
+	// again, step by step, up to MaxBatchSize. Default: 2s.
+	SlowRequest time.Duration
+	// Indices overrides index names, settings and mappings, keyed like
+	// document index names ("users" for public.users, "schema.table").
+	Indices map[string]IndexConfig
+	// Schemas is where capture stores table schemas (the bus state KV); the
+	// mapping of a table's index is derived from its column types. Nil means
+	// dynamic mapping only.
+	Schemas bus.SchemaStore
+	// SchemaRecheck is how often stored schemas are checked for new columns.
+	// Default: 10s.
+	SchemaRecheck time.Duration
+	// Control is where reindex requests and their progress are kept (the bus
+	// state KV). Nil disables reindex requests.
+	Control ControlStore
+	// ControlPoll is how often the sink looks for a reindex request.
+	// Default: 1s.
+	ControlPoll time.Duration
+	// ReindexGrace is how long a replaced index is kept after a reindex
+	// swapped the alias. Default: 1m.
+	ReindexGrace time.Duration
 	// AckWait must be the bus's ack wait: while a batch is retried the sink
 	// tells the bus it is still working on it at a third of this interval.
 	// Default: bus.DefaultAckWait.
@@ -67,6 +103,8 @@ func DefaultConfig() Config {
 	return Config{
 		MinBatchSize: DefaultMinBatchSize, MaxBatchSize: DefaultMaxBatchSize, MaxBatchBytes: DefaultMaxBatchBytes,
 		SyncInterval: DefaultSyncInterval, MaxBackoff: DefaultMaxBackoff, AckWait: bus.DefaultAckWait,
+		Concurrency: DefaultConcurrency, SlowRequest: DefaultSlowRequest, SchemaRecheck: DefaultSchemaRecheck,
+		ControlPoll: DefaultControlPoll, ReindexGrace: DefaultReindexGrace,
 	}
 }
 
@@ -90,6 +128,26 @@ func (c Config) Validate() error {
 	}
 	if c.MaxBackoff < 100*time.Millisecond {
 		errs = append(errs, fmt.Errorf("sink.max_backoff: want at least 100ms, got %s", c.MaxBackoff))
+	}
+	if c.Concurrency < 1 || c.Concurrency > 64 {
+		errs = append(errs, fmt.Errorf("sink.concurrency (SINK_CONCURRENCY): want 1 to 64, got %d", c.Concurrency))
+	}
+	if c.SlowRequest < 10*time.Millisecond {
+		errs = append(errs, fmt.Errorf("sink.slow_request: want at least 10ms, got %s", c.SlowRequest))
+	}
+	if c.ControlPoll <= 0 {
+		errs = append(errs, fmt.Errorf("sink.control_poll: want a positive duration, got %s", c.ControlPoll))
+	}
+	if c.ReindexGrace < 0 {
+		errs = append(errs, fmt.Errorf("sink.reindex_grace: want 0 or more, got %s", c.ReindexGrace))
+	}
+	if c.SchemaRecheck <= 0 {
+		errs = append(errs, fmt.Errorf("sink.schema_recheck: want a positive duration, got %s", c.SchemaRecheck))
+	}
+	for name, ic := range c.Indices {
+		if ic.Index != "" && AliasName(ic.Index) != ic.Index {
+			errs = append(errs, fmt.Errorf("indices.%s.index: %q is not a usable index name (lower case, no \\/*?\"<>|,#: or spaces, not starting with _-+, not ending in _v<digits>)", name, ic.Index))
+		}
 	}
 	if c.AckWait < time.Second {
 		errs = append(errs, fmt.Errorf("sink.ack_wait: want at least 1s, got %s", c.AckWait))
@@ -121,6 +179,13 @@ type Status struct {
 	AppliedLSN bus.LSN   `json:"applied_lsn"`
 	LastCommit time.Time `json:"last_commit_time,omitzero"`
 	LastError  string    `json:"last_error,omitempty"`
+	// BatchSize is the current most documents per bulk request, adapted to
+	// Elasticsearch's response times and rejections.
+	BatchSize int `json:"batch_size"`
+	// InFlight is the number of bulk requests being sent now.
+	InFlight int `json:"bulk_requests_in_flight"`
+	// Reindexing names the indices being rebuilt.
+	Reindexing []string `json:"reindexing,omitempty"`
 }
 
 // Sink runs the indexing loop.
@@ -135,9 +200,14 @@ type Sink struct {
 	dlq     DeadLetters
 	log     *slog.Logger
 	limiter *rate.Limiter
+	idx     *indexManager
+	// laneSeed keys the hash that assigns documents to lanes.
+	laneSeed maphash.Seed
 
 	mu     sync.Mutex
 	status Status
+	// reindex holds the running reindex, if any (one at a time).
+	reindex *reindexJob
 }
 
 // New returns a sink.
@@ -150,6 +220,9 @@ func New(cfg Config, src Source, es *esclient.Client, dlq DeadLetters) (*Sink, e
 		log = slog.New(slog.DiscardHandler)
 	}
 	s := &Sink{cfg: cfg, src: src, es: es, dlq: dlq, log: log.With("component", "sink")}
+	s.idx = newIndexManager(s)
+	s.laneSeed = maphash.MakeSeed()
+	s.status.BatchSize = cfg.MaxBatchSize
 	if cfg.RateLimit > 0 {
 		s.limiter = rate.NewLimiter(rate.Limit(cfg.RateLimit), max(1, int(cfg.RateLimit)))
 	}
@@ -160,12 +233,24 @@ func New(cfg Config, src Source, es *esclient.Client, dlq DeadLetters) (*Sink, e
 func (s *Sink) Status() Status {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.status
+	st := s.status
+	st.Reindexing = slices.Clone(st.Reindexing)
+	return st
 }
 
 // Run indexes document batches until ctx is done.
+//
+// Between batches, when no write is in flight, Run also serves reindex
+// requests (see reindex.go); a copy running when Run returns is stopped and
+// resumes on the next Run.
 func (s *Sink) Run(ctx context.Context) error {
+	defer s.stopReindex()
+	var lastControl time.Time
 	for {
+		if time.Since(lastControl) >= s.cfg.ControlPoll {
+			s.control(ctx)
+			lastControl = time.Now()
+		}
 		msgs, err := s.fetchBatch(ctx)
 		if ctx.Err() != nil {
 			return nil
@@ -194,7 +279,8 @@ func (s *Sink) Run(ctx context.Context) error {
 // fetchBatch gathers up to MaxBatchSize messages, waiting up to SyncInterval
 // for MinBatchSize of them once the first has arrived.
 func (s *Sink) fetchBatch(ctx context.Context) ([]jetstream.Msg, error) {
-	msgs, err := s.src.Fetch(ctx, s.cfg.MaxBatchSize, DefaultFetchWait)
+	want := min(maxFetch, max(s.cfg.MinBatchSize, s.batchSize()*s.cfg.Concurrency))
+	msgs, err := s.src.Fetch(ctx, want, DefaultFetchWait)
 	if err != nil || len(msgs) == 0 || len(msgs) >= s.cfg.MinBatchSize {
 		return msgs, err
 	}
@@ -204,7 +290,7 @@ func (s *Sink) fetchBatch(ctx context.Context) ([]jetstream.Msg, error) {
 		if wait <= 0 {
 			break
 		}
-		more, err := s.src.Fetch(ctx, s.cfg.MaxBatchSize-len(msgs), wait)
+		more, err := s.src.Fetch(ctx, want-len(msgs), wait)
 		if err != nil {
 			return msgs, nil // process what we have; the error will recur on the next fetch
 		}

@@ -75,6 +75,11 @@ type Sink struct {
 	MaxBatchSize int           `koanf:"max_batch_size"`
 	SyncInterval time.Duration `koanf:"sync_interval"`
 	RateLimit    float64       `koanf:"rate_limit"`
+	// Concurrency is the number of ordered lanes, each with one bulk request
+	// in flight (WALSEARCH_SINK_CONCURRENCY).
+	Concurrency int `koanf:"concurrency"`
+	// ReindexGrace is how long walsearch reindex keeps the replaced index.
+	ReindexGrace time.Duration `koanf:"reindex_grace"`
 }
 
 // IndexCfg holds per-table index settings, keyed like the index name.
@@ -99,7 +104,7 @@ func Default() Config {
 		NATS:       NATS{Replicas: 1},
 		ScriptsDir: "./scripts",
 		API:        API{Listen: "127.0.0.1:8080"},
-		Sink:       Sink{MinBatchSize: 1, MaxBatchSize: 1000, SyncInterval: time.Second},
+		Sink:       Sink{MinBatchSize: 1, MaxBatchSize: 1000, SyncInterval: time.Second, Concurrency: 4, ReindexGrace: time.Minute},
 		Log:        Log{Level: "info", Format: "text"},
 	}
 }
@@ -131,6 +136,12 @@ func (c Config) Validate() error {
 	}
 	if c.API.Listen == "" {
 		errs = append(errs, errors.New("api.listen: required, e.g. 127.0.0.1:8080"))
+	}
+	if c.Sink.Concurrency < 1 || c.Sink.Concurrency > 64 {
+		errs = append(errs, fmt.Errorf("sink.concurrency: want 1 to 64, got %d", c.Sink.Concurrency))
+	}
+	if c.Sink.ReindexGrace < 0 {
+		errs = append(errs, fmt.Errorf("sink.reindex_grace: want 0 or more, got %s", c.Sink.ReindexGrace))
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":

@@ -177,6 +177,12 @@ func (p *Pipeline) runSink(ctx context.Context) error {
 	}
 	sc := sink.DefaultConfig()
 	sc.MinBatchSize, sc.MaxBatchSize, sc.SyncInterval, sc.RateLimit = p.cfg.Sink.MinBatchSize, p.cfg.Sink.MaxBatchSize, p.cfg.Sink.SyncInterval, p.cfg.Sink.RateLimit
+	sc.Concurrency, sc.ReindexGrace = p.cfg.Sink.Concurrency, p.cfg.Sink.ReindexGrace
+	sc.Schemas, sc.Control = p.Bus.State(), p.Bus.State()
+	sc.Indices = map[string]sink.IndexConfig{}
+	for name, ic := range p.cfg.Indices {
+		sc.Indices[name] = sink.IndexConfig{Index: ic.Index, Settings: ic.Settings, Mappings: ic.Mappings}
+	}
 	sc.Logger = p.log
 	s, err := sink.New(sc, src, p.ES, p.Bus)
 	if err != nil {

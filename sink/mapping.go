@@ -1,0 +1,117 @@
+package sink
+
+import (
+	"maps"
+	"strings"
+
+	"github.com/walsearch/walsearch/bus"
+)
+
+// Mapping derivation: PostgreSQL column type → Elasticsearch field. The
+// values arrive as docs/types.md describes; every choice below accepts every
+// form capture emits for the type, so a row is never rejected because of its
+// column types. docs/indices.md explains each choice.
+
+// keywordIgnoreAbove keeps long strings out of the keyword sub-field (they
+// stay searchable as text), as Elasticsearch's dynamic mapping does.
+const keywordIgnoreAbove = 256
+
+// fieldForType returns the mapping of a column of PostgreSQL type typ (array
+// types map to their element type), or nil to leave the field to dynamic
+// mapping.
+func fieldForType(typ string, array bool) map[string]any {
+	t := strings.ToLower(strings.TrimSpace(typ))
+	if array || strings.HasSuffix(t, "[]") {
+		t = strings.TrimSuffix(t, "[]")
+	}
+	switch t {
+	case "text", "character varying", "varchar", "character", "char", "bpchar", "name", "citext", `"char"`:
+		return textField()
+	case "smallint", "integer", "bigint", "int2", "int4", "int8", "oid":
+		return map[string]any{"type": "long"}
+	case "numeric", "decimal":
+		// Exact values that fit a float64 arrive as numbers, the others as
+		// strings of digits; double accepts both (coercing the strings) and
+		// _source keeps every digit.
+		return map[string]any{"type": "double"}
+	case "real", "double precision", "float4", "float8":
+		return map[string]any{"type": "double"}
+	case "boolean", "bool":
+		return map[string]any{"type": "boolean"}
+	case "date", "timestamp with time zone", "timestamp without time zone", "timestamptz", "timestamp":
+		// BC dates ("-0043-03-15") and years past 9999 ("+12345-01-02") are
+		// outside strict_date_optional_time: ignore_malformed keeps the row
+		// (with the value in _source) instead of rejecting it.
+		return map[string]any{"type": "date", "format": "strict_date_optional_time||epoch_millis", "ignore_malformed": true}
+	case "json", "jsonb":
+		return map[string]any{"type": "object", "dynamic": true}
+	case "bytea":
+		// Base64 text: kept in _source, not indexed. (Elasticsearch's binary
+		// type would do the same; the embedded engine does not have it.)
+		return map[string]any{"type": "keyword", "index": false, "doc_values": false}
+	case "uuid", "enum", "inet", "cidr", "macaddr", "macaddr8", "money", "interval",
+		"time with time zone", "time without time zone", "time", "timetz":
+		return map[string]any{"type": "keyword", "ignore_above": keywordIgnoreAbove}
+	default:
+		// Anything else arrives as its text form.
+		return map[string]any{"type": "keyword", "ignore_above": keywordIgnoreAbove}
+	}
+}
+
+func textField() map[string]any {
+	return map[string]any{"type": "text", "fields": map[string]any{
+		"keyword": map[string]any{"type": "keyword", "ignore_above": keywordIgnoreAbove},
+	}}
+}
+
+// deriveProperties returns the properties of ts's columns.
+func deriveProperties(ts *bus.TableSchema) map[string]any {
+	props := map[string]any{}
+	if ts == nil {
+		return props
+	}
+	for _, c := range ts.Columns {
+		if f := fieldForType(c.Type, c.Array); f != nil {
+			props[c.Name] = f
+		}
+	}
+	return props
+}
+
+// buildMappings merges the derived properties with the configured mappings:
+// a configured field replaces the derived one entirely, other configured
+// top-level keys (dynamic, _source, ...) are taken as they are.
+func buildMappings(derived map[string]any, configured map[string]any) map[string]any {
+	out := map[string]any{}
+	props := maps.Clone(derived)
+	if props == nil {
+		props = map[string]any{}
+	}
+	for k, v := range configured {
+		if k == "properties" {
+			if cp, ok := v.(map[string]any); ok {
+				maps.Copy(props, cp)
+			}
+			continue
+		}
+		out[k] = v
+	}
+	if len(props) > 0 {
+		out["properties"] = props
+	}
+	return out
+}
+
+// newProperties returns the derived properties not yet in current (the
+// properties of the index's mapping), for a PUT _mapping after a column was
+// added. Fields already mapped — by an earlier derivation, by configuration or
+// dynamically — are left alone: a mapped field's type cannot change.
+func newProperties(derived map[string]any, current map[string]any) map[string]any {
+	out := map[string]any{}
+	for k, v := range derived {
+		if _, ok := current[k]; !ok {
+			out[k] = v
+		}
+	}
+	return out
+}
