@@ -109,17 +109,6 @@ func (c *compiler) compile(q dslQuery) (bq.Query, *Error) {
 	return nil, illegalArgument("unsupported query [" + q.name() + "]")
 }
 
-// constant makes a query score a fixed boost, as filters and term-level
-// queries on non-text data do in Elasticsearch.
-func constant(q bq.Query, boost float64) bq.Query {
-	b := bq.NewBooleanQuery(nil, nil, nil)
-	all := bq.NewMatchAllQuery()
-	all.SetBoost(boost)
-	b.AddMust(all)
-	b.AddFilter(q)
-	return b
-}
-
 func (c *compiler) defaultFields() []boostedField {
 	return []boostedField{{name: "*", boost: 1}}
 }
@@ -486,7 +475,11 @@ func (c *compiler) boolQuery(q qBool) (bq.Query, *Error) {
 		b.MustNot = bq.NewDisjunctionQuery(mustNot)
 	}
 	if len(filter) > 0 {
-		b.Filter = bq.NewConjunctionQuery(filter)
+		// Filters are required clauses that score 0. As a clause of the
+		// conjunction they drive the iteration with the other required
+		// clauses, rather than being checked against every document.
+		must = append(must, constant(bq.NewConjunctionQuery(filter), 0))
+		b.Must = bq.NewConjunctionQuery(must)
 	}
 	if b.Must == nil && b.Should == nil {
 		// Only filter and must_not clauses: every match scores 0, as in Elasticsearch.
