@@ -9,6 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+
 	"github.com/walsearch/walsearch/bus"
 )
 
@@ -43,7 +44,8 @@ type Capture struct {
 	log   *slog.Logger
 	codec *Codec
 	track tracker
-	// warned holds the tables warned about in this Run (owned by Run).
+	// warned holds the tables warned about in this Run.
+	warnMu sync.Mutex
 	warned map[string]bool
 
 	mu      sync.Mutex
@@ -112,7 +114,9 @@ func (c *Capture) Run(ctx context.Context) error {
 		close(done)
 	}()
 
+	c.warnMu.Lock()
 	c.warned = nil
+	c.warnMu.Unlock()
 	err := c.run(ctx)
 	c.track.setPhase(PhaseStopped)
 	if ctx.Err() != nil && (err == nil || errors.Is(err, context.Canceled) || pgconn.Timeout(err)) {
@@ -136,7 +140,14 @@ func (c *Capture) run(ctx context.Context) error {
 	if err := checkWALLevel(ctx, conn); err != nil {
 		return err
 	}
-	changed, err := ensurePublication(ctx, conn, c.cfg.Publication, c.cfg.tableNames())
+	if err := ensureWatermarkTable(ctx, conn); err != nil {
+		return err
+	}
+	tables := c.cfg.tableNames()
+	if len(tables) > 0 {
+		tables = append(tables, watermarkName())
+	}
+	changed, err := ensurePublication(ctx, conn, c.cfg.Publication, tables)
 	if err != nil {
 		return err
 	}
@@ -166,24 +177,40 @@ func (c *Capture) run(ctx context.Context) error {
 	defer rconn.Close(context.WithoutCancel(ctx))
 
 	start := slot.confirmed
+	var resume bus.LSN // consistent point of a snapshot to resume
 	if !slot.exists || !done {
-		if slot.exists {
-			c.log.Warn("replication slot exists but its snapshot never finished: dropping it to take a fresh snapshot")
-			if err := dropSlot(ctx, rconn, c.cfg.Slot); err != nil {
+		var begun snapshotStart
+		if _, err := c.getJSON(ctx, c.snapshotStartKey(), &begun); err != nil {
+			return err
+		}
+		if slot.exists && begun.LSN != 0 {
+			// The slot still holds every change since its consistent point:
+			// the snapshot goes on from its last recorded chunks.
+			resume = begun.LSN
+		} else {
+			if slot.exists {
+				c.log.Warn("replication slot exists but its snapshot never started: dropping it to take a fresh snapshot")
+				if err := dropSlot(ctx, rconn, c.cfg.Slot); err != nil {
+					return err
+				}
+			}
+			// Progress recorded for an older slot must not be taken for
+			// this one's.
+			if err := c.putJSON(ctx, c.snapshotStartKey(), snapshotStart{}); err != nil {
 				return err
 			}
+			created, err := createSlot(ctx, rconn, c.cfg.Slot)
+			if err != nil {
+				return err
+			}
+			c.log.Info("replication slot created", "consistent_point", created.consistentPoint)
+			if err := c.snapshot(ctx, conn, created); err != nil {
+				return err
+			}
+			start = created.consistentPoint
 		}
-		created, err := createSlot(ctx, rconn, c.cfg.Slot)
-		if err != nil {
-			return err
-		}
-		c.log.Info("replication slot created", "consistent_point", created.consistentPoint)
-		if err := c.snapshot(ctx, conn, created); err != nil {
-			return err
-		}
-		start = created.consistentPoint
 	}
-	return c.stream(ctx, rconn, conn, start)
+	return c.stream(ctx, rconn, conn, start, resume)
 }
 
 func publicationScope(tables []string) any {

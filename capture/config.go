@@ -3,6 +3,7 @@ package capture
 import (
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"maps"
 	"regexp"
@@ -19,6 +20,20 @@ const (
 	DefaultSlot           = "walsearch"
 	DefaultPublication    = "walsearch"
 	DefaultStatusInterval = 10 * time.Second
+	// DefaultSnapshotWorkers is how many connections read the initial snapshot.
+	DefaultSnapshotWorkers = 4
+	// DefaultChunkRows is how many rows one snapshot or backfill chunk reads.
+	DefaultChunkRows = 10000
+	// DefaultWatermarkInterval is how often a bus watermark is published
+	// while the position advances.
+	DefaultWatermarkInterval = 200 * time.Millisecond
+	// DefaultMaxSlotLagBytes is the WAL the slot may hold back before
+	// capture warns: 1 GiB.
+	DefaultMaxSlotLagBytes = 1 << 30
+	// DefaultSlotCheckInterval is how often the slot's lag is measured.
+	DefaultSlotCheckInterval = 10 * time.Second
+	// DefaultLagWarnInterval is the least time between two slot lag warnings.
+	DefaultLagWarnInterval = time.Minute
 )
 
 // Config configures a Capture.
@@ -41,6 +56,28 @@ type Config struct {
 	// StatusInterval is how often the slot position is confirmed to
 	// PostgreSQL (after the Publisher flushed), and on shutdown. Default: 10s.
 	StatusInterval time.Duration
+	// SnapshotWorkers is how many connections read the initial snapshot in
+	// parallel, each importing the slot's exported snapshot. Default: 4.
+	SnapshotWorkers int
+	// ChunkRows is how many rows a snapshot or backfill chunk reads, by
+	// primary key; progress is recorded after each chunk. Default: 10000.
+	ChunkRows int
+	// WatermarkInterval is how often a bus watermark (bus.OpWatermark) is
+	// published while the received position advances. Default: 200ms.
+	WatermarkInterval time.Duration
+	// MaxSlotLagBytes is how much WAL the slot may hold back
+	// (pg_current_wal_lsn() - confirmed_flush_lsn) before capture warns,
+	// repeatedly, that the disk of the PostgreSQL server is filling up.
+	// Default: 1 GiB.
+	MaxSlotLagBytes int64
+	// SlotCheckInterval is how often the slot's lag is measured. Default: 10s.
+	SlotCheckInterval time.Duration
+	// LagWarnInterval is the least time between two slot lag warnings.
+	// Default: 1m.
+	LagWarnInterval time.Duration
+	// Progress, when set, receives a progress bar of the initial snapshot
+	// (pass os.Stderr when it is a terminal, see IsTerminal). Default: none.
+	Progress io.Writer
 	// Logger receives the capture's logs. Default: discard.
 	Logger *slog.Logger
 }
@@ -50,7 +87,13 @@ func DefaultConfig() Config {
 	return Config{
 		Slot:           DefaultSlot,
 		Publication:    DefaultPublication,
-		StatusInterval: DefaultStatusInterval,
+		StatusInterval:    DefaultStatusInterval,
+		SnapshotWorkers:   DefaultSnapshotWorkers,
+		ChunkRows:         DefaultChunkRows,
+		WatermarkInterval: DefaultWatermarkInterval,
+		MaxSlotLagBytes:   DefaultMaxSlotLagBytes,
+		SlotCheckInterval: DefaultSlotCheckInterval,
+		LagWarnInterval:   DefaultLagWarnInterval,
 	}
 }
 
@@ -65,6 +108,24 @@ func (c Config) withDefaults() Config {
 	}
 	if c.StatusInterval == 0 {
 		c.StatusInterval = d.StatusInterval
+	}
+	if c.SnapshotWorkers == 0 {
+		c.SnapshotWorkers = d.SnapshotWorkers
+	}
+	if c.ChunkRows == 0 {
+		c.ChunkRows = d.ChunkRows
+	}
+	if c.WatermarkInterval == 0 {
+		c.WatermarkInterval = d.WatermarkInterval
+	}
+	if c.MaxSlotLagBytes == 0 {
+		c.MaxSlotLagBytes = d.MaxSlotLagBytes
+	}
+	if c.SlotCheckInterval == 0 {
+		c.SlotCheckInterval = d.SlotCheckInterval
+	}
+	if c.LagWarnInterval == 0 {
+		c.LagWarnInterval = d.LagWarnInterval
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -102,6 +163,24 @@ func (c Config) Validate() error {
 	}
 	if c.StatusInterval <= 0 {
 		errs = append(errs, fmt.Errorf("capture.status_interval: %s: want a positive duration such as 10s", c.StatusInterval))
+	}
+	if c.SnapshotWorkers < 1 || c.SnapshotWorkers > 64 {
+		errs = append(errs, fmt.Errorf("capture.snapshot_workers: %d: want 1 to 64", c.SnapshotWorkers))
+	}
+	if c.ChunkRows < 1 {
+		errs = append(errs, fmt.Errorf("capture.chunk_rows: %d: want at least 1", c.ChunkRows))
+	}
+	if c.WatermarkInterval <= 0 {
+		errs = append(errs, fmt.Errorf("capture.watermark_interval: %s: want a positive duration such as 200ms", c.WatermarkInterval))
+	}
+	if c.MaxSlotLagBytes < 1 {
+		errs = append(errs, fmt.Errorf("capture.max_slot_lag_bytes: %d: want a positive number of bytes", c.MaxSlotLagBytes))
+	}
+	if c.SlotCheckInterval <= 0 {
+		errs = append(errs, fmt.Errorf("capture.slot_check_interval: %s: want a positive duration such as 10s", c.SlotCheckInterval))
+	}
+	if c.LagWarnInterval <= 0 {
+		errs = append(errs, fmt.Errorf("capture.lag_warn_interval: %s: want a positive duration such as 1m", c.LagWarnInterval))
 	}
 	return errors.Join(errs...)
 }

@@ -157,10 +157,186 @@ func (r *running) waitStreaming(t *testing.T) {
 	})
 }
 
+// readChanges consumes row changes (watermarks are skipped) through a
+// durable consumer until n arrived or timeout passed, and returns them.
+func (e *env) readChanges(n int, timeout time.Duration) []bus.Change {
+	e.t.Helper()
+	return readRowChanges(e.t, e.bus.Bus, n, timeout)
+}
+
+func readRowChanges(t testing.TB, b *bus.Bus, n int, timeout time.Duration) []bus.Change {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	r, err := b.NewReader(ctx, bus.ReaderConfig{Stream: bus.ChangesStream, Durable: "capturetest"})
+	if err != nil {
+		t.Fatalf("reader: %v", err)
+	}
+	var out []bus.Change
+	for len(out) < n && ctx.Err() == nil {
+		msgs, err := r.Fetch(ctx, min(n-len(out), 4096), 200*time.Millisecond)
+		if err != nil {
+			if ctx.Err() != nil {
+				break
+			}
+			t.Fatalf("fetch changes: %v", err)
+		}
+		for _, m := range msgs {
+			var c bus.Change
+			if err := bus.Decode(m.Data(), &c); err != nil {
+				t.Fatalf("decode change: %v", err)
+			}
+			if c.Op != bus.OpWatermark {
+				out = append(out, c)
+			}
+		}
+		if err := bus.AckBatch(ctx, msgs); err != nil {
+			t.Fatalf("ack: %v", err)
+		}
+	}
+	return out
+}
+
+// doc is one document of the index a sink with external_gte versions would
+// build from the changes.
+type doc struct {
+	lsn     bus.LSN
+	row     map[string]any
+	deleted bool
+}
+
+// fold applies changes the way the sink does: a write wins when its LSN is
+// at least the document's, unchanged TOAST columns keep their value, and a
+// truncate removes what was written before it. It returns the live rows by
+// document id.
+func fold(changes []bus.Change) map[string]map[string]any {
+	docs := map[string]map[string]*doc{}
+	truncated := map[string]bus.LSN{}
+	for _, c := range changes {
+		tbl := c.Schema + "." + c.Table
+		if docs[tbl] == nil {
+			docs[tbl] = map[string]*doc{}
+		}
+		switch c.Op {
+		case bus.OpWatermark:
+		case bus.OpTruncate:
+			for id, d := range docs[tbl] {
+				if d.lsn < c.LSN {
+					delete(docs[tbl], id)
+				}
+			}
+			truncated[tbl] = max(truncated[tbl], c.LSN)
+		default:
+			id := bus.DocumentID(c.Key)
+			d := docs[tbl][id]
+			if c.LSN < truncated[tbl] || (d != nil && c.LSN < d.lsn) {
+				continue
+			}
+			if c.Op == bus.OpDelete {
+				docs[tbl][id] = &doc{lsn: c.LSN, deleted: true}
+				continue
+			}
+			row := map[string]any{}
+			if d != nil && !d.deleted {
+				for _, u := range c.Unchanged {
+					if v, ok := d.row[u]; ok {
+						row[u] = v
+					}
+				}
+			}
+			for k, v := range c.Row {
+				row[k] = v
+			}
+			docs[tbl][id] = &doc{lsn: c.LSN, row: row}
+		}
+	}
+	out := map[string]map[string]any{}
+	for tbl, ds := range docs {
+		for id, d := range ds {
+			if !d.deleted {
+				out[tbl+"/"+id] = d.row
+			}
+		}
+	}
+	return out
+}
+
+// tableDocs reads a table's rows as text (id first) the way fold's result is
+// compared: by document id, every column rendered with fmt.Sprint of its
+// JSON value. sql must select the key column first, as text.
+func (e *env) tableDocs(table, sql string) map[string]string {
+	e.t.Helper()
+	conn := e.connect()
+	defer conn.Close(context.Background())
+	rows, err := conn.Query(context.Background(), sql)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer rows.Close()
+	out := map[string]string{}
+	for rows.Next() {
+		vals, err := rows.Values()
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		parts := make([]string, len(vals))
+		for i, v := range vals {
+			parts[i] = fmt.Sprint(v)
+		}
+		out["public."+table+"/"+parts[0]] = strings.Join(parts, "|")
+	}
+	if err := rows.Err(); err != nil {
+		e.t.Fatal(err)
+	}
+	return out
+}
+
+// indexDocs renders folded rows of table like tableDocs, for the columns cols.
+func indexDocs(folded map[string]map[string]any, table string, cols ...string) map[string]string {
+	out := map[string]string{}
+	for id, row := range folded {
+		if !strings.HasPrefix(id, "public."+table+"/") {
+			continue
+		}
+		parts := make([]string, len(cols))
+		for i, c := range cols {
+			parts[i] = fmt.Sprint(row[c])
+		}
+		out[id] = strings.Join(parts, "|")
+	}
+	return out
+}
+
+// sameDocs reports the first differences between the table and the index.
+func sameDocs(want, got map[string]string) string {
+	var b strings.Builder
+	n := 0
+	for id, w := range want {
+		if g, ok := got[id]; !ok || g != w {
+			if n < 10 {
+				fmt.Fprintf(&b, "\n  %s: table %q, index %q (present=%v)", id, w, g, ok)
+			}
+			n++
+		}
+	}
+	for id, g := range got {
+		if _, ok := want[id]; !ok {
+			if n < 10 {
+				fmt.Fprintf(&b, "\n  %s: not in the table, index %q", id, g)
+			}
+			n++
+		}
+	}
+	if n == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%d documents differ (%d in the table, %d in the index):%s", n, len(want), len(got), b.String())
+}
+
 // read returns exactly n changes from the bus, failing if fewer arrive.
 func (e *env) read(n int) []bus.Change {
 	e.t.Helper()
-	got := e.bus.ReadChanges(n, 30*time.Second)
+	got := e.readChanges(n, 30*time.Second)
 	if len(got) != n {
 		e.t.Fatalf("read %d changes from the bus, want %d: %s", len(got), n, dump(got))
 	}

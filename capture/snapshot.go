@@ -4,10 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"strings"
+	"strconv"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"golang.org/x/sync/errgroup"
+
 	"github.com/walsearch/walsearch/bus"
 )
 
@@ -17,39 +20,143 @@ type snapshotRecord struct {
 	Finished time.Time `json:"finished"`
 }
 
+// snapshotStart is recorded when a snapshot of a new slot begins, and
+// cleared before a slot is created: while it is set, the slot is the one
+// whose consistent point it names, and the per-table progress records with
+// that LSN say which chunks are already on the bus.
+type snapshotStart struct {
+	LSN     bus.LSN   `json:"lsn"`
+	Started time.Time `json:"started,omitzero"`
+}
+
+// tableProgress is the per-table progress of a snapshot or a backfill: the
+// key ranges still to read. It is written after every chunk the bus stored.
+type tableProgress struct {
+	// LSN is the snapshot's consistent point, or a backfill's request id.
+	LSN     bus.LSN    `json:"lsn"`
+	Ranges  []keyRange `json:"ranges"`
+	Skipped bool       `json:"skipped,omitempty"`
+}
+
+func (p *tableProgress) done() bool {
+	for _, r := range p.Ranges {
+		if !r.Done {
+			return false
+		}
+	}
+	return true
+}
+
+func (p *tableProgress) rows() uint64 {
+	var n uint64
+	for _, r := range p.Ranges {
+		n += r.Rows
+	}
+	return n
+}
+
 // snapshotKey is the StateStore key of the slot's snapshot record.
 func (c *Capture) snapshotKey() string { return "capture." + c.cfg.Slot + ".snapshot" }
 
-// snapshotDone reports whether a snapshot of the slot was recorded as complete.
-func (c *Capture) snapshotDone(ctx context.Context) (bool, error) {
-	v, found, err := c.state.Get(ctx, c.snapshotKey())
+func (c *Capture) snapshotStartKey() string { return "capture." + c.cfg.Slot + ".snapshot_start" }
+
+// progressKey is the StateStore key of a table's snapshot ("snapshot") or
+// backfill ("backfill") progress.
+func (c *Capture) progressKey(kind, schema, table string) string {
+	return "capture." + c.cfg.Slot + "." + kind + "." + bus.EscapeToken(schema) + "." + bus.EscapeToken(table)
+}
+
+func (c *Capture) getJSON(ctx context.Context, key string, v any) (bool, error) {
+	b, found, err := c.state.Get(ctx, key)
 	if err != nil {
-		return false, fmt.Errorf("read snapshot state: %w", err)
+		return false, fmt.Errorf("read state %s: %w", key, err)
 	}
-	if !found {
+	if !found || len(b) == 0 {
 		return false, nil
 	}
-	var rec snapshotRecord
-	if err := json.Unmarshal(v, &rec); err != nil {
-		return false, fmt.Errorf("read snapshot state %s: %w", c.snapshotKey(), err)
+	if err := json.Unmarshal(b, v); err != nil {
+		return false, fmt.Errorf("read state %s: %w", key, err)
 	}
-	return rec.LSN != 0, nil
+	return true, nil
+}
+
+func (c *Capture) putJSON(ctx context.Context, key string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("write state %s: %w", key, err)
+	}
+	if err := c.state.Put(ctx, key, b); err != nil {
+		return fmt.Errorf("write state %s: %w", key, err)
+	}
+	return nil
+}
+
+// snapshotDone reports whether a snapshot of the slot was recorded as complete.
+func (c *Capture) snapshotDone(ctx context.Context) (bool, error) {
+	var rec snapshotRecord
+	found, err := c.getJSON(ctx, c.snapshotKey(), &rec)
+	return found && rec.LSN != 0, err
+}
+
+// finishSnapshot records the snapshot as complete.
+func (c *Capture) finishSnapshot(ctx context.Context, lsn bus.LSN) error {
+	return c.putJSON(ctx, c.snapshotKey(), snapshotRecord{LSN: lsn, Finished: time.Now().UTC()})
 }
 
 // snapshotTable is one published table as the snapshot reads it.
 type snapshotTable struct {
 	rel         *relation
 	partitioned bool
+	unique      bool  // the key is a primary key or replica identity index
+	estimate    int64 // rows, from the planner's statistics
+}
+
+// lockedPublisher lets the snapshot workers share one Publisher, which is
+// used by one goroutine at a time.
+type lockedPublisher struct {
+	mu  sync.Mutex
+	pub Publisher
+}
+
+func (p *lockedPublisher) Publish(ctx context.Context, ev *bus.Change) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if err := p.pub.Publish(ctx, ev); err != nil {
+		return &PublishError{Op: "publish", Err: err}
+	}
+	return nil
+}
+
+func (p *lockedPublisher) Flush(ctx context.Context) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if err := p.pub.Flush(ctx); err != nil {
+		return &PublishError{Op: "flush", Err: err}
+	}
+	return nil
+}
+
+// tablePlan is one table of a running snapshot; its progress is written by
+// the workers reading its ranges.
+type tablePlan struct {
+	index int // in the tracker's tables
+	t     snapshotTable
+	key   string
+
+	mu   sync.Mutex
+	prog tableProgress
 }
 
 // snapshot reads every published table inside the snapshot exported with the
 // slot and publishes each row as OpRead at the slot's consistent point, so
 // that streaming from that point continues exactly where the snapshot ends.
-// The snapshot is recorded as done only once the Publisher has flushed it; a
-// snapshot cut short is taken again with a new slot.
 //
-// Tables are read one after the other, each whole (readTable): readTable is
-// the unit to split into key-range chunks for parallel, resumable snapshots.
+// Tables are cut into key ranges read by SnapshotWorkers connections that all
+// import the exported snapshot (the replication connection that exported it
+// stays idle until the snapshot is over, which keeps it valid). Each range is
+// read in chunks of ChunkRows rows in key order; after a chunk the bus
+// stored, the table's progress is recorded so that a crash resumes after it
+// (see resumeJobs).
 func (c *Capture) snapshot(ctx context.Context, conn *pgx.Conn, slot createdSlot) error {
 	began := time.Now()
 	tx, err := conn.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
@@ -64,149 +171,214 @@ func (c *Capture) snapshot(ctx context.Context, conn *pgx.Conn, slot createdSlot
 	if err != nil {
 		return err
 	}
-	progress := make([]TableStatus, len(tables))
-	for i, t := range tables {
-		progress[i] = TableStatus{Schema: t.rel.schema, Table: t.rel.table, State: TablePending}
+	if err := c.putJSON(ctx, c.snapshotStartKey(), snapshotStart{LSN: slot.consistentPoint, Started: began.UTC()}); err != nil {
+		return err
 	}
-	c.track.startSnapshot(slot.consistentPoint, progress)
-	c.log.Info("snapshot started", "lsn", slot.consistentPoint, "tables", len(tables))
-
-	var total uint64
+	progress := make([]TableStatus, len(tables))
+	plans := make([]*tablePlan, 0, len(tables))
 	for i, t := range tables {
-		if t.rel.skipped() {
-			c.warnNoKey(t.rel)
-			c.track.setTable(i, TableSkipped, 0)
-			continue
-		}
-		c.track.setTable(i, TableRunning, 0)
-		rows, err := c.readTable(ctx, tx, t, slot.consistentPoint, func(n uint64) { c.track.setTable(i, TableRunning, n) })
-		if err != nil {
+		progress[i] = TableStatus{Schema: t.rel.schema, Table: t.rel.table, State: TablePending, Total: uint64(max(t.estimate, 0))}
+		if err := c.storeSchema(ctx, tx, t.rel, slot.consistentPoint); err != nil {
 			return err
 		}
-		c.track.setTable(i, TableDone, rows)
-		total += rows
+		p := &tablePlan{index: i, t: t, key: c.progressKey("snapshot", t.rel.schema, t.rel.table),
+			prog: tableProgress{LSN: slot.consistentPoint}}
+		if t.rel.skipped() {
+			c.warnNoKey(t.rel)
+			progress[i].State = TableSkipped
+			p.prog.Skipped = true
+		} else if p.prog.Ranges, err = splitRanges(ctx, tx, t, c.cfg.SnapshotWorkers, c.cfg.ChunkRows); err != nil {
+			return err
+		}
+		if err := c.putJSON(ctx, p.key, &p.prog); err != nil {
+			return err
+		}
+		if !p.prog.Skipped {
+			plans = append(plans, p)
+		}
+	}
+	c.track.startSnapshot(slot.consistentPoint, progress)
+	c.log.Info("snapshot started", "lsn", slot.consistentPoint, "tables", len(tables), "workers", c.cfg.SnapshotWorkers)
+
+	stopProgress := c.reportProgress(ctx)
+	err = c.readSnapshot(ctx, slot, plans)
+	stopProgress()
+	if err != nil {
+		return err
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return fmt.Errorf("end snapshot: %w", err)
 	}
-	if err := c.pub.Flush(ctx); err != nil {
-		return &PublishError{Op: "flush", Err: err}
+	if err := c.finishSnapshot(ctx, slot.consistentPoint); err != nil {
+		return err
 	}
-	rec, err := json.Marshal(snapshotRecord{LSN: slot.consistentPoint, Finished: time.Now().UTC()})
-	if err != nil {
-		return fmt.Errorf("record snapshot: %w", err)
-	}
-	if err := c.state.Put(ctx, c.snapshotKey(), rec); err != nil {
-		return fmt.Errorf("record snapshot: %w", err)
-	}
-	c.log.Info("snapshot finished", "lsn", slot.consistentPoint, "rows", total, "duration", time.Since(began).Round(time.Millisecond))
+	st := c.track.status(c.cfg.Slot, c.cfg.Publication)
+	c.log.Info("snapshot finished", "lsn", slot.consistentPoint, "rows", st.Snapshot.RowsDone,
+		"duration", time.Since(began).Round(time.Millisecond))
 	return nil
 }
 
-// readTable publishes every row of one table, numbered from 0, and returns
-// how many there were. progress is called every so many rows.
-func (c *Capture) readTable(ctx context.Context, tx pgx.Tx, t snapshotTable, lsn bus.LSN, progress func(uint64)) (uint64, error) {
-	r := t.rel
-	if len(r.columns) == 0 {
-		return 0, nil
-	}
-	names := make([]string, len(r.columns))
-	for i, col := range r.columns {
-		names[i] = pgx.Identifier{col.name}.Sanitize()
-	}
-	only := "ONLY "
-	if t.partitioned {
-		only = "" // a partitioned table's rows are in its partitions
-	}
-	sql := fmt.Sprintf("COPY (SELECT %s FROM %s%s) TO STDOUT", strings.Join(names, ", "), only,
-		pgx.Identifier{r.schema, r.table}.Sanitize())
-	var pos uint64
-	w := &copyRows{onRow: func(fields []copyField) error {
-		if len(fields) != len(r.columns) {
-			return fmt.Errorf("snapshot %s: row has %d fields, want %d", r.qualifiedName(), len(fields), len(r.columns))
-		}
-		ev := &bus.Change{V: bus.SchemaVersion, Op: bus.OpRead, Schema: r.schema, Table: r.table,
-			LSN: lsn, Pos: pos, Row: make(map[string]any, len(fields))}
-		for i, f := range fields {
-			var v any
-			if !f.null {
-				v = c.codec.DecodeText(r.columns[i].oid, f.text)
-			}
-			ev.Row[r.columns[i].name] = v
-		}
-		ev.Key = make([]bus.Column, len(r.key))
-		for i, k := range r.key {
-			ev.Key[i] = bus.Column{Name: r.columns[k].name, Value: ev.Row[r.columns[k].name]}
-		}
-		if err := c.pub.Publish(ctx, ev); err != nil {
-			return &PublishError{Op: "publish", Err: err}
-		}
-		pos++
-		if pos%10000 == 0 {
-			progress(pos)
-		}
-		return nil
-	}}
-	if _, err := tx.Conn().PgConn().CopyTo(ctx, w, sql); err != nil {
-		return pos, fmt.Errorf("snapshot %s: %w", r.qualifiedName(), err)
-	}
-	if err := w.finish(); err != nil {
-		return pos, fmt.Errorf("snapshot %s: %w", r.qualifiedName(), err)
-	}
-	return pos, nil
+// rangeUnit is one key range of one table, the unit a worker takes.
+type rangeUnit struct {
+	plan *tablePlan
+	r    int
 }
 
-// publishedTables lists the publication's tables (partitioned tables as
-// their root) with their columns and keys, as of the snapshot.
-func publishedTables(ctx context.Context, tx pgx.Tx, publication string) ([]snapshotTable, error) {
-	rows, err := tx.Query(ctx, `SELECT c.oid, n.nspname::text, c.relname::text, c.relkind::text
-		FROM pg_catalog.pg_publication_tables pt
-		JOIN pg_catalog.pg_namespace n ON n.nspname = pt.schemaname
-		JOIN pg_catalog.pg_class c ON c.relnamespace = n.oid AND c.relname = pt.tablename
-		WHERE pt.pubname = $1
-		ORDER BY 2, 3`, publication)
+// readSnapshot runs the workers over every unfinished range of plans.
+func (c *Capture) readSnapshot(ctx context.Context, slot createdSlot, plans []*tablePlan) error {
+	var units []rangeUnit
+	for _, p := range plans {
+		for i, r := range p.prog.Ranges {
+			if !r.Done {
+				units = append(units, rangeUnit{plan: p, r: i})
+			}
+		}
+	}
+	if len(units) == 0 {
+		return nil
+	}
+	queue := make(chan rangeUnit, len(units))
+	for _, u := range units {
+		queue <- u
+	}
+	close(queue)
+	pub := &lockedPublisher{pub: c.pub}
+	g, gctx := errgroup.WithContext(ctx)
+	for range min(c.cfg.SnapshotWorkers, len(units)) {
+		g.Go(func() error { return c.snapshotWorker(gctx, slot, pub, queue) })
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	for _, p := range plans {
+		c.track.setTable(p.index, TableDone, p.prog.rows())
+	}
+	return nil
+}
+
+// snapshotWorker opens a connection, imports the exported snapshot and reads
+// ranges from queue until it is empty.
+func (c *Capture) snapshotWorker(ctx context.Context, slot createdSlot, pub *lockedPublisher, queue <-chan rangeUnit) error {
+	cfg, err := queryConfig(c.cfg.URL)
 	if err != nil {
-		return nil, fmt.Errorf("list published tables: %w", err)
+		return err
 	}
-	type row struct {
-		oid                 uint32
-		schema, table, kind string
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return fmt.Errorf("connect snapshot worker to %s: %w", redactURL(c.cfg.URL), err)
 	}
-	var list []row
-	for rows.Next() {
-		var r row
-		if err := rows.Scan(&r.oid, &r.schema, &r.table, &r.kind); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("list published tables: %w", err)
+	defer conn.Close(context.WithoutCancel(ctx))
+	tx, err := conn.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return fmt.Errorf("begin snapshot worker: %w", err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	if _, err := tx.Exec(ctx, "SET TRANSACTION SNAPSHOT "+quoteLiteral(slot.snapshot)); err != nil {
+		return fmt.Errorf("import exported snapshot %s: %w", slot.snapshot, err)
+	}
+	for u := range queue {
+		if err := c.readRange(ctx, conn, pub, slot.consistentPoint, u); err != nil {
+			return err
 		}
-		list = append(list, r)
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list published tables: %w", err)
+	return tx.Commit(ctx)
+}
+
+// readRange reads one range chunk by chunk, recording progress after each
+// chunk the bus stored.
+func (c *Capture) readRange(ctx context.Context, conn *pgx.Conn, pub *lockedPublisher, lsn bus.LSN, u rangeUnit) error {
+	p := u.plan
+	p.mu.Lock()
+	rg := p.prog.Ranges[u.r]
+	p.mu.Unlock()
+	c.track.setState(p.index, TableRunning)
+	limit := c.cfg.ChunkRows
+	if !p.t.chunkable() {
+		limit = 0
 	}
-	out := make([]snapshotTable, 0, len(list))
-	for _, r := range list {
-		cols, err := tableColumns(ctx, tx, r.oid)
-		if err != nil {
-			return nil, err
-		}
-		identity, key, err := identityKey(ctx, tx, r.oid)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, snapshotTable{
-			rel:         catalogRelation(r.oid, r.schema, r.table, identity, cols, key),
-			partitioned: r.kind == "p",
+	for !rg.Done {
+		res, err := c.readChunk(ctx, conn.PgConn(), p.t, rg, limit, lsn, func(ev *bus.Change) error {
+			return pub.Publish(ctx, ev)
 		})
+		if err != nil {
+			return fmt.Errorf("snapshot: %w", err)
+		}
+		if res.last != nil {
+			rg.Last = res.last
+		}
+		rg.Rows += res.rows
+		rg.Done = limit == 0 || res.rows < uint64(limit)
+		if err := pub.Flush(ctx); err != nil {
+			return err
+		}
+		p.mu.Lock()
+		p.prog.Ranges[u.r] = rg
+		err = c.putJSON(ctx, p.key, &p.prog)
+		p.mu.Unlock()
+		if err != nil {
+			return err
+		}
+		c.track.addRows(p.index, res.rows)
+	}
+	return nil
+}
+
+// splitRanges cuts a table with a single integer key into up to workers
+// ranges of equal key width, so that workers can share a large table. Other
+// tables are one range.
+func splitRanges(ctx context.Context, tx pgx.Tx, t snapshotTable, workers, chunk int) ([]keyRange, error) {
+	whole := []keyRange{{}}
+	if !t.chunkable() || len(t.rel.key) != 1 || workers < 2 || t.estimate < 2*int64(chunk) {
+		return whole, nil
+	}
+	col := t.rel.columns[t.rel.key[0]]
+	switch col.oid {
+	case 20, 21, 23: // int8, int2, int4
+	default:
+		return whole, nil
+	}
+	name := pgx.Identifier{col.name}.Sanitize()
+	var lo, hi *int64
+	err := tx.QueryRow(ctx, fmt.Sprintf("SELECT min(%s)::int8, max(%s)::int8 FROM %s", name, name,
+		pgx.Identifier{t.rel.schema, t.rel.table}.Sanitize())).Scan(&lo, &hi)
+	if err != nil {
+		return nil, fmt.Errorf("split %s into ranges: %w", t.rel.qualifiedName(), err)
+	}
+	if lo == nil || hi == nil || *hi <= *lo {
+		return whole, nil
+	}
+	n := min(int64(workers), t.estimate/int64(chunk))
+	width := uint64(*hi-*lo)/uint64(n) + 1
+	out := make([]keyRange, n)
+	for i := range n {
+		if i > 0 {
+			out[i].Last = []string{strconv.FormatInt(*lo+int64(uint64(i)*width)-1, 10)}
+		}
+		if i < n-1 {
+			out[i].Hi = []string{strconv.FormatInt(*lo+int64(uint64(i+1)*width), 10)}
+		}
 	}
 	return out, nil
 }
 
-func quoteLiteral(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+func quoteLiteral(s string) string { return "'" + replaceQuotes(s) + "'" }
+
+func replaceQuotes(s string) string {
+	out := make([]byte, 0, len(s))
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\'' {
+			out = append(out, '\'')
+		}
+		out = append(out, s[i])
+	}
+	return string(out)
+}
 
 // warnNoKey tells the operator, once per table and Run, why a table's changes
 // are not captured and how to fix it.
 func (c *Capture) warnNoKey(r *relation) {
+	c.warnMu.Lock()
+	defer c.warnMu.Unlock()
 	if c.warned == nil {
 		c.warned = make(map[string]bool)
 	}

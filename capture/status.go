@@ -4,6 +4,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/walsearch/walsearch/bus"
 )
@@ -44,6 +45,28 @@ type Status struct {
 	// ConfirmedLSN is the last position confirmed to PostgreSQL: every change
 	// before it is durably stored on the bus.
 	ConfirmedLSN bus.LSN `json:"confirmed_lsn,omitzero"`
+	// WatermarkLSN is the last bus watermark published (bus.OpWatermark).
+	WatermarkLSN bus.LSN `json:"watermark_lsn,omitzero"`
+	// SlotLagBytes is the WAL the slot holds back on the server
+	// (pg_current_wal_lsn() - confirmed_flush_lsn), as last measured.
+	SlotLagBytes int64 `json:"slot_lag_bytes"`
+	// Snapshot sums up the progress of the snapshot in Tables.
+	Snapshot *SnapshotProgress `json:"snapshot_progress,omitempty"`
+	// Backfills lists the tables being backfilled or queued for it.
+	Backfills []string `json:"backfills,omitempty"`
+	// BackfillRows counts the rows read by backfills in this process.
+	BackfillRows uint64 `json:"backfill_rows"`
+}
+
+// SnapshotProgress is how far the initial snapshot got.
+type SnapshotProgress struct {
+	RowsDone uint64 `json:"rows_done"`
+	// RowsTotal is estimated from the planner's statistics (pg_class.reltuples).
+	RowsTotal     uint64  `json:"rows_total"`
+	RowsPerSecond float64 `json:"rows_per_second"`
+	// ETASeconds is the estimated time left, 0 when unknown or done.
+	ETASeconds float64 `json:"eta_seconds"`
+	Done       bool    `json:"done"`
 }
 
 // TableStatus is the snapshot progress of one table.
@@ -52,18 +75,26 @@ type TableStatus struct {
 	Table  string `json:"table"`
 	State  string `json:"state"`
 	Rows   uint64 `json:"rows"`
+	// Total is the planner's estimate of the table's rows.
+	Total uint64 `json:"total"`
 }
 
 // tracker holds the Status of a Capture; the positions are updated on the
 // streaming path without a lock.
 type tracker struct {
-	received  atomic.Uint64
-	confirmed atomic.Uint64
+	received     atomic.Uint64
+	confirmed    atomic.Uint64
+	watermark    atomic.Uint64
+	slotLag      atomic.Int64
+	backfillRows atomic.Uint64
 
 	mu          sync.Mutex
 	phase       Phase
 	snapshotLSN bus.LSN
+	snapStarted time.Time
+	snapEnded   time.Time
 	tables      []TableStatus
+	backfills   []string
 }
 
 func (t *tracker) setPhase(p Phase) {
@@ -75,6 +106,13 @@ func (t *tracker) setPhase(p Phase) {
 func (t *tracker) startSnapshot(lsn bus.LSN, tables []TableStatus) {
 	t.mu.Lock()
 	t.snapshotLSN, t.tables, t.phase = lsn, tables, PhaseSnapshot
+	t.snapStarted, t.snapEnded = time.Now(), time.Time{}
+	t.mu.Unlock()
+}
+
+func (t *tracker) endSnapshot() {
+	t.mu.Lock()
+	t.snapEnded = time.Now()
 	t.mu.Unlock()
 }
 
@@ -82,6 +120,47 @@ func (t *tracker) setTable(i int, state string, rows uint64) {
 	t.mu.Lock()
 	t.tables[i].State, t.tables[i].Rows = state, rows
 	t.mu.Unlock()
+}
+
+func (t *tracker) setState(i int, state string) {
+	t.mu.Lock()
+	t.tables[i].State = state
+	t.mu.Unlock()
+}
+
+func (t *tracker) addRows(i int, n uint64) {
+	t.mu.Lock()
+	t.tables[i].Rows += n
+	t.mu.Unlock()
+}
+
+func (t *tracker) setBackfills(tables []string) {
+	t.mu.Lock()
+	t.backfills = tables
+	t.mu.Unlock()
+}
+
+// snapshotProgress sums the tables up; t.mu is held.
+func (t *tracker) snapshotProgress() *SnapshotProgress {
+	if t.snapStarted.IsZero() {
+		return nil
+	}
+	p := &SnapshotProgress{Done: !t.snapEnded.IsZero()}
+	for _, ts := range t.tables {
+		p.RowsDone += ts.Rows
+		p.RowsTotal += max(ts.Total, ts.Rows)
+	}
+	end := t.snapEnded
+	if end.IsZero() {
+		end = time.Now()
+	}
+	if secs := end.Sub(t.snapStarted).Seconds(); secs > 0 {
+		p.RowsPerSecond = float64(p.RowsDone) / secs
+	}
+	if !p.Done && p.RowsPerSecond > 0 && p.RowsTotal > p.RowsDone {
+		p.ETASeconds = float64(p.RowsTotal-p.RowsDone) / p.RowsPerSecond
+	}
+	return p
 }
 
 func (t *tracker) status(slot, publication string) Status {
@@ -96,5 +175,10 @@ func (t *tracker) status(slot, publication string) Status {
 		Tables:       slices.Clone(t.tables),
 		ReceivedLSN:  bus.LSN(t.received.Load()),
 		ConfirmedLSN: bus.LSN(t.confirmed.Load()),
+		WatermarkLSN: bus.LSN(t.watermark.Load()),
+		SlotLagBytes: t.slotLag.Load(),
+		Snapshot:     t.snapshotProgress(),
+		Backfills:    slices.Clone(t.backfills),
+		BackfillRows: t.backfillRows.Load(),
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/jackc/pglogrepl"
@@ -24,33 +25,86 @@ const (
 // stream consumes the replication stream from start, publishes the decoded
 // changes in log order and confirms positions the Publisher has flushed. It
 // uses catalog (a regular connection) to look up keys and user types when
-// Relation messages arrive.
-func (c *Capture) stream(ctx context.Context, rconn *pgconn.PgConn, catalog *pgx.Conn, start bus.LSN) error {
+// Relation messages arrive, and to measure the slot's lag. Backfills run
+// beside it (see backfiller); resume, when set, is the consistent point of
+// an initial snapshot whose remaining chunks they read.
+func (c *Capture) stream(ctx context.Context, rconn *pgconn.PgConn, catalog *pgx.Conn, start, resume bus.LSN) error {
 	if err := startReplication(ctx, rconn, c.cfg.Slot, c.cfg.Publication, start, slotBusyWait); err != nil {
 		return err
 	}
 	c.track.setPhase(PhaseStreaming)
 	c.log.Info("streaming started", "from", start, "publication", c.cfg.Publication)
 
-	dec := newDecoder(c.codec)
-	ack := newAcker(c.pub, &c.track, start)
-	next := time.Now().Add(c.cfg.StatusInterval)
+	bf := newBackfiller(c)
+	if resume != 0 {
+		if err := c.resumeSnapshot(ctx, catalog, bf, resume); err != nil {
+			return err
+		}
+	} else if err := c.backfillNewTables(ctx, catalog, bf); err != nil {
+		return err
+	}
+	if err := c.resumeBackfills(ctx, bf); err != nil {
+		return err
+	}
+	bctx, stopBackfills := context.WithCancel(ctx)
+	bfErr := make(chan error, 1)
+	bfDone := make(chan struct{})
+	go func() {
+		defer close(bfDone)
+		bfErr <- bf.run(bctx)
+	}()
+	defer func() {
+		stopBackfills()
+		<-bfDone
+	}()
+
+	s := &streamer{c: c, rconn: rconn, catalog: catalog, dec: newDecoder(c.codec), ack: newAcker(c.pub, &c.track, start), bf: bf}
+	now := time.Now()
+	next := now.Add(c.cfg.StatusInterval)
+	nextMark := now
+	nextSlotCheck := now
 	for {
-		if !time.Now().Before(next) {
-			if err := c.confirm(ctx, rconn, ack); err != nil {
+		now = time.Now()
+		if !now.Before(next) {
+			if err := c.confirm(ctx, rconn, s.ack); err != nil {
 				if ctx.Err() != nil {
-					return c.finish(ctx, rconn, ack)
+					return c.finish(ctx, rconn, s.ack)
 				}
 				return err
 			}
-			next = time.Now().Add(c.cfg.StatusInterval)
+			next = now.Add(c.cfg.StatusInterval)
 		}
-		rctx, cancel := context.WithDeadline(ctx, next)
+		if !now.Before(nextMark) {
+			if err := s.watermark(ctx); err != nil {
+				if ctx.Err() != nil {
+					return c.finish(ctx, rconn, s.ack)
+				}
+				return err
+			}
+			nextMark = now.Add(c.cfg.WatermarkInterval)
+		}
+		if !now.Before(nextSlotCheck) {
+			if err := s.checkSlot(ctx); err != nil {
+				if ctx.Err() != nil {
+					return c.finish(ctx, rconn, s.ack)
+				}
+				return err
+			}
+			nextSlotCheck = now.Add(c.cfg.SlotCheckInterval)
+		}
+		select {
+		case err := <-bfErr:
+			if err != nil {
+				return err
+			}
+		default:
+		}
+		rctx, cancel := context.WithDeadline(ctx, minTime(next, nextMark, nextSlotCheck))
 		msg, err := rconn.ReceiveMessage(rctx)
 		cancel()
 		if err != nil {
 			if ctx.Err() != nil {
-				return c.finish(ctx, rconn, ack)
+				return c.finish(ctx, rconn, s.ack)
 			}
 			if pgconn.Timeout(err) {
 				continue
@@ -59,9 +113,9 @@ func (c *Capture) stream(ctx context.Context, rconn *pgconn.PgConn, catalog *pgx
 		}
 		switch m := msg.(type) {
 		case *pgproto3.CopyData:
-			if err := c.handle(ctx, rconn, catalog, dec, ack, m.Data); err != nil {
+			if err := s.handle(ctx, m.Data); err != nil {
 				if ctx.Err() != nil {
-					return c.finish(ctx, rconn, ack)
+					return c.finish(ctx, rconn, s.ack)
 				}
 				return err
 			}
@@ -73,8 +127,30 @@ func (c *Capture) stream(ctx context.Context, rconn *pgconn.PgConn, catalog *pgx
 	}
 }
 
+func minTime(ts ...time.Time) time.Time {
+	m := ts[0]
+	for _, t := range ts[1:] {
+		if t.Before(m) {
+			m = t
+		}
+	}
+	return m
+}
+
+// streamer is the state of one stream, owned by its goroutine.
+type streamer struct {
+	c        *Capture
+	rconn    *pgconn.PgConn
+	catalog  *pgx.Conn
+	dec      *decoder
+	ack      *acker
+	bf       *backfiller
+	lastMark bus.LSN
+	lastWarn time.Time
+}
+
 // handle processes one CopyData message of the replication stream.
-func (c *Capture) handle(ctx context.Context, rconn *pgconn.PgConn, catalog *pgx.Conn, dec *decoder, ack *acker, data []byte) error {
+func (s *streamer) handle(ctx context.Context, data []byte) error {
 	if len(data) == 0 {
 		return nil
 	}
@@ -84,47 +160,102 @@ func (c *Capture) handle(ctx context.Context, rconn *pgconn.PgConn, catalog *pgx
 		if err != nil {
 			return fmt.Errorf("%w: keepalive: %w", ErrProtocol, err)
 		}
-		if !dec.inTx {
-			ack.idle(bus.LSN(pkm.ServerWALEnd))
+		if !s.dec.inTx {
+			s.ack.idle(bus.LSN(pkm.ServerWALEnd))
 		}
 		if pkm.ReplyRequested {
 			// Only what the bus has stored is ever reported.
-			return sendStatus(ctx, rconn, ack.done, false)
+			return sendStatus(ctx, s.rconn, s.ack.done, false)
 		}
 	case pglogrepl.XLogDataByteID:
 		xld, err := pglogrepl.ParseXLogData(data[1:])
 		if err != nil {
 			return fmt.Errorf("%w: xlogdata: %w", ErrProtocol, err)
 		}
-		return c.apply(ctx, catalog, dec, ack, xld.WALData)
+		return s.apply(ctx, xld.WALData)
 	}
 	return nil
 }
 
-// apply decodes one pgoutput message and publishes its changes.
-func (c *Capture) apply(ctx context.Context, catalog *pgx.Conn, dec *decoder, ack *acker, data []byte) error {
-	res, err := dec.decodeBytes(data)
+// apply decodes one pgoutput message and publishes its changes. Rows of the
+// watermark table are signals for the backfills, not changes.
+func (s *streamer) apply(ctx context.Context, data []byte) error {
+	c := s.c
+	res, err := s.dec.decodeBytes(data)
 	if err != nil {
 		return err
 	}
 	if res.relation != nil {
-		if err := c.learnRelation(ctx, catalog, dec, res.relation); err != nil {
+		if err := c.learnRelation(ctx, s.catalog, s.dec, res.relation); err != nil {
 			return err
 		}
 	}
 	for _, ev := range res.changes {
+		if isWatermarkTable(ev.Schema, ev.Table) {
+			if sig, ok := parseSignal(ev); ok {
+				if err := s.bf.onSignal(ctx, sig, ev.LSN); err != nil {
+					return err
+				}
+			}
+			continue
+		}
+		s.bf.onChange(ev)
 		if err := c.pub.Publish(ctx, ev); err != nil {
 			return &PublishError{Op: "publish", Err: err}
 		}
 	}
 	if res.commit {
-		ack.committed(res.end)
+		s.ack.committed(res.end)
+	}
+	return nil
+}
+
+// watermark publishes a bus watermark when the received position moved:
+// every transaction that committed before it was published before it.
+func (s *streamer) watermark(ctx context.Context) error {
+	if s.dec.inTx || s.ack.pending <= s.lastMark {
+		return nil
+	}
+	ev := bus.NewWatermark(s.ack.pending)
+	// A watermark may fall on the commit LSN of a later transaction, whose
+	// first change has position 0: a position no change has keeps their
+	// message ids apart.
+	ev.Pos = math.MaxUint64
+	if err := s.c.pub.Publish(ctx, ev); err != nil {
+		return &PublishError{Op: "publish", Err: err}
+	}
+	s.lastMark = s.ack.pending
+	s.c.track.watermark.Store(uint64(s.lastMark))
+	return nil
+}
+
+// checkSlot measures the WAL the slot holds back and warns, at most every
+// LagWarnInterval, when it is over MaxSlotLagBytes.
+func (s *streamer) checkSlot(ctx context.Context) error {
+	c := s.c
+	var lag *int64
+	err := s.catalog.QueryRow(ctx, `SELECT (pg_current_wal_lsn() - confirmed_flush_lsn)::int8
+		FROM pg_catalog.pg_replication_slots WHERE slot_name = $1`, c.cfg.Slot).Scan(&lag)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return fmt.Errorf("measure slot lag: %w", err)
+	}
+	if lag == nil {
+		return nil
+	}
+	c.track.slotLag.Store(*lag)
+	if *lag > c.cfg.MaxSlotLagBytes && time.Since(s.lastWarn) >= c.cfg.LagWarnInterval {
+		s.lastWarn = time.Now()
+		c.log.Warn("replication slot holds back more WAL than capture.max_slot_lag_bytes: PostgreSQL keeps this WAL on disk until walsearch confirms it. "+
+			"Check that the bus accepts changes (sink or transform backlog, disk space); if this walsearch is being decommissioned, "+
+			"drop the slot with SELECT pg_drop_replication_slot('"+c.cfg.Slot+"'); consider max_slot_wal_keep_size on the server",
+			"lag_bytes", *lag, "max_slot_lag_bytes", c.cfg.MaxSlotLagBytes, "confirmed", s.ack.done)
 	}
 	return nil
 }
 
 // learnRelation completes what a Relation message says with the catalogue:
-// the key's column order and user-defined types the codec has not seen.
+// the key's column order and user-defined types the codec has not seen. It
+// stores the table's schema for the sink.
 func (c *Capture) learnRelation(ctx context.Context, catalog *pgx.Conn, dec *decoder, r *relation) error {
 	_, key, err := identityKey(ctx, catalog, r.id)
 	if err != nil {
@@ -142,7 +273,7 @@ func (c *Capture) learnRelation(ctx context.Context, catalog *pgx.Conn, dec *dec
 	if r.skipped() {
 		c.warnNoKey(r)
 	}
-	return nil
+	return c.storeSchema(ctx, catalog, r, dec.lsn)
 }
 
 // confirm flushes the Publisher and confirms what it stored. A status update
