@@ -85,8 +85,8 @@ type Config struct {
 // DefaultConfig returns a Config with every default set; URL must still be set.
 func DefaultConfig() Config {
 	return Config{
-		Slot:           DefaultSlot,
-		Publication:    DefaultPublication,
+		Slot:              DefaultSlot,
+		Publication:       DefaultPublication,
 		StatusInterval:    DefaultStatusInterval,
 		SnapshotWorkers:   DefaultSnapshotWorkers,
 		ChunkRows:         DefaultChunkRows,

@@ -145,4 +145,3 @@ func (c *Capture) storeSchema(ctx context.Context, q queryer, r *relation, lsn b
 	}
 	return nil
 }
-
