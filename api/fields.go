@@ -6,10 +6,13 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"sort"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/elastic/go-elasticsearch/v8/esapi"
+	"github.com/gofiber/fiber/v2"
 
 	"github.com/walsearch/walsearch/internal/esclient"
 )
@@ -17,9 +20,129 @@ import (
 // fieldInfo is what the API knows of one field of an index.
 type fieldInfo struct {
 	Type string // Elasticsearch type: text, keyword, long, date, ...
-	// Exact is the field to use for exact matches and sorting: the field
-	// itself, or its keyword sub-field for a text field ("" when none).
+	// Exact is the field to use for exact matches, sorting and facets: the
+	// field itself, or its keyword sub-field for a text field ("" when none).
 	Exact string
+}
+
+// indexView is an index as one request may see it: hidden fields are gone
+// from fields, so every lookup of a hidden field fails like an unknown one.
+type indexView struct {
+	name   string
+	fields map[string]fieldInfo
+	hidden []string
+	// key are the fields of the row key, used as the paging tie-breaker.
+	key []string
+	// searchFields are the fields "q" searches, with optional ^boost.
+	searchFields []string
+	managed      ManagedIndex
+}
+
+// isHidden reports whether name is a hidden field or inside one.
+func isHidden(hidden []string, name string) bool {
+	for _, h := range hidden {
+		if name == h || strings.HasPrefix(name, h+".") {
+			return true
+		}
+	}
+	return false
+}
+
+// view resolves index for a request: it must be managed and allowed for the
+// caller, and its mapping is fetched (cached) with hidden fields removed.
+func (s *Server) view(ctx context.Context, c *fiber.Ctx, index string) (*indexView, error) {
+	if err := validIndexName(index); err != nil {
+		return nil, err
+	}
+	if !allowedIndex(c, index) {
+		return nil, errIndexNotFound(index)
+	}
+	mi, ok, err := s.indices.lookup(ctx, index)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, errIndexNotFound(index)
+	}
+	all, err := s.mappings.get(ctx, index)
+	if err != nil {
+		return nil, err
+	}
+	ic := s.cfg.Indices[index]
+	v := &indexView{name: index, fields: make(map[string]fieldInfo, len(all)), hidden: ic.HiddenFields, managed: mi}
+	for name, fi := range all {
+		if !isHidden(v.hidden, name) {
+			v.fields[name] = fi
+		}
+	}
+	for _, k := range mi.Key {
+		if _, ok := v.fields[k]; ok {
+			v.key = append(v.key, k)
+		}
+	}
+	if len(v.key) != len(mi.Key) {
+		v.key = nil // a key column is hidden or not mapped yet
+	}
+	if len(mi.Key) == 0 {
+		if _, ok := v.fields["id"]; ok {
+			v.key = []string{"id"}
+		}
+	}
+	v.searchFields = searchFields(ic.SearchFields, v)
+	return v, nil
+}
+
+// searchFields returns the configured full-text fields that are visible, or
+// by default every visible text and keyword field.
+func searchFields(configured []string, v *indexView) []string {
+	var out []string
+	if len(configured) > 0 {
+		for _, f := range configured {
+			name, _, _ := strings.Cut(f, "^")
+			if _, ok := v.fields[name]; ok {
+				out = append(out, f)
+			}
+		}
+		return out
+	}
+	for name, fi := range v.fields {
+		if fi.Type == "text" || fi.Type == "keyword" || fi.Type == "match_only_text" {
+			out = append(out, name)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// sortedNames returns the visible field names in order.
+func (v *indexView) sortedNames() []string {
+	out := make([]string, 0, len(v.fields))
+	for f := range v.fields {
+		out = append(out, f)
+	}
+	sort.Strings(out)
+	return out
+}
+
+type fieldsResponse struct {
+	Index      string            `json:"index"`
+	Fields     []string          `json:"fields"`
+	FieldTypes map[string]string `json:"field_types"`
+}
+
+// fieldsHandler answers GET /indices/{index}/fields.
+func (s *Server) fieldsHandler(c *fiber.Ctx) error {
+	ctx, cancel := s.requestContext(c)
+	defer cancel()
+	v, err := s.view(ctx, c, c.Params("index"))
+	if err != nil {
+		return err
+	}
+	types := make(map[string]string, len(v.fields))
+	for name, fi := range v.fields {
+		types[name] = fi.Type
+	}
+	return c.JSON(fieldsResponse{Index: v.name, Fields: v.sortedNames(), FieldTypes: types})
 }
 
 type indexMapping struct {
@@ -51,15 +174,21 @@ func (c *mappingCache) get(ctx context.Context, index string) (map[string]fieldI
 	}
 	res, err := esapi.IndicesGetMappingRequest{Index: []string{index}}.Do(ctx, c.es)
 	if err != nil {
-		return nil, unavailable("the search engine is unreachable")
+		if ok {
+			return im.fields, nil // serve the last known mapping during an outage
+		}
+		return nil, errEngineDown
 	}
 	defer res.Body.Close()
 	body, _ := io.ReadAll(res.Body)
 	switch {
 	case res.StatusCode == http.StatusNotFound:
-		return nil, notFound(fmt.Sprintf("index %q does not exist", index))
+		return nil, errIndexNotFound(index)
 	case res.StatusCode == http.StatusTooManyRequests || res.StatusCode >= 500:
-		return nil, unavailable("the search engine is unavailable")
+		if ok {
+			return im.fields, nil
+		}
+		return nil, errEngineDown
 	case res.IsError():
 		return nil, fmt.Errorf("get mapping of %s: HTTP %d", index, res.StatusCode)
 	}
@@ -101,10 +230,15 @@ func flatten(prefix string, props map[string]json.RawMessage, out map[string]fie
 			continue
 		}
 		fi := fieldInfo{Type: p.Type, Exact: path}
-		if p.Type == "text" {
+		if p.Type == "text" || p.Type == "match_only_text" {
 			fi.Exact = ""
-			for sub, f := range p.Fields {
-				if f.Type == "keyword" {
+			subs := make([]string, 0, len(p.Fields))
+			for sub := range p.Fields {
+				subs = append(subs, sub)
+			}
+			sort.Strings(subs)
+			for _, sub := range subs {
+				if p.Fields[sub].Type == "keyword" {
 					fi.Exact = path + "." + sub
 					break
 				}

@@ -4,8 +4,16 @@ import (
 	"context"
 	"net/http"
 	"sync"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
+)
+
+// Health statuses.
+const (
+	HealthOK       = "ok"       // every component is up
+	HealthDegraded = "degraded" // something is down; "serving" says whether searches are answered
+	HealthDown     = "down"     // a component's status when its check fails
 )
 
 type componentHealth struct {
@@ -13,21 +21,55 @@ type componentHealth struct {
 	Error  string `json:"error,omitempty"`
 }
 
-// health checks every component concurrently and answers 200 when all are
-// up, 503 otherwise.
-func (s *Server) health(c *fiber.Ctx) error {
-	ctx, cancel := context.WithTimeout(c.UserContext(), s.cfg.RequestTimeout/2)
-	defer cancel()
-	out := make(map[string]componentHealth, len(s.components))
+type healthResponse struct {
+	Status     string                     `json:"status"`
+	Serving    bool                       `json:"serving"`
+	Components map[string]componentHealth `json:"components"`
+	// Fallback is "postgres" while searches are answered from PostgreSQL.
+	Fallback string `json:"fallback,omitempty"`
+}
+
+// healthCache keeps the last health result for a short time, so probes
+// cannot turn into a storm of checks.
+type healthCache struct {
+	ttl time.Duration
+
+	mu      sync.Mutex
+	last    healthResponse
+	code    int
+	checked time.Time
+}
+
+// healthHandler answers GET /health: 200 while searches can be answered,
+// 503 when they cannot (the search engine is unreachable and there is no
+// fallback).
+func (s *Server) healthHandler(c *fiber.Ctx) error {
+	s.health.mu.Lock()
+	defer s.health.mu.Unlock()
+	if time.Since(s.health.checked) > s.health.ttl {
+		ctx, cancel := context.WithTimeout(c.UserContext(), min(s.cfg.RequestTimeout/2, 3*time.Second))
+		s.health.last, s.health.code = s.checkHealth(ctx)
+		cancel()
+		s.health.checked = time.Now()
+	}
+	return c.Status(s.health.code).JSON(s.health.last)
+}
+
+func (s *Server) checkHealth(ctx context.Context) (healthResponse, int) {
+	comps := append([]Component{{Name: "elasticsearch", Check: s.eng.ping}}, s.components...)
+	if s.fallback != nil {
+		comps = append(comps, Component{Name: "postgres", Check: s.fallback.ping})
+	}
+	out := make(map[string]componentHealth, len(comps))
 	var mu sync.Mutex
 	var wg sync.WaitGroup
-	for _, comp := range s.components {
+	for _, comp := range comps {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			h := componentHealth{Status: "ok"}
+			h := componentHealth{Status: HealthOK}
 			if err := comp.Check(ctx); err != nil {
-				h = componentHealth{Status: "down", Error: err.Error()}
+				h = componentHealth{Status: HealthDown, Error: err.Error()}
 			}
 			mu.Lock()
 			out[comp.Name] = h
@@ -35,11 +77,19 @@ func (s *Server) health(c *fiber.Ctx) error {
 		}()
 	}
 	wg.Wait()
-	status, code := "ok", http.StatusOK
+	resp := healthResponse{Status: HealthOK, Serving: true, Components: out}
 	for _, h := range out {
-		if h.Status != "ok" {
-			status, code = "degraded", http.StatusServiceUnavailable
+		if h.Status != HealthOK {
+			resp.Status = HealthDegraded
 		}
 	}
-	return c.Status(code).JSON(fiber.Map{"status": status, "components": out})
+	if out["elasticsearch"].Status != HealthOK {
+		if s.fallback != nil && out["postgres"].Status != HealthDown {
+			resp.Fallback = FallbackPostgres
+		} else {
+			resp.Serving = false
+			return resp, http.StatusServiceUnavailable
+		}
+	}
+	return resp, http.StatusOK
 }

@@ -1,9 +1,11 @@
-// Package api serves Walsearch's HTTP API with fiber: search over the
-// managed indices and health.
+// Package api serves Walsearch's HTTP search API with fiber: POST /search,
+// cursor paging, field and index listings, health, pipeline status, metrics
+// and the OpenAPI description.
 //
 // User input is always mapped to typed queries: it never becomes raw query
-// DSL, a script or a regular expression, and only Walsearch-managed indices
-// can be reached.
+// DSL, a script or a regular expression. Only Walsearch-managed indices can
+// be reached, hidden fields never leave the server, and the package never
+// writes to the search engine except to refresh an index for read-your-writes.
 package api
 
 import (
@@ -16,34 +18,77 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/recover"
 
 	"github.com/walsearch/walsearch/internal/esclient"
 )
 
 // Defaults for Config.
 const (
-	DefaultListen         = "127.0.0.1:8080"
-	DefaultRequestTimeout = 10 * time.Second
-	DefaultBodyLimit      = 1 << 20
-	DefaultPageSize       = 10
-	MaxPageSize           = 1000
-	MaxResultWindow       = 10000
+	DefaultListen          = "127.0.0.1:8080"
+	DefaultRequestTimeout  = 10 * time.Second
+	DefaultBodyLimit       = 1 << 20
+	DefaultPageSize        = 10
+	DefaultRateLimit       = 100.0
+	DefaultMinLSNTimeout   = 5 * time.Second
+	DefaultBreakerCooldown = 2 * time.Second
+	MaxPageSize            = 1000
+	MaxResultWindow        = 10000
 )
+
+// Fallback modes.
+const (
+	FallbackNone     = ""
+	FallbackPostgres = "postgres"
+)
+
+// IndexConfig is per-index API behaviour, keyed by index name.
+type IndexConfig struct {
+	// HiddenFields are never returned, searched, sorted on, faceted,
+	// highlighted or listed. A name hides the field and everything under it.
+	HiddenFields []string
+	// SearchFields are the fields "q" searches, each optionally boosted
+	// ("title^3"). Default: every text and keyword field.
+	SearchFields []string
+}
 
 // Config configures the API server.
 type Config struct {
-	// Listen is the address to serve on. Default: 127.0.0.1:8080.
+	// Listen is the address to serve on. Without Keys it must be a loopback
+	// address. Default: 127.0.0.1:8080.
 	Listen string
 	// RequestTimeout bounds each request. Default: 10s.
 	RequestTimeout time.Duration
 	// BodyLimit caps request bodies in bytes. Default: 1 MiB.
 	BodyLimit int
-	Logger    *slog.Logger
+	// Keys are the accepted API keys; none means no authentication, on
+	// loopback only.
+	Keys []Key
+	// RateLimit is requests per second per key (or per client address
+	// without keys); 0 means no limit. Default: 100.
+	RateLimit float64
+	// RateBurst is the burst allowed above RateLimit. Default: 2×RateLimit.
+	RateBurst int
+	// CursorSecret signs scroll cursors; empty means a random key per
+	// process (cursors then end with the process). Default: "".
+	CursorSecret string
+	// MinLSNTimeout bounds a read-your-writes wait. Default: 5s.
+	MinLSNTimeout time.Duration
+	// BreakerCooldown is how long searches fail fast after the search engine
+	// failed. Default: 2s.
+	BreakerCooldown time.Duration
+	// Fallback is "postgres" to answer simple searches from PostgreSQL while
+	// the search engine is down (needs a PostgreSQL connector). Default: "".
+	Fallback string
+	// Indices holds per-index settings.
+	Indices map[string]IndexConfig
+	Logger  *slog.Logger
 }
 
 // DefaultConfig returns a Config with every default filled in.
 func DefaultConfig() Config {
-	return Config{Listen: DefaultListen, RequestTimeout: DefaultRequestTimeout, BodyLimit: DefaultBodyLimit}
+	return Config{Listen: DefaultListen, RequestTimeout: DefaultRequestTimeout, BodyLimit: DefaultBodyLimit,
+		RateLimit: DefaultRateLimit, MinLSNTimeout: DefaultMinLSNTimeout, BreakerCooldown: DefaultBreakerCooldown}
 }
 
 // Validate reports every problem with c.
@@ -51,12 +96,36 @@ func (c Config) Validate() error {
 	var errs []error
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		errs = append(errs, fmt.Errorf("api.listen: want host:port, got %q", c.Listen))
+	} else if len(c.Keys) == 0 && !isLoopback(c.Listen) {
+		errs = append(errs, fmt.Errorf("api.listen: %q accepts remote connections but no API key is configured; set api.keys (or WALSEARCH_API_KEYS) or listen on 127.0.0.1", c.Listen))
 	}
 	if c.RequestTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("api.request_timeout: want a positive duration, got %s", c.RequestTimeout))
 	}
 	if c.BodyLimit < 1024 {
 		errs = append(errs, fmt.Errorf("api.body_limit: want at least 1024 bytes, got %d", c.BodyLimit))
+	}
+	for i, k := range c.Keys {
+		if len(k.Key) < MinKeyLength {
+			errs = append(errs, fmt.Errorf("api.keys[%d]: want a key of at least %d characters", i, MinKeyLength))
+		}
+		for _, idx := range k.Indices {
+			if validIndexName(idx) != nil {
+				errs = append(errs, fmt.Errorf("api.keys[%d].indices: %q is not an index name", i, idx))
+			}
+		}
+	}
+	if c.RateLimit < 0 || c.RateBurst < 0 {
+		errs = append(errs, fmt.Errorf("api.rate_limit: want 0 (no limit) or more requests per second, got %g (burst %d)", c.RateLimit, c.RateBurst))
+	}
+	if c.MinLSNTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("api.min_lsn_timeout: want a positive duration, got %s", c.MinLSNTimeout))
+	}
+	if c.BreakerCooldown <= 0 {
+		errs = append(errs, fmt.Errorf("api.breaker_cooldown: want a positive duration, got %s", c.BreakerCooldown))
+	}
+	if c.Fallback != FallbackNone && c.Fallback != FallbackPostgres {
+		errs = append(errs, fmt.Errorf("api.fallback: want \"\" or \"postgres\", got %q", c.Fallback))
 	}
 	return errors.Join(errs...)
 }
@@ -73,38 +142,115 @@ type Component struct {
 // returns nil; Addr is valid once Ready is closed.
 type Server struct {
 	cfg        Config
-	es         *esclient.Client
+	eng        *engine
+	pipe       Pipeline
 	components []Component
 	log        *slog.Logger
 	app        *fiber.App
 	mappings   *mappingCache
+	indices    *indexCache
+	cursors    *cursorCodec
+	keys       keyring
+	limiter    *rateLimiter
+	metrics    *metrics
+	fallback   *pgFallback
+	health     *healthCache
 
 	ready chan struct{}
 	mu    sync.Mutex
 	addr  net.Addr
 }
 
-// New returns an API server.
-func New(cfg Config, es *esclient.Client, components []Component) (*Server, error) {
+// Option sets an optional collaborator of the Server.
+type Option func(*Server) error
+
+// WithPostgres gives the server a PostgreSQL connector for api.fallback:
+// postgres. connect opens a new connection; the server pools a few.
+func WithPostgres(connect Connector) Option {
+	return func(s *Server) error {
+		if connect == nil {
+			return errors.New("api: WithPostgres needs a connector")
+		}
+		s.fallback = newPGFallback(connect, s.log)
+		return nil
+	}
+}
+
+// New returns an API server. pipe tells which indices are managed and how
+// the pipeline is doing; components are checked by /health besides the
+// search engine.
+func New(cfg Config, es *esclient.Client, pipe Pipeline, components []Component, opts ...Option) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
+	}
+	if pipe == nil {
+		return nil, errors.New("api: a Pipeline is required")
 	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: cfg, es: es, components: components, log: log.With("component", "api"),
-		mappings: newMappingCache(es, 5*time.Second), ready: make(chan struct{})}
+	cc, err := newCursorCodec(cfg.CursorSecret)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{
+		cfg: cfg, eng: &engine{es: es, br: &breaker{cooldown: cfg.BreakerCooldown}}, pipe: pipe,
+		components: components, log: log.With("component", "api"),
+		mappings: newMappingCache(es, 5*time.Second), indices: &indexCache{src: pipe, ttl: 2 * time.Second},
+		cursors: cc, keys: newKeyring(cfg.Keys), ready: make(chan struct{}),
+	}
+	s.health = &healthCache{ttl: time.Second}
+	if cfg.RateLimit > 0 {
+		burst := cfg.RateBurst
+		if burst == 0 {
+			burst = max(1, int(2*cfg.RateLimit))
+		}
+		s.limiter = newRateLimiter(cfg.RateLimit, burst)
+	}
+	for _, o := range opts {
+		if err := o(s); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.Fallback == FallbackPostgres && s.fallback == nil {
+		return nil, errors.New("api.fallback: postgres needs a PostgreSQL connection (WithPostgres)")
+	}
+	if cfg.Fallback != FallbackPostgres {
+		s.fallback = nil
+	}
+	s.metrics = newMetrics(s)
 	s.app = fiber.New(fiber.Config{
 		DisableStartupMessage: true,
 		BodyLimit:             cfg.BodyLimit,
 		ReadTimeout:           cfg.RequestTimeout,
 		WriteTimeout:          cfg.RequestTimeout,
+		ReadBufferSize:        32 << 10, // room for long cursors in the URL
 		ErrorHandler:          s.handleError,
 	})
-	s.app.Get("/health", s.health)
-	s.app.Post("/search", s.search)
+	s.app.Use(recover.New())
+	s.app.Use(s.metrics.middleware)
+	s.app.Use(s.authenticate)
+	s.app.Use(s.rateLimit)
+	s.routes()
 	return s, nil
+}
+
+// routes registers every endpoint; openapi.go describes each of them.
+func (s *Server) routes() {
+	s.app.Get("/health", s.healthHandler)
+	s.app.Get("/openapi.json", s.openAPIHandler)
+	s.app.Post("/search", s.search)
+	s.app.Get("/search/:index/scroll", s.scroll)
+	s.app.Get("/indices", s.indicesHandler)
+	s.app.Get("/indices/:index/fields", s.fieldsHandler)
+	s.app.Get("/status", s.statusHandler)
+	s.app.Get("/metrics", s.metricsHandler)
+}
+
+// requestContext bounds a request's work by Config.RequestTimeout.
+func (s *Server) requestContext(c *fiber.Ctx) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(c.UserContext(), s.cfg.RequestTimeout)
 }
 
 // Ready is closed once the server listens.
@@ -117,6 +263,18 @@ func (s *Server) Addr() net.Addr {
 	return s.addr
 }
 
+// Routes lists the registered "METHOD path" pairs, in fiber's path syntax.
+func (s *Server) Routes() []string {
+	var out []string
+	for _, r := range s.app.GetRoutes(true) {
+		if r.Method == fiber.MethodHead {
+			continue
+		}
+		out = append(out, r.Method+" "+r.Path)
+	}
+	return out
+}
+
 // Run serves until ctx is done.
 func (s *Server) Run(ctx context.Context) error {
 	ln, err := net.Listen("tcp", s.cfg.Listen)
@@ -127,7 +285,11 @@ func (s *Server) Run(ctx context.Context) error {
 	s.addr = ln.Addr()
 	s.mu.Unlock()
 	close(s.ready)
-	s.log.Info("search API listening", "addr", ln.Addr().String())
+	if len(s.keys) == 0 {
+		s.log.Warn("no API keys configured: the search API accepts unauthenticated requests on loopback only", "addr", ln.Addr().String())
+	} else {
+		s.log.Info("search API listening", "addr", ln.Addr().String(), "keys", len(s.keys))
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- s.app.Listener(ln) }()
 	select {
@@ -141,5 +303,8 @@ func (s *Server) Run(ctx context.Context) error {
 		return fmt.Errorf("api: shutdown: %w", err)
 	}
 	<-errc
+	if s.fallback != nil {
+		s.fallback.close()
+	}
 	return nil
 }

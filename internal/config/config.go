@@ -8,6 +8,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"strings"
@@ -27,6 +28,7 @@ type Config struct {
 	// DataDir holds the embedded NATS store and the embedded search engine.
 	DataDir       string              `koanf:"data_dir"`
 	Postgres      Postgres            `koanf:"postgres"`
+	Capture       Capture             `koanf:"capture"`
 	Elasticsearch Elasticsearch       `koanf:"elasticsearch"`
 	NATS          NATS                `koanf:"nats"`
 	ScriptsDir    string              `koanf:"scripts_dir"`
@@ -45,6 +47,18 @@ type Postgres struct {
 	Publication string   `koanf:"publication"`
 	// PoolSize bounds connections used for snapshots and queries.
 	PoolSize int `koanf:"pool_size"`
+}
+
+// Capture tunes the capture stage (snapshot, backfills, slot health).
+type Capture struct {
+	// SnapshotWorkers is how many connections read the initial snapshot.
+	SnapshotWorkers int `koanf:"snapshot_workers"`
+	// ChunkRows is how many rows a snapshot or backfill chunk reads.
+	ChunkRows int `koanf:"chunk_rows"`
+	// MaxSlotLagBytes is the WAL the slot may hold back before capture warns.
+	MaxSlotLagBytes int64 `koanf:"max_slot_lag_bytes"`
+	// WatermarkInterval is how often a bus watermark is published.
+	WatermarkInterval time.Duration `koanf:"watermark_interval"`
 }
 
 // Elasticsearch says where the search cluster is; an empty URL runs the
@@ -67,6 +81,30 @@ type NATS struct {
 // API configures the HTTP search API.
 type API struct {
 	Listen string `koanf:"listen"`
+	// Keys are the accepted API keys, each optionally limited to indices.
+	// Env WALSEARCH_API_KEYS: comma-separated keys, each allowed every index.
+	// Without keys the API listens on loopback only.
+	Keys []APIKey `koanf:"keys"`
+	// RateLimit is requests per second per key (or client address); 0 = none.
+	RateLimit float64 `koanf:"rate_limit"`
+	// RateBurst is the burst above rate_limit; 0 = twice rate_limit.
+	RateBurst      int           `koanf:"rate_burst"`
+	RequestTimeout time.Duration `koanf:"request_timeout"`
+	// BodyLimit caps request bodies in bytes.
+	BodyLimit int `koanf:"body_limit"`
+	// CursorSecret signs scroll cursors; empty = a random key per process.
+	CursorSecret string `koanf:"cursor_secret"`
+	// MinLSNTimeout bounds a read-your-writes (min_lsn) wait.
+	MinLSNTimeout time.Duration `koanf:"min_lsn_timeout"`
+	// Fallback is "postgres" to answer simple searches from PostgreSQL while
+	// Elasticsearch is unreachable; empty = answer 503.
+	Fallback string `koanf:"fallback"`
+}
+
+// APIKey is one API key and the indices it may query (all when empty).
+type APIKey struct {
+	Key     string   `koanf:"key"`
+	Indices []string `koanf:"indices"`
 }
 
 // Sink configures bulk indexing.
@@ -88,6 +126,9 @@ type IndexCfg struct {
 	Settings     map[string]any `koanf:"settings"`
 	Mappings     map[string]any `koanf:"mappings"`
 	HiddenFields []string       `koanf:"hidden_fields"`
+	// SearchFields are the fields the API's full-text "q" searches, each
+	// optionally boosted ("title^3"); empty = every text and keyword field.
+	SearchFields []string `koanf:"search_fields"`
 }
 
 // Log configures logging.
@@ -102,8 +143,9 @@ func Default() Config {
 		DataDir:    "./walsearch-data",
 		Postgres:   Postgres{Slot: "walsearch", Publication: "walsearch", PoolSize: 4},
 		NATS:       NATS{Replicas: 1},
+		Capture:    Capture{SnapshotWorkers: 4, ChunkRows: 10000, MaxSlotLagBytes: 1 << 30, WatermarkInterval: 200 * time.Millisecond},
 		ScriptsDir: "./scripts",
-		API:        API{Listen: "127.0.0.1:8080"},
+		API:        API{Listen: "127.0.0.1:8080", RateLimit: 100, RequestTimeout: 10 * time.Second, BodyLimit: 1 << 20, MinLSNTimeout: 5 * time.Second},
 		Sink:       Sink{MinBatchSize: 1, MaxBatchSize: 1000, SyncInterval: time.Second, Concurrency: 4, ReindexGrace: time.Minute},
 		Log:        Log{Level: "info", Format: "text"},
 	}
@@ -131,11 +173,44 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("postgres.tables: want \"table\" or \"schema.table\", got %q", t))
 		}
 	}
+	if c.Capture.SnapshotWorkers < 1 || c.Capture.SnapshotWorkers > 64 {
+		errs = append(errs, fmt.Errorf("capture.snapshot_workers: want 1 to 64, got %d", c.Capture.SnapshotWorkers))
+	}
+	if c.Capture.ChunkRows < 1 {
+		errs = append(errs, fmt.Errorf("capture.chunk_rows: want at least 1, got %d", c.Capture.ChunkRows))
+	}
+	if c.Capture.MaxSlotLagBytes < 1 {
+		errs = append(errs, fmt.Errorf("capture.max_slot_lag_bytes: want a positive number of bytes, got %d", c.Capture.MaxSlotLagBytes))
+	}
+	if c.Capture.WatermarkInterval <= 0 {
+		errs = append(errs, fmt.Errorf("capture.watermark_interval: want a positive duration such as 200ms, got %s", c.Capture.WatermarkInterval))
+	}
 	if c.DataDir == "" && (c.NATS.URL == "" || c.Elasticsearch.URL == "") {
 		errs = append(errs, errors.New("data_dir: required for the embedded NATS server and search engine"))
 	}
 	if c.API.Listen == "" {
 		errs = append(errs, errors.New("api.listen: required, e.g. 127.0.0.1:8080"))
+	} else if host, _, err := net.SplitHostPort(c.API.Listen); err != nil {
+		errs = append(errs, fmt.Errorf("api.listen: want host:port, got %q", c.API.Listen))
+	} else if ip := net.ParseIP(host); len(c.API.Keys) == 0 && host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		errs = append(errs, fmt.Errorf("api.listen: %q accepts remote connections but no API key is configured; set api.keys (or WALSEARCH_API_KEYS) or listen on 127.0.0.1", c.API.Listen))
+	}
+	for i, k := range c.API.Keys {
+		if len(k.Key) < 16 {
+			errs = append(errs, fmt.Errorf("api.keys[%d]: want a key of at least 16 characters", i))
+		}
+	}
+	if c.API.RateLimit < 0 || c.API.RateBurst < 0 {
+		errs = append(errs, fmt.Errorf("api.rate_limit: want 0 (no limit) or more requests per second, got %g", c.API.RateLimit))
+	}
+	if c.API.RequestTimeout <= 0 || c.API.MinLSNTimeout <= 0 {
+		errs = append(errs, errors.New("api.request_timeout, api.min_lsn_timeout: want positive durations"))
+	}
+	if c.API.BodyLimit < 1024 {
+		errs = append(errs, fmt.Errorf("api.body_limit: want at least 1024 bytes, got %d", c.API.BodyLimit))
+	}
+	if c.API.Fallback != "" && c.API.Fallback != "postgres" {
+		errs = append(errs, fmt.Errorf("api.fallback: want \"\" or \"postgres\", got %q", c.API.Fallback))
 	}
 	if c.Sink.Concurrency < 1 || c.Sink.Concurrency > 64 {
 		errs = append(errs, fmt.Errorf("sink.concurrency: want 1 to 64, got %d", c.Sink.Concurrency))

@@ -53,6 +53,16 @@ func fromEnv(env []string, k *koanf.Koanf) (map[string]any, error) {
 		}
 		out["sink.sync_interval"] = time.Duration(secs * float64(time.Second)).String()
 	}
+	if v, ok := vars[EnvPrefix+"API_KEYS"]; ok {
+		// Comma-separated keys, each allowed every managed index.
+		var list []map[string]any
+		for _, k := range strings.Split(v, ",") {
+			if k = strings.TrimSpace(k); k != "" {
+				list = append(list, map[string]any{"key": k})
+			}
+		}
+		out["api.keys"] = list
+	}
 	keys := Keys()
 	for name, val := range vars {
 		rest, ok := strings.CutPrefix(name, EnvPrefix)
@@ -182,6 +192,8 @@ func walkKeys(t reflect.Type, prefix string, out map[string]string) {
 			walkKeys(f.Type, key+".", out)
 		case f.Type.Kind() == reflect.Map:
 			// Per-index maps are set in the file only.
+		case f.Type.Kind() == reflect.Slice && f.Type.Elem().Kind() == reflect.Struct:
+			// Lists of objects (api.keys) have their own variables.
 		default:
 			out[strings.ReplaceAll(key, ".", "_")] = key
 		}

@@ -8,15 +8,18 @@ package pipeline
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/walsearch/walsearch/api"
@@ -140,6 +143,9 @@ func (p *Pipeline) runCapture(ctx context.Context) error {
 	cc := capture.DefaultConfig()
 	cc.URL, cc.Tables, cc.Slot, cc.Publication = p.cfg.Postgres.URL, p.cfg.Postgres.Tables, p.cfg.Postgres.Slot, p.cfg.Postgres.Publication
 	cc.Logger = p.log
+	cc.SnapshotWorkers, cc.ChunkRows = p.cfg.Capture.SnapshotWorkers, p.cfg.Capture.ChunkRows
+	cc.MaxSlotLagBytes, cc.WatermarkInterval = p.cfg.Capture.MaxSlotLagBytes, p.cfg.Capture.WatermarkInterval
+	cc.Progress = capture.TerminalStderr()
 	c, err := capture.New(cc, pub, p.Bus.State())
 	if err != nil {
 		return err
@@ -196,11 +202,33 @@ func (p *Pipeline) runSink(ctx context.Context) error {
 
 func (p *Pipeline) newAPI() (*api.Server, error) {
 	ac := api.DefaultConfig()
-	ac.Listen, ac.Logger = p.cfg.API.Listen, p.log
-	comps := []api.Component{
-		{Name: "bus", Check: p.Bus.Ping},
-		{Name: "elasticsearch", Check: func(ctx context.Context) error { _, err := p.ES.Ping(ctx); return err }},
+	a := p.cfg.API
+	ac.Listen, ac.Logger = a.Listen, p.log
+	ac.RateLimit, ac.RateBurst, ac.CursorSecret, ac.Fallback = a.RateLimit, a.RateBurst, a.CursorSecret, a.Fallback
+	if a.RequestTimeout > 0 {
+		ac.RequestTimeout = a.RequestTimeout
 	}
+	if a.BodyLimit > 0 {
+		ac.BodyLimit = a.BodyLimit
+	}
+	if a.MinLSNTimeout > 0 {
+		ac.MinLSNTimeout = a.MinLSNTimeout
+	}
+	for _, k := range a.Keys {
+		ac.Keys = append(ac.Keys, api.Key{Key: k.Key, Indices: k.Indices})
+	}
+	// The API knows indices by the name clients use: the alias.
+	alias := func(docIndex string) string {
+		if ic, ok := p.cfg.Indices[docIndex]; ok && ic.Index != "" {
+			return ic.Index
+		}
+		return sink.AliasName(docIndex)
+	}
+	ac.Indices = map[string]api.IndexConfig{}
+	for name, ic := range p.cfg.Indices {
+		ac.Indices[alias(name)] = api.IndexConfig{HiddenFields: ic.HiddenFields, SearchFields: ic.SearchFields}
+	}
+	comps := []api.Component{{Name: "bus", Check: p.Bus.Ping}}
 	for _, name := range []string{"capture", "transform", "sink"} {
 		comps = append(comps, api.Component{Name: name, Check: func(context.Context) error {
 			sv := p.stages[name]
@@ -210,7 +238,135 @@ func (p *Pipeline) newAPI() (*api.Server, error) {
 			return sv.health()
 		}})
 	}
-	return api.New(ac, p.ES, comps)
+	current := func() (*capture.Capture, *sink.Sink) {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return p.cap, p.sink
+	}
+	// Managed indices: every table whose schema capture stored, every
+	// configured table and index, and every table capture is snapshotting.
+	indices := func(ctx context.Context) ([]api.ManagedIndex, error) {
+		byName := map[string]api.ManagedIndex{}
+		add := func(schema, table string, ts *bus.TableSchema) {
+			mi := api.ManagedIndex{Name: alias(bus.IndexName(schema, table)), Schema: schema, Table: table}
+			if ts != nil {
+				mi.Key = ts.Key
+				for _, c := range ts.Columns {
+					mi.Columns = append(mi.Columns, c.Name)
+				}
+			}
+			if old, ok := byName[mi.Name]; !ok || len(old.Key) == 0 {
+				byName[mi.Name] = mi
+			}
+		}
+		kv, err := p.Bus.JetStream().KeyValue(ctx, bus.StateBucket)
+		if err != nil {
+			return nil, fmt.Errorf("open state: %w", err)
+		}
+		lister, err := kv.ListKeysFiltered(ctx, "schema.>")
+		if err != nil {
+			return nil, fmt.Errorf("list table schemas: %w", err)
+		}
+		var keys []string
+		for k := range lister.Keys() {
+			keys = append(keys, k)
+		}
+		if err := lister.Stop(); err != nil {
+			return nil, fmt.Errorf("list table schemas: %w", err)
+		}
+		for _, k := range keys {
+			raw, ok, err := p.Bus.State().Get(ctx, k)
+			if err != nil || !ok {
+				continue
+			}
+			var ts bus.TableSchema
+			if json.Unmarshal(raw, &ts) == nil && ts.Table != "" {
+				add(ts.Schema, ts.Table, &ts)
+			}
+		}
+		for _, t := range p.cfg.Postgres.Tables {
+			schema, table, ok := strings.Cut(t, ".")
+			if !ok {
+				schema, table = "public", t
+			}
+			add(schema, table, nil)
+		}
+		if c, _ := current(); c != nil {
+			for _, t := range c.Status().Tables {
+				add(t.Schema, t.Table, nil)
+			}
+		}
+		for name := range p.cfg.Indices {
+			if _, ok := byName[alias(name)]; !ok {
+				byName[alias(name)] = api.ManagedIndex{Name: alias(name)}
+			}
+		}
+		out := make([]api.ManagedIndex, 0, len(byName))
+		for _, mi := range byName {
+			out = append(out, mi)
+		}
+		return out, nil
+	}
+	connect := func(ctx context.Context) (*pgx.Conn, error) { return pgx.Connect(ctx, p.cfg.Postgres.URL) }
+	status := func(ctx context.Context) (api.PipelineStatus, error) {
+		st := api.PipelineStatus{SlotLagBytes: -1, Backlog: map[string]uint64{}}
+		c, sk := current()
+		if c != nil {
+			cs := c.Status()
+			st.Capture = api.CaptureStatus{Phase: string(cs.Phase), Slot: cs.Slot, ReceivedLSN: cs.ReceivedLSN, ConfirmedLSN: cs.ConfirmedLSN}
+			for _, t := range cs.Tables {
+				st.Tables = append(st.Tables, api.TableProgress{Schema: t.Schema, Table: t.Table,
+					Index: alias(bus.IndexName(t.Schema, t.Table)), Snapshot: t.State, SnapshotRows: t.Rows})
+			}
+		} else {
+			st.Capture.Phase = string(capture.PhaseIdle)
+		}
+		if sk != nil {
+			ss := sk.Status()
+			st.Sink = api.SinkStatus{Indexed: ss.Indexed, Deleted: ss.Deleted, Stale: ss.Stale, DeadLetters: ss.DeadLetters,
+				Retries: ss.Retries, AppliedLSN: ss.AppliedLSN, LastCommit: ss.LastCommit, LastError: ss.LastError}
+		}
+		if n, err := p.Bus.DLQCount(ctx); err == nil {
+			st.DeadLetters = n
+		}
+		for stream, consumer := range map[string]string{bus.ChangesStream: TransformConsumer, bus.DocsStream: SinkConsumer} {
+			if cons, err := p.Bus.JetStream().Consumer(ctx, stream, consumer); err == nil {
+				if info, err := cons.Info(ctx); err == nil {
+					st.Backlog[consumer] = info.NumPending + uint64(info.NumAckPending)
+				}
+			}
+		}
+		qctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		if conn, err := connect(qctx); err == nil {
+			var wal string
+			var slotLag *int64
+			if conn.QueryRow(qctx, `SELECT pg_current_wal_lsn()::text, (SELECT (pg_current_wal_lsn() - confirmed_flush_lsn)::bigint FROM pg_replication_slots WHERE slot_name = $1)`,
+				p.cfg.Postgres.Slot).Scan(&wal, &slotLag) == nil {
+				st.WALLSN, _ = bus.ParseLSN(wal)
+				if slotLag != nil {
+					st.SlotLagBytes = *slotLag
+				}
+			}
+			_ = conn.Close(qctx)
+		}
+		return st, nil
+	}
+	src := api.PipelineFuncs{
+		IndicesFunc: indices,
+		AppliedLSNFunc: func() bus.LSN {
+			if _, sk := current(); sk != nil {
+				return sk.Status().AppliedLSN
+			}
+			return 0
+		},
+		StatusFunc: status,
+	}
+	var opts []api.Option
+	if a.Fallback == api.FallbackPostgres {
+		opts = append(opts, api.WithPostgres(connect))
+	}
+	return api.New(ac, p.ES, src, comps, opts...)
 }
 
 // APIAddr returns the API's listening address once it is up, or nil.

@@ -1,0 +1,135 @@
+package api
+
+import (
+	"context"
+	"strconv"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/adaptor"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// metrics holds the API's own Prometheus registry (never the global one).
+type metrics struct {
+	reg      *prometheus.Registry
+	requests *prometheus.CounterVec
+	latency  *prometheus.HistogramVec
+	handler  fiber.Handler
+	known    map[string]bool
+}
+
+func newMetrics(s *Server) *metrics {
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "walsearch_api_requests_total", Help: "API requests by route, method and status code.",
+		}, []string{"route", "method", "code"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "walsearch_api_request_duration_seconds", Help: "API request latency by route.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"route", "method"}),
+		known: map[string]bool{},
+	}
+	m.reg.MustRegister(m.requests, m.latency, &pipelineCollector{s: s},
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.handler = adaptor.HTTPHandler(promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}))
+	return m
+}
+
+// middleware counts and times every request.
+func (m *metrics) middleware(c *fiber.Ctx) error {
+	start := time.Now()
+	err := c.Next()
+	code := c.Response().StatusCode()
+	if err != nil {
+		// The error handler has not run yet; use the status it will send.
+		code = fiber.StatusInternalServerError
+		switch e := err.(type) {
+		case *Error:
+			code = e.Status
+		case *fiber.Error:
+			code = e.Code
+		}
+	}
+	route := c.Route().Path
+	if code == fiber.StatusNotFound && c.Route().Method == "USE" {
+		route = "unmatched"
+	}
+	m.requests.WithLabelValues(route, c.Method(), strconv.Itoa(code)).Inc()
+	m.latency.WithLabelValues(route, c.Method()).Observe(time.Since(start).Seconds())
+	return err
+}
+
+// metricsHandler answers GET /metrics in the Prometheus text format.
+func (s *Server) metricsHandler(c *fiber.Ctx) error { return s.metrics.handler(c) }
+
+// pipelineCollector reads the pipeline's status at scrape time.
+type pipelineCollector struct{ s *Server }
+
+var (
+	descIndexed   = prometheus.NewDesc("walsearch_sink_documents_indexed_total", "Documents written to the search engine.", nil, nil)
+	descDeleted   = prometheus.NewDesc("walsearch_sink_documents_deleted_total", "Documents deleted from the search engine.", nil, nil)
+	descStale     = prometheus.NewDesc("walsearch_sink_stale_writes_total", "Writes skipped because the index already had a newer version.", nil, nil)
+	descRetries   = prometheus.NewDesc("walsearch_sink_retries_total", "Bulk requests retried after a transient failure.", nil, nil)
+	descDeadSink  = prometheus.NewDesc("walsearch_sink_dead_lettered_total", "Documents the search engine rejected for good.", nil, nil)
+	descDLQ       = prometheus.NewDesc("walsearch_dlq_messages", "Events in the dead-letter queue.", nil, nil)
+	descBacklog   = prometheus.NewDesc("walsearch_bus_backlog_messages", "Messages waiting for a bus consumer.", []string{"consumer"}, nil)
+	descLagBytes  = prometheus.NewDesc("walsearch_lag_bytes", "WAL bytes between PostgreSQL and the applied watermark.", nil, nil)
+	descLagSecs   = prometheus.NewDesc("walsearch_lag_seconds", "Age of the newest indexed change while the index is behind.", nil, nil)
+	descSlotLag   = prometheus.NewDesc("walsearch_slot_lag_bytes", "WAL retained by the replication slot.", nil, nil)
+	descApplied   = prometheus.NewDesc("walsearch_applied_lsn", "Applied watermark as a number: every commit before it is indexed.", nil, nil)
+	descSnapshot  = prometheus.NewDesc("walsearch_snapshot_rows", "Rows read by the snapshot, per table.", []string{"index"}, nil)
+	descEngineUp  = prometheus.NewDesc("walsearch_search_engine_up", "1 when the search engine answered the last request, 0 while the breaker is open.", nil, nil)
+	descCollectOK = prometheus.NewDesc("walsearch_status_up", "1 when the pipeline status could be read at this scrape.", nil, nil)
+)
+
+func (p *pipelineCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descIndexed, descDeleted, descStale, descRetries, descDeadSink, descDLQ,
+		descBacklog, descLagBytes, descLagSecs, descSlotLag, descApplied, descSnapshot, descEngineUp, descCollectOK} {
+		ch <- d
+	}
+}
+
+func (p *pipelineCollector) Collect(ch chan<- prometheus.Metric) {
+	up := 1.0
+	if p.s.eng.br.open() {
+		up = 0
+	}
+	ch <- prometheus.MustNewConstMetric(descEngineUp, prometheus.GaugeValue, up)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	st, err := p.s.pipe.Status(ctx)
+	if err != nil {
+		ch <- prometheus.MustNewConstMetric(descCollectOK, prometheus.GaugeValue, 0)
+		return
+	}
+	ch <- prometheus.MustNewConstMetric(descCollectOK, prometheus.GaugeValue, 1)
+	counter := func(d *prometheus.Desc, v uint64) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v))
+	}
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	counter(descIndexed, st.Sink.Indexed)
+	counter(descDeleted, st.Sink.Deleted)
+	counter(descStale, st.Sink.Stale)
+	counter(descRetries, st.Sink.Retries)
+	counter(descDeadSink, st.Sink.DeadLetters)
+	gauge(descDLQ, float64(st.DeadLetters))
+	for consumer, n := range st.Backlog {
+		gauge(descBacklog, float64(n), consumer)
+	}
+	lb, ls := lag(st, time.Now())
+	gauge(descLagBytes, float64(lb))
+	gauge(descLagSecs, ls)
+	if st.SlotLagBytes >= 0 {
+		gauge(descSlotLag, float64(st.SlotLagBytes))
+	}
+	gauge(descApplied, float64(st.Sink.AppliedLSN))
+	for _, t := range st.Tables {
+		gauge(descSnapshot, float64(t.SnapshotRows), t.Index)
+	}
+}

@@ -1,0 +1,104 @@
+package api
+
+import (
+	"context"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/walsearch/walsearch/bus"
+)
+
+// TableStatus is one table's line in GET /status.
+type TableStatus struct {
+	Schema       string `json:"schema,omitempty"`
+	Table        string `json:"table,omitempty"`
+	Index        string `json:"index"`
+	Snapshot     string `json:"snapshot"`
+	SnapshotRows uint64 `json:"snapshot_rows"`
+	// Documents is the number of documents in the index (-1 when the
+	// search engine cannot tell).
+	Documents int64 `json:"documents"`
+	// LastAppliedLSN: every transaction committed before it is indexed.
+	LastAppliedLSN bus.LSN `json:"last_applied_lsn"`
+	LagBytes       uint64  `json:"lag_bytes"`
+	LagSeconds     float64 `json:"lag_seconds"`
+}
+
+type statusResponse struct {
+	Tables       []TableStatus     `json:"tables"`
+	AppliedLSN   bus.LSN           `json:"applied_lsn"`
+	LagBytes     uint64            `json:"lag_bytes"`
+	LagSeconds   float64           `json:"lag_seconds"`
+	SlotLagBytes int64             `json:"slot_lag_bytes"`
+	BusBacklog   map[string]uint64 `json:"bus_backlog"`
+	DLQCount     uint64            `json:"dlq_count"`
+	Capture      CaptureStatus     `json:"capture"`
+	Sink         SinkStatus        `json:"sink"`
+}
+
+// lag is how far the index is behind the source: bytes of WAL between the
+// newest known position and the applied watermark, and the age of the
+// newest change written when there is such a gap.
+func lag(st PipelineStatus, now time.Time) (uint64, float64) {
+	head := st.WALLSN
+	if head == 0 {
+		head = st.Capture.ReceivedLSN
+	}
+	applied := st.Sink.AppliedLSN
+	if head <= applied {
+		return 0, 0
+	}
+	secs := 0.0
+	if !st.Sink.LastCommit.IsZero() {
+		secs = max(0, now.Sub(st.Sink.LastCommit).Seconds())
+	}
+	return uint64(head - applied), secs
+}
+
+// statusHandler answers GET /status.
+func (s *Server) statusHandler(c *fiber.Ctx) error {
+	ctx, cancel := s.requestContext(c)
+	defer cancel()
+	st, err := s.pipe.Status(ctx)
+	if err != nil {
+		return err
+	}
+	list, _, err := s.indices.all(ctx)
+	if err != nil {
+		return err
+	}
+	lagBytes, lagSecs := lag(st, time.Now())
+	progress := map[string]TableProgress{}
+	for _, tp := range st.Tables {
+		progress[tp.Index] = tp
+	}
+	resp := statusResponse{
+		Tables: []TableStatus{}, AppliedLSN: st.Sink.AppliedLSN, LagBytes: lagBytes, LagSeconds: lagSecs,
+		SlotLagBytes: st.SlotLagBytes, BusBacklog: st.Backlog, DLQCount: st.DeadLetters, Capture: st.Capture, Sink: st.Sink,
+	}
+	if resp.BusBacklog == nil {
+		resp.BusBacklog = map[string]uint64{}
+	}
+	for _, mi := range list {
+		if !allowedIndex(c, mi.Name) {
+			continue
+		}
+		ts := TableStatus{Schema: mi.Schema, Table: mi.Table, Index: mi.Name, Snapshot: "unknown",
+			LastAppliedLSN: st.Sink.AppliedLSN, LagBytes: lagBytes, LagSeconds: lagSecs, Documents: -1}
+		if tp, ok := progress[mi.Name]; ok {
+			ts.Snapshot, ts.SnapshotRows = tp.Snapshot, tp.SnapshotRows
+		}
+		ts.Documents = s.documents(ctx, mi.Name)
+		resp.Tables = append(resp.Tables, ts)
+	}
+	return c.JSON(resp)
+}
+
+func (s *Server) documents(ctx context.Context, index string) int64 {
+	n, err := s.eng.count(ctx, index)
+	if err != nil {
+		return -1
+	}
+	return n
+}
