@@ -18,6 +18,15 @@ const progressLogInterval = 10 * time.Second
 // (see Config.Progress).
 func IsTerminal(f *os.File) bool { return term.IsTerminal(int(f.Fd())) }
 
+// TerminalStderr returns os.Stderr when it is a terminal, else nil: the
+// writer for Config.Progress.
+func TerminalStderr() io.Writer {
+	if IsTerminal(os.Stderr) {
+		return os.Stderr
+	}
+	return nil
+}
+
 // reportProgress logs the snapshot's progress (rows done of the estimate,
 // rows/s, time left) every progressLogInterval and draws a progress bar on
 // Config.Progress, until the returned stop is called.
