@@ -48,6 +48,7 @@ scripts into Elasticsearch (or the embedded engine), and serves a search API.`,
 	root.AddCommand(m.runCommand(), m.esliteCommand(), m.versionCommand(),
 		m.dlqCommand(),
 		m.transformCommand(),
+		m.backfillCommand(),
 	)
 	return root.ExecuteContext(ctx)
 }
