@@ -79,7 +79,7 @@ func (cc *cursorCodec) decode(token string) (*cursor, error) {
 	if !ok {
 		return nil, errBadCursor
 	}
-	enc := base64.RawURLEncoding
+	enc := base64.RawURLEncoding.Strict() // no second spelling of the same bytes
 	payload, err1 := enc.DecodeString(p)
 	sig, err2 := enc.DecodeString(s)
 	if err1 != nil || err2 != nil || !hmac.Equal(sig, cc.mac(payload)) {
