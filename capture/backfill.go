@@ -236,6 +236,9 @@ func (b *backfiller) chunk(ctx context.Context, conn *pgx.Conn, t snapshotTable,
 	if err := tx.Commit(ctx); err != nil {
 		return chunkResult{}, fmt.Errorf("end chunk: %w", err)
 	}
+	if c.faultAfterChunkRead != nil {
+		c.faultAfterChunkRead()
+	}
 	b.mu.Lock()
 	w.rows = rows
 	b.mu.Unlock()

@@ -47,6 +47,9 @@ type Capture struct {
 	// warned holds the tables warned about in this Run.
 	warnMu sync.Mutex
 	warned map[string]bool
+	// faultAfterChunkRead, set by tests before Run, runs after a backfill
+	// chunk was read and before its high watermark is written.
+	faultAfterChunkRead func()
 
 	mu      sync.Mutex
 	closed  bool

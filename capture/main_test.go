@@ -27,6 +27,8 @@ type env struct {
 	url string
 	bus *bustest.Bus
 	cfg Config
+	// setup, when set, prepares each Capture before its Run.
+	setup func(*Capture)
 }
 
 func newEnv(t *testing.T) *env {
@@ -110,6 +112,9 @@ func (e *env) start(pub Publisher) *running {
 	if err != nil {
 		e.t.Fatal(err)
 	}
+	if e.setup != nil {
+		e.setup(c)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &running{c: c, cancel: cancel, done: make(chan struct{})}
 	go func() {
@@ -190,7 +195,10 @@ func readRowChanges(t testing.TB, b *bus.Bus, n int, timeout time.Duration) []bu
 				out = append(out, c)
 			}
 		}
-		if err := bus.AckBatch(ctx, msgs); err != nil {
+		actx, acancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err = bus.AckBatch(actx, msgs)
+		acancel()
+		if err != nil {
 			t.Fatalf("ack: %v", err)
 		}
 	}
