@@ -100,7 +100,7 @@ func TestBackfillUnderConcurrentWritesConverges(t *testing.T) {
 	e.setup = func(c *Capture) {
 		c.faultAfterChunkRead = func() {
 			if hits.Add(1) == 1 {
-				e.exec(`UPDATE t SET v = -1 WHERE id = `+itoa(untouched))
+				e.exec(`UPDATE t SET v = -1 WHERE id = ` + itoa(untouched))
 			}
 		}
 	}
