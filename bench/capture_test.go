@@ -1,0 +1,225 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/walsearch/walsearch/bus"
+	"github.com/walsearch/walsearch/bus/bustest"
+	"github.com/walsearch/walsearch/capture"
+	"github.com/walsearch/walsearch/internal/pgtest"
+)
+
+// benchRows is a row count overridable with the environment variable env.
+func benchRows(b *testing.B, env string, def int) int {
+	if v := os.Getenv(env); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 {
+			b.Fatalf("%s=%q is not a positive integer", env, v)
+		}
+		return n
+	}
+	return def
+}
+
+// startPostgres starts a throwaway cluster for one benchmark and returns the
+// URL of a fresh database.
+func startPostgres(b *testing.B) (*pgtest.Cluster, string) {
+	b.Helper()
+	c, err := pgtest.Start()
+	if err != nil {
+		b.Skip("PostgreSQL: ", err)
+	}
+	b.Cleanup(c.Stop)
+	return c, c.NewDatabase(b)
+}
+
+func pgExec(b *testing.B, url string, sql ...string) {
+	b.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	for _, s := range sql {
+		if _, err := conn.Exec(ctx, s); err != nil {
+			b.Fatalf("%s: %v", s, err)
+		}
+	}
+}
+
+func pgLSN(b *testing.B, url, sql string) bus.LSN {
+	b.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var s string
+	if err := conn.QueryRow(ctx, sql).Scan(&s); err != nil {
+		b.Fatal(err)
+	}
+	lsn, err := bus.ParseLSN(s)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return lsn
+}
+
+// runCapture runs a capture until cond holds on its status, and returns how
+// long that took.
+func runCapture(b *testing.B, cfg capture.Config, bb *bustest.Bus, cond func(capture.Status) bool) time.Duration {
+	b.Helper()
+	c, err := capture.New(cfg, bb.Changes(), bb.State())
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	began := time.Now()
+	go func() { done <- c.Run(ctx) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	for !cond(c.Status()) {
+		select {
+		case err := <-done:
+			b.Fatalf("capture stopped: %v", err)
+		case <-time.After(5 * time.Millisecond): // polling interval
+		}
+	}
+	return time.Since(began)
+}
+
+// BenchmarkCaptureSnapshot reads a table through the parallel snapshot onto
+// the bus, next to a plain COPY of the same table to /dev/null in the same
+// run (the ceiling). WALSEARCH_BENCH_SNAPSHOT_ROWS sets the size.
+func BenchmarkCaptureSnapshot(b *testing.B) {
+	n := benchRows(b, "WALSEARCH_BENCH_SNAPSHOT_ROWS", 200_000)
+	_, url := startPostgres(b)
+	pgExec(b, url, `CREATE TABLE items (id bigint PRIMARY KEY, name text, price numeric, tags text[], at timestamptz)`,
+		fmt.Sprintf(`INSERT INTO items SELECT i, 'item ' || i, i * 0.01, ARRAY['a', 'b'], now() FROM generate_series(1, %d) i`, n),
+		`ANALYZE items`)
+	for b.Loop() {
+		ctx := context.Background()
+		conn, err := pgx.Connect(ctx, url)
+		if err != nil {
+			b.Fatal(err)
+		}
+		began := time.Now()
+		if _, err := conn.PgConn().CopyTo(ctx, io.Discard, `COPY (SELECT * FROM items) TO STDOUT`); err != nil {
+			b.Fatal(err)
+		}
+		copyTook := time.Since(began)
+		conn.Close(ctx)
+
+		cfg := capture.DefaultConfig()
+		cfg.URL = url
+		took := runCapture(b, cfg, bustest.Open(b), func(s capture.Status) bool { return s.Phase == capture.PhaseStreaming })
+		copyRate, rate := float64(n)/copyTook.Seconds(), float64(n)/took.Seconds()
+		b.ReportMetric(rate, "snapshot-rows/s")
+		b.ReportMetric(copyRate, "copy-rows/s")
+		b.ReportMetric(rate/copyRate, "ratio")
+		pgExec(b, url, `SELECT pg_drop_replication_slot('walsearch')`, `DROP PUBLICATION walsearch`)
+	}
+}
+
+// BenchmarkCaptureStreaming decodes the same WAL twice: capture onto the bus,
+// and pg_recvlogical with pgoutput into /dev/null (the ceiling). The rows
+// are written while neither runs, in transactions of 1000 rows; each is then
+// timed from its start until it reached the end of that WAL.
+// WALSEARCH_BENCH_STREAM_ROWS sets the size.
+func BenchmarkCaptureStreaming(b *testing.B) {
+	n := benchRows(b, "WALSEARCH_BENCH_STREAM_ROWS", 200_000)
+	c, url := startPostgres(b)
+	recv := findRecvLogical(b, c)
+	pgExec(b, url, `CREATE TABLE items (id bigint PRIMARY KEY, name text, price numeric, at timestamptz)`)
+	for b.Loop() {
+		bb := bustest.Open(b)
+		cfg := capture.DefaultConfig()
+		cfg.URL = url
+		// First run: publication, slot and an empty snapshot.
+		runCapture(b, cfg, bb, func(s capture.Status) bool { return s.Phase == capture.PhaseStreaming })
+		pgExec(b, url, `SELECT pg_create_logical_replication_slot('ceiling', 'pgoutput')`)
+		pgExec(b, url, fmt.Sprintf(`DO $$ BEGIN FOR s IN 0..%d BY 1000 LOOP
+			INSERT INTO items SELECT i, 'item ' || i, i * 0.01, now() FROM generate_series(s + 1, least(s + 1000, %d)) i;
+			COMMIT; END LOOP; END $$`, n-1, n))
+		end := pgLSN(b, url, `SELECT pg_current_wal_lsn()::text`)
+
+		began := time.Now()
+		cmd := exec.Command(recv, "-d", url, "--slot", "ceiling", "--start", "--no-loop",
+			"-o", "proto_version=1", "-o", "publication_names=walsearch", "-E", end.String(), "-f", "/dev/null")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			b.Fatalf("pg_recvlogical: %v\n%s", err, out)
+		}
+		recvTook := time.Since(began)
+
+		took := runCapture(b, cfg, bb, func(s capture.Status) bool { return s.ReceivedLSN >= end })
+		recvRate, rate := float64(n)/recvTook.Seconds(), float64(n)/took.Seconds()
+		b.ReportMetric(rate, "capture-rows/s")
+		b.ReportMetric(recvRate, "pg_recvlogical-rows/s")
+		b.ReportMetric(rate/recvRate, "ratio")
+		pgExec(b, url, `SELECT pg_drop_replication_slot('ceiling')`, `SELECT pg_drop_replication_slot('walsearch')`,
+			`DROP PUBLICATION walsearch`, `TRUNCATE items`)
+	}
+}
+
+// findRecvLogical finds pg_recvlogical next to the server, on PATH or in
+// /usr/lib/postgresql/*/bin.
+func findRecvLogical(b *testing.B, c *pgtest.Cluster) string {
+	b.Helper()
+	if p := filepath.Join(c.BinDir, "pg_recvlogical"); fileExists(p) {
+		return p
+	}
+	if p, err := exec.LookPath("pg_recvlogical"); err == nil {
+		return p
+	}
+	if m, _ := filepath.Glob("/usr/lib/postgresql/*/bin/pg_recvlogical"); len(m) > 0 {
+		return m[len(m)-1]
+	}
+	b.Skip("pg_recvlogical not found")
+	return ""
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
+
+// BenchmarkCaptureLargeTransaction streams one transaction of
+// WALSEARCH_BENCH_TX_ROWS rows (default 2,000,000) onto the bus and reports
+// the process's peak resident set while it does: VmHWM from
+// /proc/self/status, reset through /proc/self/clear_refs just before the
+// transaction is decoded, so the figure is this benchmark's peak.
+func BenchmarkCaptureLargeTransaction(b *testing.B) {
+	n := benchRows(b, "WALSEARCH_BENCH_TX_ROWS", 2_000_000)
+	_, url := startPostgres(b)
+	pgExec(b, url, `CREATE TABLE tx (id bigint PRIMARY KEY, payload text)`)
+	for b.Loop() {
+		bb := bustest.Open(b)
+		cfg := capture.DefaultConfig()
+		cfg.URL = url
+		runCapture(b, cfg, bb, func(s capture.Status) bool { return s.Phase == capture.PhaseStreaming })
+		pgExec(b, url, fmt.Sprintf(`INSERT INTO tx SELECT i, md5(i::text) FROM generate_series(1, %d) i`, n))
+		end := pgLSN(b, url, `SELECT pg_current_wal_lsn()::text`)
+		reset := os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) == nil
+		took := runCapture(b, cfg, bb, func(s capture.Status) bool { return s.ReceivedLSN >= end })
+		b.ReportMetric(float64(n)/took.Seconds(), "rows/s")
+		if hwm, ok := vmHWM(); ok && reset {
+			b.ReportMetric(float64(hwm)/(1<<20), "peak-rss-MiB")
+		}
+		pgExec(b, url, `SELECT pg_drop_replication_slot('walsearch')`, `DROP PUBLICATION walsearch`, `TRUNCATE tx`)
+	}
+}
