@@ -13,17 +13,20 @@ func TestConfigValidate(t *testing.T) {
 		t.Fatalf("valid config: %v", err)
 	}
 	bad := Config{
-		Slot:           "Bad-Name",
-		Publication:    strings.Repeat("p", 64),
-		Tables:         []string{"public.a", "a", ".x", "s.t.u"},
-		StatusInterval: -time.Second,
+		Slot:            "Bad-Name",
+		Publication:     strings.Repeat("p", 64),
+		Tables:          []string{"public.a", "a", ".x", "s.t.u"},
+		StatusInterval:  -time.Second,
+		SnapshotWorkers: -1, ChunkRows: -1, WatermarkInterval: -1, MaxSlotLagBytes: -1,
+		SlotCheckInterval: -1, LagWarnInterval: -1,
 	}
 	err := bad.Validate()
 	if err == nil {
 		t.Fatal("invalid config accepted")
 	}
 	for _, want := range []string{"capture.url", "capture.slot", "capture.publication", `"a" is listed twice`,
-		`".x"`, `"s.t.u"`, "capture.status_interval"} {
+		`".x"`, `"s.t.u"`, "capture.status_interval", "capture.snapshot_workers", "capture.chunk_rows",
+		"capture.watermark_interval", "capture.max_slot_lag_bytes", "capture.slot_check_interval", "capture.lag_warn_interval"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error does not mention %s:\n%v", want, err)
 		}
