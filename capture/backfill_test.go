@@ -72,9 +72,14 @@ func (e *env) startWriter(table string, keys int) *writer {
 // the marker arrived, returning every change read.
 func (e *env) drain(marker string, sofar []bus.Change) []bus.Change {
 	e.t.Helper()
+	return e.drainWithin(marker, sofar, 60*time.Second)
+}
+
+func (e *env) drainWithin(marker string, sofar []bus.Change, d time.Duration) []bus.Change {
+	e.t.Helper()
 	e.exec(`CREATE TABLE IF NOT EXISTS drain_marker (id text PRIMARY KEY)`,
 		`INSERT INTO drain_marker VALUES ('`+marker+`')`)
-	deadline := time.Now().Add(60 * time.Second)
+	deadline := time.Now().Add(d)
 	for time.Now().Before(deadline) {
 		got := e.readChanges(100000, 500*time.Millisecond)
 		sofar = append(sofar, got...)

@@ -141,7 +141,13 @@ func (r *running) stop(t *testing.T) error {
 // waitFor polls cond until it holds or 30 seconds passed.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
+	waitWithin(t, what, 30*time.Second, cond)
+}
+
+// waitWithin polls cond until it holds or d passed.
+func waitWithin(t *testing.T, what string, d time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)

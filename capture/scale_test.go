@@ -32,6 +32,10 @@ func scaled(t *testing.T, full, min int) int {
 	return max(int(float64(full)*scale), min)
 }
 
+// patience is how long a heavy test waits for n rows: slow machines and the
+// race detector included.
+func patience(n int) time.Duration { return 60*time.Second + time.Duration(n)*time.Millisecond }
+
 func TestSnapshotUnderConcurrentWritesMatchesTheTable(t *testing.T) {
 	e := newEnv(t)
 	n := scaled(t, 1_000_000, 5000)
@@ -43,11 +47,11 @@ func TestSnapshotUnderConcurrentWritesMatchesTheTable(t *testing.T) {
 	waitFor(t, "the writer to get going", func() bool { return w.n.Load() > 20 })
 	began := time.Now()
 	r := e.start(e.bus.Changes())
-	r.waitStreaming(t)
+	waitWithin(t, "the snapshot", patience(n), func() bool { return r.c.Status().Phase == PhaseStreaming })
 	st := r.c.Status()
 	took := time.Since(began)
 	w.stop()
-	all := e.drain("after-snapshot", nil)
+	all := e.drainWithin("after-snapshot", nil, patience(n))
 	var reads int
 	for _, c := range all {
 		if c.Op == bus.OpRead {
@@ -73,7 +77,7 @@ func TestLargeTransactionStreamsThrough(t *testing.T) {
 	r.waitStreaming(t)
 	began := time.Now()
 	e.exec(fmt.Sprintf(`INSERT INTO tx SELECT i, md5(i::text) FROM generate_series(1, %d) i`, n))
-	all := e.drain("after-transaction", nil)
+	all := e.drainWithin("after-transaction", nil, patience(n))
 	var rows int
 	var lsn bus.LSN
 	for _, c := range all {
