@@ -197,3 +197,19 @@ func keysOf(t testing.TB, raw json.RawMessage) string {
 	slices.Sort(ks)
 	return strings.Join(ks, ",")
 }
+
+func tryPost(base, body string) ([]byte, error) {
+	res, err := http.Post(base+"/search", "application/json", strings.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	defer res.Body.Close()
+	raw, err := io.ReadAll(res.Body)
+	if err != nil {
+		return nil, err
+	}
+	if res.StatusCode != 200 {
+		return nil, fmt.Errorf("HTTP %d: %s", res.StatusCode, raw)
+	}
+	return raw, nil
+}

@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"log/slog"
 	"sort"
 	"sync"
 	"time"
@@ -14,6 +15,7 @@ import (
 type indexCache struct {
 	src Pipeline
 	ttl time.Duration
+	log *slog.Logger
 
 	mu      sync.Mutex
 	list    []ManagedIndex
@@ -29,6 +31,7 @@ func (c *indexCache) all(ctx context.Context) ([]ManagedIndex, map[string]Manage
 	}
 	list, err := c.src.Indices(ctx)
 	if err != nil {
+		c.log.Warn("list managed indices", "error", err)
 		if c.byName != nil {
 			return c.list, c.byName, nil
 		}

@@ -197,7 +197,7 @@ func New(cfg Config, es *esclient.Client, pipe Pipeline, components []Component,
 	s := &Server{
 		cfg: cfg, eng: &engine{es: es, br: &breaker{cooldown: cfg.BreakerCooldown}}, pipe: pipe,
 		components: components, log: log.With("component", "api"),
-		mappings: newMappingCache(es, 5*time.Second), indices: &indexCache{src: pipe, ttl: 2 * time.Second},
+		mappings: newMappingCache(es, 5*time.Second), indices: &indexCache{src: pipe, ttl: 2 * time.Second, log: log.With("component", "api")},
 		cursors: cc, keys: newKeyring(cfg.Keys), ready: make(chan struct{}),
 	}
 	s.health = &healthCache{ttl: time.Second}

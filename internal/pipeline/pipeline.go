@@ -268,11 +268,8 @@ func (p *Pipeline) newAPI() (*api.Server, error) {
 			return nil, fmt.Errorf("list table schemas: %w", err)
 		}
 		var keys []string
-		for k := range lister.Keys() {
+		for k := range lister.Keys() { // closed once every key was listed
 			keys = append(keys, k)
-		}
-		if err := lister.Stop(); err != nil {
-			return nil, fmt.Errorf("list table schemas: %w", err)
 		}
 		for _, k := range keys {
 			raw, ok, err := p.Bus.State().Get(ctx, k)
