@@ -177,12 +177,14 @@ func (e *env) readChanges(n int, timeout time.Duration) []bus.Change {
 
 func readRowChanges(t testing.TB, b *bus.Bus, n int, timeout time.Duration) []bus.Change {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	r, err := b.NewReader(ctx, bus.ReaderConfig{Stream: bus.ChangesStream, Durable: "capturetest"})
+	rctx, rcancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer rcancel()
+	r, err := b.NewReader(rctx, bus.ReaderConfig{Stream: bus.ChangesStream, Durable: "capturetest"})
 	if err != nil {
 		t.Fatalf("reader: %v", err)
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
 	var out []bus.Change
 	for len(out) < n && ctx.Err() == nil {
 		msgs, err := r.Fetch(ctx, min(n-len(out), 4096), 200*time.Millisecond)
