@@ -43,6 +43,7 @@ type index struct {
 	docs       map[string]*docEntry
 	seqNo      int64                // last assigned sequence number, -1 before the first write
 	pending    map[string]search.Op // writes not yet visible to search, by id
+	staged     bool                 // writes indexed but not yet visible to search
 	tombstones []tombstoneRef       // in delete order
 	liveDocs   int64
 	liveBytes  int64 // total _source bytes of live documents

@@ -36,25 +36,21 @@ func (e *Engine) refresh(ix *index) error {
 	if len(pending) > 0 {
 		ix.pending = make(map[string]search.Op, len(pending))
 	}
+	ix.staged = false
 	ix.mu.Unlock()
 
+	ops := make([]search.Op, 0, len(pending))
 	if len(pending) > 0 {
-		ops := make([]search.Op, 0, len(pending))
 		for _, op := range pending {
 			ops = append(ops, op)
 		}
-		if err := ix.search.Apply(ops, uint64(upTo+1)); err != nil {
-			// Put the writes back so that the next refresh retries them;
-			// newer writes to the same ids win.
-			ix.mu.Lock()
-			for id, op := range pending {
-				if _, newer := ix.pending[id]; !newer {
-					ix.pending[id] = op
-				}
-			}
-			ix.mu.Unlock()
-			return fmt.Errorf("refresh %s: %w", ix.name, err)
-		}
+	}
+	// Apply also publishes writes staged since the last refresh, so it runs
+	// even when nothing is queued.
+	if err := ix.search.Apply(ops, uint64(upTo+1)); err != nil {
+		// Put the writes back so that the next refresh retries them.
+		e.restorePending(ix, pending)
+		return fmt.Errorf("refresh %s: %w", ix.name, err)
 	}
 	ix.visMu.Lock()
 	if upTo > ix.visible {
@@ -66,6 +62,57 @@ func (e *Engine) refresh(ix *index) error {
 	ix.visMu.Unlock()
 
 	return e.pruneTombstones(ix, upTo, gc)
+}
+
+// stageAt is how many unrefreshed writes an index queues before the writer
+// that reaches it indexes them (without making them visible). It bounds the
+// memory held by prepared documents waiting for a refresh and makes writers
+// pay for indexing, as in Elasticsearch, instead of letting a fast bulk load
+// run ahead of what the search index can absorb.
+const stageAt = 4000
+
+// stageIfFull indexes the queued writes of ix when there are stageAt or
+// more. Writers that arrive meanwhile wait on ix.refreshMu, which is the
+// backpressure. Called without ix.mu held.
+func (e *Engine) stageIfFull(ix *index) {
+	ix.mu.RLock()
+	n := len(ix.pending)
+	ix.mu.RUnlock()
+	if n < stageAt {
+		return
+	}
+	ix.refreshMu.Lock()
+	defer ix.refreshMu.Unlock()
+	ix.mu.Lock()
+	if ix.deleted || len(ix.pending) < stageAt {
+		ix.mu.Unlock()
+		return
+	}
+	pending := ix.pending
+	ix.pending = make(map[string]search.Op, len(pending))
+	ix.staged = true
+	ix.mu.Unlock()
+	ops := make([]search.Op, 0, len(pending))
+	for _, op := range pending {
+		ops = append(ops, op)
+	}
+	if err := ix.search.Stage(ops); err != nil {
+		// The writes are durable; the next refresh retries them.
+		e.restorePending(ix, pending)
+		e.log.Warn("indexing queued writes failed", "index", ix.name, "error", err)
+	}
+}
+
+// restorePending puts writes back in the queue after a failed apply; newer
+// writes to the same ids win.
+func (e *Engine) restorePending(ix *index, pending map[string]search.Op) {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	for id, op := range pending {
+		if _, newer := ix.pending[id]; !newer {
+			ix.pending[id] = op
+		}
+	}
 }
 
 // pruneTombstones forgets tombstones older than gc_deletes that search has
@@ -125,7 +172,7 @@ func (ix *index) needsRefresh(now time.Time) bool {
 		return false
 	}
 	ix.mu.RLock()
-	dirty := len(ix.pending) > 0
+	dirty := len(ix.pending) > 0 || ix.staged
 	tomb := len(ix.tombstones) > 0
 	ix.mu.RUnlock()
 	if !dirty && !tomb {

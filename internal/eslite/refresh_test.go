@@ -2,6 +2,7 @@ package eslite
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -100,5 +101,38 @@ func TestWaitForHonoursContext(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("RoundTrip did not return after cancel")
+	}
+}
+
+// TestStagedWritesStayInvisible fills the queue of unrefreshed writes past
+// stageAt: the writer indexes them, yet search sees none of them until a
+// refresh, and then all of them.
+func TestStagedWritesStayInvisible(t *testing.T) {
+	e := openTest(t, t.TempDir())
+	do(t, e, "PUT", "/s", `{"settings":{"refresh_interval":"-1"}}`).must(t, 200)
+	do(t, e, "PUT", "/s/_doc/first?refresh=true", `{"n":0}`).must(t, 201)
+	var b strings.Builder
+	const n = stageAt + 10
+	for i := range n {
+		fmt.Fprintf(&b, "{\"index\":{\"_id\":\"%d\"}}\n{\"n\":%d}\n", i, i)
+	}
+	do(t, e, "POST", "/s/_bulk", b.String()).must(t, 200)
+	ix := lookup(e, "s")
+	ix.mu.RLock()
+	queued, staged := len(ix.pending), ix.staged
+	ix.mu.RUnlock()
+	if !staged || queued >= stageAt {
+		t.Fatalf("after %d writes: staged=%v, %d still queued", n, staged, queued)
+	}
+	if got := searchCount(e, "s"); got != 1 {
+		t.Fatalf("staged writes are visible: search holds %d docs, want 1", got)
+	}
+	r := do(t, e, "POST", "/s/_search", `{"query":{"range":{"n":{"gte":0}}},"size":0}`).must(t, 200)
+	if got := fmt.Sprint(r.get("hits.total.value")); got != "1" {
+		t.Fatalf("search before refresh: total %v, want 1", got)
+	}
+	do(t, e, "POST", "/s/_refresh", "").must(t, 200)
+	if got := searchCount(e, "s"); got != n+1 {
+		t.Fatalf("after refresh search holds %d docs, want %d", got, n+1)
 	}
 }

@@ -70,6 +70,9 @@ func (e *Engine) execute(ix *index, reqs []*writeReq, results []*writeResult) (i
 	gc := ix.settings.gcDeletes()
 	e.mu.RUnlock()
 
+	// Runs after ix.mu is released: a writer that filled the queue of
+	// unrefreshed writes indexes it before answering.
+	defer e.stageIfFull(ix)
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
 	if ix.deleted {

@@ -32,11 +32,23 @@ var checkpointKey = []byte("eslite_checkpoint")
 type Index struct {
 	bi       bleve.Index
 	keyword  analysis.Analyzer
-	mu       sync.RWMutex
+	mu       sync.RWMutex // guards bi writes, mapping, ckpt, closed
 	mapping  *Mapping
 	ckpt     uint64
 	closed   bool
 	bm25Type string
+
+	// pub is the published point-in-time view that searches read. Stage
+	// adds documents to bleve without changing it; Apply replaces it.
+	pubMu sync.Mutex
+	pub   *pubReader
+}
+
+// pubReader is a published reader shared by the searches using it; it is
+// closed when it has been replaced and the last search has released it.
+type pubReader struct {
+	r    index.IndexReader
+	refs int // guarded by Index.pubMu; 1 for being published
 }
 
 // OpenIndex opens or creates the bleve index in dir; dir == "" keeps it in memory.
@@ -48,20 +60,29 @@ func OpenIndex(dir string, m *Mapping) (*Index, error) {
 	im := blevemapping.NewIndexMapping()
 	im.ScoringModel = index.BM25Scoring
 	im.DefaultMapping.Dynamic = false
+	// The engine's store is what makes a write durable; this index is derived
+	// data that the engine replays past its checkpoint after a crash. So a
+	// batch need not wait for bleve to persist its segment (unsafe_batch):
+	// bleve still persists in order, with the checkpoint of each batch.
+	config := map[string]any{"unsafe_batch": true}
 	switch {
 	case dir == "":
-		bi, err = bleve.NewUsing("", im, scorch.Name, scorch.Name, nil)
+		bi, err = bleve.NewUsing("", im, scorch.Name, scorch.Name, config)
 	default:
 		if _, statErr := os.Stat(filepath.Join(dir, "index_meta.json")); statErr == nil {
-			bi, err = bleve.Open(dir)
+			bi, err = bleve.OpenUsing(dir, config)
 		} else {
-			bi, err = bleve.NewUsing(dir, im, scorch.Name, scorch.Name, nil)
+			bi, err = bleve.NewUsing(dir, im, scorch.Name, scorch.Name, config)
 		}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("open search index %q: %w", dir, err)
 	}
 	ix := &Index{bi: bi, keyword: keywordAnalyzer(), mapping: m, bm25Type: index.BM25Scoring}
+	if err := ix.publish(); err != nil {
+		_ = bi.Close()
+		return nil, err
+	}
 	raw, err := bi.GetInternal(checkpointKey)
 	if err != nil {
 		_ = bi.Close()
@@ -82,14 +103,108 @@ type Op struct {
 // ErrClosed is returned by operations on a closed Index.
 var ErrClosed = errors.New("search index closed")
 
-// Apply indexes and deletes documents in one bleve batch and stores checkpoint
-// (the engine's sequence number the batch brings the index up to) with it.
+// Apply indexes and deletes documents and stores checkpoint (the engine's
+// sequence number the operations bring the index up to) with the last of them.
+// A crash part-way leaves the previous checkpoint, so the engine replays the
+// whole of ops again; replaying is idempotent.
 func (ix *Index) Apply(ops []Op, checkpoint uint64) error {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
 	if ix.closed {
 		return ErrClosed
 	}
+	if err := ix.stage(ops, checkpoint); err != nil {
+		return err
+	}
+	return ix.publish()
+}
+
+// Stage indexes and deletes documents without making them visible: searches
+// keep reading the view the last Apply published. It lets the engine index
+// continuously while writes arrive, so that a refresh has little left to do
+// and unrefreshed writes do not pile up in memory. No checkpoint is stored:
+// after a crash the engine replays staged operations again.
+func (ix *Index) Stage(ops []Op) error {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	if ix.closed {
+		return ErrClosed
+	}
+	return ix.stage(ops, 0)
+}
+
+// stage indexes ops in bounded bleve batches; checkpoint 0 stores none.
+// Caller holds ix.mu.
+func (ix *Index) stage(ops []Op, checkpoint uint64) error {
+	for len(ops) > applyChunk {
+		if err := ix.applyBatch(ops[:applyChunk], nil); err != nil {
+			return err
+		}
+		ops = ops[applyChunk:]
+	}
+	var ck []byte
+	if checkpoint != 0 {
+		ck = binary.BigEndian.AppendUint64(nil, checkpoint)
+	}
+	if len(ops) == 0 && (ck == nil || checkpoint == ix.ckpt) {
+		return nil
+	}
+	if err := ix.applyBatch(ops, ck); err != nil {
+		return err
+	}
+	if checkpoint != 0 {
+		ix.ckpt = checkpoint
+	}
+	return nil
+}
+
+// publish makes everything indexed so far visible to searches started from
+// now on. Caller holds ix.mu (or is opening the index).
+func (ix *Index) publish() error {
+	adv, err := ix.bi.Advanced()
+	if err != nil {
+		return fmt.Errorf("open reader: %w", err)
+	}
+	r, err := adv.Reader()
+	if err != nil {
+		return fmt.Errorf("open reader: %w", err)
+	}
+	ix.pubMu.Lock()
+	old := ix.pub
+	ix.pub = &pubReader{r: r, refs: 1}
+	ix.pubMu.Unlock()
+	if old != nil {
+		return ix.release(old)
+	}
+	return nil
+}
+
+// release drops one reference to p and closes it after the last.
+func (ix *Index) release(p *pubReader) error {
+	ix.pubMu.Lock()
+	p.refs--
+	last := p.refs == 0
+	ix.pubMu.Unlock()
+	if !last {
+		return nil
+	}
+	if err := p.r.Close(); err != nil {
+		return fmt.Errorf("close reader: %w", err)
+	}
+	return nil
+}
+
+// applyChunk bounds the documents analysed in one bleve batch. bleve keeps
+// every analysed field of a batch in memory until the batch's segment is
+// built (several kilobytes per small document), so one batch per refresh
+// would make memory grow with the refresh interval times the write rate.
+// The chunks of one Apply are applied under ix.mu, which search takes to
+// open a reader, so a search still sees all of a refresh or none of it.
+const applyChunk = 2000
+
+// applyBatch runs one bleve batch; ckpt, when set, is stored with it.
+// Caller holds ix.mu.
+func (ix *Index) applyBatch(ops []Op, ckpt []byte) error {
 	b := ix.bi.NewBatch()
 	for _, op := range ops {
 		if op.Doc == nil {
@@ -100,13 +215,12 @@ func (ix *Index) Apply(ops []Op, checkpoint uint64) error {
 			return fmt.Errorf("index document %q: %w", op.ID, err)
 		}
 	}
-	var ck [8]byte
-	binary.BigEndian.PutUint64(ck[:], checkpoint)
-	b.SetInternal(checkpointKey, ck[:])
+	if ckpt != nil {
+		b.SetInternal(checkpointKey, ckpt)
+	}
 	if err := ix.bi.Batch(b); err != nil {
 		return fmt.Errorf("apply batch: %w", err)
 	}
-	ix.ckpt = checkpoint
 	return nil
 }
 
@@ -155,7 +269,12 @@ func (ix *Index) Mapping() *Mapping {
 
 // DocCount is the number of searchable documents.
 func (ix *Index) DocCount() uint64 {
-	n, err := ix.bi.DocCount()
+	r, release, err := ix.reader()
+	if err != nil {
+		return 0
+	}
+	defer release()
+	n, err := r.DocCount()
 	if err != nil {
 		return 0
 	}
@@ -170,23 +289,28 @@ func (ix *Index) Close() error {
 		return nil
 	}
 	ix.closed = true
-	return ix.bi.Close()
+	ix.pubMu.Lock()
+	p := ix.pub
+	ix.pub = nil
+	ix.pubMu.Unlock()
+	var rerr error
+	if p != nil {
+		rerr = ix.release(p)
+	}
+	return errors.Join(rerr, ix.bi.Close())
 }
 
-// reader opens a point-in-time reader; the caller closes it.
-func (ix *Index) reader() (index.IndexReader, error) {
-	ix.mu.RLock()
-	defer ix.mu.RUnlock()
-	if ix.closed {
-		return nil, ErrClosed
+// reader returns the published point-in-time reader and the function that
+// releases it, which the caller must call once. The reader itself is bleve's,
+// unwrapped, so that bleve finds the optional interfaces its searchers use.
+func (ix *Index) reader() (index.IndexReader, func(), error) {
+	ix.pubMu.Lock()
+	defer ix.pubMu.Unlock()
+	p := ix.pub
+	if p == nil {
+		return nil, nil, ErrClosed
 	}
-	adv, err := ix.bi.Advanced()
-	if err != nil {
-		return nil, fmt.Errorf("open reader: %w", err)
-	}
-	r, err := adv.Reader()
-	if err != nil {
-		return nil, fmt.Errorf("open reader: %w", err)
-	}
-	return r, nil
+	p.refs++
+	var once sync.Once
+	return p.r, func() { once.Do(func() { _ = ix.release(p) }) }, nil
 }

@@ -42,11 +42,12 @@ type hit struct {
 
 // targetRun holds one target's open reader and compiled state.
 type targetRun struct {
-	t      Target
-	m      *Mapping
-	reader index.IndexReader
-	q      bq.Query
-	sorts  []resolvedSort
+	t       Target
+	m       *Mapping
+	reader  index.IndexReader
+	release func()
+	q       bq.Query
+	sorts   []resolvedSort
 }
 
 func (o Options) now() time.Time {
@@ -74,19 +75,19 @@ func openTargets(targets []Target, q dslQuery, now time.Time) ([]*targetRun, err
 			closeRuns(runs)
 			return nil, searchPhaseFailure(cerr, t.Name)
 		}
-		r, err := t.Index.reader()
+		r, release, err := t.Index.reader()
 		if err != nil {
 			closeRuns(runs)
 			return nil, err
 		}
-		runs = append(runs, &targetRun{t: t, m: m, reader: r, q: cq})
+		runs = append(runs, &targetRun{t: t, m: m, reader: r, release: release, q: cq})
 	}
 	return runs, nil
 }
 
 func closeRuns(runs []*targetRun) {
 	for _, r := range runs {
-		_ = r.reader.Close()
+		r.release()
 	}
 }
 
