@@ -49,6 +49,7 @@ scripts into Elasticsearch (or the embedded engine), and serves a search API.`,
 		m.dlqCommand(),
 		m.transformCommand(),
 		m.backfillCommand(),
+		m.reindexCommand(),
 	)
 	return root.ExecuteContext(ctx)
 }
