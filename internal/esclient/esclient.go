@@ -7,6 +7,8 @@ package esclient
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -91,12 +93,12 @@ func New(cfg Config) (*Client, error) {
 		tc.Password, _ = u.User.Password()
 		u.User = nil
 	}
-	if cfg.CACert != "" {
-		pem, err := os.ReadFile(cfg.CACert)
+	if tc.Transport == nil {
+		t, err := pooledTransport(cfg.CACert)
 		if err != nil {
-			return nil, fmt.Errorf("elasticsearch.ca_cert: %w", err)
+			return nil, err
 		}
-		tc.CACert = pem
+		tc.Transport = t
 	}
 	tp, err := elastictransport.New(tc)
 	if err != nil {
@@ -107,6 +109,35 @@ func New(cfg Config) (*Client, error) {
 		timeout = 30 * time.Second
 	}
 	return &Client{Client: tp, timeout: timeout}, nil
+}
+
+// Connection pool sizes for a real cluster: the sink keeps one bulk request
+// in flight per lane and the API serves concurrent searches, all to the same
+// few hosts, so idle connections per host are kept well above Go's default of 2.
+const (
+	maxIdleConns        = 256
+	maxIdleConnsPerHost = 64
+	idleConnTimeout     = 90 * time.Second
+)
+
+// pooledTransport is the HTTP transport for a real cluster: pooled
+// keep-alive connections, and the CAs of caCert (a PEM file) trusted when set.
+func pooledTransport(caCert string) (*http.Transport, error) {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns, t.MaxIdleConnsPerHost, t.IdleConnTimeout = maxIdleConns, maxIdleConnsPerHost, idleConnTimeout
+	t.ResponseHeaderTimeout = 0 // bounded per request by the caller's context
+	if caCert != "" {
+		pem, err := os.ReadFile(caCert)
+		if err != nil {
+			return nil, fmt.Errorf("elasticsearch.ca_cert: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("elasticsearch.ca_cert: %s holds no PEM certificate", caCert)
+		}
+		t.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	}
+	return t, nil
 }
 
 // Timeout is the per-request time limit.
