@@ -164,7 +164,7 @@ function transform(doc) {
   doc.calls = calls;
   return doc;
 }`)
-	s := loadScripts(t, dir, func(c *transform.ScriptConfig) { c.Timeout = 50 * time.Millisecond; c.Workers = 1 })
+	s := loadScripts(t, dir, func(c *transform.ScriptConfig) { c.Timeout = 250 * time.Millisecond; c.Workers = 1 })
 	start := time.Now()
 	_, err := s.Map(change(bus.OpInsert, "users", 1, 10, map[string]any{"id": 1, "loop": true}))
 	took := time.Since(start)
@@ -173,7 +173,7 @@ function transform(doc) {
 		t.Fatalf("err = %v, want a timeout", err)
 	}
 	if took > 2*time.Second {
-		t.Errorf("interrupted after %s, limit 50ms", took)
+		t.Errorf("interrupted after %s, limit 250ms", took)
 	}
 	if !strings.Contains(se.Stack, "transform.js:5:") {
 		t.Errorf("stack does not point at the loop:\n%s", se.Stack)

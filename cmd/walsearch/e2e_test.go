@@ -89,7 +89,7 @@ func startWalsearch(t *testing.T, args ...string) *process {
 		}
 		if t.Failed() {
 			lb.mu.Lock()
-			t.Logf("walsearch output:\n%s", tail(buf.String(), 6000))
+			t.Logf("walsearch output:\n%s", tail(buf.String(), 60000))
 			lb.mu.Unlock()
 		}
 	})
@@ -110,7 +110,13 @@ func (p *process) stop(sig syscall.Signal) error {
 	case err := <-p.done:
 		return err
 	case <-time.After(60 * time.Second):
-		p.t.Fatalf("walsearch did not exit within 60s of %v", sig)
+		// Ask the Go runtime for a goroutine dump so the log shows where it hangs.
+		_ = p.cmd.Process.Signal(syscall.SIGQUIT)
+		select {
+		case <-p.done:
+		case <-time.After(10 * time.Second):
+		}
+		p.t.Fatalf("walsearch did not exit within 60s of %v (goroutine dump in the output below)", sig)
 		return nil
 	}
 }
