@@ -366,7 +366,11 @@ func (e *Engine) getDocAPI(c *call, name, id string, sourceOnly bool) {
 		c.fail(ferr)
 		return
 	}
-	d := ix.get(id)
+	d, gerr := ix.get(id)
+	if gerr != nil {
+		c.fail(errStoreRead(gerr))
+		return
+	}
 	if sourceOnly {
 		if d == nil {
 			c.fail(esError(http.StatusNotFound, "resource_not_found_exception", "Document not found ["+ix.name+"]/["+id+"]"))

@@ -98,6 +98,7 @@ func (e *Engine) loadIndex(m indexMeta) error {
 		return fmt.Errorf("open search index: %w", err)
 	}
 	ix := newIndex(m.Name, m.UUID, time.UnixMilli(m.Created), m.Settings, mapping, six)
+	ix.store = e.store
 	if m.Aliases != nil {
 		ix.aliases = m.Aliases
 	}
@@ -106,15 +107,18 @@ func (e *Engine) loadIndex(m indexMeta) error {
 	checkpoint := int64(six.Checkpoint()) // the next sequence number search has not seen
 	var replay []search.Op
 	seqNo, err := e.store.loadDocs(m.UUID, func(id string, d *docEntry) {
+		d.srcLen = len(d.source)
 		ix.docs[id] = d
 		if d.deleted {
 			ix.tombstones = append(ix.tombstones, tombstoneRef{id: id, seqNo: d.seqNo, deletedAt: d.deletedAt})
 		} else {
 			ix.liveDocs++
-			ix.liveBytes += int64(len(d.source))
+			ix.liveBytes += int64(d.srcLen)
 		}
 		if d.seqNo >= checkpoint {
 			replay = append(replay, search.Op{ID: id})
+		} else {
+			d.source = nil // read from the store when needed
 		}
 	})
 	if err != nil {
@@ -143,6 +147,11 @@ func (e *Engine) loadIndex(m indexMeta) error {
 		}
 		for _, id := range ghosts {
 			replay = append(replay, search.Op{ID: id})
+		}
+	}
+	for _, op := range replay {
+		if d := ix.docs[op.ID]; d != nil {
+			d.source = nil
 		}
 	}
 	if len(replay) > 0 {
@@ -237,6 +246,7 @@ func (e *Engine) createIndex(name string, s settings, mapping *search.Mapping, a
 		return nil, fmt.Errorf("open search index: %w", err)
 	}
 	ix := newIndex(name, uuid, e.now(), s, mapping, six)
+	ix.store = e.store
 	for k, v := range aliases {
 		ix.aliases[k] = v
 	}

@@ -21,6 +21,11 @@ var ErrClosed = errors.New("eslite: engine closed")
 // Their types, reasons and extra fields follow Elasticsearch 8 exactly,
 // because clients (and the sink) branch on them.
 
+// errStoreRead reports a document the store failed to read back.
+func errStoreRead(err error) *search.Error {
+	return esError(http.StatusInternalServerError, "exception", "read stored document: "+err.Error())
+}
+
 func esError(status int, typ, reason string) *search.Error {
 	return &search.Error{Status: status, Type: typ, Reason: reason}
 }

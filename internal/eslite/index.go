@@ -14,7 +14,10 @@ type docEntry struct {
 	seqNo     int64
 	deleted   bool
 	deletedAt int64 // unix milliseconds; tombstones only
-	source    []byte
+	// source is the document's _source. With a store it is nil once the
+	// entry is published: the store holds it and index.get reads it there.
+	source []byte
+	srcLen int // len of the _source, wherever it is kept
 }
 
 // aliasMeta is what Elasticsearch stores for an alias on one index.
@@ -50,6 +53,7 @@ type index struct {
 	deleted    bool  // the index was deleted; writes must not touch the store
 
 	search *search.Index
+	store  *store // nil in memory; then docs keep their _source
 
 	// refreshMu serialises refreshes so that Apply sees writes in order.
 	refreshMu   sync.Mutex
@@ -90,15 +94,31 @@ func (ix *index) current(overlay map[string]*docEntry, id string, now time.Time,
 	return e
 }
 
-// get returns the live document for id, or nil.
-func (ix *index) get(id string) *docEntry {
+// get returns the live document for id with its _source, or nil.
+func (ix *index) get(id string) (*docEntry, error) {
 	ix.mu.RLock()
 	defer ix.mu.RUnlock()
 	e := ix.docs[id]
 	if e == nil || e.deleted {
-		return nil
+		return nil, nil
 	}
-	return e
+	return ix.withSource(id, e)
+}
+
+// withSource returns e, or a copy of it carrying the _source read from the
+// store. Reading under ix.mu keeps the two consistent: a write commits to
+// the store and publishes under ix.mu. Caller holds ix.mu.
+func (ix *index) withSource(id string, e *docEntry) (*docEntry, error) {
+	if e.deleted || e.source != nil || ix.store == nil {
+		return e, nil
+	}
+	src, err := ix.store.source(ix.uuid, id)
+	if err != nil {
+		return nil, err
+	}
+	c := *e
+	c.source = src
+	return &c, nil
 }
 
 func (ix *index) docCount() int64 {

@@ -85,7 +85,11 @@ func (e *Engine) mgetAPI(c *call, defaultIndex string) {
 			b.WriteString(mgetError(r.index, r.id, err))
 			continue
 		}
-		d := ix.get(r.id)
+		d, gerr := ix.get(r.id)
+		if gerr != nil {
+			b.WriteString(mgetError(ix.name, r.id, errStoreRead(gerr)))
+			continue
+		}
 		if d == nil {
 			b.WriteString(`{"_index":` + jsonString(ix.name) + `,"_id":` + jsonString(r.id) + `,"found":false}`)
 			continue

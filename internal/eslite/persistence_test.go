@@ -143,7 +143,7 @@ func TestReopenDropsGhostsOfPrunedTombstones(t *testing.T) {
 	if err := e.pruneTombstones(ix, ix.seqNo, 0); err != nil {
 		t.Fatal(err)
 	}
-	if ix.get("1") != nil || ix.docs["1"] != nil {
+	if d, _ := ix.get("1"); d != nil || ix.docs["1"] != nil {
 		t.Fatal("the tombstone was not pruned; the test would prove nothing")
 	}
 	if err := e.Close(); err != nil {
@@ -153,4 +153,50 @@ func TestReopenDropsGhostsOfPrunedTombstones(t *testing.T) {
 	if n := searchCount(e2, "g"); n != 1 {
 		t.Fatalf("search index holds %d documents after reopen, want 1", n)
 	}
+}
+
+// TestSourcesLiveInTheStore checks that with a data directory the realtime
+// document map keeps no _source, before and after a restart, and that GET,
+// _mget, _source and partial updates read it back from the store.
+func TestSourcesLiveInTheStore(t *testing.T) {
+	dir := t.TempDir()
+	noSources := func(e *Engine) {
+		t.Helper()
+		ix := lookup(e, "src")
+		ix.mu.RLock()
+		defer ix.mu.RUnlock()
+		for id, d := range ix.docs {
+			if d.source != nil {
+				t.Fatalf("document %q keeps its _source in memory", id)
+			}
+		}
+	}
+	e := openTest(t, dir)
+	do(t, e, "PUT", "/src/_doc/1", `{"a":1,"b":"x"}`).must(t, 201)
+	do(t, e, "POST", "/src/_bulk", "{\"index\":{\"_id\":\"2\"}}\n{\"a\":2}\n{\"update\":{\"_id\":\"1\"}}\n{\"doc\":{\"b\":\"y\"}}\n").must(t, 200)
+	noSources(e)
+	check := func(e *Engine) {
+		t.Helper()
+		if g := do(t, e, "GET", "/src/_doc/1", "").must(t, 200); g.get("_source.b") != "y" || g.get("_source.a") != int64(1) || g.get("_version") != int64(2) {
+			t.Fatalf("GET: %s", g.raw)
+		}
+		if s := do(t, e, "GET", "/src/_source/2", "").must(t, 200); string(s.raw) != `{"a":2}` {
+			t.Fatalf("_source: %s", s.raw)
+		}
+		if m := do(t, e, "POST", "/_mget", `{"docs":[{"_index":"src","_id":"2"}]}`).must(t, 200); m.get("docs.0._source.a") != int64(2) {
+			t.Fatalf("_mget: %s", m.raw)
+		}
+	}
+	check(e)
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	e2 := openTest(t, dir)
+	noSources(e2)
+	check(e2)
+	// detect_noop compares against the stored source.
+	if r := do(t, e2, "POST", "/src/_update/1", `{"doc":{"b":"y"}}`).must(t, 200); r.get("result") != "noop" {
+		t.Fatalf("update with the same values: %s", r.raw)
+	}
+	noSources(e2)
 }

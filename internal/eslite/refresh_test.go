@@ -38,7 +38,7 @@ func TestRefreshPolicies(t *testing.T) {
 	// wait_for returns only after a refresh made the write visible.
 	done := make(chan reply, 1)
 	go func() { done <- do(t, e, "PUT", "/r/_doc/3?refresh=wait_for", `{"a":3}`) }()
-	eventually(t, 5*time.Second, "the write to be stored", func() bool { return lookup(e, "r").get("3") != nil })
+	eventually(t, 5*time.Second, "the write to be stored", func() bool { d, _ := lookup(e, "r").get("3"); return d != nil })
 	select {
 	case r := <-done:
 		t.Fatalf("wait_for returned before any refresh: %s", r.raw)
@@ -92,7 +92,7 @@ func TestWaitForHonoursContext(t *testing.T) {
 		}
 		errc <- err
 	}()
-	eventually(t, 5*time.Second, "the write to be stored", func() bool { return lookup(e, "w").get("1") != nil })
+	eventually(t, 5*time.Second, "the write to be stored", func() bool { d, _ := lookup(e, "w").get("1"); return d != nil })
 	cancel()
 	select {
 	case err := <-errc:

@@ -218,6 +218,28 @@ func (s *store) loadDocs(uuid string, fn func(id string, e *docEntry)) (int64, e
 	return seqNo, err
 }
 
+// source reads the stored _source of a live document.
+func (s *store) source(uuid, id string) ([]byte, error) {
+	var src []byte
+	err := s.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(docsBucket(uuid))
+		if b == nil {
+			return fmt.Errorf("read source of %q: %w", id, errCorruptEntry)
+		}
+		v := b.Get([]byte(id))
+		if v == nil {
+			return fmt.Errorf("read source of %q: not in the store", id)
+		}
+		e, err := decodeEntry(v)
+		if err != nil {
+			return fmt.Errorf("read source of %q: %w", id, err)
+		}
+		src = e.source
+		return nil
+	})
+	return src, err
+}
+
 // encodeEntry: flags byte, then varints version, seq_no, deleted-at, then
 // the source bytes.
 func encodeEntry(e *docEntry) []byte {

@@ -213,7 +213,14 @@ func (ix *index) publish(id string, e *docEntry, doc *search.Document) {
 	old := ix.docs[id]
 	if old != nil && !old.deleted {
 		ix.liveDocs--
-		ix.liveBytes -= int64(len(old.source))
+		ix.liveBytes -= int64(old.srcLen)
+	}
+	e.srcLen = len(e.source)
+	if ix.store != nil && e.source != nil {
+		// The store has it; keep only the metadata in memory.
+		c := *e
+		c.source = nil
+		e = &c
 	}
 	ix.docs[id] = e
 	if e.deleted {
@@ -222,7 +229,7 @@ func (ix *index) publish(id string, e *docEntry, doc *search.Document) {
 		return
 	}
 	ix.liveDocs++
-	ix.liveBytes += int64(len(e.source))
+	ix.liveBytes += int64(e.srcLen)
 	ix.pending[id] = search.Op{ID: id, Doc: doc}
 }
 
@@ -241,6 +248,10 @@ func applyUpdate(ix *index, r *writeReq, cur *docEntry) ([]byte, string, *search
 	}
 	if u.doc == nil {
 		return nil, "", errValidation("script or doc is missing")
+	}
+	cur, serr := ix.withSource(r.id, cur)
+	if serr != nil {
+		return nil, "", errStoreRead(serr)
 	}
 	base, err := decodeOrdered(cur.source)
 	if err != nil {
