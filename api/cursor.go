@@ -75,6 +75,13 @@ func (cc *cursorCodec) decode(token string) (*cursor, error) {
 	if len(token) == 0 || len(token) > MaxCursorLength {
 		return nil, errBadCursor
 	}
+	for i := 0; i < len(token); i++ {
+		// The decoder skips CR and LF; a cursor has one spelling only.
+		c := token[i]
+		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return nil, errBadCursor
+		}
+	}
 	p, s, ok := strings.Cut(token, ".")
 	if !ok {
 		return nil, errBadCursor
