@@ -37,7 +37,13 @@ func benchDocs(b *testing.B, def int) int {
 // that reaches it in-process.
 func openEngine(b *testing.B) (*eslite.Engine, *elastictransport.Client) {
 	b.Helper()
-	e, err := eslite.Open(eslite.Config{Dir: b.TempDir()})
+	return openEngineIn(b, b.TempDir())
+}
+
+// openEngineIn opens an engine on dir ("" keeps everything in memory).
+func openEngineIn(b *testing.B, dir string) (*eslite.Engine, *elastictransport.Client) {
+	b.Helper()
+	e, err := eslite.Open(eslite.Config{Dir: dir})
 	if err != nil {
 		b.Fatalf("open eslite: %v", err)
 	}
@@ -142,6 +148,34 @@ func BenchmarkEsliteFilteredSearch(b *testing.B) {
 		b.ReportMetric(float64(n)/took.Seconds(), "load-docs/s")
 	}
 	reportMemory(b)
+}
+
+// BenchmarkEsliteGet measures realtime GET by id on 100k small documents,
+// in memory and with a data directory (where _source is read from the
+// store), reporting each lookup's mean latency.
+func BenchmarkEsliteGet(b *testing.B) {
+	n := benchDocs(b, 100_000)
+	for _, persistent := range []bool{false, true} {
+		name := "memory"
+		if persistent {
+			name = "dir"
+		}
+		b.Run(name, func(b *testing.B) {
+			dir := ""
+			if persistent {
+				dir = b.TempDir()
+			}
+			_, tp := openEngineIn(b, dir)
+			perform(b, tp, esapi.IndicesCreateRequest{Index: "get", Body: strings.NewReader(benchMapping)})
+			loadDocs(b, tp, "get", n, 2000)
+			i := 0
+			b.ResetTimer()
+			for b.Loop() {
+				perform(b, tp, esapi.GetRequest{Index: "get", DocumentID: strconv.Itoa((i * 7919) % n)})
+				i++
+			}
+		})
+	}
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
