@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 
 	"github.com/elastic/go-elasticsearch/v8/esapi"
 
@@ -19,6 +20,9 @@ import (
 // the indexed document (a realtime get). A value that cannot be found is left
 // out rather than replaced by a placeholder.
 func (s *Sink) fillUnchanged(ctx context.Context, items []item) error {
+	if !slices.ContainsFunc(items, func(it item) bool { return len(it.doc.Unchanged) > 0 }) {
+		return nil // the common case: nothing to merge, no source to decode
+	}
 	latest := map[string]map[string]json.RawMessage{}
 	var need []int
 	for i, it := range items {
