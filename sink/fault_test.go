@@ -427,7 +427,13 @@ func TestSinkOutage(t *testing.T) {
 	downPeak := peak.Load()
 	srv.Clear()
 	recovered := time.Now()
-	e.waitFor("backlog drained", func() bool { _, un := e.consumerState(); return un == 0 })
+	deadline := recovered.Add(30*time.Second + time.Duration(n)*time.Millisecond) // 1,000 docs/s at least
+	for _, un := e.consumerState(); un != 0; _, un = e.consumerState() {
+		if time.Now().After(deadline) {
+			t.Fatalf("backlog not drained: %d left after %s", un, time.Since(recovered))
+		}
+		time.Sleep(50 * time.Millisecond) // polling interval
+	}
 	drained := time.Since(recovered)
 	close(stop)
 	wg.Wait()
@@ -436,7 +442,10 @@ func TestSinkOutage(t *testing.T) {
 	}
 	t.Logf("outage: %d documents queued in %s; heap in use peaked at %d MiB while down, %d MiB overall; drained in %s (%.0f docs/s); batch size %d",
 		n, recovered.Sub(start).Round(time.Millisecond), downPeak>>20, peak.Load()>>20, drained.Round(time.Millisecond), float64(n)/drained.Seconds(), s.Status().BatchSize)
-	if limit := uint64(512 << 20); peak.Load() > limit {
-		t.Fatalf("heap peaked at %d MiB, over %d MiB", peak.Load()>>20, limit>>20)
+	// While the engine is down the backlog must stay on disk. (After it
+	// returns, the heap also holds the embedded engine's copy of every
+	// document — eslite keeps sources in memory — and the test's bus.)
+	if limit := uint64(256 << 20); downPeak > limit {
+		t.Fatalf("heap peaked at %d MiB during the outage, over %d MiB", downPeak>>20, limit>>20)
 	}
 }
