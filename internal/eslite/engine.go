@@ -26,6 +26,7 @@ type Engine struct {
 	log         *slog.Logger
 	store       *store                           // nil when in memory
 	clock       atomic.Pointer[func() time.Time] // nil = time.Now; tests replace it
+	stageAt     int                              // defaultStageAt; tests lower it
 	nodeName    string
 	clusterUUID string
 
@@ -49,6 +50,7 @@ func Open(cfg Config) (*Engine, error) {
 		cfg:      cfg,
 		log:      cfg.logger(),
 		nodeName: "eslite",
+		stageAt:  defaultStageAt,
 		indices:  map[string]*index{},
 		stop:     make(chan struct{}),
 	}

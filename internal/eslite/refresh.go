@@ -64,27 +64,27 @@ func (e *Engine) refresh(ix *index) error {
 	return e.pruneTombstones(ix, upTo, gc)
 }
 
-// stageAt is how many unrefreshed writes an index queues before the writer
+// defaultStageAt is how many unrefreshed writes an index queues before the writer
 // that reaches it indexes them (without making them visible). It bounds the
 // memory held by prepared documents waiting for a refresh and makes writers
 // pay for indexing, as in Elasticsearch, instead of letting a fast bulk load
 // run ahead of what the search index can absorb.
-const stageAt = 4000
+const defaultStageAt = 4000
 
-// stageIfFull indexes the queued writes of ix when there are stageAt or
+// stageIfFull indexes the queued writes of ix when there are e.stageAt or
 // more. Writers that arrive meanwhile wait on ix.refreshMu, which is the
 // backpressure. Called without ix.mu held.
 func (e *Engine) stageIfFull(ix *index) {
 	ix.mu.RLock()
 	n := len(ix.pending)
 	ix.mu.RUnlock()
-	if n < stageAt {
+	if n < e.stageAt {
 		return
 	}
 	ix.refreshMu.Lock()
 	defer ix.refreshMu.Unlock()
 	ix.mu.Lock()
-	if ix.deleted || len(ix.pending) < stageAt {
+	if ix.deleted || len(ix.pending) < e.stageAt {
 		ix.mu.Unlock()
 		return
 	}

@@ -105,14 +105,15 @@ func TestWaitForHonoursContext(t *testing.T) {
 }
 
 // TestStagedWritesStayInvisible fills the queue of unrefreshed writes past
-// stageAt: the writer indexes them, yet search sees none of them until a
-// refresh, and then all of them.
+// the staging threshold: the writer indexes them, yet search sees none of
+// them until a refresh, and then all of them.
 func TestStagedWritesStayInvisible(t *testing.T) {
 	e := openTest(t, t.TempDir())
+	e.stageAt = 100
 	do(t, e, "PUT", "/s", `{"settings":{"refresh_interval":"-1"}}`).must(t, 200)
 	do(t, e, "PUT", "/s/_doc/first?refresh=true", `{"n":0}`).must(t, 201)
 	var b strings.Builder
-	const n = stageAt + 10
+	n := e.stageAt + 10
 	for i := range n {
 		fmt.Fprintf(&b, "{\"index\":{\"_id\":\"%d\"}}\n{\"n\":%d}\n", i, i)
 	}
@@ -121,7 +122,7 @@ func TestStagedWritesStayInvisible(t *testing.T) {
 	ix.mu.RLock()
 	queued, staged := len(ix.pending), ix.staged
 	ix.mu.RUnlock()
-	if !staged || queued >= stageAt {
+	if !staged || queued >= e.stageAt {
 		t.Fatalf("after %d writes: staged=%v, %d still queued", n, staged, queued)
 	}
 	if got := searchCount(e, "s"); got != 1 {
@@ -132,7 +133,7 @@ func TestStagedWritesStayInvisible(t *testing.T) {
 		t.Fatalf("search before refresh: total %v, want 1", got)
 	}
 	do(t, e, "POST", "/s/_refresh", "").must(t, 200)
-	if got := searchCount(e, "s"); got != n+1 {
+	if got := searchCount(e, "s"); got != uint64(n+1) {
 		t.Fatalf("after refresh search holds %d docs, want %d", got, n+1)
 	}
 }
