@@ -198,8 +198,8 @@ func (ix *Index) release(p *pubReader) error {
 // every analysed field of a batch in memory until the batch's segment is
 // built (several kilobytes per small document), so one batch per refresh
 // would make memory grow with the refresh interval times the write rate.
-// The chunks of one Apply are applied under ix.mu, which search takes to
-// open a reader, so a search still sees all of a refresh or none of it.
+// Searches read the view published after the last chunk of an Apply, so a
+// search still sees all of a refresh or none of it.
 const applyChunk = 2000
 
 // applyBatch runs one bleve batch; ckpt, when set, is stored with it.
