@@ -327,18 +327,19 @@ func Search(ctx context.Context, targets []Target, req *Request, opts Options) (
 			if keep == 0 {
 				return nil
 			}
-			nh := &hit{target: ti, score: d.Score, keys: keys}
+			cand := hit{target: ti, score: d.Score, keys: keys, id: d.IndexInternalID}
+			if h.Len() == keep && !h.less(&cand, h.hits[0]) {
+				return nil // not competitive; allocate nothing for it
+			}
+			nh := new(hit)
+			*nh = cand
+			nh.id = append(index.IndexInternalID(nil), d.IndexInternalID...)
 			if h.Len() < keep {
-				nh.id = append(index.IndexInternalID(nil), d.IndexInternalID...)
 				heap.Push(h, nh)
 				return nil
 			}
-			nh.id = d.IndexInternalID
-			if h.less(nh, h.hits[0]) {
-				nh.id = append(index.IndexInternalID(nil), d.IndexInternalID...)
-				h.hits[0] = nh
-				heap.Fix(h, 0)
-			}
+			h.hits[0] = nh
+			heap.Fix(h, 0)
 			return nil
 		})
 		if err != nil {
