@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/elastic/go-elasticsearch/v8/esapi"
 
@@ -185,5 +186,41 @@ func TestHealthReportsEachComponent(t *testing.T) {
 	// A stage being down does not stop searches: degraded, still serving.
 	if res.StatusCode != 200 || h.Status != "degraded" || h.Components["bus"].Status != "ok" || h.Components["capture"].Error != "slot busy" {
 		t.Fatalf("health = %d %+v", res.StatusCode, h)
+	}
+}
+
+// TestRunStopsWhenCancelledDuringStartup cancels the server the moment it
+// listens, before it can have started serving: Run must still return.
+func TestRunStopsWhenCancelledDuringStartup(t *testing.T) {
+	t.Parallel()
+	eng, err := eslite.Open(eslite.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Close()
+	es, err := esclient.New(esclient.Config{Transport: eng.RoundTripper()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 20 {
+		cfg := api.DefaultConfig()
+		cfg.Listen = "127.0.0.1:0"
+		srv, err := api.New(cfg, es, api.PipelineFuncs{}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- srv.Run(ctx) }()
+		<-srv.Ready()
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("Run: %v", err)
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatal("Run did not return after its context was cancelled during startup")
+		}
 	}
 }

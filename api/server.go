@@ -299,10 +299,15 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := s.app.ShutdownWithContext(sctx); err != nil {
+	err = s.app.ShutdownWithContext(sctx)
+	// A shutdown that lands before the server started serving finds nothing
+	// to stop, and the server would then serve forever: closing the listener
+	// ends its accept loop whatever the timing.
+	_ = ln.Close()
+	<-errc
+	if err != nil {
 		return fmt.Errorf("api: shutdown: %w", err)
 	}
-	<-errc
 	if s.fallback != nil {
 		s.fallback.close()
 	}
