@@ -5,6 +5,7 @@ import (
 	"container/heap"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"net/http"
@@ -296,13 +297,23 @@ func Search(ctx context.Context, targets []Target, req *Request, opts Options) (
 	var total int64
 	var aggDocs []aggDoc
 	maxScore := math.Inf(-1)
+	scoreOrder := len(sortSpecs) == 1 && sortSpecs[0].field == "_score" && sortSpecs[0].desc
 	for ti, r := range runs {
 		dv, derr := r.docValueReader(req.aggs)
 		if derr != nil {
 			// Like sorting, aggregating on a field fails on the shards.
 			return nil, searchPhaseFailure(derr, r.t.Name)
 		}
+		// Like Elasticsearch's collector, stop once the total is past what
+		// track_total_hits asks for when no later match can enter the top
+		// hits: every match scores the same, ties go to the earlier
+		// document, and nothing else (aggregations, search_after) needs
+		// the rest.
+		canStop := scoreOrder && req.track >= 0 && len(req.aggs) == 0 && after == nil && constantScore(r.q)
 		err := r.visitMatches(ctx, trackScores, func(d *bsearch.DocumentMatch) error {
+			if canStop && total > int64(req.track) && h.Len() == keep {
+				return errEnoughHits
+			}
 			total++
 			if trackScores && d.Score > maxScore {
 				maxScore = d.Score
@@ -342,6 +353,9 @@ func Search(ctx context.Context, targets []Target, req *Request, opts Options) (
 			heap.Fix(h, 0)
 			return nil
 		})
+		if errors.Is(err, errEnoughHits) {
+			break
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -375,6 +389,28 @@ func Search(ctx context.Context, targets []Target, req *Request, opts Options) (
 	}
 	resp.took = time.Since(start).Milliseconds()
 	return resp, nil
+}
+
+// errEnoughHits stops collecting when the rest of the matches cannot change
+// the response.
+var errEnoughHits = errors.New("enough hits")
+
+// constantScore reports whether every match of q scores the same.
+func constantScore(q bq.Query) bool {
+	switch q := q.(type) {
+	case *constScoreQuery, *bq.MatchAllQuery, *bq.MatchNoneQuery:
+		return true
+	case *bq.ConjunctionQuery:
+		for _, c := range q.Conjuncts {
+			if !constantScore(c) {
+				return false
+			}
+		}
+		return true
+	case *bq.BooleanQuery:
+		return q.Should == nil && q.Filter == nil && q.Must != nil && constantScore(q.Must)
+	}
+	return false
 }
 
 func scoreOnlyKeys(d *bsearch.DocumentMatch, sorts []resolvedSort) []sortVal {

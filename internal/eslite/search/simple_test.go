@@ -2,6 +2,7 @@ package search
 
 import (
 	"encoding/json"
+	"fmt"
 	"sort"
 	"strings"
 	"testing"
@@ -97,4 +98,51 @@ func sortedIDs(o searchOut) string {
 	}
 	sort.Strings(s)
 	return strings.Join(s, ",")
+}
+
+// TestConstantScoreEarlyStop checks that a search which stops counting at
+// track_total_hits (every match scoring the same) returns the same hits as
+// one that counts everything, and the total Elasticsearch reports.
+func TestConstantScoreEarlyStop(t *testing.T) {
+	t.Parallel()
+	m, err := ParseMapping([]byte(`{"properties":{"tag":{"type":"keyword"},"n":{"type":"long"}}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ix, err := OpenIndex("", m.Clone())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ix.Close() })
+	var ops []Op
+	for i := range 50 {
+		d, _, err := m.Prepare(fmt.Sprintf("d%02d", i), []byte(fmt.Sprintf(`{"tag":"a","n":%d}`, i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ops = append(ops, Op{ID: d.ID, Doc: d})
+	}
+	if err := ix.Apply(ops, 50); err != nil {
+		t.Fatal(err)
+	}
+	tg := Target{Name: "many", Index: ix, Mapping: m}
+	const query = `"query":{"bool":{"filter":[{"term":{"tag":"a"}},{"range":{"n":{"gte":0}}}]}}`
+	// The same three documents as a search that counts every match.
+	exact := ids(run(t, tg, `{"size":3,"track_total_hits":true,`+query+`}`))
+	if strings.Count(exact, ",") != 2 {
+		t.Fatalf("exact search: hits %q", exact)
+	}
+	for _, c := range []struct {
+		track, total int
+		relation     string
+	}{{10, 10, "gte"}, {49, 49, "gte"}, {50, 50, "eq"}} {
+		track := fmt.Sprint(c.track)
+		o := run(t, tg, `{"size":3,"track_total_hits":`+track+`,`+query+`}`)
+		if got := ids(o); got != exact {
+			t.Errorf("track %s: hits %s, want %s", track, got, exact)
+		}
+		if o.Hits.Total == nil || o.Hits.Total.Value != c.total || o.Hits.Total.Relation != c.relation {
+			t.Errorf("track %s: total %+v, want %d %s", track, o.Hits.Total, c.total, c.relation)
+		}
+	}
 }
