@@ -2,6 +2,7 @@ package eslite
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -64,11 +65,11 @@ func (e *Engine) refresh(ix *index) error {
 	return e.pruneTombstones(ix, upTo, gc)
 }
 
-// defaultStageAt is how many unrefreshed writes an index queues before the writer
-// that reaches it indexes them (without making them visible). It bounds the
-// memory held by prepared documents waiting for a refresh and makes writers
-// pay for indexing, as in Elasticsearch, instead of letting a fast bulk load
-// run ahead of what the search index can absorb.
+// defaultStageAt is how many unrefreshed writes an index queues before the
+// writer that reaches it indexes them (without making them visible). It
+// bounds the memory held by prepared documents waiting for a refresh and
+// makes writers pay for indexing, as in Elasticsearch, instead of letting a
+// fast bulk load run ahead of what the search index can absorb.
 const defaultStageAt = 4000
 
 // stageIfFull indexes the queued writes of ix when there are e.stageAt or
@@ -97,6 +98,9 @@ func (e *Engine) stageIfFull(ix *index) {
 		ops = append(ops, op)
 	}
 	if err := ix.search.Stage(ops); err != nil {
+		if errors.Is(err, search.ErrClosed) {
+			return // the index was deleted or the engine closed meanwhile
+		}
 		// The writes are durable; the next refresh retries them.
 		e.restorePending(ix, pending)
 		e.log.Warn("indexing queued writes failed", "index", ix.name, "error", err)
