@@ -18,8 +18,8 @@ const MinLSNHeader = "X-Walsearch-Min-LSN"
 const lsnPoll = 2 * time.Millisecond
 
 // readYourWrites waits until every transaction committed before the
-// requested LSN (the min_lsn parameter or header, e.g. pg_current_wal_lsn()
-// after the client's write) is written to the search engine, then refreshes
+// requested LSN (the min_lsn parameter or header, e.g.
+// pg_current_wal_insert_lsn() after the client's write) is written to the search engine, then refreshes
 // index so the writes are visible. It answers 504 with the current lag when
 // the wait exceeds Config.MinLSNTimeout.
 func (s *Server) readYourWrites(ctx context.Context, c *fiber.Ctx, index, param string) error {

@@ -186,10 +186,10 @@ func TestLiveReadYourWritesHiddenFieldsAndStatus(t *testing.T) {
 	for i := range 20 {
 		id := 100000 + i
 		var lsn string
-		if err := lp.conn.QueryRow(ctx, `INSERT INTO users (id, name, status) VALUES ($1, 'fresh', 'new') RETURNING (SELECT pg_current_wal_lsn()::text)`, id).Scan(&lsn); err != nil {
+		if err := lp.conn.QueryRow(ctx, `INSERT INTO users (id, name, status) VALUES ($1, 'fresh', 'new') RETURNING (SELECT pg_current_wal_insert_lsn()::text)`, id).Scan(&lsn); err != nil {
 			t.Fatal(err)
 		}
-		if err := lp.conn.QueryRow(ctx, `SELECT pg_current_wal_lsn()::text`).Scan(&lsn); err != nil {
+		if err := lp.conn.QueryRow(ctx, `SELECT pg_current_wal_insert_lsn()::text`).Scan(&lsn); err != nil {
 			t.Fatal(err)
 		}
 		body := fmt.Sprintf(`{"index":"users","query_fields":{"id":%d},"min_lsn":%q}`, id, lsn)
@@ -249,7 +249,13 @@ func TestLiveReadYourWritesHiddenFieldsAndStatus(t *testing.T) {
 	for _, m := range []string{"walsearch_sink_documents_indexed_total", "walsearch_lag_bytes", "walsearch_bus_backlog_messages{consumer=\"sink\"}",
 		`walsearch_api_request_duration_seconds_bucket{method="POST",route="/search"`, "walsearch_dlq_messages 0"} {
 		if !strings.Contains(string(r.body), m) {
-			t.Errorf("metrics lack %s", m)
+			var near []string
+			for _, line := range strings.Split(string(r.body), "\n") {
+				if strings.HasPrefix(line, m[:strings.IndexAny(m+"{", "{")]) {
+					near = append(near, line)
+				}
+			}
+			t.Errorf("metrics lack %s; lines with that name:\n%s", m, strings.Join(near, "\n"))
 		}
 	}
 	if r := lp.do(t, "GET", "/health", ""); r.code != 200 || !strings.Contains(string(r.body), `"status":"ok"`) {

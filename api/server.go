@@ -227,6 +227,10 @@ func New(cfg Config, es *esclient.Client, pipe Pipeline, components []Component,
 		WriteTimeout:          cfg.RequestTimeout,
 		ReadBufferSize:        32 << 10, // room for long cursors in the URL
 		ErrorHandler:          s.handleError,
+		// Values read from a request (method, headers, params) otherwise
+		// alias buffers fasthttp reuses for the next request; metrics labels
+		// and rate-limit keys outlive the request, so they must be copies.
+		Immutable: true,
 	})
 	s.app.Use(recover.New())
 	s.app.Use(s.metrics.middleware)
