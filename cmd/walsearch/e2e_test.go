@@ -21,6 +21,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/walsearch/walsearch/internal/eslite"
 	"github.com/walsearch/walsearch/internal/pgtest"
 )
 
@@ -197,15 +198,24 @@ func indexRows(base string) (map[int64]row, error) {
 }
 
 func diff(want, got map[int64]row) string {
+	d, _ := diffIDs(want, got)
+	return d
+}
+
+// diffIDs describes how got differs from want, and returns the ids concerned.
+func diffIDs(want, got map[int64]row) (string, []int64) {
 	var b strings.Builder
+	var ids []int64
 	n := 0
 	for id, w := range want {
 		g, ok := got[id]
 		if !ok {
 			fmt.Fprintf(&b, "missing %d; ", id)
+			ids = append(ids, id)
 			n++
 		} else if fmt.Sprint(w.Name, deref(w.Email), derefI(w.Age), w.V) != fmt.Sprint(g.Name, deref(g.Email), derefI(g.Age), g.V) {
 			fmt.Fprintf(&b, "stale %d (v%d in index, v%d in table); ", id, g.V, w.V)
+			ids = append(ids, id)
 			n++
 		}
 		if n > 10 {
@@ -215,10 +225,11 @@ func diff(want, got map[int64]row) string {
 	for id := range got {
 		if _, ok := want[id]; !ok && n <= 10 {
 			fmt.Fprintf(&b, "resurrected %d; ", id)
+			ids = append(ids, id)
 			n++
 		}
 	}
-	return b.String()
+	return b.String(), ids
 }
 
 func deref(s *string) string {
@@ -235,16 +246,18 @@ func derefI(i *int64) string {
 	return fmt.Sprint(*i)
 }
 
-// waitConverged polls until the index equals the table.
-func waitConverged(t *testing.T, base string, conn *pgx.Conn, what string) {
+// waitConverged polls until the index equals the table. When it does not,
+// diagnose (if not nil) is told which ids differ before the test fails.
+func waitConverged(t *testing.T, base string, conn *pgx.Conn, what string, diagnose ...func([]int64)) {
 	t.Helper()
 	deadline := time.Now().Add(90 * time.Second)
 	var last string
+	var bad []int64
 	for {
 		want := tableRows(t, conn)
 		got, err := indexRows(base)
 		if err == nil {
-			last = diff(want, got)
+			last, bad = diffIDs(want, got)
 			if last == "" {
 				t.Logf("%s: index equals table (%d rows)", what, len(want))
 				return
@@ -253,6 +266,9 @@ func waitConverged(t *testing.T, base string, conn *pgx.Conn, what string) {
 			last = err.Error()
 		}
 		if time.Now().After(deadline) {
+			for _, d := range diagnose {
+				d(bad)
+			}
 			t.Fatalf("%s: index did not converge to the table within 90s: %s", what, last)
 		}
 		time.Sleep(100 * time.Millisecond) // polling interval
@@ -403,8 +419,47 @@ INSERT INTO users (id, name, email, age)
 	}
 	p = startWalsearch(t, "run", "--config", cfgPath)
 	waitHealthy(t, base, p)
-	waitConverged(t, base, conn, "after kill -9 during a burst")
+	waitConverged(t, base, conn, "after kill -9 during a burst", func(ids []int64) {
+		_ = p.stop(syscall.SIGTERM)
+		diagnoseEngine(t, filepath.Join(dataDir, "eslite"), conn, ids)
+	})
 	if err := p.stop(syscall.SIGTERM); err != nil {
 		t.Fatalf("final shutdown exited with %v", err)
+	}
+}
+
+// diagnoseEngine opens the stopped process's embedded engine and says, for
+// each id, what the table holds, what the engine's store holds (realtime GET)
+// and what its search view finds: a right store with a wrong search view is
+// an engine problem, a wrong store means the write never arrived.
+func diagnoseEngine(t *testing.T, dir string, conn *pgx.Conn, ids []int64) {
+	eng, err := eslite.Open(eslite.Config{Dir: dir})
+	if err != nil {
+		t.Logf("diagnosis: open engine: %v", err)
+		return
+	}
+	defer eng.Close()
+	hc := &http.Client{Transport: eng.RoundTripper()}
+	get := func(method, path, body string) string {
+		req, _ := http.NewRequest(method, "http://eslite.diag"+path, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		res, err := hc.Do(req)
+		if err != nil {
+			return err.Error()
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return fmt.Sprintf("%d %s", res.StatusCode, b)
+	}
+	get("POST", "/users/_refresh", "")
+	for i, id := range ids {
+		if i == 5 {
+			break
+		}
+		var v int64
+		err := conn.QueryRow(context.Background(), "SELECT v FROM users WHERE id = $1", id).Scan(&v)
+		t.Logf("diagnosis id %d: table v=%d (%v)\n  store: %s\n  search: %s", id, v, err,
+			get("GET", fmt.Sprintf("/users/_doc/%d", id), ""),
+			get("POST", "/users/_search", fmt.Sprintf(`{"query":{"term":{"id":%d}},"version":true}`, id)))
 	}
 }
