@@ -21,6 +21,8 @@ import (
 	"github.com/knadh/koanf/providers/posflag"
 	"github.com/knadh/koanf/v2"
 	"github.com/spf13/pflag"
+
+	"github.com/walsearch/walsearch/transform"
 )
 
 // Config is the whole configuration of a walsearch process.
@@ -32,6 +34,7 @@ type Config struct {
 	Elasticsearch Elasticsearch       `koanf:"elasticsearch"`
 	NATS          NATS                `koanf:"nats"`
 	ScriptsDir    string              `koanf:"scripts_dir"`
+	Transform     Transform           `koanf:"transform"`
 	API           API                 `koanf:"api"`
 	Sink          Sink                `koanf:"sink"`
 	Indices       map[string]IndexCfg `koanf:"indices"`
@@ -131,6 +134,20 @@ type IndexCfg struct {
 	SearchFields []string `koanf:"search_fields"`
 }
 
+// Transform configures the per-table scripts.
+type Transform struct {
+	// Timeout bounds every call into a script; a call that runs longer is
+	// interrupted and its change dead-lettered.
+	Timeout time.Duration `koanf:"timeout"`
+	// MaxDocBytes is the largest document a script may return.
+	MaxDocBytes int `koanf:"max_doc_bytes"`
+	// ReloadInterval is how often scripts_dir is checked for edits; 0 turns
+	// hot reload off.
+	ReloadInterval time.Duration `koanf:"reload_interval"`
+	// Workers is how many changes are mapped at once; 0 means one per CPU.
+	Workers int `koanf:"workers"`
+}
+
 // Log configures logging.
 type Log struct {
 	Level  string `koanf:"level"`
@@ -145,9 +162,11 @@ func Default() Config {
 		NATS:       NATS{Replicas: 1},
 		Capture:    Capture{SnapshotWorkers: 4, ChunkRows: 10000, MaxSlotLagBytes: 1 << 30, WatermarkInterval: 200 * time.Millisecond},
 		ScriptsDir: "./scripts",
-		API:        API{Listen: "127.0.0.1:8080", RateLimit: 100, RequestTimeout: 10 * time.Second, BodyLimit: 1 << 20, MinLSNTimeout: 5 * time.Second},
-		Sink:       Sink{MinBatchSize: 1, MaxBatchSize: 1000, SyncInterval: time.Second, Concurrency: 4, ReindexGrace: time.Minute},
-		Log:        Log{Level: "info", Format: "text"},
+		Transform: Transform{Timeout: transform.DefaultScriptTimeout, MaxDocBytes: transform.DefaultMaxDocBytes,
+			ReloadInterval: transform.DefaultReloadInterval},
+		API:  API{Listen: "127.0.0.1:8080", RateLimit: 100, RequestTimeout: 10 * time.Second, BodyLimit: 1 << 20, MinLSNTimeout: 5 * time.Second},
+		Sink: Sink{MinBatchSize: 1, MaxBatchSize: 1000, SyncInterval: time.Second, Concurrency: 4, ReindexGrace: time.Minute},
+		Log:  Log{Level: "info", Format: "text"},
 	}
 }
 
@@ -187,6 +206,18 @@ func (c Config) Validate() error {
 	}
 	if c.DataDir == "" && (c.NATS.URL == "" || c.Elasticsearch.URL == "") {
 		errs = append(errs, errors.New("data_dir: required for the embedded NATS server and search engine"))
+	}
+	if c.Transform.Timeout < time.Millisecond {
+		errs = append(errs, fmt.Errorf("transform.timeout: want at least 1ms, got %s", c.Transform.Timeout))
+	}
+	if c.Transform.MaxDocBytes < 1024 {
+		errs = append(errs, fmt.Errorf("transform.max_doc_bytes: want at least 1024, got %d", c.Transform.MaxDocBytes))
+	}
+	if c.Transform.ReloadInterval < 0 {
+		errs = append(errs, fmt.Errorf("transform.reload_interval: want 0 (off) or a positive duration, got %s", c.Transform.ReloadInterval))
+	}
+	if c.Transform.Workers < 0 {
+		errs = append(errs, fmt.Errorf("transform.workers: want 0 (one per CPU) or more, got %d", c.Transform.Workers))
 	}
 	if c.API.Listen == "" {
 		errs = append(errs, errors.New("api.listen: required, e.g. 127.0.0.1:8080"))

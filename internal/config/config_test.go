@@ -121,3 +121,21 @@ func TestBadLegacyValuesAreErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestTransformSettings(t *testing.T) {
+	path := write(t, "transform:\n  timeout: 250ms\n  max_doc_bytes: 2048\n  workers: 3\n")
+	c, err := Load(path, []string{"WALSEARCH_TRANSFORM_RELOAD_INTERVAL=0s"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Transform.Timeout != 250*time.Millisecond || c.Transform.MaxDocBytes != 2048 || c.Transform.Workers != 3 || c.Transform.ReloadInterval != 0 {
+		t.Fatalf("transform = %+v", c.Transform)
+	}
+	if d := Default().Transform; d.Timeout != 100*time.Millisecond || d.MaxDocBytes != 10<<20 {
+		t.Fatalf("transform defaults = %+v", d)
+	}
+	c.Transform.Timeout = 0
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "transform.timeout") {
+		t.Fatalf("zero timeout accepted: %v", err)
+	}
+}

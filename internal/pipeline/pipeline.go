@@ -73,6 +73,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Pipeline,
 	// the start with its file and line instead of failing every batch.
 	sc := transform.DefaultScriptConfig()
 	sc.Dir, sc.Logger = cfg.ScriptsDir, log
+	sc.Timeout, sc.MaxDocBytes, sc.ReloadInterval, sc.Workers = cfg.Transform.Timeout, cfg.Transform.MaxDocBytes, cfg.Transform.ReloadInterval, cfg.Transform.Workers
 	scripts, err := transform.LoadScripts(sc)
 	if err != nil {
 		return nil, err
@@ -168,7 +169,7 @@ func (p *Pipeline) runTransform(ctx context.Context) error {
 	}
 	defer out.Close()
 	tc := transform.DefaultConfig()
-	tc.Logger = p.log
+	tc.Logger, tc.Workers = p.log, p.cfg.Transform.Workers
 	st, err := transform.New(tc, src, out, p.Bus, p.Scripts)
 	if err != nil {
 		return err
