@@ -1,0 +1,118 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/walsearch/walsearch/internal/pgtest"
+)
+
+// TestScriptsRunInThePipeline drops a transform.js into scripts_dir and runs
+// the real binary: rows are reshaped, and a row that stops matching the
+// script's filter leaves the index.
+func TestScriptsRunInThePipeline(t *testing.T) {
+	c := pgtest.Require(t, cluster)
+	ctx := context.Background()
+	dbURL := c.NewDatabase(t)
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, `
+CREATE TABLE people (id int PRIMARY KEY, first text, last text, email text, active boolean NOT NULL);
+INSERT INTO people VALUES (1, 'Ada', 'Lovelace', 'ada@example.com', true), (2, 'Alan', 'Turing', 'alan@example.com', true),
+                          (3, 'Grace', 'Hopper', 'grace@example.com', false);`); err != nil {
+		t.Fatal(err)
+	}
+	scripts := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(scripts, "people"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	js := `function transform(doc, ctx) {
+  if (!doc.active) { return null; }
+  return {id: doc.id, full_name: doc.first + " " + doc.last, email_domain: doc.email.split("@")[1]};
+}`
+	if err := os.WriteFile(filepath.Join(scripts, "people", "transform.js"), []byte(js), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	addr := freeAddr(t)
+	base := "http://" + addr
+	cfgPath := filepath.Join(t.TempDir(), "walsearch.yaml")
+	cfg := fmt.Sprintf("data_dir: %s\npostgres:\n  url: %s\n  slot: scripts\n  publication: scripts\nscripts_dir: %s\napi:\n  listen: %s\n",
+		t.TempDir(), dbURL, scripts, addr)
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := startWalsearch(t, "run", "--config", cfgPath)
+	waitHealthy(t, base, p)
+
+	docs := func() (map[float64]map[string]any, error) {
+		res, err := http.Post(base+"/search", "application/json", strings.NewReader(`{"index":"people","page_size":100}`))
+		if err != nil {
+			return nil, err
+		}
+		defer res.Body.Close()
+		raw, _ := io.ReadAll(res.Body)
+		if res.StatusCode != 200 {
+			return nil, fmt.Errorf("HTTP %d: %s", res.StatusCode, raw)
+		}
+		var sr struct {
+			Data []map[string]any `json:"data"`
+		}
+		if err := json.Unmarshal(raw, &sr); err != nil {
+			return nil, err
+		}
+		out := map[float64]map[string]any{}
+		for _, d := range sr.Data {
+			id, _ := d["id"].(float64)
+			out[id] = d
+		}
+		return out, nil
+	}
+	waitFor := func(what string, ok func(map[float64]map[string]any) bool) {
+		t.Helper()
+		deadline := time.Now().Add(60 * time.Second)
+		var last any
+		for {
+			got, err := docs()
+			if err == nil && ok(got) {
+				return
+			}
+			last = got
+			if err != nil {
+				last = err
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: not reached within 60s; last: %v", what, last)
+			}
+			time.Sleep(100 * time.Millisecond) // polling interval
+		}
+	}
+	waitFor("snapshot through the script", func(got map[float64]map[string]any) bool {
+		return len(got) == 2 && got[1]["full_name"] == "Ada Lovelace" && got[2]["email_domain"] == "example.com" &&
+			got[1]["first"] == nil && got[1]["email"] == nil
+	})
+	if _, err := conn.Exec(ctx, `UPDATE people SET active = false WHERE id = 1; UPDATE people SET active = true WHERE id = 3;
+INSERT INTO people VALUES (4, 'Katherine', 'Johnson', 'kj@nasa.gov', true);`); err != nil {
+		t.Fatal(err)
+	}
+	waitFor("a row that stops matching leaves, one that starts matching arrives", func(got map[float64]map[string]any) bool {
+		_, has1 := got[1]
+		return !has1 && len(got) == 3 && got[3]["full_name"] == "Grace Hopper" && got[4]["email_domain"] == "nasa.gov"
+	})
+	if err := p.stop(syscall.SIGTERM); err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
+}
