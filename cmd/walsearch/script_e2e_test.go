@@ -42,16 +42,18 @@ INSERT INTO people VALUES (1, 'Ada', 'Lovelace', 'ada@example.com', true), (2, '
 	}
 	js := `function transform(doc, ctx) {
   if (!doc.active) { return null; }
+  if (doc.email === null) { throw new Error("row " + doc.id + " has no email"); }
   return {id: doc.id, full_name: doc.first + " " + doc.last, email_domain: doc.email.split("@")[1]};
 }`
 	if err := os.WriteFile(filepath.Join(scripts, "people", "transform.js"), []byte(js), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	addr := freeAddr(t)
+	natsAddr := freeAddr(t)
 	base := "http://" + addr
 	cfgPath := filepath.Join(t.TempDir(), "walsearch.yaml")
-	cfg := fmt.Sprintf("data_dir: %s\npostgres:\n  url: %s\n  slot: scripts\n  publication: scripts\nscripts_dir: %s\napi:\n  listen: %s\n",
-		t.TempDir(), dbURL, scripts, addr)
+	cfg := fmt.Sprintf("data_dir: %s\npostgres:\n  url: %s\n  slot: scripts\n  publication: scripts\nscripts_dir: %s\napi:\n  listen: %s\nnats:\n  listen: %s\ntransform:\n  reload_interval: 200ms\n",
+		t.TempDir(), dbURL, scripts, addr, natsAddr)
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -112,6 +114,57 @@ INSERT INTO people VALUES (4, 'Katherine', 'Johnson', 'kj@nasa.gov', true);`); e
 		_, has1 := got[1]
 		return !has1 && len(got) == 3 && got[3]["full_name"] == "Grace Hopper" && got[4]["email_domain"] == "nasa.gov"
 	})
+
+	// A row the script throws on is dead-lettered while others flow; after
+	// the script is fixed (hot reload, no restart), replaying the dead letter
+	// indexes it.
+	if _, err := conn.Exec(ctx, `INSERT INTO people VALUES (5, 'Margaret', 'Hamilton', NULL, true), (6, 'Barbara', 'Liskov', 'bl@mit.edu', true)`); err != nil {
+		t.Fatal(err)
+	}
+	waitFor("the good row of the pair", func(got map[float64]map[string]any) bool { return got[6] != nil })
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		out, err := runCLI(t, nil, "dlq", "list", "--nats-url", "nats://"+natsAddr)
+		if err == nil && strings.Contains(out, "has no email") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the failing row never reached the dead-letter stream: %v\n%s", err, out)
+		}
+		time.Sleep(100 * time.Millisecond) // polling interval
+	}
+	if _, ok := func() (map[string]any, bool) { got, _ := docs(); d, ok := got[5]; return d, ok }(); ok {
+		t.Fatal("the row the script threw on was indexed")
+	}
+	fixed := strings.Replace(js, `throw new Error("row " + doc.id + " has no email");`, `doc.email = "unknown@nowhere"; doc.fixed = true;`, 1)
+	fixed = strings.Replace(fixed, `email_domain: doc.email.split("@")[1]}`, `email_domain: doc.email.split("@")[1], rev: 2}`, 1)
+	if err := os.WriteFile(filepath.Join(scripts, "people", "transform.js"), []byte(fixed), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// Wait until the new script is live: a fresh change comes out with rev 2.
+	deadline = time.Now().Add(60 * time.Second)
+	for {
+		if _, err := conn.Exec(ctx, `UPDATE people SET last = last WHERE id = 2`); err != nil {
+			t.Fatal(err)
+		}
+		got, _ := docs()
+		if got[2] != nil && got[2]["rev"] == float64(2) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the fixed script was not picked up: %v", got[2])
+		}
+		time.Sleep(200 * time.Millisecond) // polling interval
+	}
+	if out, err := runCLI(t, nil, "dlq", "replay", "--all", "--nats-url", "nats://"+natsAddr); err != nil {
+		t.Fatalf("dlq replay: %v\n%s", err, out)
+	}
+	waitFor("the replayed row, through the fixed script", func(got map[float64]map[string]any) bool {
+		return got[5] != nil && got[5]["full_name"] == "Margaret Hamilton" && got[5]["email_domain"] == "nowhere"
+	})
+	if out, err := runCLI(t, nil, "dlq", "list", "--nats-url", "nats://"+natsAddr); err != nil || strings.Contains(out, "has no email") {
+		t.Fatalf("dead letter still listed after replay: %v\n%s", err, out)
+	}
 	if err := p.stop(syscall.SIGTERM); err != nil {
 		t.Fatalf("shutdown: %v", err)
 	}
