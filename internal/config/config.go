@@ -48,7 +48,8 @@ type Postgres struct {
 	Tables      []string `koanf:"tables"`
 	Slot        string   `koanf:"slot"`
 	Publication string   `koanf:"publication"`
-	// PoolSize bounds connections used for snapshots and queries.
+	// PoolSize caps the connections opened for reading tables (snapshot and
+	// backfill workers take one each), on top of the replication connection.
 	PoolSize int `koanf:"pool_size"`
 }
 

@@ -144,7 +144,8 @@ func (p *Pipeline) runCapture(ctx context.Context) error {
 	cc := capture.DefaultConfig()
 	cc.URL, cc.Tables, cc.Slot, cc.Publication = p.cfg.Postgres.URL, p.cfg.Postgres.Tables, p.cfg.Postgres.Slot, p.cfg.Postgres.Publication
 	cc.Logger = p.log
-	cc.SnapshotWorkers, cc.ChunkRows = p.cfg.Capture.SnapshotWorkers, p.cfg.Capture.ChunkRows
+	// Each snapshot worker holds one connection: postgres.pool_size caps them.
+	cc.SnapshotWorkers, cc.ChunkRows = min(p.cfg.Capture.SnapshotWorkers, p.cfg.Postgres.PoolSize), p.cfg.Capture.ChunkRows
 	cc.MaxSlotLagBytes, cc.WatermarkInterval = p.cfg.Capture.MaxSlotLagBytes, p.cfg.Capture.WatermarkInterval
 	cc.Progress = capture.TerminalStderr()
 	c, err := capture.New(cc, pub, p.Bus.State())
