@@ -48,8 +48,8 @@ type Postgres struct {
 	Tables      []string `koanf:"tables"`
 	Slot        string   `koanf:"slot"`
 	Publication string   `koanf:"publication"`
-	// PoolSize caps the connections opened for reading tables (snapshot and
-	// backfill workers take one each), on top of the replication connection.
+	// PoolSize caps the initial snapshot's parallel workers, each of which
+	// holds one connection besides the replication connection.
 	PoolSize int `koanf:"pool_size"`
 }
 
