@@ -20,39 +20,9 @@ import (
 
 func startAPI(t *testing.T, comps []api.Component) (string, *esclient.Client) {
 	t.Helper()
-	eng, err := eslite.Open(eslite.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { eng.Close() })
-	es, err := esclient.New(esclient.Config{Transport: eng.RoundTripper()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := api.DefaultConfig()
-	cfg.Listen = "127.0.0.1:0"
-	pipe := api.PipelineFuncs{IndicesFunc: func(context.Context) ([]api.ManagedIndex, error) {
-		return []api.ManagedIndex{{Name: "users", Schema: "public", Table: "users", Key: []string{"id"}}}, nil
-	}}
-	srv, err := api.New(cfg, es, pipe, comps)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("api Run: %v", err)
-		}
-	})
-	select {
-	case <-srv.Ready():
-	case err := <-done:
-		t.Fatalf("api did not start: %v", err)
-	}
-	return "http://" + srv.Addr().String(), es
+	ts := newServer(t, serverOpts{comps: comps,
+		indices: []api.ManagedIndex{{Name: "users", Schema: "public", Table: "users", Key: []string{"id"}}}})
+	return ts.base, ts.es
 }
 
 func seed(t *testing.T, es *esclient.Client) {
