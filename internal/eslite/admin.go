@@ -218,6 +218,12 @@ func (e *Engine) deleteIndexAPI(c *call, expr string) {
 }
 
 func (e *Engine) getMappingAPI(c *call, expr string) {
+	e.replyPerIndex(c, expr, "mappings", func(ix *index) any { return mappingJSON(ix) })
+}
+
+// replyPerIndex answers the GET /{index}/_mapping family: one entry per
+// resolved index, holding key with body(ix).
+func (e *Engine) replyPerIndex(c *call, expr, key string, body func(*index) any) {
 	ixs, err := e.resolveFromParams(c, expr)
 	if err != nil {
 		c.fail(err)
@@ -225,7 +231,7 @@ func (e *Engine) getMappingAPI(c *call, expr string) {
 	}
 	out := map[string]any{}
 	for _, ix := range ixs {
-		out[ix.name] = map[string]any{"mappings": mappingJSON(ix)}
+		out[ix.name] = map[string]any{key: body(ix)}
 	}
 	c.reply(http.StatusOK, out)
 }
@@ -274,16 +280,7 @@ func (e *Engine) putMappingAPI(c *call, expr string) {
 }
 
 func (e *Engine) getSettingsAPI(c *call, expr string) {
-	ixs, err := e.resolveFromParams(c, expr)
-	if err != nil {
-		c.fail(err)
-		return
-	}
-	out := map[string]any{}
-	for _, ix := range ixs {
-		out[ix.name] = map[string]any{"settings": e.settingsBody(ix)}
-	}
-	c.reply(http.StatusOK, out)
+	e.replyPerIndex(c, expr, "settings", func(ix *index) any { return e.settingsBody(ix) })
 }
 
 // putSettingsAPI serves PUT /{index}/_settings for the dynamic settings.
