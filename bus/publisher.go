@@ -18,14 +18,21 @@ const DefaultMaxInFlight = 2048
 // Publisher publishes events asynchronously and tells, through Flush, when
 // everything published so far is durably stored.
 //
-// A Publisher is used by one goroutine at a time. After a publish failed, every
-// later Publish and Flush return that failure: the owner stops, and the
-// stream is replayed from its last durable position (message ids make the
-// replay harmless).
+// A Publisher is safe for concurrent use: messages from one goroutine are
+// stored in the order it published them, and Flush waits for everything
+// published before it was called, by any goroutine. After a publish failed,
+// every later Publish and Flush return that failure: the owner stops, and
+// the stream is replayed from its last durable position (message ids make
+// the replay harmless).
 type Publisher struct {
 	js      jetstream.JetStream
 	futures chan pending
 	done    chan struct{}
+
+	// sendMu makes handing a message to the connection, queueing its ack
+	// future and counting it one step, so that the first `published`
+	// futures in the queue are exactly the counted messages.
+	sendMu sync.Mutex
 
 	mu        sync.Mutex
 	published uint64
@@ -89,6 +96,8 @@ func (p *Publisher) PublishRaw(ctx context.Context, subject, id string, data []b
 		return err
 	}
 	msg := &nats.Msg{Subject: subject, Data: data, Header: nats.Header{}}
+	p.sendMu.Lock()
+	defer p.sendMu.Unlock()
 	f, err := p.js.PublishMsgAsync(msg, jetstream.WithMsgID(id))
 	if err != nil {
 		return &PublishError{Subject: subject, MsgID: id, Err: err}
@@ -162,14 +171,25 @@ func (b *Bus) NewChangePublisher() (*ChangePublisher, error) {
 	return &ChangePublisher{p}, nil
 }
 
-// Publish publishes ev on its table's subject.
-func (p *ChangePublisher) Publish(ctx context.Context, ev *Change) error {
-	ev.V = SchemaVersion
-	data, err := json.Marshal(ev)
-	if err != nil {
-		return fmt.Errorf("encode change %s.%s: %w", ev.Schema, ev.Table, err)
+// Publish publishes evs, in order, on their table's subject. Consecutive
+// changes of one table and one transaction (or snapshot chunk) travel
+// together in one message of up to MaxBatchBytes, which costs the bus far
+// less than a message per row; see EncodeChanges. Encoding happens before
+// any lock is taken, so goroutines publishing concurrently encode in
+// parallel.
+func (p *ChangePublisher) Publish(ctx context.Context, evs ...*Change) error {
+	for len(evs) > 0 {
+		n := sameBatch(evs)
+		data, used, err := EncodeChanges(evs[:n], MaxBatchBytes)
+		if err != nil {
+			return err
+		}
+		if err := p.PublishRaw(ctx, ChangeSubject(evs[0].Schema, evs[0].Table), BatchMsgID(evs[:used]), data); err != nil {
+			return err
+		}
+		evs = evs[used:]
 	}
-	return p.PublishRaw(ctx, ChangeSubject(ev.Schema, ev.Table), ev.MsgID(), data)
+	return nil
 }
 
 // DocPublisher publishes document events.

@@ -308,12 +308,12 @@ func (b *backfiller) onSignal(ctx context.Context, s signal, lsn bus.LSN) error 
 		}
 		for i, ev := range rows {
 			ev.LSN, ev.Pos = lsn, uint64(i)
-			if err := c.pub.Publish(ctx, ev); err != nil {
-				return &PublishError{Op: "publish", Err: err}
-			}
 		}
-		if err := c.pub.Flush(ctx); err != nil {
-			return &PublishError{Op: "flush", Err: err}
+		if err := c.publish(ctx, rows...); err != nil {
+			return err
+		}
+		if err := c.flush(ctx); err != nil {
+			return err
 		}
 		close(w.emitted)
 	case signalBackfill:

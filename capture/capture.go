@@ -15,12 +15,17 @@ import (
 
 // Publisher takes change events in log order.
 //
-// Publish may return before the event is durable, but must apply
-// backpressure (block) when too many events are in flight. Flush returns once
-// every event passed to Publish so far is durably stored, or with the first
-// publish error. Capture confirms a slot position only after Flush succeeded.
+// Publish takes events in order; capture passes consecutive changes of one
+// table and one transaction (or snapshot chunk) together so that they can
+// travel as one message (bus.ChangePublisher does). It may return before the
+// events are durable, but must apply backpressure (block) when too many are
+// in flight. Flush returns once every event passed to Publish before it was
+// called is durably stored, or with the first publish error. Capture
+// confirms a slot position only after Flush succeeded. Both are called from
+// several goroutines during a snapshot: each goroutine's events must keep
+// their order.
 type Publisher interface {
-	Publish(ctx context.Context, ev *bus.Change) error
+	Publish(ctx context.Context, evs ...*bus.Change) error
 	Flush(ctx context.Context) error
 }
 

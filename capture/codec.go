@@ -5,10 +5,12 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"maps"
 	"math"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 )
 
 // kind is how a PostgreSQL type's text form is converted. Every type maps to
@@ -110,31 +112,31 @@ const maxArrayNesting = 4
 // A Codec knows the built-in types; user-defined enums, domains and arrays of
 // them are added from the catalogue (see loadTypes). It is safe for concurrent use.
 type Codec struct {
-	mu    sync.RWMutex
-	types map[uint32]typeInfo
+	mu    sync.Mutex                          // serialises define
+	types atomic.Pointer[map[uint32]typeInfo] // replaced, never changed: reads take no lock
 }
 
 // NewCodec returns a codec that knows the built-in types.
 func NewCodec() *Codec {
-	c := &Codec{types: make(map[uint32]typeInfo, len(builtinScalars)+len(builtinArrays))}
+	types := make(map[uint32]typeInfo, len(builtinScalars)+len(builtinArrays))
 	for oid, k := range builtinScalars {
-		c.types[oid] = typeInfo{kind: k}
+		types[oid] = typeInfo{kind: k}
 	}
 	for oid, elem := range builtinArrays {
 		d := byte(',')
 		if elem == oidBox {
 			d = ';'
 		}
-		c.types[oid] = typeInfo{kind: kindArray, elem: elem, delim: d}
+		types[oid] = typeInfo{kind: kindArray, elem: elem, delim: d}
 	}
+	c := &Codec{}
+	c.types.Store(&types)
 	return c
 }
 
 // Known reports whether the codec has a definition for oid.
 func (c *Codec) Known(oid uint32) bool {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	_, ok := c.types[oid]
+	_, ok := (*c.types.Load())[oid]
 	return ok
 }
 
@@ -142,15 +144,13 @@ func (c *Codec) Known(oid uint32) bool {
 func (c *Codec) define(defs map[uint32]typeInfo) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for oid, t := range defs {
-		c.types[oid] = t
-	}
+	types := maps.Clone(*c.types.Load())
+	maps.Copy(types, defs)
+	c.types.Store(&types)
 }
 
 func (c *Codec) lookup(oid uint32) typeInfo {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	return c.types[oid] // zero value: kindText
+	return (*c.types.Load())[oid] // zero value: kindText
 }
 
 // DecodeText converts the text form of a value of type oid. It never fails: a
@@ -222,6 +222,9 @@ func decodeNumeric(text string) any {
 	if !validDecimal(text) {
 		return text
 	}
+	if shortDecimal(text) {
+		return json.Number(text)
+	}
 	f, err := strconv.ParseFloat(text, 64)
 	if err != nil || math.IsInf(f, 0) {
 		return text
@@ -254,6 +257,30 @@ func validDecimal(s string) bool {
 		}
 	}
 	return true
+}
+
+// shortDecimal reports whether the valid decimal s has at most 15
+// significant digits and a magnitude well inside float64's normal range:
+// float64 then holds its exact decimal value (every decimal of up to 15
+// significant digits survives a round trip), so the slow check is not needed.
+func shortDecimal(s string) bool {
+	s = strings.TrimPrefix(s, "-")
+	intPart, frac, _ := strings.Cut(s, ".")
+	intPart = strings.TrimLeft(intPart, "0")
+	frac = strings.TrimRight(frac, "0")
+	if len(intPart) > 300 {
+		return false
+	}
+	digits := intPart + frac
+	if intPart == "" {
+		trimmed := strings.TrimLeft(frac, "0")
+		if len(frac)-len(trimmed) > 290 {
+			return false // near the subnormal range
+		}
+		digits = trimmed
+	}
+	digits = strings.TrimRight(digits, "0")
+	return len(digits) <= 15
 }
 
 // canonicalDecimal strips what does not change a decimal's value: leading

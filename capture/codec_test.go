@@ -3,6 +3,7 @@ package capture
 import (
 	"encoding/json"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -264,3 +265,20 @@ func arrayLiteral(a arrayValue) string {
 }
 
 func jsonNum(s string) json.Number { return json.Number(s) }
+
+// A decimal the fast path calls short must pass the exact check too: it is
+// only a shortcut, never a different answer.
+func FuzzShortDecimalIsExact(f *testing.F) {
+	for _, s := range []string{"12.50", "-0.000123", "123456789012345", "1234567890123456", "0.1", "1" + strings.Repeat("0", 300), "0." + strings.Repeat("0", 295) + "1"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if !validDecimal(s) || !shortDecimal(s) {
+			return
+		}
+		fl, err := strconv.ParseFloat(s, 64)
+		if err != nil || canonicalDecimal(strconv.FormatFloat(fl, 'f', -1, 64)) != canonicalDecimal(s) {
+			t.Fatalf("%q called short but float64 does not hold it exactly (%v)", s, err)
+		}
+	})
+}

@@ -93,6 +93,7 @@ func formatTimestamp(text string, tz bool) (string, bool) {
 		t = t.Add(-time.Duration(off) * time.Second)
 	}
 	var b strings.Builder
+	b.Grow(len("+10000-01-01T00:00:00.000000Z"))
 	writeYear(&b, t.Year())
 	b.WriteByte('-')
 	write2(&b, int(t.Month()))
@@ -105,17 +106,17 @@ func formatTimestamp(text string, tz bool) (string, bool) {
 	b.WriteByte(':')
 	write2(&b, t.Second())
 	b.WriteByte('.')
-	us := strconv.Itoa(t.Nanosecond() / 1000)
-	b.WriteString(strings.Repeat("0", 6-len(us)))
-	b.WriteString(us)
+	for us, div := t.Nanosecond()/1000, 100000; div > 0; div /= 10 {
+		b.WriteByte(byte('0' + us/div%10))
+	}
 	b.WriteString(suffix)
 	return b.String(), true
 }
 
 // parseDate parses Y-MM-DD where Y has four or more digits.
 func parseDate(s string) (y, m, d int, ok bool) {
-	parts := strings.Split(s, "-")
-	if len(parts) != 3 || len(parts[0]) < 4 || len(parts[0]) > 7 || len(parts[1]) != 2 || len(parts[2]) != 2 {
+	parts, n := splitN(s, '-')
+	if n != 3 || len(parts[0]) < 4 || len(parts[0]) > 7 || len(parts[1]) != 2 || len(parts[2]) != 2 {
 		return 0, 0, 0, false
 	}
 	var err error
@@ -134,8 +135,8 @@ func parseDate(s string) (y, m, d int, ok bool) {
 // parseClock parses HH:MM:SS[.ffffff].
 func parseClock(s string) (h, m, sec, micros int, ok bool) {
 	whole, frac, hasFrac := strings.Cut(s, ".")
-	parts := strings.Split(whole, ":")
-	if len(parts) != 3 || len(parts[0]) != 2 || len(parts[1]) != 2 || len(parts[2]) != 2 {
+	parts, n := splitN(whole, ':')
+	if n != 3 || len(parts[0]) != 2 || len(parts[1]) != 2 || len(parts[2]) != 2 {
 		return 0, 0, 0, 0, false
 	}
 	var err error
@@ -175,12 +176,12 @@ func parseOffset(s string) (seconds int, ok bool) {
 	} else if s[0] != '+' {
 		return 0, false
 	}
-	parts := strings.Split(s[1:], ":")
-	if len(parts) > 3 {
+	parts, n := splitN(s[1:], ':')
+	if n > 3 {
 		return 0, false
 	}
 	mult := 3600
-	for _, p := range parts {
+	for _, p := range parts[:n] {
 		if len(p) != 2 {
 			return 0, false
 		}
@@ -215,14 +216,38 @@ func writeYear(b *strings.Builder, y int) {
 	case y > 9999:
 		b.WriteByte('+')
 	}
-	s := strconv.Itoa(y)
-	b.WriteString(strings.Repeat("0", max(0, 4-len(s))))
-	b.WriteString(s)
-}
-
-func write2(b *strings.Builder, v int) {
-	if v < 10 {
+	var digits [20]byte
+	s := strconv.AppendInt(digits[:0], int64(y), 10)
+	for range 4 - len(s) {
 		b.WriteByte('0')
 	}
-	b.WriteString(strconv.Itoa(v))
+	b.Write(s)
+}
+
+// write2 writes v (0 to 99) as two digits.
+func write2(b *strings.Builder, v int) {
+	b.WriteByte(byte('0' + v/10))
+	b.WriteByte(byte('0' + v%10))
+}
+
+// splitN cuts s at sep into at most 4 parts and says how many there were
+// (more than 4 is reported as 5, with the parts after the fourth dropped).
+func splitN(s string, sep byte) (parts [4]string, n int) {
+	for {
+		i := strings.IndexByte(s, sep)
+		if i < 0 {
+			break
+		}
+		if n == len(parts) {
+			return parts, n + 1
+		}
+		parts[n] = s[:i]
+		n++
+		s = s[i+1:]
+	}
+	if n == len(parts) {
+		return parts, n + 1
+	}
+	parts[n] = s
+	return parts, n + 1
 }

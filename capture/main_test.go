@@ -195,12 +195,14 @@ func readRowChanges(t testing.TB, b *bus.Bus, n int, timeout time.Duration) []bu
 			t.Fatalf("fetch changes: %v", err)
 		}
 		for _, m := range msgs {
-			var c bus.Change
-			if err := bus.Decode(m.Data(), &c); err != nil {
+			cs, err := bus.DecodeChanges(m.Data())
+			if err != nil {
 				t.Fatalf("decode change: %v", err)
 			}
-			if c.Op != bus.OpWatermark {
-				out = append(out, c)
+			for _, c := range cs {
+				if c.Op != bus.OpWatermark {
+					out = append(out, c)
+				}
 			}
 		}
 		actx, acancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -384,18 +386,24 @@ type faultyPublisher struct {
 	heldFlushes atomic.Int64 // Flush calls that waited at flushGate
 }
 
-func (p *faultyPublisher) Publish(ctx context.Context, ev *bus.Change) error {
+func (p *faultyPublisher) Publish(ctx context.Context, evs ...*bus.Change) error {
 	p.mu.Lock()
-	block := p.blockAfter > 0 && len(p.published) >= p.blockAfter
-	if !block {
-		p.published = append(p.published, ev)
+	n := len(evs)
+	if p.blockAfter > 0 {
+		n = min(n, max(p.blockAfter-len(p.published), 0))
 	}
+	p.published = append(p.published, evs[:n]...)
 	p.mu.Unlock()
-	if block {
+	if n > 0 {
+		if err := p.next.Publish(ctx, evs[:n]...); err != nil {
+			return err
+		}
+	}
+	if n < len(evs) {
 		<-ctx.Done()
 		return ctx.Err()
 	}
-	return p.next.Publish(ctx, ev)
+	return nil
 }
 
 func (p *faultyPublisher) Flush(ctx context.Context) error {
@@ -446,5 +454,5 @@ func (nopState) Put(context.Context, string, []byte) error         { return nil 
 // of the acknowledgement logic alone.
 type nopPublisher struct{}
 
-func (nopPublisher) Publish(context.Context, *bus.Change) error { return nil }
-func (nopPublisher) Flush(context.Context) error                { return nil }
+func (nopPublisher) Publish(context.Context, ...*bus.Change) error { return nil }
+func (nopPublisher) Flush(context.Context) error                   { return nil }

@@ -111,26 +111,17 @@ type snapshotTable struct {
 	estimate    int64 // rows, from the planner's statistics
 }
 
-// lockedPublisher lets the snapshot workers share one Publisher, which is
-// used by one goroutine at a time.
-type lockedPublisher struct {
-	mu  sync.Mutex
-	pub Publisher
-}
-
-func (p *lockedPublisher) Publish(ctx context.Context, ev *bus.Change) error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if err := p.pub.Publish(ctx, ev); err != nil {
+// publish hands evs to the bus in one call (see Publisher).
+func (c *Capture) publish(ctx context.Context, evs ...*bus.Change) error {
+	if err := c.pub.Publish(ctx, evs...); err != nil {
 		return &PublishError{Op: "publish", Err: err}
 	}
 	return nil
 }
 
-func (p *lockedPublisher) Flush(ctx context.Context) error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if err := p.pub.Flush(ctx); err != nil {
+// flush waits until the bus stored everything published so far.
+func (c *Capture) flush(ctx context.Context) error {
+	if err := c.pub.Flush(ctx); err != nil {
 		return &PublishError{Op: "flush", Err: err}
 	}
 	return nil
@@ -242,10 +233,9 @@ func (c *Capture) readSnapshot(ctx context.Context, slot createdSlot, plans []*t
 		queue <- u
 	}
 	close(queue)
-	pub := &lockedPublisher{pub: c.pub}
 	g, gctx := errgroup.WithContext(ctx)
 	for range min(c.cfg.SnapshotWorkers, len(units)) {
-		g.Go(func() error { return c.snapshotWorker(gctx, slot, pub, queue) })
+		g.Go(func() error { return c.snapshotWorker(gctx, slot, queue) })
 	}
 	if err := g.Wait(); err != nil {
 		return err
@@ -258,7 +248,7 @@ func (c *Capture) readSnapshot(ctx context.Context, slot createdSlot, plans []*t
 
 // snapshotWorker opens a connection, imports the exported snapshot and reads
 // ranges from queue until it is empty.
-func (c *Capture) snapshotWorker(ctx context.Context, slot createdSlot, pub *lockedPublisher, queue <-chan rangeUnit) error {
+func (c *Capture) snapshotWorker(ctx context.Context, slot createdSlot, queue <-chan rangeUnit) error {
 	cfg, err := queryConfig(c.cfg.URL)
 	if err != nil {
 		return err
@@ -277,7 +267,7 @@ func (c *Capture) snapshotWorker(ctx context.Context, slot createdSlot, pub *loc
 		return fmt.Errorf("import exported snapshot %s: %w", slot.snapshot, err)
 	}
 	for u := range queue {
-		if err := c.readRange(ctx, conn, pub, slot.consistentPoint, u); err != nil {
+		if err := c.readRange(ctx, conn, slot.consistentPoint, u); err != nil {
 			return err
 		}
 	}
@@ -285,8 +275,8 @@ func (c *Capture) snapshotWorker(ctx context.Context, slot createdSlot, pub *loc
 }
 
 // readRange reads one range chunk by chunk, recording progress after each
-// chunk the bus stored.
-func (c *Capture) readRange(ctx context.Context, conn *pgx.Conn, pub *lockedPublisher, lsn bus.LSN, u rangeUnit) error {
+// chunk the bus stored. Rows go to the bus in batches of bus.MaxBatchEvents.
+func (c *Capture) readRange(ctx context.Context, conn *pgx.Conn, lsn bus.LSN, u rangeUnit) error {
 	p := u.plan
 	p.mu.Lock()
 	rg := p.prog.Ranges[u.r]
@@ -296,10 +286,23 @@ func (c *Capture) readRange(ctx context.Context, conn *pgx.Conn, pub *lockedPubl
 	if !p.t.chunkable() {
 		limit = 0
 	}
+	batch := make([]*bus.Change, 0, bus.MaxBatchEvents)
+	send := func() error {
+		err := c.publish(ctx, batch...)
+		clear(batch)
+		batch = batch[:0]
+		return err
+	}
 	for !rg.Done {
 		res, err := c.readChunk(ctx, conn.PgConn(), p.t, rg, limit, lsn, func(ev *bus.Change) error {
-			return pub.Publish(ctx, ev)
+			if batch = append(batch, ev); len(batch) == cap(batch) {
+				return send()
+			}
+			return nil
 		})
+		if err == nil && len(batch) > 0 {
+			err = send()
+		}
 		if err != nil {
 			return fmt.Errorf("snapshot: %w", err)
 		}
@@ -308,7 +311,7 @@ func (c *Capture) readRange(ctx context.Context, conn *pgx.Conn, pub *lockedPubl
 		}
 		rg.Rows += res.rows
 		rg.Done = limit == 0 || res.rows < uint64(limit)
-		if err := pub.Flush(ctx); err != nil {
+		if err := c.flush(ctx); err != nil {
 			return err
 		}
 		p.mu.Lock()

@@ -58,7 +58,10 @@ func (c *Capture) stream(ctx context.Context, rconn *pgconn.PgConn, catalog *pgx
 		<-bfDone
 	}()
 
-	s := &streamer{c: c, rconn: rconn, catalog: catalog, dec: newDecoder(c.codec), ack: newAcker(c.pub, &c.track, start), bf: bf}
+	s := &streamer{c: c, rconn: rconn, catalog: catalog, dec: newDecoder(c.codec), ack: newAcker(c.pub, &c.track, start), bf: bf,
+		batch: make([]*bus.Change, 0, bus.MaxBatchEvents)}
+	var recv deadlineCtx
+	defer recv.stop()
 	now := time.Now()
 	next := now.Add(c.cfg.StatusInterval)
 	nextMark := now
@@ -99,9 +102,10 @@ func (c *Capture) stream(ctx context.Context, rconn *pgconn.PgConn, catalog *pgx
 			}
 		default:
 		}
-		rctx, cancel := context.WithDeadline(ctx, minTime(next, nextMark, nextSlotCheck))
-		msg, err := rconn.ReceiveMessage(rctx)
-		cancel()
+		// One deadline context serves every receive until the next periodic
+		// task is due: under load that is thousands of messages, and
+		// making a context per message costs more than decoding it.
+		msg, err := rconn.ReceiveMessage(recv.until(ctx, minTime(next, nextMark, nextSlotCheck)))
 		if err != nil {
 			if ctx.Err() != nil {
 				return c.finish(ctx, rconn, s.ack)
@@ -127,6 +131,29 @@ func (c *Capture) stream(ctx context.Context, rconn *pgconn.PgConn, catalog *pgx
 	}
 }
 
+// deadlineCtx hands out one deadline context per deadline, reused until the
+// deadline changes.
+type deadlineCtx struct {
+	ctx    context.Context
+	cancel context.CancelFunc
+	due    time.Time
+}
+
+func (d *deadlineCtx) until(parent context.Context, due time.Time) context.Context {
+	if d.ctx == nil || !due.Equal(d.due) {
+		d.stop()
+		d.ctx, d.cancel = context.WithDeadline(parent, due)
+		d.due = due
+	}
+	return d.ctx
+}
+
+func (d *deadlineCtx) stop() {
+	if d.cancel != nil {
+		d.cancel()
+	}
+}
+
 func minTime(ts ...time.Time) time.Time {
 	m := ts[0]
 	for _, t := range ts[1:] {
@@ -147,6 +174,20 @@ type streamer struct {
 	bf       *backfiller
 	lastMark bus.LSN
 	lastWarn time.Time
+	// batch holds changes of the open transaction not yet passed to the
+	// Publisher: at most bus.MaxBatchEvents, sent at commit or when full.
+	batch []*bus.Change
+}
+
+// send passes the batched changes to the Publisher.
+func (s *streamer) send(ctx context.Context) error {
+	if len(s.batch) == 0 {
+		return nil
+	}
+	err := s.c.publish(ctx, s.batch...)
+	clear(s.batch)
+	s.batch = s.batch[:0]
+	return err
 }
 
 // handle processes one CopyData message of the replication stream.
@@ -193,6 +234,10 @@ func (s *streamer) apply(ctx context.Context, data []byte) error {
 	for _, ev := range res.changes {
 		if isWatermarkTable(ev.Schema, ev.Table) {
 			if sig, ok := parseSignal(ev); ok {
+				// A backfill chunk emitted here follows every change before it.
+				if err := s.send(ctx); err != nil {
+					return err
+				}
 				if err := s.bf.onSignal(ctx, sig, ev.LSN); err != nil {
 					return err
 				}
@@ -200,11 +245,17 @@ func (s *streamer) apply(ctx context.Context, data []byte) error {
 			continue
 		}
 		s.bf.onChange(ev)
-		if err := c.pub.Publish(ctx, ev); err != nil {
-			return &PublishError{Op: "publish", Err: err}
+		if len(s.batch) == bus.MaxBatchEvents {
+			if err := s.send(ctx); err != nil {
+				return err
+			}
 		}
+		s.batch = append(s.batch, ev)
 	}
 	if res.commit {
+		if err := s.send(ctx); err != nil {
+			return err
+		}
 		s.ack.committed(res.end)
 	}
 	return nil
@@ -221,8 +272,8 @@ func (s *streamer) watermark(ctx context.Context) error {
 	// first change has position 0: a position no change has keeps their
 	// message ids apart.
 	ev.Pos = math.MaxUint64
-	if err := s.c.pub.Publish(ctx, ev); err != nil {
-		return &PublishError{Op: "publish", Err: err}
+	if err := s.c.publish(ctx, ev); err != nil {
+		return err
 	}
 	s.lastMark = s.ack.pending
 	s.c.track.watermark.Store(uint64(s.lastMark))

@@ -230,3 +230,74 @@ function transform(doc, ctx) {
 		t.Fatalf("documents out of order:\n got %v\nwant %v", got, want)
 	}
 }
+
+func TestStageDeadLettersOneChangeOfABatchedMessage(t *testing.T) {
+	t.Parallel()
+	b := bustest.Open(t)
+	dir := t.TempDir()
+	writeScript(t, dir, "users", `function transform(doc) {
+  if (doc.name === undefined) throw new Error("name missing on row " + doc.id);
+  return {id: doc.id, name: doc.name.toUpperCase()};
+}`)
+	s := loadScripts(t, dir, nil)
+	runStage(t, b, s, 4)
+	docs := newDocReader(t, b)
+
+	// One transaction: every change shares the commit LSN, so the bus
+	// carries them in one message.
+	var changes []*bus.Change
+	for i := 1; i <= 30; i++ {
+		row := map[string]any{"id": i, "name": fmt.Sprintf("u%d", i)}
+		if i == 7 {
+			delete(row, "name")
+		}
+		c := change(bus.OpInsert, "users", i, 500, row)
+		c.Pos = uint64(i - 1)
+		changes = append(changes, c)
+	}
+	ctx := context.Background()
+	p := b.Changes()
+	if err := p.Publish(ctx, changes...); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if info, err := b.JetStream().Stream(ctx, bus.ChangesStream); err != nil || info.CachedInfo().State.Msgs != 1 {
+		t.Fatalf("30 changes of one transaction should travel as one message: %v", err)
+	}
+	got := docs.read(29)
+	for i, d := range got {
+		want := i + 1
+		if want >= 7 {
+			want++
+		}
+		if d.ID != fmt.Sprint(want) || d.Version != 500 {
+			t.Fatalf("documents %v: want ids 1..30 without 7, in order", summaries(got))
+		}
+	}
+
+	var dls map[uint64]bus.DeadLetter
+	eventually(t, "one dead letter", func() bool { dls = deadLetters(t, b); return len(dls) == 1 })
+	var dl bus.DeadLetter
+	for _, v := range dls {
+		dl = v
+	}
+	// The dead letter holds the failing change alone, with its own id.
+	orig, err := bus.DecodeChanges(dl.Event)
+	if err != nil || len(orig) != 1 || orig[0].Pos != 6 || orig[0].LSN != 500 || dl.MsgID != changes[6].MsgID() {
+		t.Fatalf("dead letter %+v holds %+v (%v), want change 7 alone", dl, orig, err)
+	}
+
+	writeScript(t, dir, "users", `function transform(doc) { return {id: doc.id, name: (doc.name || "anonymous").toUpperCase()}; }`)
+	if !s.Reload() {
+		t.Fatal("fixed script not reloaded")
+	}
+	if _, err := b.JetStream().Publish(ctx, dl.Subject, dl.Event, jetstream.WithMsgID(dl.MsgID+":replay")); err != nil {
+		t.Fatal(err)
+	}
+	replayed := docs.read(1)
+	if replayed[0].ID != "7" || source(t, replayed[0])["name"] != "ANONYMOUS" || replayed[0].Version != 500 {
+		t.Fatalf("replayed document: %v", summaries(replayed))
+	}
+}

@@ -9,6 +9,7 @@ package transform
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -142,18 +143,37 @@ func (s *Stage) Run(ctx context.Context) error {
 }
 
 func (s *Stage) process(ctx context.Context, msgs []jetstream.Msg) error {
-	results := s.mapBatch(msgs)
+	decoded, results := s.mapBatch(msgs)
+	next := 0 // results are in message order
 	for i, m := range msgs {
-		r := results[i]
-		if r.err != nil {
-			if err := s.deadLetter(ctx, m, r.err); err != nil {
+		if err := decoded[i]; err != nil {
+			if err := s.deadLetter(ctx, m, msgID(m), m.Data(), err); err != nil {
 				return err
 			}
 			continue
 		}
-		for _, d := range r.docs {
-			if err := s.out.Publish(ctx, d); err != nil {
-				return fmt.Errorf("publish document: %w", err)
+		for ; next < len(results) && results[next].msg == i; next++ {
+			r := &results[next]
+			if r.err != nil {
+				event, id := m.Data(), msgID(m)
+				if r.batched {
+					// The dead letter carries this change alone, so that
+					// replaying it does not repeat its neighbours.
+					b, err := json.Marshal(&r.change)
+					if err != nil {
+						return fmt.Errorf("encode dead-lettered change: %w", err)
+					}
+					event, id = b, r.change.MsgID()
+				}
+				if err := s.deadLetter(ctx, m, id, event, r.err); err != nil {
+					return err
+				}
+				continue
+			}
+			for _, d := range r.docs {
+				if err := s.out.Publish(ctx, d); err != nil {
+					return fmt.Errorf("publish document: %w", err)
+				}
 			}
 		}
 	}
@@ -168,43 +188,64 @@ func (s *Stage) process(ctx context.Context, msgs []jetstream.Msg) error {
 
 // mapped is the outcome of one change.
 type mapped struct {
-	change bus.Change
-	docs   []*bus.Doc
-	err    error
+	msg     int  // index of its message in the fetched batch
+	batched bool // its message holds other changes too
+	change  bus.Change
+	docs    []*bus.Doc
+	err     error
 }
 
-// mapBatch decodes and maps msgs on up to Workers goroutines. Decoding is
-// spread freely; mapping is partitioned by document, so the changes of one
-// document are mapped in order by one goroutine. Results keep batch order.
-func (s *Stage) mapBatch(msgs []jetstream.Msg) []mapped {
-	results := make([]mapped, len(msgs))
+// mapBatch decodes and maps msgs on up to Workers goroutines. It returns each
+// message's decoding error and the mapped changes of the messages that
+// decoded, in order. Decoding is spread freely; mapping is partitioned by
+// document, so the changes of one document are mapped in order by one
+// goroutine.
+func (s *Stage) mapBatch(msgs []jetstream.Msg) ([]error, []mapped) {
+	errs := make([]error, len(msgs))
+	changes := make([][]bus.Change, len(msgs))
+	decode := func(i int) { changes[i], errs[i] = bus.DecodeChanges(msgs[i].Data()) }
 	n := min(s.cfg.Workers, len(msgs))
 	if n <= 1 {
-		for i, m := range msgs {
-			r := &results[i]
-			if r.err = bus.Decode(m.Data(), &r.change); r.err == nil {
-				r.docs, r.err = s.mapChange(&r.change)
+		for i := range msgs {
+			decode(i)
+		}
+	} else {
+		s.parallel(n, func(w int) {
+			for i := w; i < len(msgs); i += n {
+				decode(i)
 			}
-		}
-		return results
+		})
 	}
-	s.parallel(n, func(w int) {
-		for i := w; i < len(msgs); i += n {
-			results[i].err = bus.Decode(msgs[i].Data(), &results[i].change)
+	total := 0
+	for _, cs := range changes {
+		total += len(cs)
+	}
+	results := make([]mapped, 0, total)
+	for i, cs := range changes {
+		for _, c := range cs {
+			results = append(results, mapped{msg: i, batched: len(cs) > 1, change: c})
 		}
-	})
-	part := make([]int, len(msgs))
+	}
+	n = min(s.cfg.Workers, len(results))
+	if n <= 1 {
+		for i := range results {
+			r := &results[i]
+			r.docs, r.err = s.mapChange(&r.change)
+		}
+		return errs, results
+	}
+	part := make([]int, len(results))
 	for i := range results {
 		part[i] = partition(&results[i].change, n)
 	}
 	s.parallel(n, func(w int) {
 		for i := range results {
-			if r := &results[i]; part[i] == w && r.err == nil {
+			if r := &results[i]; part[i] == w {
 				r.docs, r.err = s.mapChange(&r.change)
 			}
 		}
 	})
-	return results
+	return errs, results
 }
 
 // mapChange maps one change. Watermarks bypass the mapper: they are not
@@ -241,11 +282,8 @@ func partition(c *bus.Change, n int) int {
 	return int(h.Sum64() % uint64(n))
 }
 
-func (s *Stage) deadLetter(ctx context.Context, m jetstream.Msg, cause error) error {
-	dl := &bus.DeadLetter{Stage: "transform", Error: cause.Error(), Subject: m.Subject(), Event: m.Data()}
-	if h := m.Headers(); h != nil {
-		dl.MsgID = h.Get(jetstream.MsgIDHeader)
-	}
+func (s *Stage) deadLetter(ctx context.Context, m jetstream.Msg, id string, event []byte, cause error) error {
+	dl := &bus.DeadLetter{Stage: "transform", Error: cause.Error(), Subject: m.Subject(), MsgID: id, Event: event}
 	var se *ScriptError
 	if errors.As(cause, &se) {
 		dl.Stack = se.Stack
@@ -255,4 +293,12 @@ func (s *Stage) deadLetter(ctx context.Context, m jetstream.Msg, cause error) er
 	}
 	s.log.Warn("change dead-lettered", "subject", m.Subject(), "error", cause)
 	return nil
+}
+
+// msgID is the message id m was published with, if any.
+func msgID(m jetstream.Msg) string {
+	if h := m.Headers(); h != nil {
+		return h.Get(jetstream.MsgIDHeader)
+	}
+	return ""
 }

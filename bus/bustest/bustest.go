@@ -68,11 +68,11 @@ func (b *Bus) ReadChanges(n int, timeout time.Duration) []bus.Change {
 			b.t.Fatalf("fetch changes: %v", err)
 		}
 		for _, m := range msgs {
-			var c bus.Change
-			if err := bus.Decode(m.Data(), &c); err != nil {
+			cs, err := bus.DecodeChanges(m.Data())
+			if err != nil {
 				b.t.Fatalf("decode change: %v", err)
 			}
-			out = append(out, c)
+			out = append(out, cs...)
 		}
 		if err := bus.AckBatch(ctx, msgs); err != nil {
 			b.t.Fatalf("ack: %v", err)

@@ -1,0 +1,119 @@
+package bus
+
+import (
+	"bytes"
+	"fmt"
+	"strconv"
+)
+
+// Batching: a change message holds either one change (a JSON object) or
+// several consecutive changes of one table with one LSN (a JSON array, in
+// order). Grouping the rows of a transaction or a snapshot chunk this way
+// is what lets capture keep up with PostgreSQL: the bus's cost is mostly per
+// message, not per byte. Readers decode both forms with DecodeChanges.
+const (
+	// MaxBatchBytes bounds an encoded batch message. A change larger than
+	// this travels alone. It stays well under NATS's default max_payload
+	// (1 MiB) so that external clusters on defaults accept every batch.
+	MaxBatchBytes = 256 << 10
+	// MaxBatchEvents bounds the changes in one message.
+	MaxBatchEvents = 512
+)
+
+// sameBatch is the length of the longest prefix of evs (at most
+// MaxBatchEvents) that may share a message: one table, one LSN, no
+// watermark.
+func sameBatch(evs []*Change) int {
+	first := evs[0]
+	if first.Op == OpWatermark {
+		return 1
+	}
+	n := 1
+	for n < len(evs) && n < MaxBatchEvents {
+		e := evs[n]
+		if e.Op == OpWatermark || e.LSN != first.LSN || e.Table != first.Table || e.Schema != first.Schema {
+			break
+		}
+		n++
+	}
+	return n
+}
+
+// EncodeChanges encodes the longest prefix of evs that fits in maxBytes (at
+// least one change) and says how many it took. One change is encoded as an
+// object, several as an array. evs must share one subject.
+func EncodeChanges(evs []*Change, maxBytes int) (data []byte, used int, err error) {
+	if len(evs) == 0 {
+		return nil, 0, fmt.Errorf("encode changes: none given")
+	}
+	if len(evs) == 1 {
+		b, err := encodeChange(nil, evs[0])
+		return b, 1, err
+	}
+	buf := []byte{'['}
+	for _, ev := range evs {
+		mark := len(buf)
+		if used > 0 {
+			buf = append(buf, ',')
+		}
+		if buf, err = encodeChange(buf, ev); err != nil {
+			return nil, 0, err
+		}
+		if used > 0 && len(buf)+1 > maxBytes {
+			buf = buf[:mark]
+			break
+		}
+		used++
+	}
+	if used == 1 {
+		return buf[1:], 1, nil
+	}
+	return append(buf, ']'), used, nil
+}
+
+// encodeChange appends ev, stamped with this build's schema version, to b.
+func encodeChange(b []byte, ev *Change) ([]byte, error) {
+	ev.V = SchemaVersion
+	out, err := appendChange(b, ev)
+	if err != nil {
+		return nil, fmt.Errorf("encode change %s.%s: %w", ev.Schema, ev.Table, err)
+	}
+	return out, nil
+}
+
+// BatchMsgID is the message id of a message holding evs: the first change's
+// id, plus how many follow it. A message republished after a crash with the
+// same changes gets the same id, so JetStream drops it as a duplicate.
+func BatchMsgID(evs []*Change) string {
+	id := evs[0].MsgID()
+	if len(evs) > 1 {
+		id += "+" + strconv.Itoa(len(evs)-1)
+	}
+	return id
+}
+
+// DecodeChanges decodes a change message: one change or a batch of them.
+// Numbers stay exact and every change's schema version is checked.
+func DecodeChanges(data []byte) ([]Change, error) {
+	trimmed := bytes.TrimLeft(data, " \t\r\n")
+	if len(trimmed) == 0 || trimmed[0] != '[' {
+		var c Change
+		if err := Decode(data, &c); err != nil {
+			return nil, err
+		}
+		return []Change{c}, nil
+	}
+	var cs []Change
+	if err := decodeJSON(data, &cs); err != nil {
+		return nil, err
+	}
+	if len(cs) == 0 {
+		return nil, fmt.Errorf("decode event: empty change batch")
+	}
+	for i := range cs {
+		if cs[i].V > SchemaVersion {
+			return nil, fmt.Errorf("decode event (schema version %d): %w", cs[i].V, ErrNewerSchema)
+		}
+	}
+	return cs, nil
+}

@@ -1,0 +1,187 @@
+package bus_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/walsearch/walsearch/bus"
+	"github.com/walsearch/walsearch/bus/bustest"
+)
+
+func row(table string, lsn bus.LSN, pos int, payload string) *bus.Change {
+	return &bus.Change{Op: bus.OpInsert, Schema: "public", Table: table, LSN: lsn, Pos: uint64(pos),
+		Key: []bus.Column{{Name: "id", Value: pos}}, Row: map[string]any{"id": pos, "p": payload}}
+}
+
+func TestEncodeChanges(t *testing.T) {
+	t.Parallel()
+	big := strings.Repeat("x", 1000)
+	cases := []struct {
+		name     string
+		evs      []*bus.Change
+		max      int
+		wantUsed int
+		array    bool
+	}{
+		{"one change is an object", []*bus.Change{row("t", 1, 0, "")}, bus.MaxBatchBytes, 1, false},
+		{"several are an array", []*bus.Change{row("t", 1, 0, ""), row("t", 1, 1, ""), row("t", 1, 2, "")}, bus.MaxBatchBytes, 3, true},
+		{"cut at the byte limit", []*bus.Change{row("t", 1, 0, big), row("t", 1, 1, big), row("t", 1, 2, big)}, 2500, 2, true},
+		{"a change over the limit goes alone", []*bus.Change{row("t", 1, 0, big), row("t", 1, 1, "")}, 500, 1, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			data, used, err := bus.EncodeChanges(tc.evs, tc.max)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if used != tc.wantUsed || (data[0] == '[') != tc.array {
+				t.Fatalf("used %d (array %v), want %d (array %v)", used, data[0] == '[', tc.wantUsed, tc.array)
+			}
+			if used > 1 && len(data) > tc.max {
+				t.Fatalf("%d bytes over the limit %d", len(data), tc.max)
+			}
+			got, err := bus.DecodeChanges(data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != used {
+				t.Fatalf("decoded %d changes, want %d", len(got), used)
+			}
+			for i, c := range got {
+				if c.Pos != uint64(i) || c.V != bus.SchemaVersion || c.Row["p"] != tc.evs[i].Row["p"] {
+					t.Fatalf("change %d decoded as %+v", i, c)
+				}
+			}
+		})
+	}
+}
+
+func TestDecodeChanges(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name, in string
+		want     int
+		err      string
+	}{
+		{"object", `{"v":1,"op":"insert","schema":"s","table":"t","lsn":"0/10","pos":3}`, 1, ""},
+		{"array", ` [{"v":1,"op":"insert","lsn":"0/10"},{"v":1,"op":"delete","lsn":"0/10"}]`, 2, ""},
+		{"exact numbers", `[{"v":1,"row":{"n":12345678901234567890.5}}]`, 1, ""},
+		{"empty array", `[]`, 0, "empty change batch"},
+		{"newer schema in a batch", `[{"v":1},{"v":99}]`, 0, "schema version 99"},
+		{"garbage", `[{"v":1},`, 0, "decode event"},
+		{"bad lsn", `{"v":1,"lsn":"nope"}`, 0, "decode event"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := bus.DecodeChanges([]byte(tc.in))
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("error %v, want one containing %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil || len(got) != tc.want {
+				t.Fatalf("got %d changes (%v), want %d", len(got), err, tc.want)
+			}
+		})
+	}
+	if got, _ := bus.DecodeChanges([]byte(`[{"v":1,"row":{"n":12345678901234567890.5}}]`)); got[0].Row["n"] != json.Number("12345678901234567890.5") {
+		t.Fatalf("number decoded as %#v, want it exact", got[0].Row["n"])
+	}
+	if _, err := bus.DecodeChanges([]byte(`[{"v":2}]`)); !errors.Is(err, bus.ErrNewerSchema) {
+		t.Fatalf("newer schema: %v", err)
+	}
+}
+
+func FuzzDecodeChanges(f *testing.F) {
+	for _, s := range []string{`{"v":1,"op":"insert","lsn":"0/10","row":{"a":1}}`, `[{"v":1},{"v":1,"key":[{"name":"id","value":2}]}]`, `[]`, ` [`, `{"v":1,"lsn":"1/2"}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		cs, err := bus.DecodeChanges(data)
+		if err != nil {
+			return
+		}
+		if len(cs) == 0 {
+			t.Fatal("no error and no change")
+		}
+		// What decodes encodes and decodes again to as many changes.
+		ptrs := make([]*bus.Change, len(cs))
+		for i := range cs {
+			ptrs[i] = &cs[i]
+		}
+		out, used, err := bus.EncodeChanges(ptrs, 1<<30)
+		if err != nil {
+			return // e.g. a number json.Number cannot re-encode
+		}
+		back, err := bus.DecodeChanges(out)
+		if err != nil || len(back) != used || used != len(cs) {
+			t.Fatalf("round trip: %d of %d changes, %d back (%v)", used, len(cs), len(back), err)
+		}
+	})
+}
+
+// Publishers shared by goroutines keep each goroutine's order, and Flush
+// covers what every goroutine published before it: the snapshot relies on
+// both.
+func TestConcurrentPublishersBatchAndKeepOrder(t *testing.T) {
+	t.Parallel()
+	b := bustest.Open(t)
+	p := b.Changes()
+	ctx := context.Background()
+	const writers, perWriter = 4, 3000
+	var wg sync.WaitGroup
+	errs := make(chan error, writers)
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			table := fmt.Sprintf("t%d", w)
+			batch := make([]*bus.Change, 0, 100)
+			for i := range perWriter {
+				batch = append(batch, row(table, bus.LSN(100+w), i, "")) // one transaction per writer
+				if len(batch) == cap(batch) {
+					if err := p.Publish(ctx, batch...); err != nil {
+						errs <- err
+						return
+					}
+					batch = batch[:0]
+				}
+			}
+			errs <- p.Flush(ctx)
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	info, err := b.JetStream().Stream(ctx, bus.ChangesStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if msgs := info.CachedInfo().State.Msgs; msgs != writers*perWriter/100 {
+		t.Fatalf("%d messages, want %d batches of 100", msgs, writers*perWriter/100)
+	}
+	got := b.ReadChanges(writers*perWriter, 30*time.Second)
+	next := map[string]uint64{}
+	for _, c := range got {
+		if c.Pos != next[c.Table] {
+			t.Fatalf("%s: change %d after %d", c.Table, c.Pos, next[c.Table])
+		}
+		next[c.Table]++
+	}
+	for w := range writers {
+		if n := next[fmt.Sprintf("t%d", w)]; n != perWriter {
+			t.Fatalf("t%d: %d changes, want %d", w, n, perWriter)
+		}
+	}
+}

@@ -1,0 +1,102 @@
+package bus
+
+import (
+	"bytes"
+	"encoding/json"
+	"math"
+	"reflect"
+	"testing"
+	"time"
+)
+
+// sameJSON reports whether a and b hold the same JSON value.
+func sameJSON(t *testing.T, a, b []byte) bool {
+	t.Helper()
+	decode := func(data []byte) any {
+		dec := json.NewDecoder(bytes.NewReader(data))
+		dec.UseNumber()
+		var v any
+		if err := dec.Decode(&v); err != nil {
+			t.Fatalf("invalid JSON %q: %v", data, err)
+		}
+		return v
+	}
+	return reflect.DeepEqual(decode(a), decode(b))
+}
+
+// The hand-written encoder writes what encoding/json writes for every kind
+// of value the capture codec produces, and a few it does not.
+func TestAppendChangeMatchesEncodingJSON(t *testing.T) {
+	t.Parallel()
+	commit := time.Date(2026, 11, 22, 7, 10, 25, 123456000, time.UTC)
+	cases := map[string]*Change{
+		"empty":     {},
+		"watermark": NewWatermark(0x16B3748),
+		"row": {V: 1, Op: OpUpdate, Schema: "public", Table: "users", LSN: 0x1_0000_0010, Pos: 7, CommitTime: commit,
+			Key: []Column{{Name: "id", Value: int64(42)}},
+			Row: map[string]any{
+				"id": int64(42), "name": "Zoë \"quoted\" \\ back\nline\ttab\x01<&>", "ok": true, "gone": nil,
+				"price": json.Number("12.50"), "big": "123456789012345678901234567890.1", "ratio": 0.1,
+				"tiny": 1e-7, "huge": 1e21, "neg": -2.5e-10, "int": 3, "uint": uint64(math.MaxUint64),
+				"tags": []any{"a", nil, []any{int64(1), int64(2)}}, "doc": map[string]any{"z": 1, "a": []any{}},
+				"at": "2026-11-22T07:10:25.123456Z", "sep": "a\u2028b\u2029c", "bad": "\xff\xfe ok",
+				"when": commit, "raw": json.RawMessage(`{"x": [1, 2]}`), "empty_number": json.Number(""),
+			},
+			Unchanged: []string{"bio", "avatar"}},
+		"delete": {V: 1, Op: OpDelete, Schema: "s", Table: "t.t", Key: []Column{{Name: "a", Value: "x"}, {Name: "b", Value: json.Number("1")}}},
+	}
+	for name, ev := range cases {
+		t.Run(name, func(t *testing.T) {
+			want, err := json.Marshal(ev)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := appendChange(nil, ev)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !sameJSON(t, got, want) {
+				t.Fatalf("encoded\n%s\nwant (encoding/json)\n%s", got, want)
+			}
+		})
+	}
+}
+
+func TestAppendChangeRefusesWhatEncodingJSONRefuses(t *testing.T) {
+	t.Parallel()
+	for name, v := range map[string]any{
+		"NaN": math.NaN(), "Inf": math.Inf(1), "bad number": json.Number("1.2.3"), "func": func() {},
+	} {
+		ev := &Change{Row: map[string]any{"x": v}}
+		if _, err := json.Marshal(ev); err == nil {
+			t.Fatalf("%s: encoding/json accepts it", name)
+		}
+		if _, err := appendChange(nil, ev); err == nil {
+			t.Fatalf("%s: encoded without an error", name)
+		}
+	}
+}
+
+func FuzzAppendChange(f *testing.F) {
+	for _, s := range []string{`{"a":1}`, `[1,"x",null,true,{"b":[2.5e-9]}]`, `"\u2028\ud800"`, `12345678901234567890123`, `-0.0`} {
+		f.Add(s, "name\x00", uint64(1))
+	}
+	f.Fuzz(func(t *testing.T, value, text string, pos uint64) {
+		dec := json.NewDecoder(bytes.NewReader([]byte(value)))
+		dec.UseNumber()
+		var v any
+		if dec.Decode(&v) != nil {
+			v = value
+		}
+		ev := &Change{V: 1, Op: OpInsert, Schema: text, Table: text, Pos: pos, LSN: LSN(pos),
+			Key: []Column{{Name: text, Value: v}}, Row: map[string]any{text: v, "s": text}}
+		want, werr := json.Marshal(ev)
+		got, gerr := appendChange(nil, ev)
+		if (werr == nil) != (gerr == nil) {
+			t.Fatalf("encoding/json error %v, ours %v", werr, gerr)
+		}
+		if werr == nil && !sameJSON(t, got, want) {
+			t.Fatalf("encoded\n%s\nwant\n%s", got, want)
+		}
+	})
+}
