@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -105,7 +106,8 @@ func runCapture(b *testing.B, cfg capture.Config, bb *bustest.Bus, cond func(cap
 
 // BenchmarkCaptureSnapshot reads a table through the parallel snapshot onto
 // the bus, next to a plain COPY of the same table to /dev/null in the same
-// run (the ceiling). WALSEARCH_BENCH_SNAPSHOT_ROWS sets the size.
+// run (the ceiling). WALSEARCH_BENCH_SNAPSHOT_ROWS sets the size;
+// WALSEARCH_BENCH_LOG=1 prints capture's log (snapshot start and duration).
 func BenchmarkCaptureSnapshot(b *testing.B) {
 	n := benchRows(b, "WALSEARCH_BENCH_SNAPSHOT_ROWS", 200_000)
 	_, url := startPostgres(b)
@@ -127,6 +129,9 @@ func BenchmarkCaptureSnapshot(b *testing.B) {
 
 		cfg := capture.DefaultConfig()
 		cfg.URL = url
+		if os.Getenv("WALSEARCH_BENCH_LOG") != "" {
+			cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
+		}
 		took := runCapture(b, cfg, bustest.Open(b), func(s capture.Status) bool { return s.Phase == capture.PhaseStreaming })
 		copyRate, rate := float64(n)/copyTook.Seconds(), float64(n)/took.Seconds()
 		b.ReportMetric(rate, "snapshot-rows/s")
@@ -139,7 +144,8 @@ func BenchmarkCaptureSnapshot(b *testing.B) {
 // BenchmarkCaptureStreaming decodes the same WAL twice: capture onto the bus,
 // and pg_recvlogical with pgoutput into /dev/null (the ceiling). The rows
 // are written while neither runs, in transactions of 1000 rows; each is then
-// timed from its start until it reached the end of that WAL.
+// timed from its start until it reached the end of that WAL (for capture:
+// until the bus stored the last row).
 // WALSEARCH_BENCH_STREAM_ROWS sets the size.
 func BenchmarkCaptureStreaming(b *testing.B) {
 	n := benchRows(b, "WALSEARCH_BENCH_STREAM_ROWS", 200_000)
@@ -166,7 +172,11 @@ func BenchmarkCaptureStreaming(b *testing.B) {
 		}
 		recvTook := time.Since(began)
 
-		took := runCapture(b, cfg, bb, func(s capture.Status) bool { return s.ReceivedLSN >= end })
+		// Timed until the bus stored the last row, not only until capture
+		// received it.
+		took := runCapture(b, cfg, bb, func(s capture.Status) bool {
+			return s.ReceivedLSN >= end && lastStoredID(b, bb, "items") == n
+		})
 		recvRate, rate := float64(n)/recvTook.Seconds(), float64(n)/took.Seconds()
 		b.ReportMetric(rate, "capture-rows/s")
 		b.ReportMetric(recvRate, "pg_recvlogical-rows/s")
@@ -174,6 +184,33 @@ func BenchmarkCaptureStreaming(b *testing.B) {
 		pgExec(b, url, `SELECT pg_drop_replication_slot('ceiling')`, `SELECT pg_drop_replication_slot('walsearch')`,
 			`DROP PUBLICATION walsearch`, `TRUNCATE items`)
 	}
+}
+
+// lastStoredID is the id of the last row of table the changes stream holds,
+// or -1.
+func lastStoredID(b *testing.B, bb *bustest.Bus, table string) int {
+	ctx := context.Background()
+	st, err := bb.JetStream().Stream(ctx, bus.ChangesStream)
+	if err != nil {
+		b.Fatal(err)
+	}
+	m, err := st.GetLastMsgForSubject(ctx, bus.ChangeSubject("public", table))
+	if err != nil {
+		return -1
+	}
+	cs, err := bus.DecodeChanges(m.Data)
+	if err != nil {
+		b.Fatal(err)
+	}
+	last := cs[len(cs)-1]
+	if len(last.Key) == 0 {
+		return -1
+	}
+	id, err := strconv.Atoi(fmt.Sprint(last.Key[0].Value))
+	if err != nil {
+		return -1
+	}
+	return id
 }
 
 // findRecvLogical finds pg_recvlogical next to the server, on PATH or in
