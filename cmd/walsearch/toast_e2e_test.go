@@ -1,0 +1,188 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/walsearch/walsearch/internal/pgtest"
+)
+
+// TestToastedTextSurvivesUpdatesThatDoNotTouchIt runs the real binary over two
+// tables holding a 100 KB text column stored out of line (TOAST), one with the
+// default replica identity and one with REPLICA IDENTITY FULL. Updates that
+// leave the text alone must keep it in the index, whether the row came from
+// the snapshot or from the log; an update that changes it must replace it.
+func TestToastedTextSurvivesUpdatesThatDoNotTouchIt(t *testing.T) {
+	c := pgtest.Require(t, cluster)
+	ctx := context.Background()
+	dbURL := c.NewDatabase(t)
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	tables := []string{"notes_default", "notes_full"}
+	for _, tbl := range tables {
+		// EXTERNAL storage: out of line and uncompressed, so the value is
+		// TOASTed whatever its content.
+		if _, err := conn.Exec(ctx, fmt.Sprintf(`CREATE TABLE %[1]s (id int PRIMARY KEY, title text, body text);
+ALTER TABLE %[1]s ALTER COLUMN body SET STORAGE EXTERNAL`, tbl)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := conn.Exec(ctx, `ALTER TABLE notes_full REPLICA IDENTITY FULL`); err != nil {
+		t.Fatal(err)
+	}
+	// 100 KB of text that differs per row and per version.
+	body := func(id, version int) string {
+		var b strings.Builder
+		for b.Len() < 100_000 {
+			fmt.Fprintf(&b, "row %d version %d line %d. ", id, version, b.Len())
+		}
+		return b.String()[:100_000]
+	}
+	for _, tbl := range tables {
+		if _, err := conn.Exec(ctx, fmt.Sprintf(`INSERT INTO %s VALUES (1, 'snapshot row', $1)`, tbl), body(1, 1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The text really is out of line: its table has TOAST chunks.
+	var chunks int
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_class
+		WHERE relname = 'notes_default' AND reltoastrelid <> 0 AND pg_relation_size(reltoastrelid) > 0`).Scan(&chunks); err != nil || chunks != 1 {
+		t.Fatalf("notes_default has no TOAST data (%d, %v): the test would prove nothing", chunks, err)
+	}
+
+	addr, natsAddr := freeAddr(t), freeAddr(t)
+	base := "http://" + addr
+	cfgPath := filepath.Join(t.TempDir(), "walsearch.yaml")
+	cfg := fmt.Sprintf("data_dir: %s\npostgres:\n  url: %s\n  slot: toast\n  publication: toast\napi:\n  listen: %s\nnats:\n  listen: %s\n",
+		t.TempDir(), dbURL, addr, natsAddr)
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := startWalsearch(t, "run", "--config", cfgPath)
+	waitHealthy(t, base, p)
+
+	docs := func(index string) (map[float64]map[string]any, error) {
+		res, err := http.Post(base+"/search", "application/json", strings.NewReader(`{"index":"`+index+`","page_size":10}`))
+		if err != nil {
+			return nil, err
+		}
+		defer res.Body.Close()
+		raw, _ := io.ReadAll(res.Body)
+		if res.StatusCode != 200 {
+			return nil, fmt.Errorf("HTTP %d: %s", res.StatusCode, raw)
+		}
+		var sr struct {
+			Data []map[string]any `json:"data"`
+		}
+		if err := json.Unmarshal(raw, &sr); err != nil {
+			return nil, err
+		}
+		out := map[float64]map[string]any{}
+		for _, d := range sr.Data {
+			id, _ := d["id"].(float64)
+			out[id] = d
+		}
+		return out, nil
+	}
+	// want maps id to (title, body version).
+	type doc struct {
+		title   string
+		version int
+	}
+	waitFor := func(what string, want map[int]doc) {
+		t.Helper()
+		deadline := time.Now().Add(60 * time.Second)
+		for _, tbl := range tables {
+			var last string
+			for {
+				got, err := docs(tbl)
+				// Every document seen, at any moment, holds a whole text:
+				// never a missing one, never a placeholder.
+				for id, d := range got {
+					if b, _ := d["body"].(string); b != body(int(id), 1) && b != body(int(id), 2) {
+						t.Fatalf("%s: %s: row %v has a body of %d bytes starting %.40q", tbl, what, id, len(b), b)
+					}
+				}
+				ok := err == nil && len(got) == len(want)
+				for id, w := range want {
+					d := got[float64(id)]
+					if !ok || d == nil || d["title"] != w.title {
+						ok = false
+						break
+					}
+					// Once the title shows, the body is the right version.
+					if b, _ := d["body"].(string); b != body(id, w.version) {
+						t.Fatalf("%s: %s: row %d has title %q but body of %d bytes starting %.40q, want version %d (100000 bytes)",
+							tbl, what, id, w.title, len(b), b, w.version)
+					}
+				}
+				if ok {
+					break
+				}
+				last = fmt.Sprintf("%v %v", summarize(got), err)
+				if time.Now().After(deadline) {
+					t.Fatalf("%s: %s: not reached within 60s; last: %s", tbl, what, last)
+				}
+				time.Sleep(100 * time.Millisecond) // polling interval
+			}
+		}
+	}
+	waitFor("snapshot", map[int]doc{1: {"snapshot row", 1}})
+
+	for _, tbl := range tables {
+		if _, err := conn.Exec(ctx, fmt.Sprintf(`INSERT INTO %s VALUES (2, 'streamed row', $1)`, tbl), body(2, 1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor("streamed insert", map[int]doc{1: {"snapshot row", 1}, 2: {"streamed row", 1}})
+
+	// Updates that leave the text alone: pgoutput sends it as "unchanged
+	// TOAST" (or, with REPLICA IDENTITY FULL, in the old row only).
+	for _, tbl := range tables {
+		if _, err := conn.Exec(ctx, fmt.Sprintf(`UPDATE %s SET title = 'retitled ' || id`, tbl)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := conn.Exec(ctx, fmt.Sprintf(`UPDATE %s SET title = title || ' twice' WHERE id = 2`, tbl)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor("updates that do not touch the text", map[int]doc{1: {"retitled 1", 1}, 2: {"retitled 2 twice", 1}})
+
+	// An update that changes the text replaces it.
+	for _, tbl := range tables {
+		if _, err := conn.Exec(ctx, fmt.Sprintf(`UPDATE %s SET body = $1, title = 'rewritten' WHERE id = 1`, tbl), body(1, 2)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor("an update of the text", map[int]doc{1: {"rewritten", 2}, 2: {"retitled 2 twice", 1}})
+}
+
+// summarize shortens documents for failure messages: long strings are cut.
+func summarize(docs map[float64]map[string]any) string {
+	var b strings.Builder
+	for id, d := range docs {
+		fmt.Fprintf(&b, "%v:{", id)
+		for k, v := range d {
+			s := fmt.Sprint(v)
+			if len(s) > 40 {
+				s = fmt.Sprintf("%.40s…(%d bytes)", s, len(s))
+			}
+			fmt.Fprintf(&b, "%s=%s ", k, s)
+		}
+		b.WriteString("} ")
+	}
+	return b.String()
+}
