@@ -87,6 +87,31 @@ func TestSlotLagOverBudgetWarnsRepeatedly(t *testing.T) {
 	}
 }
 
+// The slot's lag is measured, and warned about, while the stream is blocked
+// on a bus that accepts nothing: that is when it grows.
+func TestSlotLagIsWatchedWhileTheBusIsStuck(t *testing.T) {
+	e := newEnv(t)
+	rec := &logRecorder{}
+	e.cfg.Logger = slog.New(rec)
+	e.cfg.MaxSlotLagBytes = 1024
+	e.cfg.SlotCheckInterval = 50 * time.Millisecond
+	e.cfg.LagWarnInterval = 100 * time.Millisecond
+	e.exec(`CREATE TABLE t (id int PRIMARY KEY, v text)`)
+	stuck := &faultyPublisher{next: e.bus.Changes(), blockAfter: 1}
+	r := e.start(stuck)
+	r.waitStreaming(t)
+	e.exec(`INSERT INTO t SELECT i, repeat('x', 200) FROM generate_series(1, 2000) i`)
+	waitFor(t, "the stream to block on the bus", func() bool { return stuck.blocked.Load() == 1 })
+	before := rec.count("max_slot_lag_bytes")
+	waitFor(t, "two lag warnings while blocked", func() bool { return rec.count("max_slot_lag_bytes") >= before+2 })
+	if lag := r.c.Status().SlotLagBytes; lag <= 1024 {
+		t.Fatalf("status slot lag = %d while blocked, want over the budget", lag)
+	}
+	if stuck.blocked.Load() != 1 {
+		t.Fatal("the stream is no longer blocked")
+	}
+}
+
 func TestSchemaIsStoredAndFollowsChanges(t *testing.T) {
 	e := newEnv(t)
 	e.exec(`CREATE TYPE mood AS ENUM ('sad', 'happy')`, `CREATE DOMAIN positive AS numeric CHECK (VALUE > 0)`,

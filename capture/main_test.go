@@ -384,6 +384,7 @@ type faultyPublisher struct {
 	flushErr   error         // when set, Flush fails with it
 
 	heldFlushes atomic.Int64 // Flush calls that waited at flushGate
+	blocked     atomic.Int64 // Publish calls blocked by blockAfter
 }
 
 func (p *faultyPublisher) Publish(ctx context.Context, evs ...*bus.Change) error {
@@ -400,6 +401,7 @@ func (p *faultyPublisher) Publish(ctx context.Context, evs ...*bus.Change) error
 		}
 	}
 	if n < len(evs) {
+		p.blocked.Add(1)
 		<-ctx.Done()
 		return ctx.Err()
 	}

@@ -58,6 +58,20 @@ func (c *Capture) stream(ctx context.Context, rconn *pgconn.PgConn, catalog *pgx
 		<-bfDone
 	}()
 
+	// The slot is watched from its own goroutine and connection, so that its
+	// lag is measured while the stream is blocked on the bus — which is when
+	// it grows.
+	wctx, stopWatch := context.WithCancel(ctx)
+	watchDone := make(chan struct{})
+	go func() {
+		defer close(watchDone)
+		c.watchSlot(wctx)
+	}()
+	defer func() {
+		stopWatch()
+		<-watchDone
+	}()
+
 	s := &streamer{c: c, rconn: rconn, catalog: catalog, dec: newDecoder(c.codec), ack: newAcker(c.pub, &c.track, start), bf: bf,
 		batch: make([]*bus.Change, 0, bus.MaxBatchEvents)}
 	var recv deadlineCtx
@@ -65,7 +79,6 @@ func (c *Capture) stream(ctx context.Context, rconn *pgconn.PgConn, catalog *pgx
 	now := time.Now()
 	next := now.Add(c.cfg.StatusInterval)
 	nextMark := now
-	nextSlotCheck := now
 	for {
 		now = time.Now()
 		if !now.Before(next) {
@@ -86,15 +99,6 @@ func (c *Capture) stream(ctx context.Context, rconn *pgconn.PgConn, catalog *pgx
 			}
 			nextMark = now.Add(c.cfg.WatermarkInterval)
 		}
-		if !now.Before(nextSlotCheck) {
-			if err := s.checkSlot(ctx); err != nil {
-				if ctx.Err() != nil {
-					return c.finish(ctx, rconn, s.ack)
-				}
-				return err
-			}
-			nextSlotCheck = now.Add(c.cfg.SlotCheckInterval)
-		}
 		select {
 		case err := <-bfErr:
 			if err != nil {
@@ -105,7 +109,7 @@ func (c *Capture) stream(ctx context.Context, rconn *pgconn.PgConn, catalog *pgx
 		// One deadline context serves every receive until the next periodic
 		// task is due: under load that is thousands of messages, and
 		// making a context per message costs more than decoding it.
-		msg, err := rconn.ReceiveMessage(recv.until(ctx, minTime(next, nextMark, nextSlotCheck)))
+		msg, err := rconn.ReceiveMessage(recv.until(ctx, minTime(next, nextMark)))
 		if err != nil {
 			if ctx.Err() != nil {
 				return c.finish(ctx, rconn, s.ack)
@@ -173,7 +177,6 @@ type streamer struct {
 	ack      *acker
 	bf       *backfiller
 	lastMark bus.LSN
-	lastWarn time.Time
 	// batch holds changes of the open transaction not yet passed to the
 	// Publisher: at most bus.MaxBatchEvents, sent at commit or when full.
 	batch []*bus.Change
@@ -280,28 +283,74 @@ func (s *streamer) watermark(ctx context.Context) error {
 	return nil
 }
 
-// checkSlot measures the WAL the slot holds back and warns, at most every
-// LagWarnInterval, when it is over MaxSlotLagBytes.
-func (s *streamer) checkSlot(ctx context.Context) error {
-	c := s.c
+// watchSlot measures the WAL the slot holds back every SlotCheckInterval
+// until ctx is done, and warns, at most every LagWarnInterval, when it is over
+// MaxSlotLagBytes. A failed measurement is logged and retried on a new
+// connection: watching never stops the stream.
+func (c *Capture) watchSlot(ctx context.Context) {
+	var (
+		conn     *pgx.Conn
+		lastWarn time.Time
+		lastErr  time.Time
+	)
+	defer func() {
+		if conn != nil {
+			conn.Close(context.WithoutCancel(ctx))
+		}
+	}()
+	tick := time.NewTicker(c.cfg.SlotCheckInterval)
+	defer tick.Stop()
+	for {
+		lag, err := c.measureSlot(ctx, &conn)
+		switch {
+		case ctx.Err() != nil:
+			return
+		case err != nil:
+			if conn != nil {
+				conn.Close(context.WithoutCancel(ctx))
+				conn = nil
+			}
+			if time.Since(lastErr) >= c.cfg.LagWarnInterval {
+				lastErr = time.Now()
+				c.log.Warn("cannot measure the replication slot's lag; retrying", "error", err)
+			}
+		case lag != nil:
+			c.track.slotLag.Store(*lag)
+			if *lag > c.cfg.MaxSlotLagBytes && time.Since(lastWarn) >= c.cfg.LagWarnInterval {
+				lastWarn = time.Now()
+				c.log.Warn("replication slot holds back more WAL than capture.max_slot_lag_bytes: PostgreSQL keeps this WAL on disk until walsearch confirms it. "+
+					"Check that the bus accepts changes (sink or transform backlog, disk space); if this walsearch is being decommissioned, "+
+					"drop the slot with SELECT pg_drop_replication_slot('"+c.cfg.Slot+"'); consider max_slot_wal_keep_size on the server",
+					"lag_bytes", *lag, "max_slot_lag_bytes", c.cfg.MaxSlotLagBytes, "confirmed", bus.LSN(c.track.confirmed.Load()))
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// measureSlot returns the WAL bytes the slot holds back (nil when the slot
+// is gone), connecting *conn first if needed.
+func (c *Capture) measureSlot(ctx context.Context, conn **pgx.Conn) (*int64, error) {
+	if *conn == nil {
+		cfg, err := queryConfig(c.cfg.URL)
+		if err != nil {
+			return nil, err
+		}
+		if *conn, err = pgx.ConnectConfig(ctx, cfg); err != nil {
+			return nil, fmt.Errorf("connect to %s: %w", redactURL(c.cfg.URL), err)
+		}
+	}
 	var lag *int64
-	err := s.catalog.QueryRow(ctx, `SELECT (pg_current_wal_lsn() - confirmed_flush_lsn)::int8
+	err := (*conn).QueryRow(ctx, `SELECT (pg_current_wal_lsn() - confirmed_flush_lsn)::int8
 		FROM pg_catalog.pg_replication_slots WHERE slot_name = $1`, c.cfg.Slot).Scan(&lag)
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-		return fmt.Errorf("measure slot lag: %w", err)
+		return nil, fmt.Errorf("measure slot lag: %w", err)
 	}
-	if lag == nil {
-		return nil
-	}
-	c.track.slotLag.Store(*lag)
-	if *lag > c.cfg.MaxSlotLagBytes && time.Since(s.lastWarn) >= c.cfg.LagWarnInterval {
-		s.lastWarn = time.Now()
-		c.log.Warn("replication slot holds back more WAL than capture.max_slot_lag_bytes: PostgreSQL keeps this WAL on disk until walsearch confirms it. "+
-			"Check that the bus accepts changes (sink or transform backlog, disk space); if this walsearch is being decommissioned, "+
-			"drop the slot with SELECT pg_drop_replication_slot('"+c.cfg.Slot+"'); consider max_slot_wal_keep_size on the server",
-			"lag_bytes", *lag, "max_slot_lag_bytes", c.cfg.MaxSlotLagBytes, "confirmed", s.ack.done)
-	}
-	return nil
+	return lag, nil
 }
 
 // learnRelation completes what a Relation message says with the catalogue:
