@@ -3,6 +3,7 @@ package bus
 import (
 	"bytes"
 	"fmt"
+	"slices"
 	"strconv"
 )
 
@@ -52,6 +53,10 @@ func EncodeChanges(evs []*Change, maxBytes int) (data []byte, used int, err erro
 	}
 	buf := []byte{'['}
 	for _, ev := range evs {
+		if used == 1 {
+			// Rows of one table are alike: size the buffer from the first.
+			buf = slices.Grow(buf, max(0, min(maxBytes, len(buf)*len(evs)+len(evs))-len(buf)))
+		}
 		mark := len(buf)
 		if used > 0 {
 			buf = append(buf, ',')

@@ -57,7 +57,7 @@ func appendChange(b []byte, ev *Change) ([]byte, error) {
 		b = append(b, ']')
 	}
 	b = append(b, `,"lsn":"`...)
-	b = append(b, ev.LSN.String()...)
+	b = ev.LSN.appendTo(b)
 	b = append(b, `","pos":`...)
 	b = strconv.AppendUint(b, ev.Pos, 10)
 	if !ev.CommitTime.IsZero() {

@@ -130,7 +130,30 @@ type LSN uint64
 
 // String formats l as PostgreSQL does.
 func (l LSN) String() string {
-	return fmt.Sprintf("%X/%X", uint64(l)>>32, uint32(l))
+	var b [17]byte
+	return string(l.appendTo(b[:0]))
+}
+
+// appendTo appends l as PostgreSQL prints it: two upper-case hex numbers.
+func (l LSN) appendTo(b []byte) []byte {
+	b = appendHex(b, uint64(l)>>32)
+	b = append(b, '/')
+	return appendHex(b, uint64(uint32(l)))
+}
+
+func appendHex(b []byte, v uint64) []byte {
+	const digits = "0123456789ABCDEF"
+	var tmp [16]byte
+	i := len(tmp)
+	for {
+		i--
+		tmp[i] = digits[v&0xf]
+		v >>= 4
+		if v == 0 {
+			break
+		}
+	}
+	return append(b, tmp[i:]...)
 }
 
 // ParseLSN parses the "XXX/XXX" form.

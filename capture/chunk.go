@@ -90,14 +90,16 @@ func (c *Capture) readChunk(ctx context.Context, conn *pgconn.PgConn, t snapshot
 	lsn bus.LSN, emit func(*bus.Change) error) (chunkResult, error) {
 	r := t.rel
 	var res chunkResult
-	var lastFields []copyField
+	lastKey := make([]string, len(r.key))
 	w := &copyRows{onRow: func(fields []copyField) error {
 		if len(fields) != len(r.columns) {
 			return fmt.Errorf("row has %d fields, want %d", len(fields), len(r.columns))
 		}
 		ev := c.rowChange(r, fields, lsn, res.rows)
 		res.rows++
-		lastFields = fields
+		for i, k := range r.key {
+			lastKey[i] = fields[k].text
+		}
 		return emit(ev)
 	}}
 	if len(r.columns) == 0 {
@@ -109,11 +111,8 @@ func (c *Capture) readChunk(ctx context.Context, conn *pgconn.PgConn, t snapshot
 	if err := w.finish(); err != nil {
 		return res, fmt.Errorf("read %s: %w", r.qualifiedName(), err)
 	}
-	if lastFields != nil && t.chunkable() {
-		res.last = make([]string, len(r.key))
-		for i, k := range r.key {
-			res.last[i] = lastFields[k].text
-		}
+	if res.rows > 0 && t.chunkable() {
+		res.last = lastKey
 	}
 	return res, nil
 }

@@ -282,3 +282,28 @@ func FuzzShortDecimalIsExact(f *testing.F) {
 		}
 	})
 }
+
+// The UTC fast path of formatTimestamp gives what the general path (through
+// time.Date, reached here with a "+00:00" offset) gives, for every input.
+func FuzzTimestampFastPathMatches(f *testing.F) {
+	for _, s := range []string{"2024-02-29 23:59:59.999999", "2023-02-29 00:00:00", "0044-03-15 12:00:00 BC", "1900-02-29 01:02:03.5",
+		"2000-02-29 24:00:00", "2024-12-31 23:59:60", "10000-01-01 00:00:00", "2024-04-31 00:00:00", "0001-01-01 00:00:00 BC"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		body, bc := strings.CutSuffix(s, " BC")
+		suffix := ""
+		if bc {
+			suffix = " BC"
+		}
+		fast, fastOK := formatTimestamp(body+"+00"+suffix, true)
+		slow, slowOK := formatTimestamp(body+"+00:00"+suffix, true)
+		if fast != slow || fastOK != slowOK {
+			t.Fatalf("%q: fast path %q %v, general path %q %v", s, fast, fastOK, slow, slowOK)
+		}
+		naive, naiveOK := formatTimestamp(s, false)
+		if naiveOK != slowOK || (naiveOK && naive+"Z" != slow) {
+			t.Fatalf("%q: timestamp %q %v, timestamptz %q %v", s, naive, naiveOK, slow, slowOK)
+		}
+	})
+}

@@ -81,6 +81,14 @@ func formatTimestamp(text string, tz bool) (string, bool) {
 	if !ok {
 		return "", false
 	}
+	if (offset == "" || offset == "+00") && h < 24 && s < 60 {
+		// Nothing to move or normalise (sessions run in UTC): write the
+		// fields as they are.
+		if d > daysIn(mo, y) {
+			return "", false
+		}
+		return writeTimestamp(y, mo, d, h, mi, s, micros, suffix), true
+	}
 	t := time.Date(y, time.Month(mo), d, h, mi, s, micros*1000, time.UTC)
 	if t.Month() != time.Month(mo) || t.Day() != d {
 		return "", false
@@ -92,25 +100,44 @@ func formatTimestamp(text string, tz bool) (string, bool) {
 		}
 		t = t.Add(-time.Duration(off) * time.Second)
 	}
+	return writeTimestamp(t.Year(), int(t.Month()), t.Day(), t.Hour(), t.Minute(), t.Second(), t.Nanosecond()/1000, suffix), true
+}
+
+// writeTimestamp writes ISO 8601 with six fractional digits.
+func writeTimestamp(y, mo, d, h, mi, s, micros int, suffix string) string {
 	var b strings.Builder
 	b.Grow(len("+10000-01-01T00:00:00.000000Z"))
-	writeYear(&b, t.Year())
+	writeYear(&b, y)
 	b.WriteByte('-')
-	write2(&b, int(t.Month()))
+	write2(&b, mo)
 	b.WriteByte('-')
-	write2(&b, t.Day())
+	write2(&b, d)
 	b.WriteByte('T')
-	write2(&b, t.Hour())
+	write2(&b, h)
 	b.WriteByte(':')
-	write2(&b, t.Minute())
+	write2(&b, mi)
 	b.WriteByte(':')
-	write2(&b, t.Second())
+	write2(&b, s)
 	b.WriteByte('.')
-	for us, div := t.Nanosecond()/1000, 100000; div > 0; div /= 10 {
-		b.WriteByte(byte('0' + us/div%10))
+	for div := 100000; div > 0; div /= 10 {
+		b.WriteByte(byte('0' + micros/div%10))
 	}
 	b.WriteString(suffix)
-	return b.String(), true
+	return b.String()
+}
+
+// daysIn is the number of days of month m of (proleptic Gregorian) year y.
+func daysIn(m, y int) int {
+	switch m {
+	case 2:
+		if y%4 == 0 && (y%100 != 0 || y%400 == 0) {
+			return 29
+		}
+		return 28
+	case 4, 6, 9, 11:
+		return 30
+	}
+	return 31
 }
 
 // parseDate parses Y-MM-DD where Y has four or more digits.

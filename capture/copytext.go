@@ -15,8 +15,10 @@ var errCopySyntax = errors.New("malformed COPY text row")
 
 // parseCopyRow splits one line of COPY ... TO STDOUT text output (without its
 // newline) into fields: tab separated, \N for NULL, backslash escapes undone.
-func parseCopyRow(line []byte) ([]copyField, error) {
-	var fields []copyField
+func parseCopyRow(line []byte) ([]copyField, error) { return appendCopyRow(nil, line) }
+
+// appendCopyRow is parseCopyRow appending to fields (to reuse its array).
+func appendCopyRow(fields []copyField, line []byte) ([]copyField, error) {
 	for {
 		end := bytes.IndexByte(line, '\t')
 		raw := line
@@ -110,8 +112,9 @@ func hexVal(c byte) int {
 // into lines (a raw newline always ends a row; newlines in values are
 // escaped) and hands each parsed row to onRow.
 type copyRows struct {
-	buf   []byte
-	onRow func([]copyField) error
+	buf    []byte
+	fields []copyField // reused: onRow must not keep the slice
+	onRow  func([]copyField) error
 }
 
 func (w *copyRows) Write(p []byte) (int, error) {
@@ -121,10 +124,11 @@ func (w *copyRows) Write(p []byte) (int, error) {
 		if nl < 0 {
 			break
 		}
-		fields, err := parseCopyRow(w.buf[:nl])
+		fields, err := appendCopyRow(w.fields[:0], w.buf[:nl])
 		if err != nil {
 			return 0, err
 		}
+		w.fields = fields
 		if err := w.onRow(fields); err != nil {
 			return 0, err
 		}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"reflect"
+	"slices"
 	"testing"
 )
 
@@ -33,7 +34,7 @@ func TestParseCopyRow(t *testing.T) {
 
 func TestCopyRowsSplitsAcrossWrites(t *testing.T) {
 	var rows [][]copyField
-	w := &copyRows{onRow: func(f []copyField) error { rows = append(rows, f); return nil }}
+	w := &copyRows{onRow: func(f []copyField) error { rows = append(rows, slices.Clone(f)); return nil }} // the slice is reused
 	for _, chunk := range []string{"1\ta", "\n2\t", "b\n3\t\\N\n"} {
 		if _, err := w.Write([]byte(chunk)); err != nil {
 			t.Fatal(err)
