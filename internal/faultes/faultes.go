@@ -1,8 +1,8 @@
 // Package faultes is a fault-injection HTTP server for tests: it serves an
 // Elasticsearch-compatible handler (the embedded engine) on 127.0.0.1 and,
 // on command, answers with errors, fails some items of a bulk request inside
-// a 200, answers slowly, drops connections, refuses large bodies, or is down
-// altogether. It exists only to prove how clients behave when Elasticsearch
+// a 200, answers slowly, drops connections, refuses large bodies, holds bulk
+// requests unanswered, or is down altogether. It exists only to prove how clients behave when Elasticsearch
 // misbehaves; it is never part of the product.
 package faultes
 
@@ -38,6 +38,15 @@ type Fault struct {
 	Count int
 	// All applies the fault to every request, not only _bulk.
 	All bool
+	// Hold keeps the request received and unanswered, without passing it
+	// on, until Release (then it is handled normally) or until the client
+	// goes away (then it is dropped: the engine never sees it). Held says
+	// how many requests are being held.
+	Hold bool
+	// HoldAnswer passes the request on and holds the engine's answer, so
+	// the engine has applied it but the client does not know: until
+	// Release (then the answer is sent) or until the client goes away.
+	HoldAnswer bool
 }
 
 // Server is a running fault-injection server.
@@ -51,6 +60,10 @@ type Server struct {
 	fault      *Fault
 	left       int
 	maxContent int
+	// release is closed by Release (and Close) to free held requests.
+	release chan struct{}
+	closed  bool
+	held    atomic.Int64
 
 	bulk    atomic.Int64
 	faulted atomic.Int64
@@ -59,14 +72,21 @@ type Server struct {
 
 // Start serves next on a free port of 127.0.0.1.
 func Start(next http.Handler) *Server {
-	s := &Server{next: next}
+	s := &Server{next: next, release: make(chan struct{})}
 	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
 	s.URL = s.srv.URL
 	return s
 }
 
-// Close stops the server and closes its connections.
+// Close releases held requests, stops the server and closes its
+// connections.
 func (s *Server) Close() {
+	s.mu.Lock()
+	if !s.closed {
+		s.closed = true
+		close(s.release)
+	}
+	s.mu.Unlock()
 	s.srv.CloseClientConnections()
 	s.srv.Close()
 }
@@ -83,6 +103,36 @@ func (s *Server) Clear() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.fault = nil
+}
+
+// Release lets every request held so far proceed (see Fault.Hold and
+// Fault.HoldAnswer); requests that arrive later are held again while the
+// fault lasts.
+func (s *Server) Release() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.closed {
+		close(s.release)
+		s.release = make(chan struct{})
+	}
+}
+
+// Held counts the requests being held now.
+func (s *Server) Held() int64 { return s.held.Load() }
+
+// hold waits until Release or the client going away, and says which.
+func (s *Server) hold(r *http.Request) (released bool) {
+	s.mu.Lock()
+	release := s.release
+	s.mu.Unlock()
+	s.held.Add(1)
+	defer s.held.Add(-1)
+	select {
+	case <-release:
+		return true
+	case <-r.Context().Done():
+		return false
+	}
 }
 
 // SetMaxContentLength makes the server refuse request bodies over n bytes
@@ -166,14 +216,38 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		case f.ItemStatus != 0 && isBulk:
 			s.partialBulk(w, r, body, f.ItemStatus)
 			return
+		case f.Hold:
+			if !s.hold(r) {
+				return // the client is gone; the engine never saw the request
+			}
+		case f.HoldAnswer:
+			if isBulk {
+				s.items.Add(int64(countItems(body)))
+			}
+			rec := httptest.NewRecorder()
+			s.next.ServeHTTP(rec, withBody(r, body))
+			if !s.hold(r) {
+				return // the engine applied the request; the client never knows
+			}
+			for k, v := range rec.Header() {
+				w.Header()[k] = v
+			}
+			w.WriteHeader(rec.Code)
+			w.Write(rec.Body.Bytes())
+			return
 		}
 	}
 	if isBulk {
 		s.items.Add(int64(countItems(body)))
 	}
+	s.next.ServeHTTP(w, withBody(r, body))
+}
+
+// withBody gives r the body already read from it.
+func withBody(r *http.Request, body []byte) *http.Request {
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	r.ContentLength = int64(len(body))
-	s.next.ServeHTTP(w, r)
+	return r
 }
 
 // bulkItem is one action of a bulk body with its source line, if any.
