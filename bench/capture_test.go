@@ -59,6 +59,35 @@ func pgExec(b *testing.B, url string, sql ...string) {
 	}
 }
 
+// dropSlot drops a replication slot once its walsender is gone: a stopped
+// client's server process exits a moment after the connection closed.
+func dropSlot(b *testing.B, url, slot string) {
+	b.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var active bool
+		if err := conn.QueryRow(ctx, `SELECT active FROM pg_replication_slots WHERE slot_name = $1`, slot).Scan(&active); err != nil {
+			b.Fatalf("slot %s: %v", slot, err)
+		}
+		if !active {
+			break
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("slot %s still active after 30s", slot)
+		}
+		time.Sleep(10 * time.Millisecond) // polling interval
+	}
+	if _, err := conn.Exec(ctx, `SELECT pg_drop_replication_slot($1)`, slot); err != nil {
+		b.Fatalf("drop slot %s: %v", slot, err)
+	}
+}
+
 func pgLSN(b *testing.B, url, sql string) bus.LSN {
 	b.Helper()
 	ctx := context.Background()
@@ -137,7 +166,8 @@ func BenchmarkCaptureSnapshot(b *testing.B) {
 		b.ReportMetric(rate, "snapshot-rows/s")
 		b.ReportMetric(copyRate, "copy-rows/s")
 		b.ReportMetric(rate/copyRate, "ratio")
-		pgExec(b, url, `SELECT pg_drop_replication_slot('walsearch')`, `DROP PUBLICATION walsearch`)
+		dropSlot(b, url, "walsearch")
+		pgExec(b, url, `DROP PUBLICATION walsearch`)
 	}
 }
 
@@ -181,8 +211,9 @@ func BenchmarkCaptureStreaming(b *testing.B) {
 		b.ReportMetric(rate, "capture-rows/s")
 		b.ReportMetric(recvRate, "pg_recvlogical-rows/s")
 		b.ReportMetric(rate/recvRate, "ratio")
-		pgExec(b, url, `SELECT pg_drop_replication_slot('ceiling')`, `SELECT pg_drop_replication_slot('walsearch')`,
-			`DROP PUBLICATION walsearch`, `TRUNCATE items`)
+		dropSlot(b, url, "ceiling")
+		dropSlot(b, url, "walsearch")
+		pgExec(b, url, `DROP PUBLICATION walsearch`, `TRUNCATE items`)
 	}
 }
 
@@ -257,6 +288,7 @@ func BenchmarkCaptureLargeTransaction(b *testing.B) {
 		if hwm, ok := vmHWM(); ok && reset {
 			b.ReportMetric(float64(hwm)/(1<<20), "peak-rss-MiB")
 		}
-		pgExec(b, url, `SELECT pg_drop_replication_slot('walsearch')`, `DROP PUBLICATION walsearch`, `TRUNCATE tx`)
+		dropSlot(b, url, "walsearch")
+		pgExec(b, url, `DROP PUBLICATION walsearch`, `TRUNCATE tx`)
 	}
 }

@@ -40,7 +40,10 @@ func appendChange(b []byte, ev *Change) ([]byte, error) {
 		}
 		b = append(b, ']')
 	}
-	if len(ev.Row) > 0 {
+	if len(ev.RowJSON) > 0 {
+		b = append(b, `,"row":`...)
+		b = append(b, ev.RowJSON...)
+	} else if len(ev.Row) > 0 {
 		b = append(b, `,"row":`...)
 		if b, err = appendObject(b, ev.Row, 0); err != nil {
 			return nil, err
@@ -70,6 +73,14 @@ func appendChange(b []byte, ev *Change) ([]byte, error) {
 	}
 	return append(b, '}'), nil
 }
+
+// AppendJSONValue appends v as JSON, as encoding/json would write it, for
+// the JSON-ready values the capture codec produces (others are handed to
+// encoding/json).
+func AppendJSONValue(b []byte, v any) ([]byte, error) { return appendValue(b, v, 0) }
+
+// AppendJSONString appends s as a JSON string.
+func AppendJSONString(b []byte, s string) []byte { return appendString(b, s) }
 
 // maxDepth bounds nesting the way encoding/json does, so a cyclic value is
 // an error rather than a stack overflow.

@@ -55,6 +55,10 @@ type Change struct {
 	// Row is the new row for insert, update and read; nil for delete and truncate.
 	// Values are JSON-ready (see the capture package's type codec).
 	Row map[string]any `json:"row,omitempty"`
+	// RowJSON, when set, is the row already encoded as a JSON object; the
+	// publisher writes it instead of Row. It lets a producer that reads rows
+	// as text (the snapshot) skip building Row. Readers always get Row.
+	RowJSON json.RawMessage `json:"-"`
 	// Unchanged names TOASTed columns whose value did not change and was not sent:
 	// they are absent from Row and must be left as they are in the index.
 	Unchanged []string `json:"unchanged,omitempty"`

@@ -95,7 +95,10 @@ func (c *Capture) readChunk(ctx context.Context, conn *pgconn.PgConn, t snapshot
 		if len(fields) != len(r.columns) {
 			return fmt.Errorf("row has %d fields, want %d", len(fields), len(r.columns))
 		}
-		ev := c.rowChange(r, fields, lsn, res.rows)
+		ev, err := c.rowChange(r, fields, lsn, res.rows)
+		if err != nil {
+			return err
+		}
 		res.rows++
 		for i, k := range r.key {
 			lastKey[i] = fields[k].text
@@ -117,20 +120,35 @@ func (c *Capture) readChunk(ctx context.Context, conn *pgconn.PgConn, t snapshot
 	return res, nil
 }
 
-// rowChange converts one COPY row of r into an OpRead change.
-func (c *Capture) rowChange(r *relation, fields []copyField, lsn bus.LSN, pos uint64) *bus.Change {
-	ev := &bus.Change{V: bus.SchemaVersion, Op: bus.OpRead, Schema: r.schema, Table: r.table,
-		LSN: lsn, Pos: pos, Row: make(map[string]any, len(fields))}
+// rowChange converts one COPY row of r into an OpRead change. The row is
+// encoded straight to JSON (Change.RowJSON): a snapshot encodes every row
+// once and never needs it as Go values; the key's values are decoded.
+func (c *Capture) rowChange(r *relation, fields []copyField, lsn bus.LSN, pos uint64) (*bus.Change, error) {
+	ev := &bus.Change{V: bus.SchemaVersion, Op: bus.OpRead, Schema: r.schema, Table: r.table, LSN: lsn, Pos: pos}
+	b := make([]byte, 0, r.rowSize.Load()+64)
+	b = append(b, '{')
+	var err error
 	for i, f := range fields {
-		var v any
-		if !f.null {
-			v = c.codec.DecodeText(r.columns[i].oid, f.text)
+		if i > 0 {
+			b = append(b, ',')
 		}
-		ev.Row[r.columns[i].name] = v
+		b = bus.AppendJSONString(b, r.columns[i].name)
+		b = append(b, ':')
+		if f.null {
+			b = append(b, "null"...)
+		} else if b, err = c.codec.AppendJSON(b, r.columns[i].oid, f.text); err != nil {
+			return nil, fmt.Errorf("encode %s.%s: %w", r.qualifiedName(), r.columns[i].name, err)
+		}
 	}
+	ev.RowJSON = append(b, '}')
+	r.rowSize.Store(int64(len(ev.RowJSON)))
 	ev.Key = make([]bus.Column, len(r.key))
 	for i, k := range r.key {
-		ev.Key[i] = bus.Column{Name: r.columns[k].name, Value: ev.Row[r.columns[k].name]}
+		var v any
+		if f := fields[k]; !f.null {
+			v = c.codec.DecodeText(r.columns[k].oid, f.text)
+		}
+		ev.Key[i] = bus.Column{Name: r.columns[k].name, Value: v}
 	}
-	return ev
+	return ev, nil
 }

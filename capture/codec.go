@@ -1,6 +1,8 @@
 package capture
 
 import (
+	"github.com/walsearch/walsearch/bus"
+
 	"bytes"
 	"encoding/base64"
 	"encoding/hex"
@@ -158,6 +160,51 @@ func (c *Codec) lookup(oid uint32) typeInfo {
 // odd value never stops the pipeline. NULL is handled by the caller (nil).
 func (c *Codec) DecodeText(oid uint32, text string) any {
 	return c.decode(oid, text, 0)
+}
+
+// AppendJSON appends the JSON encoding of what DecodeText(oid, text)
+// returns. The common scalar kinds are written straight from their text,
+// without building a Go value: the snapshot encodes every row this way.
+func (c *Codec) AppendJSON(b []byte, oid uint32, text string) ([]byte, error) {
+	switch c.lookup(oid).kind {
+	case kindText:
+		return bus.AppendJSONString(b, text), nil
+	case kindInt:
+		if plainInt(text) {
+			return append(b, text...), nil
+		}
+	case kindNumeric:
+		if validDecimal(text) && shortDecimal(text) {
+			return append(b, text...), nil
+		}
+	case kindBool:
+		switch text {
+		case "t", "true":
+			return append(b, "true"...), nil
+		case "f", "false":
+			return append(b, "false"...), nil
+		}
+	case kindDate, kindTimestamp, kindTimestamptz:
+		if v, ok := c.decode(oid, text, 0).(string); ok {
+			return bus.AppendJSONString(b, v), nil
+		}
+	}
+	return bus.AppendJSONValue(b, c.decode(oid, text, 0))
+}
+
+// plainInt reports whether s is an integer ParseInt accepts and JSON writes
+// the same way: an optional '-', then 1 to 18 digits without a leading zero.
+func plainInt(s string) bool {
+	s, neg := strings.CutPrefix(s, "-")
+	if s == "" || len(s) > 18 || (s[0] == '0' && (len(s) > 1 || neg)) {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 func (c *Codec) decode(oid uint32, text string, depth int) any {

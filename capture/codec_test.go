@@ -1,6 +1,8 @@
 package capture
 
 import (
+	"github.com/walsearch/walsearch/bus"
+
 	"encoding/json"
 	"reflect"
 	"strconv"
@@ -304,6 +306,30 @@ func FuzzTimestampFastPathMatches(f *testing.F) {
 		naive, naiveOK := formatTimestamp(s, false)
 		if naiveOK != slowOK || (naiveOK && naive+"Z" != slow) {
 			t.Fatalf("%q: timestamp %q %v, timestamptz %q %v", s, naive, naiveOK, slow, slowOK)
+		}
+	})
+}
+
+// AppendJSON writes exactly what encoding DecodeText's value writes: the
+// snapshot's direct path and the stream's path give the same bytes.
+func FuzzAppendJSONMatchesDecodeText(f *testing.F) {
+	c := NewCodec()
+	for _, s := range []struct {
+		oid  uint32
+		text string
+	}{
+		{oidInt8, "-42"}, {oidInt8, "-0"}, {oidInt4, "007"}, {oidInt8, "9223372036854775808"}, {oidNumeric, "12.50"},
+		{oidNumeric, "0.1000000000000000055511151231257827"}, {oidNumeric, "NaN"}, {oidText, "a\"b\x00\u2028"},
+		{oidBool, "t"}, {oidBool, "maybe"}, {oidTimestamptz, "2024-01-31 01:11:12.1+05:30"}, {oidDate, "infinity"},
+		{oidTimestamp, "2024-02-30 00:00:00"}, {1009, `{"a",NULL}`}, {oidJSONB, `{"n": 1.0}`}, {oidBytea, `\x00ff`}, {99999, "x"},
+	} {
+		f.Add(s.oid, s.text)
+	}
+	f.Fuzz(func(t *testing.T, oid uint32, text string) {
+		want, werr := bus.AppendJSONValue(nil, c.DecodeText(oid, text))
+		got, gerr := c.AppendJSON(nil, oid, text)
+		if (werr == nil) != (gerr == nil) || string(got) != string(want) {
+			t.Fatalf("AppendJSON(%d, %q) = %s (%v), want %s (%v)", oid, text, got, gerr, want, werr)
 		}
 	})
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pglogrepl"
@@ -19,6 +20,9 @@ type relation struct {
 	identity byte // relreplident: d default, n nothing, f full, i index
 	columns  []relColumn
 	key      []int // indexes into columns, in key order
+	// rowSize is the encoded size of the last snapshot row, to size the next
+	// one's buffer (snapshot workers share the relation).
+	rowSize atomic.Int64
 }
 
 type relColumn struct {
