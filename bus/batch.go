@@ -14,9 +14,10 @@ import (
 // message, not per byte. Readers decode both forms with DecodeChanges.
 const (
 	// MaxBatchBytes bounds an encoded batch message. A change larger than
-	// this travels alone. It stays well under NATS's default max_payload
-	// (1 MiB) so that external clusters on defaults accept every batch.
-	MaxBatchBytes = 256 << 10
+	// this travels alone. It stays far under NATS's default max_payload
+	// (1 MiB), and keeps what a reader fetches at once small: readers fetch
+	// by message count.
+	MaxBatchBytes = 64 << 10
 	// MaxBatchEvents bounds the changes in one message.
 	MaxBatchEvents = 512
 )

@@ -31,7 +31,9 @@ const (
 
 // Config configures the transform stage.
 type Config struct {
-	// BatchSize is the most changes processed per round. Default: 500.
+	// BatchSize is about how many changes are processed per round (a round
+	// takes whole messages, which may hold a transaction's changes
+	// together). Default: 500.
 	BatchSize int
 	// FetchWait is how long to wait for changes when idle. Default: 1s.
 	FetchWait time.Duration
@@ -100,6 +102,7 @@ type Stage struct {
 	dlq    DeadLetters
 	mapper Mapper
 	log    *slog.Logger
+	perMsg int // changes per message in the last round; owned by Run
 }
 
 // New returns a transform stage. A nil mapper uses Identity.
@@ -123,7 +126,10 @@ func New(cfg Config, src Source, out Publisher, dlq DeadLetters, mapper Mapper) 
 // Run processes change batches until ctx is done.
 func (s *Stage) Run(ctx context.Context) error {
 	for {
-		msgs, err := s.src.Fetch(ctx, s.cfg.BatchSize, s.cfg.FetchWait)
+		// A message may hold many changes (a transaction's rows): fetch as
+		// many messages as make about BatchSize changes at the last round's
+		// changes per message.
+		msgs, err := s.src.Fetch(ctx, max(1, s.cfg.BatchSize/max(1, s.perMsg)), s.cfg.FetchWait)
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -144,6 +150,7 @@ func (s *Stage) Run(ctx context.Context) error {
 
 func (s *Stage) process(ctx context.Context, msgs []jetstream.Msg) error {
 	decoded, results := s.mapBatch(msgs)
+	s.perMsg = (len(results) + len(msgs) - 1) / len(msgs)
 	next := 0 // results are in message order
 	for i, m := range msgs {
 		if err := decoded[i]; err != nil {
