@@ -3,12 +3,14 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // Connector opens a PostgreSQL connection for the fallback.
@@ -89,13 +91,11 @@ func (f *pgFallback) search(ctx context.Context, v *indexView, req *searchReques
 	defer f.put(conn)
 	var total int64
 	if err := conn.QueryRow(ctx, stmt.count, stmt.args...).Scan(&total); err != nil {
-		f.log.Warn("fallback: count", "index", v.name, "error", err)
-		return searchResponse{}, false, badRequest("query_fields: a value does not fit its column while searches are answered from PostgreSQL")
+		return searchResponse{}, false, f.queryError(v.name, err)
 	}
 	rows, err := conn.Query(ctx, stmt.rows, append(stmt.args, req.PageSize, (req.Page-1)*req.PageSize)...)
 	if err != nil {
-		f.log.Warn("fallback: query", "index", v.name, "error", err)
-		return searchResponse{}, false, errEngineDown
+		return searchResponse{}, false, f.queryError(v.name, err)
 	}
 	data, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (json.RawMessage, error) {
 		var b []byte
@@ -116,6 +116,24 @@ func (f *pgFallback) search(ctx context.Context, v *indexView, req *searchReques
 	}}, true, nil
 }
 
+// queryError maps a failed fallback query to the answer: a value PostgreSQL
+// cannot compare with its column (SQLSTATE class 22, data exception) is the
+// client's 400; anything else means PostgreSQL cannot answer either.
+func (f *pgFallback) queryError(index string, err error) error {
+	f.log.Warn("fallback: query postgres", "index", index, "error", err)
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && strings.HasPrefix(pe.Code, "22") {
+		return badRequest("query_fields: a value does not fit its column while searches are answered from PostgreSQL")
+	}
+	return errEngineDown
+}
+
+// fallbackCanAnswer reports whether req is simple enough for the fallback:
+// no full text, facets or highlights.
+func fallbackCanAnswer(req *searchRequest) bool {
+	return req.Q == "" && len(req.Facets) == 0 && !req.Highlight
+}
+
 type sqlStatement struct {
 	count, rows string
 	args        []any
@@ -124,7 +142,7 @@ type sqlStatement struct {
 // fallbackSQL builds parameterised SQL for req, or reports that it cannot.
 func fallbackSQL(v *indexView, req *searchRequest, selected []string) (sqlStatement, bool) {
 	mi := v.managed
-	if req.Q != "" || len(req.Facets) > 0 || req.Highlight || mi.Table == "" || len(mi.Columns) == 0 {
+	if !fallbackCanAnswer(req) || mi.Table == "" || len(mi.Columns) == 0 {
 		return sqlStatement{}, false
 	}
 	col := func(name string) (string, bool) {

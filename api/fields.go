@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -36,6 +37,10 @@ type indexView struct {
 	// searchFields are the fields "q" searches, with optional ^boost.
 	searchFields []string
 	managed      ManagedIndex
+	// columnsOnly marks a view made from the table's columns because the
+	// engine's mapping could not be read: only the PostgreSQL fallback may
+	// answer through it.
+	columnsOnly bool
 }
 
 // isHidden reports whether name is a hidden field or inside one.
@@ -51,25 +56,68 @@ func isHidden(hidden []string, name string) bool {
 // view resolves index for a request: it must be managed and allowed for the
 // caller, and its mapping is fetched (cached) with hidden fields removed.
 func (s *Server) view(ctx context.Context, c *fiber.Ctx, index string) (*indexView, error) {
-	if err := validIndexName(index); err != nil {
-		return nil, err
-	}
-	if !allowedIndex(c, index) {
-		return nil, errIndexNotFound(index)
-	}
-	mi, ok, err := s.indices.lookup(ctx, index)
+	mi, err := s.managedIndex(ctx, c, index)
 	if err != nil {
 		return nil, err
-	}
-	if !ok {
-		return nil, errIndexNotFound(index)
 	}
 	all, err := s.mappings.get(ctx, index)
 	if err != nil {
 		return nil, err
 	}
-	ic := s.cfg.Indices[index]
-	v := &indexView{name: index, fields: make(map[string]fieldInfo, len(all)), hidden: ic.HiddenFields, managed: mi}
+	return s.newView(mi, all, false), nil
+}
+
+// searchView is view for POST /search: while the engine is unreachable and
+// its mapping was never read, an index the PostgreSQL fallback can query is
+// seen through its table's columns, so that simple searches can still be
+// answered.
+func (s *Server) searchView(ctx context.Context, c *fiber.Ctx, index string) (*indexView, error) {
+	mi, err := s.managedIndex(ctx, c, index)
+	if err != nil {
+		return nil, err
+	}
+	all, err := s.mappings.get(ctx, index)
+	if errors.Is(err, errEngineDown) && s.fallback != nil && len(mi.Columns) > 0 {
+		return s.newView(mi, columnFields(mi.Columns), true), nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return s.newView(mi, all, false), nil
+}
+
+// managedIndex checks that index is a managed index the caller may query.
+func (s *Server) managedIndex(ctx context.Context, c *fiber.Ctx, index string) (ManagedIndex, error) {
+	if err := validIndexName(index); err != nil {
+		return ManagedIndex{}, err
+	}
+	if !allowedIndex(c, index) {
+		return ManagedIndex{}, errIndexNotFound(index)
+	}
+	mi, ok, err := s.indices.lookup(ctx, index)
+	if err != nil {
+		return ManagedIndex{}, err
+	}
+	if !ok {
+		return ManagedIndex{}, errIndexNotFound(index)
+	}
+	return mi, nil
+}
+
+// columnFields describes a table's columns as fields of unknown type, each
+// its own exact field: enough to check a request that only the PostgreSQL
+// fallback will answer.
+func columnFields(columns []string) map[string]fieldInfo {
+	out := make(map[string]fieldInfo, len(columns))
+	for _, c := range columns {
+		out[c] = fieldInfo{Exact: c}
+	}
+	return out
+}
+
+func (s *Server) newView(mi ManagedIndex, all map[string]fieldInfo, columnsOnly bool) *indexView {
+	ic := s.cfg.Indices[mi.Name]
+	v := &indexView{name: mi.Name, fields: make(map[string]fieldInfo, len(all)), hidden: ic.HiddenFields, managed: mi, columnsOnly: columnsOnly}
 	for name, fi := range all {
 		if !isHidden(v.hidden, name) {
 			v.fields[name] = fi
@@ -89,7 +137,7 @@ func (s *Server) view(ctx context.Context, c *fiber.Ctx, index string) (*indexVi
 		}
 	}
 	v.searchFields = searchFields(ic.SearchFields, v)
-	return v, nil
+	return v
 }
 
 // searchFields returns the configured full-text fields that are visible, or
@@ -151,17 +199,20 @@ type indexMapping struct {
 }
 
 // mappingCache keeps each index's flattened mapping for a short time, so
-// new fields show up without a restart.
+// new fields show up without a restart. It goes through the engine's
+// breaker like searches do: while the engine is down it serves the last
+// known mapping without asking.
 type mappingCache struct {
 	es  *esclient.Client
+	br  *breaker
 	ttl time.Duration
 
 	mu sync.Mutex
 	m  map[string]indexMapping
 }
 
-func newMappingCache(es *esclient.Client, ttl time.Duration) *mappingCache {
-	return &mappingCache{es: es, ttl: ttl, m: map[string]indexMapping{}}
+func newMappingCache(es *esclient.Client, br *breaker, ttl time.Duration) *mappingCache {
+	return &mappingCache{es: es, br: br, ttl: ttl, m: map[string]indexMapping{}}
 }
 
 // get returns the fields of index, or a not-found error.
@@ -172,10 +223,19 @@ func (c *mappingCache) get(ctx context.Context, index string) (map[string]fieldI
 	if ok && time.Since(im.fetched) < c.ttl {
 		return im.fields, nil
 	}
-	res, err := esapi.IndicesGetMappingRequest{Index: []string{index}}.Do(ctx, c.es)
-	if err != nil {
+	if c.br.open() {
 		if ok {
 			return im.fields, nil // serve the last known mapping during an outage
+		}
+		return nil, errEngineDown
+	}
+	res, err := esapi.IndicesGetMappingRequest{Index: []string{index}}.Do(ctx, c.es)
+	if err != nil {
+		if ctx.Err() == nil {
+			c.br.fail(err)
+		}
+		if ok {
+			return im.fields, nil
 		}
 		return nil, errEngineDown
 	}
@@ -185,6 +245,7 @@ func (c *mappingCache) get(ctx context.Context, index string) (map[string]fieldI
 	case res.StatusCode == http.StatusNotFound:
 		return nil, errIndexNotFound(index)
 	case res.StatusCode == http.StatusTooManyRequests || res.StatusCode >= 500:
+		c.br.fail(fmt.Errorf("HTTP %d", res.StatusCode))
 		if ok {
 			return im.fields, nil
 		}

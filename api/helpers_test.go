@@ -16,6 +16,7 @@ import (
 	"github.com/walsearch/walsearch/api"
 	"github.com/walsearch/walsearch/internal/esclient"
 	"github.com/walsearch/walsearch/internal/eslite"
+	"github.com/walsearch/walsearch/internal/faultes"
 )
 
 // testServer is an API over an in-memory eslite engine, on a real socket.
@@ -23,6 +24,9 @@ type testServer struct {
 	base string
 	es   *esclient.Client
 	srv  *api.Server
+	// faults is the fault injector between the API and the engine, when
+	// serverOpts.faults asked for one.
+	faults *faultes.Server
 }
 
 type serverOpts struct {
@@ -31,6 +35,10 @@ type serverOpts struct {
 	comps   []api.Component
 	wrap    func(http.RoundTripper) http.RoundTripper
 	indices []api.ManagedIndex
+	opts    []api.Option
+	// faults puts the engine behind a fault-injection HTTP server on
+	// 127.0.0.1, reached over a real socket, instead of in process.
+	faults bool
 }
 
 func usersIndex() api.ManagedIndex {
@@ -45,11 +53,17 @@ func newServer(t testing.TB, o serverOpts) *testServer {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { eng.Close() })
-	var tp http.RoundTripper = eng.RoundTripper()
-	if o.wrap != nil {
-		tp = o.wrap(tp)
+	ec := esclient.Config{Transport: eng.RoundTripper()}
+	var faults *faultes.Server
+	if o.faults {
+		faults = faultes.Start(eng)
+		t.Cleanup(faults.Close)
+		ec = esclient.Config{URL: faults.URL}
 	}
-	es, err := esclient.New(esclient.Config{Transport: tp})
+	if o.wrap != nil {
+		ec.Transport = o.wrap(ec.Transport)
+	}
+	es, err := esclient.New(ec)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +81,7 @@ func newServer(t testing.TB, o serverOpts) *testServer {
 		}
 		pipe = api.PipelineFuncs{IndicesFunc: func(context.Context) ([]api.ManagedIndex, error) { return idx, nil }}
 	}
-	srv, err := api.New(cfg, es, pipe, o.comps)
+	srv, err := api.New(cfg, es, pipe, o.comps, o.opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +99,7 @@ func newServer(t testing.TB, o serverOpts) *testServer {
 	case err := <-done:
 		t.Fatalf("api did not start: %v", err)
 	}
-	return &testServer{base: "http://" + srv.Addr().String(), es: es, srv: srv}
+	return &testServer{base: "http://" + srv.Addr().String(), es: es, srv: srv, faults: faults}
 }
 
 // bulk indexes ndjson lines and refreshes.

@@ -1,7 +1,9 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"strconv"
 	"strings"
 
@@ -40,12 +42,12 @@ func (s *Server) search(c *fiber.Ctx) error {
 	}
 	ctx, cancel := s.requestContext(c)
 	defer cancel()
-	v, err := s.view(ctx, c, req.Index)
+	v, err := s.searchView(ctx, c, req.Index)
 	if err != nil {
 		return err
 	}
-	if err := s.readYourWrites(ctx, c, v.name, req.MinLSN); err != nil {
-		return err
+	if v.columnsOnly && !fallbackCanAnswer(req) {
+		return errEngineDown
 	}
 	spec := querySpec{Filters: req.filters, Q: req.Q, SortBy: req.SortBy, Fields: req.Fields, Exclude: req.ExcludeFields}
 	query, err := buildQuery(v, spec)
@@ -80,16 +82,22 @@ func (s *Server) search(c *fiber.Ctx) error {
 		}
 		body["aggs"] = aggs
 	}
-	if s.eng.br.open() && s.fallback != nil {
-		if resp, ok, err := s.fallback.search(ctx, v, req, selected); ok || err != nil {
-			if err != nil {
-				return err
-			}
-			return c.JSON(resp)
+	// While the engine is known to be down, the fallback answers without
+	// waiting for min_lsn: PostgreSQL already holds every committed write.
+	if s.fallback != nil && (v.columnsOnly || s.eng.br.open()) {
+		return s.fromPostgres(ctx, c, v, req, selected)
+	}
+	if err := s.readYourWrites(ctx, c, v.name, req.MinLSN); err != nil {
+		if s.fallback != nil && errors.Is(err, errEngineDown) {
+			return s.fromPostgres(ctx, c, v, req, selected)
 		}
+		return err
 	}
 	sr, err := s.eng.search(ctx, v.name, body)
 	if err != nil {
+		if s.fallback != nil && errors.Is(err, errEngineDown) {
+			return s.fromPostgres(ctx, c, v, req, selected)
+		}
 		return err
 	}
 	data := make([]json.RawMessage, 0, len(sr.Hits.Hits))
@@ -118,6 +126,19 @@ func (s *Server) search(c *fiber.Ctx) error {
 		}
 	}
 	return c.JSON(searchResponse{Data: data, Meta: meta})
+}
+
+// fromPostgres answers req from the PostgreSQL fallback, or 503 when the
+// fallback cannot answer it.
+func (s *Server) fromPostgres(ctx context.Context, c *fiber.Ctx, v *indexView, req *searchRequest, selected []string) error {
+	resp, ok, err := s.fallback.search(ctx, v, req, selected)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return errEngineDown
+	}
+	return c.JSON(resp)
 }
 
 // renderHit returns a hit's document, with its highlights under

@@ -194,10 +194,11 @@ func New(cfg Config, es *esclient.Client, pipe Pipeline, components []Component,
 	if err != nil {
 		return nil, err
 	}
+	eng := &engine{es: es, br: &breaker{cooldown: cfg.BreakerCooldown}}
 	s := &Server{
-		cfg: cfg, eng: &engine{es: es, br: &breaker{cooldown: cfg.BreakerCooldown}}, pipe: pipe,
+		cfg: cfg, eng: eng, pipe: pipe,
 		components: components, log: log.With("component", "api"),
-		mappings: newMappingCache(es, 5*time.Second), indices: &indexCache{src: pipe, ttl: 2 * time.Second, log: log.With("component", "api")},
+		mappings: newMappingCache(es, eng.br, 5*time.Second), indices: &indexCache{src: pipe, ttl: 2 * time.Second, log: log.With("component", "api")},
 		cursors: cc, keys: newKeyring(cfg.Keys), ready: make(chan struct{}),
 	}
 	s.health = &healthCache{ttl: time.Second}
