@@ -110,6 +110,12 @@ func allowedIndex(c *fiber.Ctx, index string) bool {
 	return e.indices[index]
 }
 
+// allIndices reports whether the caller's key may query every index.
+func allIndices(c *fiber.Ctx) bool {
+	e, _ := c.Locals(localsKey).(*keyEntry)
+	return e == nil || e.indices == nil
+}
+
 // clientID is who a request is counted against: its key, else its address.
 func clientID(c *fiber.Ctx) string {
 	if e, _ := c.Locals(localsKey).(*keyEntry); e != nil {

@@ -1,12 +1,16 @@
 package api_test
 
 import (
+	"context"
 	"encoding/json"
 	"os"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/walsearch/walsearch/api"
+	"github.com/walsearch/walsearch/bus"
 )
 
 type docExample struct {
@@ -112,7 +116,21 @@ func sameShape(doc, got any, at string) string {
 
 func TestDocumentedExamplesRunAgainstALiveServer(t *testing.T) {
 	t.Parallel()
-	s := newServer(t, serverOpts{cfg: hiddenSecret})
+	// The pipeline as it is in the documented /status example.
+	pipe := api.PipelineFuncs{
+		IndicesFunc: func(context.Context) ([]api.ManagedIndex, error) { return []api.ManagedIndex{usersIndex()}, nil },
+		StatusFunc: func(context.Context) (api.PipelineStatus, error) {
+			lsn := bus.LSN(0x16B3748)
+			return api.PipelineStatus{
+				Capture:     api.CaptureStatus{Phase: "streaming"},
+				Sink:        api.SinkStatus{Indexed: 30, DeadLetters: 2, AppliedLSN: lsn},
+				Tables:      []api.TableProgress{{Schema: "public", Table: "users", Index: "users", Snapshot: "done", SnapshotRows: 30}},
+				DeadLetters: 2, DeadLettersByTable: map[string]uint64{"public.users": 2},
+				Backlog: map[string]uint64{"sink": 0, "transform": 0}, WALLSN: lsn,
+			}, nil
+		},
+	}
+	s := newServer(t, serverOpts{cfg: hiddenSecret, pipe: pipe})
 	seedUsers(t, s.es, 30)
 	examples := docExamples(t, "../docs/search-api.md")
 	if len(examples) < 8 {

@@ -250,3 +250,32 @@ func writeNoRefresh(t *testing.T, s *testServer, body string) {
 		t.Fatalf("the write is visible before any refresh: %s", r.body)
 	}
 }
+
+func TestStatusDeadLettersByTableFollowTheKey(t *testing.T) {
+	t.Parallel()
+	orders := api.ManagedIndex{Name: "orders", Schema: "public", Table: "orders", Key: []string{"id"}}
+	pipe := api.PipelineFuncs{
+		IndicesFunc: func(context.Context) ([]api.ManagedIndex, error) {
+			return []api.ManagedIndex{usersIndex(), orders}, nil
+		},
+		StatusFunc: func(context.Context) (api.PipelineStatus, error) {
+			return api.PipelineStatus{SlotLagBytes: -1, DeadLetters: 7,
+				DeadLettersByTable: map[string]uint64{"public.users": 2, "public.orders": 4, "public.gone": 1}}, nil
+		},
+	}
+	s := newServer(t, serverOpts{cfg: withKeys, pipe: pipe})
+	for key, want := range map[string]string{
+		keyAll:   `"dlq_by_table":{"public.gone":1,"public.orders":4,"public.users":2}`,
+		keyUsers: `"dlq_by_table":{"public.users":2}`,
+	} {
+		r := s.do(t, "GET", "/status", "", "X-API-Key", key)
+		if r.code != 200 || !strings.Contains(string(r.body), want) ||
+			!strings.Contains(string(r.body), `"table":"users","index":"users","snapshot":"unknown","snapshot_rows":0,"documents":-1,`) ||
+			!strings.Contains(string(r.body), `"dlq_count":2}`) {
+			t.Errorf("status for %.5s…: %d %s, want %s and users' line with dlq_count 2", key, r.code, r.body, want)
+		}
+		if key == keyUsers && strings.Contains(string(r.body), "orders") {
+			t.Errorf("a users-only key sees orders: %s", r.body)
+		}
+	}
+}

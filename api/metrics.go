@@ -76,6 +76,7 @@ var (
 	descRetries   = prometheus.NewDesc("walsearch_sink_retries_total", "Bulk requests retried after a transient failure.", nil, nil)
 	descDeadSink  = prometheus.NewDesc("walsearch_sink_dead_lettered_total", "Documents the search engine rejected for good.", nil, nil)
 	descDLQ       = prometheus.NewDesc("walsearch_dlq_messages", "Events in the dead-letter queue.", nil, nil)
+	descDLQTable  = prometheus.NewDesc("walsearch_dlq_table_messages", "Events in the dead-letter queue, by the table they came from.", []string{"table"}, nil)
 	descBacklog   = prometheus.NewDesc("walsearch_bus_backlog_messages", "Messages waiting for a bus consumer.", []string{"consumer"}, nil)
 	descLagBytes  = prometheus.NewDesc("walsearch_lag_bytes", "WAL bytes between PostgreSQL and the applied watermark.", nil, nil)
 	descLagSecs   = prometheus.NewDesc("walsearch_lag_seconds", "Age of the newest indexed change while the index is behind.", nil, nil)
@@ -87,8 +88,9 @@ var (
 )
 
 func (p *pipelineCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descIndexed, descDeleted, descStale, descRetries, descDeadSink, descDLQ,
-		descBacklog, descLagBytes, descLagSecs, descSlotLag, descApplied, descSnapshot, descEngineUp, descCollectOK} {
+	for _, d := range []*prometheus.Desc{descIndexed, descDeleted, descStale, descRetries, descDeadSink, descDLQ, descDLQTable,
+		descBacklog, descLagBytes, descLagSecs, descSlotLag, descApplied, descSnapshot,
+		descEngineUp, descCollectOK} {
 		ch <- d
 	}
 }
@@ -119,6 +121,9 @@ func (p *pipelineCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(descRetries, st.Sink.Retries)
 	counter(descDeadSink, st.Sink.DeadLetters)
 	gauge(descDLQ, float64(st.DeadLetters))
+	for table, n := range st.DeadLettersByTable {
+		gauge(descDLQTable, float64(n), table)
+	}
 	for consumer, n := range st.Backlog {
 		gauge(descBacklog, float64(n), consumer)
 	}

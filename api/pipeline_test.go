@@ -8,6 +8,8 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"path"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -35,9 +37,27 @@ type livePipeline struct {
 	*testServer
 	conn *pgx.Conn
 	url  string
+	p    *pipeline.Pipeline
+}
+
+// liveOpts adds to the database, the scripts and the configuration of a
+// live pipeline.
+type liveOpts struct {
+	// setup runs after the users table is filled, before the pipeline starts.
+	setup []string
+	// scripts are transform.js sources by table folder ("orders").
+	scripts map[string]string
+	cfg     func(*config.Config)
+	// ready is polled until it holds, instead of waiting for the n users.
+	ready func(lp *livePipeline) error
 }
 
 func startLivePipeline(t *testing.T, n int) *livePipeline {
+	t.Helper()
+	return startLivePipelineWith(t, n, liveOpts{})
+}
+
+func startLivePipelineWith(t *testing.T, n int, o liveOpts) *livePipeline {
 	t.Helper()
 	c := pgtest.Require(t, cluster)
 	dbURL := c.NewDatabase(t)
@@ -56,6 +76,20 @@ func startLivePipeline(t *testing.T, n int) *livePipeline {
 		FROM generate_series(1, $1::int) g`, n); err != nil {
 		t.Fatal(err)
 	}
+	for _, stmt := range o.setup {
+		if _, err := conn.Exec(ctx, stmt); err != nil {
+			t.Fatalf("%s: %v", stmt, err)
+		}
+	}
+	scripts := t.TempDir()
+	for table, src := range o.scripts {
+		if err := os.MkdirAll(filepath.Join(scripts, table), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(scripts, table, "transform.js"), []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -64,11 +98,20 @@ func startLivePipeline(t *testing.T, n int) *livePipeline {
 	ln.Close()
 	cfg := config.Default()
 	cfg.DataDir = t.TempDir()
-	cfg.ScriptsDir = t.TempDir()
+	cfg.ScriptsDir = scripts
 	cfg.Postgres.URL = dbURL
+	// Slots are per cluster: one per database lets live tests run in parallel.
+	u, err := url.Parse(dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Postgres.Slot = "ws_" + path.Base(u.Path)
 	cfg.API.Listen = addr
 	cfg.API.RateLimit = 0
 	cfg.Indices = map[string]config.IndexCfg{"users": {HiddenFields: []string{"password_hash"}}}
+	if o.cfg != nil {
+		o.cfg(&cfg)
+	}
 	p, err := pipeline.Start(ctx, cfg, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -83,9 +126,46 @@ func startLivePipeline(t *testing.T, n int) *livePipeline {
 		}
 		p.Close()
 	})
-	lp := &livePipeline{testServer: &testServer{base: "http://" + addr, es: p.ES}, conn: conn, url: dbURL}
-	lp.waitTotal(t, `{"index":"users","page_size":1}`, n, 120*time.Second)
+	lp := &livePipeline{testServer: &testServer{base: "http://" + addr, es: p.ES}, conn: conn, url: dbURL, p: p}
+	if o.ready == nil {
+		lp.waitTotal(t, `{"index":"users","page_size":1}`, n, 120*time.Second)
+	} else {
+		lp.waitFor(t, 120*time.Second, o.ready)
+	}
 	return lp
+}
+
+// waitFor polls cond until it returns nil.
+func (lp *livePipeline) waitFor(t *testing.T, within time.Duration, cond func(*livePipeline) error) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		err := cond(lp)
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not within %s: %v", within, err)
+		}
+		time.Sleep(50 * time.Millisecond) // polling interval
+	}
+}
+
+// total returns the total_records of a search, or an error.
+func (lp *livePipeline) total(body string) (int, error) {
+	raw, err := tryPost(lp.base, body)
+	if err != nil {
+		return 0, err
+	}
+	var sr struct {
+		Meta struct {
+			Total int `json:"total_records"`
+		} `json:"meta"`
+	}
+	if err := json.Unmarshal(raw, &sr); err != nil {
+		return 0, err
+	}
+	return sr.Meta.Total, nil
 }
 
 // waitTotal polls a search until it reports want records.

@@ -40,6 +40,10 @@ type PipelineStatus struct {
 	Tables  []TableProgress `json:"tables"`
 	// DeadLetters is the number of events in the dead-letter queue.
 	DeadLetters uint64 `json:"dlq_count"`
+	// DeadLettersByTable counts the dead letters by the table their event
+	// came from ("schema.table"); entries whose table cannot be told are
+	// only in DeadLetters.
+	DeadLettersByTable map[string]uint64 `json:"dlq_by_table,omitempty"`
 	// Backlog is the number of messages waiting per bus consumer.
 	Backlog map[string]uint64 `json:"bus_backlog"`
 	// WALLSN is PostgreSQL's current WAL position (0 when unknown).

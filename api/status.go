@@ -23,6 +23,8 @@ type TableStatus struct {
 	LastAppliedLSN bus.LSN `json:"last_applied_lsn"`
 	LagBytes       uint64  `json:"lag_bytes"`
 	LagSeconds     float64 `json:"lag_seconds"`
+	// DLQCount is the number of dead letters of the index's table.
+	DLQCount uint64 `json:"dlq_count"`
 }
 
 type statusResponse struct {
@@ -33,6 +35,7 @@ type statusResponse struct {
 	SlotLagBytes int64             `json:"slot_lag_bytes"`
 	BusBacklog   map[string]uint64 `json:"bus_backlog"`
 	DLQCount     uint64            `json:"dlq_count"`
+	DLQByTable   map[string]uint64 `json:"dlq_by_table"`
 	Capture      CaptureStatus     `json:"capture"`
 	Sink         SinkStatus        `json:"sink"`
 }
@@ -80,6 +83,7 @@ func (s *Server) statusHandler(c *fiber.Ctx) error {
 	if resp.BusBacklog == nil {
 		resp.BusBacklog = map[string]uint64{}
 	}
+	visible := map[string]bool{} // the tables of the indices the caller may see
 	for _, mi := range list {
 		if !allowedIndex(c, mi.Name) {
 			continue
@@ -89,8 +93,18 @@ func (s *Server) statusHandler(c *fiber.Ctx) error {
 		if tp, ok := progress[mi.Name]; ok {
 			ts.Snapshot, ts.SnapshotRows = tp.Snapshot, tp.SnapshotRows
 		}
+		if mi.Table != "" {
+			ts.DLQCount = st.DeadLettersByTable[mi.Schema+"."+mi.Table]
+			visible[mi.Schema+"."+mi.Table] = true
+		}
 		ts.Documents = s.documents(ctx, mi.Name)
 		resp.Tables = append(resp.Tables, ts)
+	}
+	resp.DLQByTable = make(map[string]uint64, len(st.DeadLettersByTable))
+	for table, n := range st.DeadLettersByTable {
+		if allIndices(c) || visible[table] {
+			resp.DLQByTable[table] = n
+		}
 	}
 	return c.JSON(resp)
 }

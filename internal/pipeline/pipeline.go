@@ -307,6 +307,7 @@ func (p *Pipeline) newAPI() (*api.Server, error) {
 		return out, nil
 	}
 	connect := func(ctx context.Context) (*pgx.Conn, error) { return pgx.Connect(ctx, p.cfg.Postgres.URL) }
+	dlq := newDLQTally(p.Bus.JetStream())
 	status := func(ctx context.Context) (api.PipelineStatus, error) {
 		st := api.PipelineStatus{SlotLagBytes: -1, Backlog: map[string]uint64{}}
 		c, sk := current()
@@ -325,8 +326,10 @@ func (p *Pipeline) newAPI() (*api.Server, error) {
 			st.Sink = api.SinkStatus{Indexed: ss.Indexed, Deleted: ss.Deleted, Stale: ss.Stale, DeadLetters: ss.DeadLetters,
 				Retries: ss.Retries, AppliedLSN: ss.AppliedLSN, LastCommit: ss.LastCommit, LastError: ss.LastError}
 		}
-		if n, err := p.Bus.DLQCount(ctx); err == nil {
-			st.DeadLetters = n
+		if n, byTable, err := dlq.count(ctx); err == nil {
+			st.DeadLetters, st.DeadLettersByTable = n, byTable
+		} else {
+			p.log.Warn("count dead letters", "error", err)
 		}
 		for stream, consumer := range map[string]string{bus.ChangesStream: TransformConsumer, bus.DocsStream: SinkConsumer} {
 			if cons, err := p.Bus.JetStream().Consumer(ctx, stream, consumer); err == nil {

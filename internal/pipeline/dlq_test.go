@@ -1,0 +1,131 @@
+package pipeline
+
+import (
+	"context"
+	"encoding/json"
+	"maps"
+	"testing"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/walsearch/walsearch/bus"
+)
+
+func TestDeadLetterTable(t *testing.T) {
+	change := func(schema, table string) []byte {
+		ev, _ := json.Marshal(bus.Change{V: 1, Op: bus.OpInsert, Schema: schema, Table: table})
+		dl, _ := json.Marshal(bus.DeadLetter{Stage: "transform", Subject: bus.ChangeSubject(schema, table), Event: ev})
+		return dl
+	}
+	doc, _ := json.Marshal(bus.Doc{V: 1, Op: bus.DocIndex, Index: "orders-eu", Schema: "shop", Table: "orders"})
+	routed, _ := json.Marshal(bus.DeadLetter{Stage: "sink", Subject: bus.DocSubject("orders-eu"), Event: doc})
+	batch, _ := json.Marshal(bus.DeadLetter{Stage: "transform", Subject: bus.ChangeSubject("Odd Schema", "t.a~b"),
+		Event: json.RawMessage(`[{"v":1,"op":"insert"}]`)})
+	unreadable, _ := json.Marshal(bus.DeadLetter{Stage: "sink", Subject: bus.DocSubject("x"), Event: json.RawMessage(`"?"`)})
+	for _, tc := range []struct {
+		name string
+		data []byte
+		want string
+	}{
+		{"a change", change("public", "users"), "public.users"},
+		{"a document names its table, not its index", routed, "shop.orders"},
+		{"an event without a table: the change subject", batch, "Odd Schema.t.a~b"},
+		{"neither", unreadable, ""},
+		{"not a dead letter", []byte("garbage"), ""},
+	} {
+		if got := deadLetterTable(tc.data); got != tc.want {
+			t.Errorf("%s: %q, want %q", tc.name, got, tc.want)
+		}
+	}
+	for _, s := range []string{"", "~", "plain", "with space", "dots.and~tildes", "ünïcode"} {
+		if got, ok := unescapeToken(bus.EscapeToken(s)); !ok || got != s {
+			t.Errorf("unescapeToken(EscapeToken(%q)) = %q, %v", s, got, ok)
+		}
+	}
+	for _, bad := range []string{"~4", "a~zz", "x~"} {
+		if _, ok := unescapeToken(bad); ok {
+			t.Errorf("unescapeToken(%q) accepted", bad)
+		}
+	}
+}
+
+// TestDLQTallyFollowsTheStream counts real dead letters in an embedded bus
+// while entries are added, removed one by one, purged by stage, and added
+// again, comparing each time with the stream's own count.
+func TestDLQTallyFollowsTheStream(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	bc := bus.DefaultConfig()
+	bc.DataDir = t.TempDir()
+	b, err := bus.Open(ctx, bc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	put := func(stage, schema, table string, n int) {
+		t.Helper()
+		for range n {
+			ev, _ := json.Marshal(bus.Change{V: 1, Op: bus.OpInsert, Schema: schema, Table: table})
+			if err := b.DeadLetter(ctx, &bus.DeadLetter{Stage: stage, Subject: bus.ChangeSubject(schema, table), Event: ev}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	tally := newDLQTally(b.JetStream())
+	check := func(total uint64, want map[string]uint64) {
+		t.Helper()
+		n, byTable, err := tally.count(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stored, err := b.DLQCount(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n != total || stored != total || !maps.Equal(byTable, want) {
+			t.Fatalf("count %d (stream %d) %v, want %d %v", n, stored, byTable, total, want)
+		}
+	}
+	check(0, map[string]uint64{})
+	put("transform", "public", "users", 3)
+	put("sink", "shop", "orders", 2000) // more than one fetch
+	if err := b.DeadLetter(ctx, &bus.DeadLetter{Stage: "sink", Subject: bus.DocSubject("x"), Event: json.RawMessage(`"?"`)}); err != nil {
+		t.Fatal(err)
+	}
+	check(2004, map[string]uint64{"public.users": 3, "shop.orders": 2000})
+	check(2004, map[string]uint64{"public.users": 3, "shop.orders": 2000}) // nothing new: nothing read
+
+	s, err := b.JetStream().Stream(ctx, bus.DLQStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteMsg(ctx, 2); err != nil { // the second users entry
+		t.Fatal(err)
+	}
+	put("transform", "public", "users", 1)
+	check(2004, map[string]uint64{"public.users": 3, "shop.orders": 2000})
+
+	if err := s.Purge(ctx, jetstream.WithPurgeSubject(bus.DLQSubject("sink"))); err != nil {
+		t.Fatal(err)
+	}
+	check(3, map[string]uint64{"public.users": 3})
+	if err := s.Purge(ctx); err != nil {
+		t.Fatal(err)
+	}
+	check(0, map[string]uint64{})
+	put("sink", "shop", "orders", 1)
+	check(1, map[string]uint64{"shop.orders": 1})
+
+	// Counting leaves no consumer behind.
+	names := s.ConsumerNames(ctx)
+	var left []string
+	for n := range names.Name() {
+		left = append(left, n)
+	}
+	if err := names.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if len(left) != 0 {
+		t.Fatalf("consumers left on the dead-letter stream: %v", left)
+	}
+}
