@@ -123,7 +123,7 @@ func TestDocumentedExamplesRunAgainstALiveServer(t *testing.T) {
 			lsn := bus.LSN(0x16B3748)
 			return api.PipelineStatus{
 				Capture:     api.CaptureStatus{Phase: "streaming"},
-				Sink:        api.SinkStatus{Indexed: 30, DeadLetters: 2, AppliedLSN: lsn},
+				Sink:        api.SinkStatus{Indexed: 30, DeadLetters: 2, AppliedLSN: lsn, BatchSize: 1000},
 				Tables:      []api.TableProgress{{Schema: "public", Table: "users", Index: "users", Snapshot: "done", SnapshotRows: 30}},
 				DeadLetters: 2, DeadLettersByTable: map[string]uint64{"public.users": 2},
 				Backlog: map[string]uint64{"sink": 0, "transform": 0}, WALLSN: lsn,

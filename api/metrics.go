@@ -77,6 +77,8 @@ var (
 	descDeadSink  = prometheus.NewDesc("walsearch_sink_dead_lettered_total", "Documents the search engine rejected for good.", nil, nil)
 	descDLQ       = prometheus.NewDesc("walsearch_dlq_messages", "Events in the dead-letter queue.", nil, nil)
 	descDLQTable  = prometheus.NewDesc("walsearch_dlq_table_messages", "Events in the dead-letter queue, by the table they came from.", []string{"table"}, nil)
+	descBatchSize = prometheus.NewDesc("walsearch_sink_batch_size", "Most documents the sink now sends in one bulk request (adapted to the engine's response times).", nil, nil)
+	descInFlight  = prometheus.NewDesc("walsearch_sink_bulk_requests_in_flight", "Bulk requests being sent now.", nil, nil)
 	descBacklog   = prometheus.NewDesc("walsearch_bus_backlog_messages", "Messages waiting for a bus consumer.", []string{"consumer"}, nil)
 	descLagBytes  = prometheus.NewDesc("walsearch_lag_bytes", "WAL bytes between PostgreSQL and the applied watermark.", nil, nil)
 	descLagSecs   = prometheus.NewDesc("walsearch_lag_seconds", "Age of the newest indexed change while the index is behind.", nil, nil)
@@ -89,7 +91,7 @@ var (
 
 func (p *pipelineCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descIndexed, descDeleted, descStale, descRetries, descDeadSink, descDLQ, descDLQTable,
-		descBacklog, descLagBytes, descLagSecs, descSlotLag, descApplied, descSnapshot,
+		descBatchSize, descInFlight, descBacklog, descLagBytes, descLagSecs, descSlotLag, descApplied, descSnapshot,
 		descEngineUp, descCollectOK} {
 		ch <- d
 	}
@@ -124,6 +126,8 @@ func (p *pipelineCollector) Collect(ch chan<- prometheus.Metric) {
 	for table, n := range st.DeadLettersByTable {
 		gauge(descDLQTable, float64(n), table)
 	}
+	gauge(descBatchSize, float64(st.Sink.BatchSize))
+	gauge(descInFlight, float64(st.Sink.InFlight))
 	for consumer, n := range st.Backlog {
 		gauge(descBacklog, float64(n), consumer)
 	}

@@ -70,6 +70,11 @@ type SinkStatus struct {
 	AppliedLSN  bus.LSN   `json:"applied_lsn"`
 	LastCommit  time.Time `json:"last_commit_time,omitzero"`
 	LastError   string    `json:"last_error,omitempty"`
+	// BatchSize is the most documents the sink now puts in one bulk
+	// request: it adapts to the engine's response times and rejections.
+	BatchSize int `json:"batch_size"`
+	// InFlight is the number of bulk requests being sent now.
+	InFlight int `json:"bulk_requests_in_flight"`
 }
 
 // TableProgress is one captured table's snapshot state.

@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/walsearch/walsearch/bus"
+	"github.com/walsearch/walsearch/internal/config"
 )
 
 // liveStatus is the part of GET /status the live tests read.
@@ -26,8 +27,9 @@ type liveStatus struct {
 	DLQCount   uint64            `json:"dlq_count"`
 	DLQByTable map[string]uint64 `json:"dlq_by_table"`
 	Sink       struct {
-		Indexed uint64 `json:"documents_indexed"`
-		Dead    uint64 `json:"dead_lettered"`
+		Indexed   uint64 `json:"documents_indexed"`
+		Dead      uint64 `json:"dead_lettered"`
+		BatchSize int    `json:"batch_size"`
 	} `json:"sink"`
 }
 
@@ -84,6 +86,7 @@ func metricValue(body, series string) (float64, bool) {
 // are purged.
 func TestLiveStatusCountsDeadLettersPerTable(t *testing.T) {
 	t.Parallel()
+	const batch = 37
 	lp := startLivePipelineWith(t, 50, liveOpts{
 		setup: []string{
 			`CREATE TABLE orders (id bigint PRIMARY KEY, amount int NOT NULL)`,
@@ -95,6 +98,7 @@ func TestLiveStatusCountsDeadLettersPerTable(t *testing.T) {
 			// ids 7, 14, ..., 56: eight documents the engine rejects.
 			"orders": `function transform(doc, ctx) { if (doc.id % 7 === 0) { doc.amount = "not a number"; } return doc; }`,
 		},
+		cfg: func(c *config.Config) { c.Sink.MaxBatchSize = batch },
 		ready: func(lp *livePipeline) error {
 			if n, err := lp.total(`{"index":"orders"}`); err != nil || n != 52 {
 				return fmt.Errorf("orders: %d documents, %v", n, err)
@@ -111,6 +115,7 @@ func TestLiveStatusCountsDeadLettersPerTable(t *testing.T) {
 	}
 	check(13, map[string]uint64{"public.users": 5, "public.orders": 8})
 
+	st := lp.status(t)
 	m := lp.do(t, "GET", "/metrics", "")
 	body := string(m.body)
 	for series, want := range map[string]float64{
@@ -122,6 +127,15 @@ func TestLiveStatusCountsDeadLettersPerTable(t *testing.T) {
 		if v, ok := metricValue(body, series); !ok || v != want {
 			t.Errorf("metrics: %s = %v (found %v), want %v", series, v, ok, want)
 		}
+	}
+	// The sink's batch size: a real value within the configured bounds,
+	// the same as /status reports (nothing flows now, so it holds still).
+	bs, ok := metricValue(body, "walsearch_sink_batch_size")
+	if !ok || bs < 1 || bs > batch || int(bs) != st.Sink.BatchSize {
+		t.Errorf("walsearch_sink_batch_size = %v (found %v), /status batch_size %d, want 1..%d and equal", bs, ok, st.Sink.BatchSize, batch)
+	}
+	if v, ok := metricValue(body, "walsearch_sink_bulk_requests_in_flight"); !ok || v < 0 {
+		t.Errorf("walsearch_sink_bulk_requests_in_flight = %v (found %v)", v, ok)
 	}
 	if v, ok := metricValue(body, "walsearch_sink_documents_indexed_total"); !ok || v < 97 {
 		t.Errorf("walsearch_sink_documents_indexed_total = %v (found %v), want at least the 97 documents indexed", v, ok)

@@ -324,7 +324,8 @@ func (p *Pipeline) newAPI() (*api.Server, error) {
 		if sk != nil {
 			ss := sk.Status()
 			st.Sink = api.SinkStatus{Indexed: ss.Indexed, Deleted: ss.Deleted, Stale: ss.Stale, DeadLetters: ss.DeadLetters,
-				Retries: ss.Retries, AppliedLSN: ss.AppliedLSN, LastCommit: ss.LastCommit, LastError: ss.LastError}
+				Retries: ss.Retries, AppliedLSN: ss.AppliedLSN, LastCommit: ss.LastCommit, LastError: ss.LastError,
+				BatchSize: ss.BatchSize, InFlight: ss.InFlight}
 		}
 		if n, byTable, err := dlq.count(ctx); err == nil {
 			st.DeadLetters, st.DeadLettersByTable = n, byTable
