@@ -246,15 +246,27 @@ func (p *Pipeline) newAPI() (*api.Server, error) {
 		return p.cap, p.sink
 	}
 	// Managed indices: every table whose schema capture stored, every
-	// configured table and index, and every table capture is snapshotting.
+	// configured table and index, every table capture is snapshotting, and
+	// every index a table's script may route documents to.
 	indices := func(ctx context.Context) ([]api.ManagedIndex, error) {
 		byName := map[string]api.ManagedIndex{}
+		// A table with a script may reshape, filter or route its rows, so
+		// its indices do not hold the rows as they are: the PostgreSQL
+		// fallback must not answer for them (no Columns).
+		scripted := map[string]bool{}
+		for _, t := range p.Scripts.Tables() {
+			scripted[t] = true
+		}
+		rowKeys := map[string][]string{} // row keys by "schema.table"
 		add := func(schema, table string, ts *bus.TableSchema) {
 			mi := api.ManagedIndex{Name: alias(bus.IndexName(schema, table)), Schema: schema, Table: table}
 			if ts != nil {
 				mi.Key = ts.Key
-				for _, c := range ts.Columns {
-					mi.Columns = append(mi.Columns, c.Name)
+				rowKeys[schema+"."+table] = ts.Key
+				if !scripted[schema+"."+table] {
+					for _, c := range ts.Columns {
+						mi.Columns = append(mi.Columns, c.Name)
+					}
 				}
 			}
 			if old, ok := byName[mi.Name]; !ok || len(old.Key) == 0 {
@@ -294,6 +306,33 @@ func (p *Pipeline) newAPI() (*api.Server, error) {
 			for _, t := range c.Status().Tables {
 				add(t.Schema, t.Table, nil)
 			}
+		}
+		// A truncate reaches every index a table's documents can be in: its
+		// own and every index its script declares (routing anywhere else is
+		// refused), so mapping one, which has no other effect, lists them.
+		routedFrom := map[string][]string{} // tables by routed index
+		for t := range scripted {
+			schema, table, _ := strings.Cut(t, ".")
+			docs, err := p.Scripts.Map(&bus.Change{Op: bus.OpTruncate, Schema: schema, Table: table})
+			if err != nil {
+				continue
+			}
+			for _, d := range docs {
+				if name := alias(d.Index); name != alias(bus.IndexName(schema, table)) {
+					routedFrom[name] = append(routedFrom[name], t)
+				}
+			}
+		}
+		for name, tables := range routedFrom {
+			if _, ok := byName[name]; ok {
+				continue
+			}
+			mi := api.ManagedIndex{Name: name}
+			if len(tables) == 1 { // an index fed by several tables has no one table or key
+				mi.Schema, mi.Table, _ = strings.Cut(tables[0], ".")
+				mi.Key = rowKeys[tables[0]]
+			}
+			byName[name] = mi
 		}
 		for name := range p.cfg.Indices {
 			if _, ok := byName[alias(name)]; !ok {
