@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"maps"
+	"strings"
 	"testing"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -128,4 +129,20 @@ func TestDLQTallyFollowsTheStream(t *testing.T) {
 	if len(left) != 0 {
 		t.Fatalf("consumers left on the dead-letter stream: %v", left)
 	}
+}
+
+// FuzzUnescapeToken: every subject token bus.EscapeToken makes reads back
+// as the name it was made from, and no token makes unescapeToken fail badly.
+func FuzzUnescapeToken(f *testing.F) {
+	for _, s := range []string{"", "users", "Odd Schema", "t.a~b", "ünï", "~", "~4", "a~zz"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if got, ok := unescapeToken(bus.EscapeToken(s)); !ok || got != s {
+			t.Fatalf("unescapeToken(EscapeToken(%q)) = %q, %v", s, got, ok)
+		}
+		if got, ok := unescapeToken(s); ok && strings.Contains(s, "~") == (got == s) && s != "~" {
+			t.Fatalf("unescapeToken(%q) = %q: a token with escapes must change, one without must not", s, got)
+		}
+	})
 }
