@@ -185,3 +185,61 @@ func TestConcurrentPublishersBatchAndKeepOrder(t *testing.T) {
 		}
 	}
 }
+
+// A fetch takes about MaxFetchBytes, however many messages it may take: the
+// server closes a connection that does not keep up with what a fetch pushes
+// (max_pending), and batched change messages are large.
+func TestFetchIsBoundedByBytes(t *testing.T) {
+	t.Parallel()
+	b := bustest.Open(t)
+	p := b.Changes()
+	ctx := context.Background()
+	payload := strings.Repeat("x", 1000)
+	const msgs, perMsg = 60, 50 // ~50 KB per message
+	for m := range msgs {
+		batch := make([]*bus.Change, perMsg)
+		for i := range batch {
+			batch[i] = row("t", bus.LSN(1000+m), i, payload)
+		}
+		if err := p.Publish(ctx, batch...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := p.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r, err := b.NewReader(ctx, bus.ReaderConfig{Stream: bus.ChangesStream, Durable: "bounded", MaxFetchBytes: 500 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []bus.Change
+	for rounds := 0; len(got) < msgs*perMsg; rounds++ {
+		if rounds > msgs {
+			t.Fatalf("%d changes after %d fetches", len(got), rounds)
+		}
+		fetched, err := r.Fetch(ctx, 1000, time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var size int
+		for _, m := range fetched {
+			size += len(m.Data())
+			cs, err := bus.DecodeChanges(m.Data())
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, cs...)
+		}
+		if len(fetched) == 0 || size > 600<<10 {
+			t.Fatalf("fetch of %d messages, %d bytes: want some, and about 500 KiB at most", len(fetched), size)
+		}
+		if err := bus.AckBatch(ctx, fetched); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, c := range got {
+		if c.LSN != bus.LSN(1000+i/perMsg) || c.Pos != uint64(i%perMsg) {
+			t.Fatalf("change %d is %s/%d: out of order", i, c.LSN, c.Pos)
+		}
+	}
+}

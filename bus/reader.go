@@ -15,8 +15,20 @@ import (
 // AckBatch once its effects are durable; unacknowledged messages are delivered
 // again, in order, after AckWait.
 type Reader struct {
-	cons jetstream.Consumer
+	cons     jetstream.Consumer
+	maxBytes int
 }
+
+// DefaultMaxFetchBytes bounds the bytes one Fetch takes. The server pushes
+// a fetch's messages at once, and closes a connection whose unread data
+// passes its max_pending (64 MiB by default) as a slow consumer: a fetch of
+// 4096 batched change messages (64 KiB each) did exactly that.
+const DefaultMaxFetchBytes = 8 << 20
+
+// drainWait is how long a Fetch waits for more messages once it has some or
+// found some waiting: long enough for the server to answer, short enough to
+// add no noticeable latency.
+const drainWait = 5 * time.Millisecond
 
 // ReaderConfig names a durable consumer.
 type ReaderConfig struct {
@@ -26,12 +38,18 @@ type ReaderConfig struct {
 	Filter []string
 	// MaxAckPending bounds delivered-but-unacked messages. Default: 20000.
 	MaxAckPending int
+	// MaxFetchBytes bounds the bytes one Fetch returns (a single larger
+	// message is still returned). Default: DefaultMaxFetchBytes.
+	MaxFetchBytes int
 }
 
 // NewReader creates (or resumes) a durable consumer.
 func (b *Bus) NewReader(ctx context.Context, rc ReaderConfig) (*Reader, error) {
 	if rc.MaxAckPending == 0 {
 		rc.MaxAckPending = 20000
+	}
+	if rc.MaxFetchBytes == 0 {
+		rc.MaxFetchBytes = DefaultMaxFetchBytes
 	}
 	cc := jetstream.ConsumerConfig{
 		Durable:       rc.Durable,
@@ -51,18 +69,19 @@ func (b *Bus) NewReader(ctx context.Context, rc ReaderConfig) (*Reader, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create consumer %s on %s: %w", rc.Durable, rc.Stream, err)
 	}
-	return &Reader{cons: cons}, nil
+	return &Reader{cons: cons, maxBytes: rc.MaxFetchBytes}, nil
 }
 
-// Fetch returns up to max messages, waiting at most wait for the first one.
-// It returns an empty slice (and no error) when nothing arrived in time.
-// Under load it returns full batches at once; when idle it returns as soon as
-// one message arrives, so batching never adds latency.
+// Fetch returns up to max messages and about MaxFetchBytes, waiting at most
+// wait for the first one. It returns an empty slice (and no error) when
+// nothing arrived in time. Under load it returns full batches at once; when
+// idle it returns as soon as one message arrives, so batching adds at most
+// a few milliseconds of latency.
 func (r *Reader) Fetch(ctx context.Context, max int, wait time.Duration) ([]jetstream.Msg, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	msgs, err := r.collect(r.cons.FetchNoWait(max))
+	msgs, err := r.collect(r.cons.Fetch(max, jetstream.FetchMaxBytes(r.maxBytes), jetstream.FetchMaxWait(drainWait)))
 	if err != nil || len(msgs) > 0 {
 		return msgs, err
 	}
@@ -70,13 +89,28 @@ func (r *Reader) Fetch(ctx context.Context, max int, wait time.Duration) ([]jets
 	if err != nil || len(first) == 0 || max == 1 {
 		return first, err
 	}
-	rest, err := r.collect(r.cons.FetchNoWait(max - 1))
+	budget := r.maxBytes - msgSize(first[0])
+	if budget <= 0 {
+		return first, nil
+	}
+	rest, err := r.collect(r.cons.Fetch(max-1, jetstream.FetchMaxBytes(budget), jetstream.FetchMaxWait(drainWait)))
 	if err != nil {
 		// The first message is delivered; hand it over rather than lose the
 		// chance to process it before its ack deadline.
 		return first, nil
 	}
 	return append(first, rest...), nil
+}
+
+// msgSize approximates what a message counts against a fetch's byte limit.
+func msgSize(m jetstream.Msg) int {
+	n := len(m.Subject()) + len(m.Data())
+	for k, vs := range m.Headers() {
+		for _, v := range vs {
+			n += len(k) + len(v) + 4
+		}
+	}
+	return n
 }
 
 func (r *Reader) collect(batch jetstream.MessageBatch, err error) ([]jetstream.Msg, error) {

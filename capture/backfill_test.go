@@ -81,6 +81,7 @@ func (e *env) drainWithin(marker string, sofar []bus.Change, d time.Duration) []
 		`INSERT INTO drain_marker VALUES ('`+marker+`')`)
 	deadline := time.Now().Add(d)
 	for time.Now().Before(deadline) {
+		e.stopped()
 		got := e.readChanges(100000, 500*time.Millisecond)
 		sofar = append(sofar, got...)
 		for _, c := range got {

@@ -29,6 +29,8 @@ type env struct {
 	cfg Config
 	// setup, when set, prepares each Capture before its Run.
 	setup func(*Capture)
+	// runs are the captures started, so that a wait can tell one stopped.
+	runs []*running
 }
 
 func newEnv(t *testing.T) *env {
@@ -106,6 +108,20 @@ type running struct {
 	err    error
 }
 
+// stopped fails the test if a capture it started returned on its own.
+func (e *env) stopped() {
+	e.t.Helper()
+	for _, r := range e.runs {
+		select {
+		case <-r.done:
+			if r.err != nil {
+				e.t.Fatalf("capture stopped: %v", r.err)
+			}
+		default:
+		}
+	}
+}
+
 func (e *env) start(pub Publisher) *running {
 	e.t.Helper()
 	c, err := New(e.cfg, pub, e.bus.State())
@@ -117,6 +133,7 @@ func (e *env) start(pub Publisher) *running {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &running{c: c, cancel: cancel, done: make(chan struct{})}
+	e.runs = append(e.runs, r)
 	go func() {
 		defer close(r.done)
 		r.err = c.Run(ctx)
