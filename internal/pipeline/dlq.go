@@ -41,7 +41,9 @@ func newDLQTally(js jetstream.JetStream) *dlqTally {
 }
 
 // count returns the number of dead letters and, by table, those whose table
-// is known.
+// is known. When reading the entries fails (say, a large stream is not read
+// in time), it still returns the number, without the breakdown; what was
+// read is kept, and the next call goes on from there.
 func (t *dlqTally) count(ctx context.Context) (uint64, map[string]uint64, error) {
 	s, err := t.js.Stream(ctx, bus.DLQStream)
 	if err != nil {
@@ -59,14 +61,14 @@ func (t *dlqTally) count(ctx context.Context) (uint64, map[string]uint64, error)
 	}
 	if st.LastSeq > t.last {
 		if err := t.read(ctx, s, t.last+1, st.LastSeq); err != nil {
-			return 0, nil, err
+			return st.Msgs, nil, err
 		}
 	}
 	if t.sum() != st.Msgs {
 		t.reset()
 		if st.Msgs > 0 {
 			if err := t.read(ctx, s, st.FirstSeq, st.LastSeq); err != nil {
-				return 0, nil, err
+				return st.Msgs, nil, err
 			}
 		}
 	}

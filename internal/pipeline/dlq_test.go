@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"maps"
 	"strings"
 	"testing"
@@ -128,6 +129,82 @@ func TestDLQTallyFollowsTheStream(t *testing.T) {
 	}
 	if len(left) != 0 {
 		t.Fatalf("consumers left on the dead-letter stream: %v", left)
+	}
+}
+
+// faultyJetStream is a fault injector: the consumers created on its streams
+// refuse every fetch once *fetches reaches 0.
+type faultyJetStream struct {
+	jetstream.JetStream
+	fetches *int
+}
+
+func (f faultyJetStream) Stream(ctx context.Context, name string) (jetstream.Stream, error) {
+	s, err := f.JetStream.Stream(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	return faultyStream{Stream: s, fetches: f.fetches}, nil
+}
+
+type faultyStream struct {
+	jetstream.Stream
+	fetches *int
+}
+
+func (f faultyStream) CreateConsumer(ctx context.Context, cfg jetstream.ConsumerConfig) (jetstream.Consumer, error) {
+	c, err := f.Stream.CreateConsumer(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	return faultyConsumer{Consumer: c, fetches: f.fetches}, nil
+}
+
+type faultyConsumer struct {
+	jetstream.Consumer
+	fetches *int
+}
+
+func (f faultyConsumer) FetchNoWait(n int) (jetstream.MessageBatch, error) {
+	if *f.fetches <= 0 {
+		return nil, errors.New("fault injected: fetch refused")
+	}
+	*f.fetches--
+	return f.Consumer.FetchNoWait(n)
+}
+
+// TestDLQTallyReportsTheTotalWhenReadingFails: when reading the entries
+// fails part-way, the total is still reported (without a breakdown), and
+// the next count goes on from what was read.
+func TestDLQTallyReportsTheTotalWhenReadingFails(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	bc := bus.DefaultConfig()
+	bc.DataDir = t.TempDir()
+	b, err := bus.Open(ctx, bc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	for range 3 * dlqReadBatch {
+		ev, _ := json.Marshal(bus.Change{V: 1, Op: bus.OpInsert, Schema: "public", Table: "users"})
+		if err := b.DeadLetter(ctx, &bus.DeadLetter{Stage: "transform", Subject: bus.ChangeSubject("public", "users"), Event: ev}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fetches := 1
+	tally := newDLQTally(faultyJetStream{JetStream: b.JetStream(), fetches: &fetches})
+	n, byTable, err := tally.count(ctx)
+	if err == nil || n != 3*dlqReadBatch || byTable != nil {
+		t.Fatalf("with the second fetch refused: %d %v %v, want the total, no breakdown and the error", n, byTable, err)
+	}
+	if tally.last != dlqReadBatch {
+		t.Fatalf("read up to %d before the fault, want %d", tally.last, dlqReadBatch)
+	}
+	fetches = 2 // what is left: two batches
+	n, byTable, err = tally.count(ctx)
+	if err != nil || n != 3*dlqReadBatch || !maps.Equal(byTable, map[string]uint64{"public.users": 3 * dlqReadBatch}) {
+		t.Fatalf("after the fault: %d %v %v", n, byTable, err)
 	}
 }
 

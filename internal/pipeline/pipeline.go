@@ -366,9 +366,9 @@ func (p *Pipeline) newAPI() (*api.Server, error) {
 				Retries: ss.Retries, AppliedLSN: ss.AppliedLSN, LastCommit: ss.LastCommit, LastError: ss.LastError,
 				BatchSize: ss.BatchSize, InFlight: ss.InFlight}
 		}
-		if n, byTable, err := dlq.count(ctx); err == nil {
-			st.DeadLetters, st.DeadLettersByTable = n, byTable
-		} else {
+		n, byTable, err := dlq.count(ctx)
+		st.DeadLetters, st.DeadLettersByTable = n, byTable
+		if err != nil {
 			p.log.Warn("count dead letters", "error", err)
 		}
 		for stream, consumer := range map[string]string{bus.ChangesStream: TransformConsumer, bus.DocsStream: SinkConsumer} {
