@@ -80,21 +80,26 @@ func TestLiveIndicesListTheIndicesScriptsRouteTo(t *testing.T) {
 		res.Body.Close()
 	}
 
-	r := lp.do(t, "GET", "/indices", "")
-	var list struct {
-		Indices []api.ManagedIndex `json:"indices"`
-	}
-	r.decode(t, &list)
-	var names []string
-	for _, mi := range list.Indices {
-		names = append(names, mi.Name)
-	}
-	if r.code != 200 || !slices.Equal(names, []string{"orders", "orders-eu", "orders-us", "users"}) {
-		t.Fatalf("indices: %d %s", r.code, r.body)
-	}
-	if !strings.Contains(string(r.body), `{"name":"orders-eu","schema":"public","table":"orders","key":["id"]}`) {
-		t.Errorf("a routed index does not name the table it is fed from: %s", r.body)
-	}
+	// The list is cached for a moment, and keys are known once capture
+	// stored the table's schema.
+	lp.waitFor(t, 30*time.Second, func(lp *livePipeline) error {
+		r := lp.do(t, "GET", "/indices", "")
+		var list struct {
+			Indices []api.ManagedIndex `json:"indices"`
+		}
+		r.decode(t, &list)
+		var names []string
+		for _, mi := range list.Indices {
+			names = append(names, mi.Name)
+		}
+		if r.code != 200 || !slices.Equal(names, []string{"orders", "orders-eu", "orders-us", "users"}) {
+			return fmt.Errorf("indices: %d %s", r.code, r.body)
+		}
+		if !strings.Contains(string(r.body), `{"name":"orders-eu","schema":"public","table":"orders","key":["id"]}`) {
+			return fmt.Errorf("a routed index does not name the table it is fed from: %s", r.body)
+		}
+		return nil
+	})
 	for _, index := range []string{"unrelated", "lookalike", "lookalike_v1", ".system-like"} {
 		if r := lp.search(t, fmt.Sprintf(`{"index":%q}`, index)); r.code != 404 && r.code != 400 {
 			t.Errorf("unmanaged index %s: %d %s", index, r.code, r.body)
