@@ -3,7 +3,9 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"os/exec"
+	"strings"
 	"testing"
 	"time"
 
@@ -118,7 +120,14 @@ func RunOutage(tb testing.TB, cluster *pgtest.Cluster, o Outage) OutageResult {
 	engine := StartEngine(tb)
 	addr, natsAddr := FreeAddr(tb), FreeAddr(tb)
 	base := "http://" + addr
-	cfg := WriteConfig(tb, Config{DataDir: tb.TempDir(), PostgresURL: dbURL, Slot: "outage", ElasticsearchURL: engine.URL, APIListen: addr,
+	// Slots are named cluster-wide: name it after the database, which is
+	// unique in the cluster.
+	u, err := url.Parse(dbURL)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	slot := strings.TrimPrefix(u.Path, "/")
+	cfg := WriteConfig(tb, Config{DataDir: tb.TempDir(), PostgresURL: dbURL, Slot: slot, ElasticsearchURL: engine.URL, APIListen: addr,
 		Extra: "nats:\n  listen: " + natsAddr + "\n"})
 	p := Start(tb, o.Command("run", "--config", cfg))
 	engine.WaitEqual(tb, conn, "items", "id", "items", o.Within)
