@@ -194,21 +194,72 @@ func appendAction(buf *bytes.Buffer, it item) {
 	}
 }
 
+// writeJSONString writes s as a JSON string. Index names and ids are
+// nearly always printable ASCII without quotes or backslashes, which need no
+// escaping.
 func writeJSONString(buf *bytes.Buffer, s string) {
-	b, _ := json.Marshal(s)
-	buf.Write(b)
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
+			b, _ := json.Marshal(s)
+			buf.Write(b)
+			return
+		}
+	}
+	buf.WriteByte('"')
+	buf.WriteString(s)
+	buf.WriteByte('"')
 }
 
-// bulkResponse is the part of a _bulk response the sink reads.
+// bulkResponse is the part of a _bulk response the sink reads. Items is
+// read only when Errors is set: otherwise every item succeeded.
 type bulkResponse struct {
-	Errors bool                         `json:"errors"`
-	Items  []map[string]bulkItemOutcome `json:"items"`
+	Errors bool       `json:"errors"`
+	Items  []bulkItem `json:"items"`
+}
+
+// bulkItem is one item of a _bulk response: the sink sends only index and
+// delete actions.
+type bulkItem struct {
+	Index  bulkItemOutcome `json:"index"`
+	Delete bulkItemOutcome `json:"delete"`
+}
+
+func (b *bulkItem) outcome() bulkItemOutcome {
+	if b.Delete.Status != 0 {
+		return b.Delete
+	}
+	return b.Index
 }
 
 type bulkItemOutcome struct {
 	Status int             `json:"status"`
 	Result string          `json:"result"`
 	Error  json.RawMessage `json:"error"`
+}
+
+// readBulkResponse reads the answer to a bulk request of n items. Most
+// answers report no error; then the items are only counted, which costs a
+// fraction of decoding them (an Elasticsearch item is ~150 bytes of
+// metadata).
+func readBulkResponse(body []byte, n int) (bulkResponse, error) {
+	var summary struct {
+		Errors bool       `json:"errors"`
+		Items  []struct{} `json:"items"`
+	}
+	if err := json.Unmarshal(body, &summary); err != nil {
+		return bulkResponse{}, fmt.Errorf("read bulk response: %w", err)
+	}
+	if len(summary.Items) != n {
+		return bulkResponse{}, fmt.Errorf("read bulk response: %d items for %d documents", len(summary.Items), n)
+	}
+	if !summary.Errors {
+		return bulkResponse{}, nil
+	}
+	var br bulkResponse
+	if err := json.Unmarshal(body, &br); err != nil {
+		return bulkResponse{}, fmt.Errorf("read bulk response: %w", err)
+	}
+	return br, nil
 }
 
 // send delivers one bulk request, retrying transient failures until every
@@ -251,9 +302,9 @@ func (s *Sink) send(ctx context.Context, items []item, body []byte) error {
 		case status >= 400:
 			return s.rejected(ctx, items, status, resBody)
 		}
-		var br bulkResponse
-		if err := json.Unmarshal(resBody, &br); err != nil || len(br.Items) != len(items) {
-			s.transient(fmt.Sprintf("bulk response unreadable (%d items for %d documents): %v", len(br.Items), len(items), err))
+		br, err := readBulkResponse(resBody, len(items))
+		if err != nil {
+			s.transient(err.Error())
 			continue
 		}
 		retry, err := s.settle(ctx, items, br)
@@ -296,9 +347,9 @@ func (s *Sink) settle(ctx context.Context, items []item, br bulkResponse) ([]ite
 	var indexed, deleted, stale uint64
 	var last *bus.Doc
 	for i, it := range items {
-		var out bulkItemOutcome
-		for _, o := range br.Items[i] {
-			out = o
+		out := bulkItemOutcome{Status: http.StatusOK}
+		if br.Errors {
+			out = br.Items[i].outcome()
 		}
 		if it.shadow {
 			if out.Status == http.StatusTooManyRequests || out.Status >= 500 {

@@ -596,16 +596,16 @@ func (s *Sink) copyDocs(ctx context.Context, j *reindexJob, from, to string, ids
 		if status >= 300 {
 			return fmt.Errorf("copy into %s: HTTP %d: %s", to, status, truncate(rb, 300))
 		}
-		var br bulkResponse
-		if err := json.Unmarshal(rb, &br); err != nil || len(br.Items) != len(items) {
-			return fmt.Errorf("copy into %s: unreadable bulk response: %v", to, err)
+		br, err := readBulkResponse(rb, len(items))
+		if err != nil {
+			return fmt.Errorf("copy into %s: %w", to, err)
 		}
 		var retry []item
 		var copied, rejected uint64
 		for i, it := range items {
-			var out bulkItemOutcome
-			for _, o := range br.Items[i] {
-				out = o
+			out := bulkItemOutcome{Status: http.StatusOK}
+			if br.Errors {
+				out = br.Items[i].outcome()
 			}
 			switch {
 			case out.Status < 300 || out.Status == http.StatusConflict:

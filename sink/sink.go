@@ -42,6 +42,9 @@ const (
 	// and Concurrency at their maxima), well under the consumer's
 	// MaxAckPending.
 	maxFetch = 10000
+	// topUpWait is how long fetchBatch waits for more messages once some
+	// arrived: next to nothing, it only takes what is ready.
+	topUpWait = time.Millisecond
 )
 
 // Config configures the sink.
@@ -276,13 +279,28 @@ func (s *Sink) Run(ctx context.Context) error {
 	}
 }
 
-// fetchBatch gathers up to MaxBatchSize messages, waiting up to SyncInterval
-// for MinBatchSize of them once the first has arrived.
+// fetchBatch gathers up to batch size × Concurrency messages (at most
+// maxFetch), waiting up to SyncInterval for MinBatchSize of them once the
+// first has arrived.
 func (s *Sink) fetchBatch(ctx context.Context) ([]jetstream.Msg, error) {
 	want := min(maxFetch, max(s.cfg.MinBatchSize, s.batchSize()*s.cfg.Concurrency))
 	msgs, err := s.src.Fetch(ctx, want, DefaultFetchWait)
-	if err != nil || len(msgs) == 0 || len(msgs) >= s.cfg.MinBatchSize {
+	if err != nil || len(msgs) == 0 {
 		return msgs, err
+	}
+	// One fetch returns what the bus had ready, often a fraction of a
+	// backlog (a few hundred to a few thousand messages): top the batch up
+	// with what is there already, so that a backlog drains in full-size
+	// bulk requests instead of many small ones.
+	for len(msgs) < want {
+		more, err := s.src.Fetch(ctx, want-len(msgs), topUpWait)
+		if err != nil || len(more) == 0 {
+			break
+		}
+		msgs = append(msgs, more...)
+	}
+	if len(msgs) >= s.cfg.MinBatchSize {
+		return msgs, nil
 	}
 	deadline := time.Now().Add(s.cfg.SyncInterval)
 	for len(msgs) < s.cfg.MinBatchSize {
