@@ -155,6 +155,11 @@ func (e *engine) ping(ctx context.Context) error {
 
 func (e *engine) transportError(ctx context.Context, err error) error {
 	if ctx.Err() != nil {
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			// An engine that hangs is as unavailable as one that refuses:
+			// the next searches fail fast instead of each waiting as long.
+			e.br.fail(fmt.Errorf("no answer in time: %w", err))
+		}
 		return &Error{Status: http.StatusGatewayTimeout, Code: CodeTimeout, Message: "the search engine did not answer in time"}
 	}
 	e.br.fail(err)

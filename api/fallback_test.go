@@ -274,3 +274,36 @@ func waitHealth(t *testing.T, s *testServer, ok func(healthReply) bool) healthRe
 		time.Sleep(50 * time.Millisecond) // polling interval
 	}
 }
+
+// An engine that hangs instead of refusing: the search that waits out the
+// request timeout answers 504, and the next ones fail fast with 503 instead
+// of each waiting as long.
+func TestHungEngineOpensTheBreaker(t *testing.T) {
+	t.Parallel()
+	s := newServer(t, serverOpts{faults: true, cfg: func(c *api.Config) {
+		c.RequestTimeout, c.BreakerCooldown = 500*time.Millisecond, time.Hour
+	}})
+	seedUsers(t, s.es, 5)
+	if r := s.search(t, `{"index":"users","query_fields":{"status":"active"}}`); r.code != 200 {
+		t.Fatalf("engine up: %d %s", r.code, r.body)
+	}
+	s.faults.Inject(faultes.Fault{Hold: true, All: true})
+	defer s.faults.Release()
+	if r := s.search(t, `{"index":"users","query_fields":{"status":"active"}}`); r.code != 504 || r.errCode(t) != api.CodeTimeout {
+		t.Fatalf("search against a hung engine: %d %s", r.code, r.body)
+	}
+	held := s.faults.Held()
+	start := time.Now()
+	for i := range 5 {
+		r := s.search(t, `{"index":"users","query_fields":{"status":"active"}}`)
+		if r.code != 503 || r.header.Get("Retry-After") == "" || r.errCode(t) != api.CodeUnavailable {
+			t.Fatalf("search %d after the timeout: %d %s", i, r.code, r.body)
+		}
+	}
+	if el := time.Since(start); el > 400*time.Millisecond {
+		t.Errorf("5 searches after the timeout took %s: they waited for the engine", el)
+	}
+	if s.faults.Held() > held {
+		t.Errorf("searches after the timeout still reached the engine (%d held, %d before)", s.faults.Held(), held)
+	}
+}
