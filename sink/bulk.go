@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/elastic/go-elasticsearch/v8/esapi"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/walsearch/walsearch/bus"
@@ -151,25 +153,50 @@ func withShadows(items []item, idx *indexManager) []item {
 	return out
 }
 
-// sendChunks sends items in order, in requests bounded by MaxBatchBytes and
-// the current batch size.
+// sendChunks sends items in order, in requests bounded by MaxBatchBytes,
+// MaxContentLength and the current batch size. A document too large to be
+// accepted on its own is dead-lettered instead of being sent.
 func (s *Sink) sendChunks(ctx context.Context, items []item) error {
+	limit := min(s.cfg.MaxBatchBytes, s.cfg.MaxContentLength)
 	var buf bytes.Buffer
-	start := 0
-	for i, it := range items {
+	chunk := make([]item, 0, min(len(items), s.batchSize()))
+	for _, it := range items {
 		before := buf.Len()
 		appendAction(&buf, it)
-		if i > start && (buf.Len() > s.cfg.MaxBatchBytes || i-start >= s.batchSize()) {
+		if size := buf.Len() - before; size > s.cfg.MaxContentLength {
 			buf.Truncate(before)
-			if err := s.send(ctx, items[start:i], buf.Bytes()); err != nil {
+			if err := s.tooLarge(ctx, it, size); err != nil {
+				return err
+			}
+			continue
+		}
+		if len(chunk) > 0 && (buf.Len() > limit || len(chunk) >= s.batchSize()) {
+			buf.Truncate(before)
+			if err := s.send(ctx, chunk, buf.Bytes()); err != nil {
 				return err
 			}
 			buf.Reset()
-			start = i
+			chunk = chunk[:0]
 			appendAction(&buf, it)
 		}
+		chunk = append(chunk, it)
 	}
-	return s.send(ctx, items[start:], buf.Bytes())
+	return s.send(ctx, chunk, buf.Bytes())
+}
+
+// tooLarge dead-letters a document whose bulk item of size bytes exceeds
+// the engine's request size limit: sent, it would be refused (413) however
+// often it is retried.
+func (s *Sink) tooLarge(ctx context.Context, it item, size int) error {
+	reason := fmt.Sprintf("document %s/%s is %d bytes as a bulk item, over the search engine's request size limit of %d bytes "+
+		"(sink.max_content_length, which must match Elasticsearch's http.max_content_length): it was not sent; "+
+		"make the row's document smaller (a transform script can drop or shorten fields) or raise both limits",
+		it.target, it.doc.ID, size, s.cfg.MaxContentLength)
+	if it.shadow {
+		s.shadowRejected(it, reason)
+		return nil
+	}
+	return s.deadLetter(ctx, it, reason)
 }
 
 // appendAction writes the bulk action line (and source line) for it.
@@ -437,7 +464,17 @@ func (s *Sink) deadLetter(ctx context.Context, it item, reason string) error {
 	if h := it.msg.Headers(); h != nil {
 		dl.MsgID = h.Get(jetstream.MsgIDHeader)
 	}
-	if err := s.dlq.DeadLetter(ctx, dl); err != nil {
+	err := s.dlq.DeadLetter(ctx, dl)
+	if errors.Is(err, nats.ErrMaxPayload) {
+		// The event and the reason together exceed the bus's message size
+		// limit. Keep the reason and where the event was; without its
+		// subject the entry cannot be replayed (there is nothing to replay).
+		dl.Error = fmt.Sprintf("%s (the event, %d bytes, is not kept: with the reason it exceeds the bus's message size limit; it was message %s on %s)",
+			reason, len(dl.Event), dl.MsgID, dl.Subject)
+		dl.Event, dl.Subject = nil, ""
+		err = s.dlq.DeadLetter(ctx, dl)
+	}
+	if err != nil {
 		return fmt.Errorf("dead-letter document: %w", err)
 	}
 	s.record(func(st *Status) { st.DeadLetters++ })

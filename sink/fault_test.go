@@ -449,3 +449,68 @@ func TestSinkOutage(t *testing.T) {
 		t.Fatalf("heap peaked at %d MiB during the outage, over %d MiB", downPeak>>20, limit>>20)
 	}
 }
+
+// TestSinkDeadLettersDocumentsOverTheRequestSizeLimitBeforeSending: with
+// max_content_length set (small here), a document whose bulk item alone is
+// larger is dead-lettered with the reason without ever being sent, no bulk
+// request exceeds the limit, and everything around it — a later, smaller
+// write of the same document included — is indexed. A document so large
+// that its dead letter would exceed the bus's message size is dead-lettered
+// without its event.
+func TestSinkDeadLettersDocumentsOverTheRequestSizeLimitBeforeSending(t *testing.T) {
+	t.Parallel()
+	const limit = 4096
+	e, srv := newHTTPEnv(t, 5*time.Second)
+	cfg := sink.DefaultConfig()
+	cfg.MaxContentLength = limit
+	s := e.start(cfg)
+	e.publish(idx("0", 100, `{"n":0}`))
+	e.waitFor("index created", func() bool { _, _, ok := e.get("users", "0"); return ok })
+
+	text := func(n int) string { return `{"n":1,"text":"` + strings.Repeat("x", n) + `"}` }
+	var docs []*bus.Doc
+	for i := 1; i <= 40; i++ {
+		src := fmt.Sprintf(`{"n":%d,"text":"%s"}`, i, strings.Repeat("y", 300))
+		switch i {
+		case 10:
+			src = text(8 << 10) // over the limit on its own
+		case 20:
+			src = text(limit - 300) // just under it, with its action line
+		}
+		docs = append(docs, idx(strconv.Itoa(i), 100, src))
+	}
+	// The biggest document the bus carries (8 MiB messages): its dead
+	// letter, with the reason, would not fit.
+	docs = append(docs, idx("huge", 100, text(8<<20-400)))
+	later := idx("10", 200, `{"n":10,"text":"short now"}`)
+	docs = append(docs, later)
+	e.publish(docs...)
+	e.waitFor("everything settled", func() bool { _, un := e.consumerState(); return un == 0 })
+
+	for i := 0; i <= 40; i++ {
+		if _, _, ok := e.get("users", strconv.Itoa(i)); !ok {
+			t.Fatalf("document %d not indexed", i)
+		}
+	}
+	if src, v, _ := e.get("users", "10"); v != 200 || src["text"] != "short now" {
+		t.Fatalf("the later write of document 10: version %d, %v", v, src)
+	}
+	if _, _, ok := e.get("users", "huge"); ok {
+		t.Fatal("the huge document was indexed")
+	}
+	if got := srv.LargestBulk(); got > limit {
+		t.Fatalf("a bulk request of %d bytes was sent, over the %d-byte limit", got, limit)
+	}
+	reasons := e.deadLetterReasons(2)
+	if st := s.Status(); st.DeadLetters != 2 || len(reasons) != 2 {
+		t.Fatalf("dead letters: %d, reasons %q", st.DeadLetters, reasons)
+	}
+	for _, r := range reasons {
+		if !strings.Contains(r, "sink.max_content_length") || !strings.Contains(r, "over the search engine's request size limit of 4096 bytes") {
+			t.Fatalf("dead letter reason does not say what to do: %s", r)
+		}
+	}
+	if !strings.Contains(reasons[0], "users/10 is 8") || !strings.Contains(reasons[1], "users/huge") || !strings.Contains(reasons[1], "is not kept") {
+		t.Fatalf("dead letter reasons: %q", reasons)
+	}
+}

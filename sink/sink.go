@@ -38,6 +38,11 @@ const (
 	DefaultMaxBackoff    = 30 * time.Second
 	DefaultConcurrency   = 4
 	DefaultSlowRequest   = 2 * time.Second
+
+	// DefaultMaxContentLength is Elasticsearch's default
+	// http.max_content_length (100mb).
+	DefaultMaxContentLength = 100 << 20
+
 	// maxFetch bounds the messages held in memory at once (with MaxBatchSize
 	// and Concurrency at their maxima), well under the consumer's
 	// MaxAckPending.
@@ -58,6 +63,12 @@ type Config struct {
 	MaxBatchSize int
 	// MaxBatchBytes caps a bulk request body. Default: 8 MiB.
 	MaxBatchBytes int
+	// MaxContentLength is the search engine's request size limit
+	// (Elasticsearch's http.max_content_length). A document whose bulk item
+	// alone is larger can never be accepted: it is dead-lettered without
+	// being sent. Bulk requests never exceed it either. Default: 100 MiB,
+	// Elasticsearch's default.
+	MaxContentLength int
 	// SyncInterval is the longest a document waits for a batch to fill up to
 	// MinBatchSize. Env SYNC_INTERVAL (seconds). Default: 1s.
 	SyncInterval time.Duration
@@ -107,7 +118,7 @@ func DefaultConfig() Config {
 		MinBatchSize: DefaultMinBatchSize, MaxBatchSize: DefaultMaxBatchSize, MaxBatchBytes: DefaultMaxBatchBytes,
 		SyncInterval: DefaultSyncInterval, MaxBackoff: DefaultMaxBackoff, AckWait: bus.DefaultAckWait,
 		Concurrency: DefaultConcurrency, SlowRequest: DefaultSlowRequest, SchemaRecheck: DefaultSchemaRecheck,
-		ControlPoll: DefaultControlPoll, ReindexGrace: DefaultReindexGrace,
+		ControlPoll: DefaultControlPoll, ReindexGrace: DefaultReindexGrace, MaxContentLength: DefaultMaxContentLength,
 	}
 }
 
@@ -122,6 +133,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxBatchBytes < 1<<10 {
 		errs = append(errs, fmt.Errorf("sink.max_batch_bytes: want at least 1024, got %d", c.MaxBatchBytes))
+	}
+	if c.MaxContentLength < 1<<10 {
+		errs = append(errs, fmt.Errorf("sink.max_content_length: want the search engine's http.max_content_length in bytes, at least 1024, got %d", c.MaxContentLength))
 	}
 	if c.SyncInterval <= 0 {
 		errs = append(errs, fmt.Errorf("sink.sync_interval (SYNC_INTERVAL): want a positive duration, got %s", c.SyncInterval))

@@ -22,6 +22,7 @@ import (
 	"github.com/knadh/koanf/v2"
 	"github.com/spf13/pflag"
 
+	"github.com/walsearch/walsearch/sink"
 	"github.com/walsearch/walsearch/transform"
 )
 
@@ -122,6 +123,11 @@ type Sink struct {
 	Concurrency int `koanf:"concurrency"`
 	// ReindexGrace is how long walsearch reindex keeps the replaced index.
 	ReindexGrace time.Duration `koanf:"reindex_grace"`
+	// MaxContentLength is the search engine's request size limit in bytes
+	// (Elasticsearch's http.max_content_length, 100mb by default): a
+	// document too large to fit a request on its own is dead-lettered
+	// instead of being sent.
+	MaxContentLength int `koanf:"max_content_length"`
 }
 
 // IndexCfg holds per-table index settings, keyed like the index name.
@@ -166,7 +172,7 @@ func Default() Config {
 		Transform: Transform{Timeout: transform.DefaultScriptTimeout, MaxDocBytes: transform.DefaultMaxDocBytes,
 			ReloadInterval: transform.DefaultReloadInterval},
 		API:  API{Listen: "127.0.0.1:8080", RateLimit: 100, RequestTimeout: 10 * time.Second, BodyLimit: 1 << 20, MinLSNTimeout: 5 * time.Second},
-		Sink: Sink{MinBatchSize: 1, MaxBatchSize: 1000, SyncInterval: time.Second, Concurrency: 4, ReindexGrace: time.Minute},
+		Sink: Sink{MinBatchSize: 1, MaxBatchSize: 1000, SyncInterval: time.Second, Concurrency: 4, ReindexGrace: time.Minute, MaxContentLength: sink.DefaultMaxContentLength},
 		Log:  Log{Level: "info", Format: "text"},
 	}
 }
@@ -246,6 +252,9 @@ func (c Config) Validate() error {
 	}
 	if c.Sink.Concurrency < 1 || c.Sink.Concurrency > 64 {
 		errs = append(errs, fmt.Errorf("sink.concurrency: want 1 to 64, got %d", c.Sink.Concurrency))
+	}
+	if c.Sink.MaxContentLength < 1024 {
+		errs = append(errs, fmt.Errorf("sink.max_content_length: want the search engine's http.max_content_length in bytes (at least 1024), got %d", c.Sink.MaxContentLength))
 	}
 	if c.Sink.ReindexGrace < 0 {
 		errs = append(errs, fmt.Errorf("sink.reindex_grace: want 0 or more, got %s", c.Sink.ReindexGrace))

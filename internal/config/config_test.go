@@ -139,3 +139,21 @@ func TestTransformSettings(t *testing.T) {
 		t.Fatalf("zero timeout accepted: %v", err)
 	}
 }
+
+func TestSinkMaxContentLength(t *testing.T) {
+	c, err := Load("", []string{"WALSEARCH_SINK_MAX_CONTENT_LENGTH=10485760"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Sink.MaxContentLength != 10<<20 {
+		t.Fatalf("sink.max_content_length = %d, want 10 MiB from the environment", c.Sink.MaxContentLength)
+	}
+	if d, _ := Load("", nil, nil); d.Sink.MaxContentLength != 100<<20 {
+		t.Fatalf("default sink.max_content_length = %d, want Elasticsearch's 100mb", d.Sink.MaxContentLength)
+	}
+	c.Postgres.URL = "postgres://u@h/db"
+	c.Sink.MaxContentLength = 100
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "sink.max_content_length") {
+		t.Fatalf("a 100-byte limit was not refused by name: %v", err)
+	}
+}

@@ -2,8 +2,9 @@
 // Elasticsearch-compatible handler (the embedded engine) on 127.0.0.1 and,
 // on command, answers with errors, fails some items of a bulk request inside
 // a 200, answers slowly, drops connections, refuses large bodies, holds bulk
-// requests unanswered, or is down altogether. It exists only to prove how clients behave when Elasticsearch
-// misbehaves; it is never part of the product.
+// requests unanswered, or is down altogether. It exists only to prove how
+// clients behave when Elasticsearch misbehaves; it is never part of the
+// product.
 package faultes
 
 import (
@@ -65,9 +66,10 @@ type Server struct {
 	closed  bool
 	held    atomic.Int64
 
-	bulk    atomic.Int64
-	faulted atomic.Int64
-	items   atomic.Int64
+	bulk        atomic.Int64
+	faulted     atomic.Int64
+	items       atomic.Int64
+	largestBulk atomic.Int64
 }
 
 // Start serves next on a free port of 127.0.0.1.
@@ -150,6 +152,10 @@ func (s *Server) BulkRequests() int64 { return s.bulk.Load() }
 // Faulted counts the requests a fault was applied to.
 func (s *Server) Faulted() int64 { return s.faulted.Load() }
 
+// LargestBulk is the size in bytes of the largest _bulk request body
+// received.
+func (s *Server) LargestBulk() int64 { return s.largestBulk.Load() }
+
 // BulkItems counts the bulk items passed on to the engine.
 func (s *Server) BulkItems() int64 { return s.items.Load() }
 
@@ -178,6 +184,12 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	body, _ := io.ReadAll(r.Body)
 	r.Body.Close()
+	for isBulk {
+		seen := s.largestBulk.Load()
+		if int64(len(body)) <= seen || s.largestBulk.CompareAndSwap(seen, int64(len(body))) {
+			break
+		}
+	}
 	s.mu.Lock()
 	limit := s.maxContent
 	s.mu.Unlock()

@@ -185,7 +185,7 @@ func (p *Pipeline) runSink(ctx context.Context) error {
 	}
 	sc := sink.DefaultConfig()
 	sc.MinBatchSize, sc.MaxBatchSize, sc.SyncInterval, sc.RateLimit = p.cfg.Sink.MinBatchSize, p.cfg.Sink.MaxBatchSize, p.cfg.Sink.SyncInterval, p.cfg.Sink.RateLimit
-	sc.Concurrency, sc.ReindexGrace = p.cfg.Sink.Concurrency, p.cfg.Sink.ReindexGrace
+	sc.Concurrency, sc.ReindexGrace, sc.MaxContentLength = p.cfg.Sink.Concurrency, p.cfg.Sink.ReindexGrace, p.cfg.Sink.MaxContentLength
 	sc.Schemas, sc.Control = p.Bus.State(), p.Bus.State()
 	sc.Indices = map[string]sink.IndexConfig{}
 	for name, ic := range p.cfg.Indices {
