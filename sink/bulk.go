@@ -324,7 +324,11 @@ func (s *Sink) send(ctx context.Context, items []item, body []byte) error {
 			// Overload, outage, or credentials/privileges being fixed:
 			// nothing here is the documents' fault.
 			s.adapt(took, true)
-			s.transient(fmt.Sprintf("bulk request: HTTP %d: %s", status, truncate(resBody, 300)))
+			if err := s.es.AuthError(status, resBody); err != nil {
+				s.transient("bulk request: " + err.Error())
+			} else {
+				s.transient(fmt.Sprintf("bulk request: HTTP %d: %s", status, truncate(resBody, 300)))
+			}
 			continue
 		case status >= 400:
 			return s.rejected(ctx, items, status, resBody)

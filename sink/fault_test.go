@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"runtime"
 	"strconv"
@@ -512,5 +513,36 @@ func TestSinkDeadLettersDocumentsOverTheRequestSizeLimitBeforeSending(t *testing
 	}
 	if !strings.Contains(reasons[0], "users/10 is 8") || !strings.Contains(reasons[1], "users/huge") || !strings.Contains(reasons[1], "is not kept") {
 		t.Fatalf("dead letter reasons: %q", reasons)
+	}
+}
+
+// TestSinkSaysWhatToFixWhenCredentialsAreRefused: while Elasticsearch
+// answers 401 (index creation and bulk requests alike), nothing is
+// acknowledged or dead-lettered and the status says which settings to fix;
+// once it accepts the requests again, everything is indexed.
+func TestSinkSaysWhatToFixWhenCredentialsAreRefused(t *testing.T) {
+	t.Parallel()
+	e, srv := newHTTPEnv(t, 5*time.Second)
+	cfg := sink.DefaultConfig()
+	cfg.MaxBackoff = 200 * time.Millisecond
+	srv.Inject(faultes.Fault{Status: http.StatusUnauthorized, All: true})
+	s := e.start(cfg)
+	e.publish(history(50)...)
+	e.waitFor("the refusal reported", func() bool { return srv.Faulted() >= 3 && s.Status().LastError != "" })
+	st := s.Status()
+	if !strings.Contains(st.LastError, "HTTP 401") || !strings.Contains(st.LastError, "set elasticsearch.username and elasticsearch.password") {
+		t.Fatalf("status during the 401s does not say what to fix: %q", st.LastError)
+	}
+	if _, unacked := e.consumerState(); unacked != uint64(len(history(50))) {
+		t.Fatalf("%d of %d unacknowledged while every request was refused", unacked, len(history(50)))
+	}
+	srv.Clear()
+	e.waitFor("drained", func() bool { _, un := e.consumerState(); return un == 0 })
+	got, count := e.state("users", 50)
+	if msg := sameState(got, expected(50)); msg != "" || count != int64(len(expected(50))) {
+		t.Fatalf("after the credentials were accepted: %s; count %d", msg, count)
+	}
+	if n, _ := e.bus.DLQCount(context.Background()); n != 0 {
+		t.Fatalf("%d documents dead-lettered for refused credentials", n)
 	}
 }

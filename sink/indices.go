@@ -367,5 +367,8 @@ func (s *Sink) call(ctx context.Context, req esapi.Request) (int, []byte, error)
 	if err != nil {
 		return 0, nil, fmt.Errorf("elasticsearch response: %w", err)
 	}
+	if err := s.es.AuthError(res.StatusCode, body); err != nil {
+		return res.StatusCode, body, err // retried like an outage, reported as what to fix
+	}
 	return res.StatusCode, body, nil
 }

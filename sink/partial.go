@@ -113,6 +113,12 @@ func (s *Sink) mget(ctx context.Context, items []item, idx []int) (map[string]ma
 			s.transient(fmt.Sprintf("mget: HTTP %d %v", res.StatusCode, err))
 			continue
 		}
+		if err := s.es.AuthError(res.StatusCode, rb); err != nil {
+			// Merging without the indexed values would drop the unchanged
+			// columns: wait for the credentials to be fixed.
+			s.transient("mget: " + err.Error())
+			continue
+		}
 		var mr struct {
 			Docs []struct {
 				Index  string                     `json:"_index"`

@@ -73,7 +73,10 @@ type Elasticsearch struct {
 	Username string `koanf:"username"`
 	Password string `koanf:"password"`
 	APIKey   string `koanf:"api_key"`
-	CACert   string `koanf:"ca_cert"`
+	// CACert is a PEM file of the CAs to trust for an https URL.
+	CACert string `koanf:"ca_cert"`
+	// InsecureSkipVerify accepts any server certificate: test clusters only.
+	InsecureSkipVerify bool `koanf:"insecure_skip_verify"`
 }
 
 // NATS says where the bus is; an empty URL runs an embedded server.

@@ -157,3 +157,14 @@ func TestSinkMaxContentLength(t *testing.T) {
 		t.Fatalf("a 100-byte limit was not refused by name: %v", err)
 	}
 }
+
+func TestElasticsearchTLSKeys(t *testing.T) {
+	path := write(t, "elasticsearch:\n  url: https://es.internal:9200\n  ca_cert: /etc/walsearch/ca.pem\n")
+	c, err := Load(path, []string{"WALSEARCH_ELASTICSEARCH_INSECURE_SKIP_VERIFY=true"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Elasticsearch.CACert != "/etc/walsearch/ca.pem" || !c.Elasticsearch.InsecureSkipVerify {
+		t.Fatalf("elasticsearch TLS keys not loaded: %+v", c.Elasticsearch)
+	}
+}

@@ -35,8 +35,13 @@ type Config struct {
 	Username string
 	Password string
 	APIKey   string
-	// CACert is a path to a PEM file of CA certificates to trust.
+	// CACert is a path to a PEM file of CA certificates to trust (for an
+	// https URL), instead of the system's.
 	CACert string
+	// InsecureSkipVerify accepts any certificate the server presents, so
+	// that anyone on the path can read and change the traffic: for test
+	// clusters with self-signed certificates only. Prefer CACert.
+	InsecureSkipVerify bool
 	// Transport overrides the HTTP transport (the embedded engine's
 	// RoundTripper, or a fault-injecting one in tests).
 	Transport http.RoundTripper
@@ -62,6 +67,12 @@ func (c Config) Validate() error {
 	if c.URL == "" && c.Transport == nil {
 		errs = append(errs, errors.New("elasticsearch.url: empty means the embedded engine, but none was provided"))
 	}
+	if (c.CACert != "" || c.InsecureSkipVerify) && !strings.HasPrefix(c.URL, "https://") {
+		errs = append(errs, fmt.Errorf("elasticsearch.ca_cert, elasticsearch.insecure_skip_verify: only used with an https:// url, got %q", redact(c.URL)))
+	}
+	if c.CACert != "" && c.InsecureSkipVerify {
+		errs = append(errs, errors.New("elasticsearch.insecure_skip_verify: set either ca_cert (verify against that CA) or insecure_skip_verify (verify nothing), not both"))
+	}
 	return errors.Join(errs...)
 }
 
@@ -69,6 +80,10 @@ func (c Config) Validate() error {
 type Client struct {
 	*elastictransport.Client
 	timeout time.Duration
+	// user is the basic-auth user name; apiKey says whether an API key is
+	// sent: what a 401 or 403 must tell the operator to fix.
+	user   string
+	apiKey bool
 }
 
 // New returns a client for cfg.
@@ -94,7 +109,7 @@ func New(cfg Config) (*Client, error) {
 		u.User = nil
 	}
 	if tc.Transport == nil {
-		t, err := pooledTransport(cfg.CACert)
+		t, err := pooledTransport(cfg.CACert, cfg.InsecureSkipVerify)
 		if err != nil {
 			return nil, err
 		}
@@ -108,7 +123,7 @@ func New(cfg Config) (*Client, error) {
 	if timeout == 0 {
 		timeout = 30 * time.Second
 	}
-	return &Client{Client: tp, timeout: timeout}, nil
+	return &Client{Client: tp, timeout: timeout, user: tc.Username, apiKey: tc.APIKey != ""}, nil
 }
 
 // Connection pool sizes for a real cluster: the sink keeps one bulk request
@@ -121,12 +136,14 @@ const (
 )
 
 // pooledTransport is the HTTP transport for a real cluster: pooled
-// keep-alive connections, and the CAs of caCert (a PEM file) trusted when set.
-func pooledTransport(caCert string) (*http.Transport, error) {
+// keep-alive connections, and the CAs of caCert (a PEM file) trusted when
+// set, or no verification at all with insecure.
+func pooledTransport(caCert string, insecure bool) (*http.Transport, error) {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.MaxIdleConns, t.MaxIdleConnsPerHost, t.IdleConnTimeout = maxIdleConns, maxIdleConnsPerHost, idleConnTimeout
 	t.ResponseHeaderTimeout = 0 // bounded per request by the caller's context
-	if caCert != "" {
+	switch {
+	case caCert != "":
 		pem, err := os.ReadFile(caCert)
 		if err != nil {
 			return nil, fmt.Errorf("elasticsearch.ca_cert: %w", err)
@@ -136,6 +153,10 @@ func pooledTransport(caCert string) (*http.Transport, error) {
 			return nil, fmt.Errorf("elasticsearch.ca_cert: %s holds no PEM certificate", caCert)
 		}
 		t.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	case insecure:
+		// Asked for by elasticsearch.insecure_skip_verify, which is
+		// documented as for test clusters only.
+		t.TLSClientConfig = &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS12}
 	}
 	return t, nil
 }
@@ -163,10 +184,13 @@ func (c *Client) Ping(ctx context.Context) (*Info, error) {
 	defer cancel()
 	res, err := esapi.InfoRequest{}.Do(ctx, c)
 	if err != nil {
-		return nil, fmt.Errorf("reach elasticsearch: %w", err)
+		return nil, fmt.Errorf("reach elasticsearch: %w", explainConnError(err))
 	}
 	defer res.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(res.Body, 1<<20))
+	if err := c.AuthError(res.StatusCode, body); err != nil {
+		return nil, fmt.Errorf("reach elasticsearch: %w", err)
+	}
 	if res.IsError() {
 		return nil, fmt.Errorf("reach elasticsearch: %s: %s", res.Status(), strings.TrimSpace(string(body)))
 	}

@@ -88,7 +88,11 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Pipeline,
 	}
 	p.Bus = b
 	ec := esclient.Config{URL: cfg.Elasticsearch.URL, Username: cfg.Elasticsearch.Username,
-		Password: cfg.Elasticsearch.Password, APIKey: cfg.Elasticsearch.APIKey, CACert: cfg.Elasticsearch.CACert}
+		Password: cfg.Elasticsearch.Password, APIKey: cfg.Elasticsearch.APIKey, CACert: cfg.Elasticsearch.CACert,
+		InsecureSkipVerify: cfg.Elasticsearch.InsecureSkipVerify}
+	if ec.InsecureSkipVerify {
+		log.Warn("elasticsearch.insecure_skip_verify is on: the search engine's certificate is not checked; use elasticsearch.ca_cert outside test clusters")
+	}
 	if cfg.Elasticsearch.URL == "" {
 		eng, err := eslite.Open(eslite.Config{Dir: filepath.Join(cfg.DataDir, "eslite"), Logger: log.With("component", "eslite")})
 		if err != nil {
