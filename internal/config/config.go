@@ -107,6 +107,9 @@ type API struct {
 	// Fallback is "postgres" to answer simple searches from PostgreSQL while
 	// Elasticsearch is unreachable; empty = answer 503.
 	Fallback string `koanf:"fallback"`
+	// BreakerCooldown is how long searches fail fast (503, or the fallback)
+	// after the search engine failed, before it is tried again.
+	BreakerCooldown time.Duration `koanf:"breaker_cooldown"`
 }
 
 // APIKey is one API key and the indices it may query (all when empty).
@@ -174,7 +177,8 @@ func Default() Config {
 		ScriptsDir: "./scripts",
 		Transform: Transform{Timeout: transform.DefaultScriptTimeout, MaxDocBytes: transform.DefaultMaxDocBytes,
 			ReloadInterval: transform.DefaultReloadInterval},
-		API:  API{Listen: "127.0.0.1:8080", RateLimit: 100, RequestTimeout: 10 * time.Second, BodyLimit: 1 << 20, MinLSNTimeout: 5 * time.Second},
+		API: API{Listen: "127.0.0.1:8080", RateLimit: 100, RequestTimeout: 10 * time.Second, BodyLimit: 1 << 20, MinLSNTimeout: 5 * time.Second,
+			BreakerCooldown: 2 * time.Second},
 		Sink: Sink{MinBatchSize: 1, MaxBatchSize: 1000, SyncInterval: time.Second, Concurrency: 4, ReindexGrace: time.Minute, MaxContentLength: sink.DefaultMaxContentLength},
 		Log:  Log{Level: "info", Format: "text"},
 	}
@@ -244,8 +248,8 @@ func (c Config) Validate() error {
 	if c.API.RateLimit < 0 || c.API.RateBurst < 0 {
 		errs = append(errs, fmt.Errorf("api.rate_limit: want 0 (no limit) or more requests per second, got %g", c.API.RateLimit))
 	}
-	if c.API.RequestTimeout <= 0 || c.API.MinLSNTimeout <= 0 {
-		errs = append(errs, errors.New("api.request_timeout, api.min_lsn_timeout: want positive durations"))
+	if c.API.RequestTimeout <= 0 || c.API.MinLSNTimeout <= 0 || c.API.BreakerCooldown <= 0 {
+		errs = append(errs, errors.New("api.request_timeout, api.min_lsn_timeout, api.breaker_cooldown: want positive durations"))
 	}
 	if c.API.BodyLimit < 1024 {
 		errs = append(errs, fmt.Errorf("api.body_limit: want at least 1024 bytes, got %d", c.API.BodyLimit))

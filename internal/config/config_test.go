@@ -168,3 +168,24 @@ func TestElasticsearchTLSKeys(t *testing.T) {
 		t.Fatalf("elasticsearch TLS keys not loaded: %+v", c.Elasticsearch)
 	}
 }
+
+func TestAPIBreakerCooldown(t *testing.T) {
+	c, err := Load(write(t, "api:\n  breaker_cooldown: 750ms\n"), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.API.BreakerCooldown != 750*time.Millisecond {
+		t.Fatalf("api.breaker_cooldown = %s, want 750ms from the file", c.API.BreakerCooldown)
+	}
+	if c, err = Load("", []string{"WALSEARCH_API_BREAKER_COOLDOWN=5s"}, nil); err != nil || c.API.BreakerCooldown != 5*time.Second {
+		t.Fatalf("api.breaker_cooldown from the environment = %s (%v)", c.API.BreakerCooldown, err)
+	}
+	if Default().API.BreakerCooldown != 2*time.Second {
+		t.Fatalf("default api.breaker_cooldown = %s", Default().API.BreakerCooldown)
+	}
+	c.Postgres.URL = "postgres://u@h/db"
+	c.API.BreakerCooldown = 0
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "api.breaker_cooldown") {
+		t.Fatalf("zero cooldown accepted: %v", err)
+	}
+}

@@ -220,6 +220,9 @@ func (p *Pipeline) newAPI() (*api.Server, error) {
 	if a.MinLSNTimeout > 0 {
 		ac.MinLSNTimeout = a.MinLSNTimeout
 	}
+	if a.BreakerCooldown > 0 {
+		ac.BreakerCooldown = a.BreakerCooldown
+	}
 	for _, k := range a.Keys {
 		ac.Keys = append(ac.Keys, api.Key{Key: k.Key, Indices: k.Indices})
 	}
