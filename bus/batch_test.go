@@ -243,3 +243,32 @@ func TestFetchIsBoundedByBytes(t *testing.T) {
 		}
 	}
 }
+
+// A dead letter whose event is too large to store with its reason is kept
+// without the event, naming where it was, so that the stage goes on.
+func TestDeadLetterTooLargeKeepsTheReason(t *testing.T) {
+	t.Parallel()
+	b := bustest.Open(t)
+	ctx := context.Background()
+	big := []byte(`"` + strings.Repeat("x", 9<<20) + `"`) // over the embedded server's 8 MiB
+	dl := &bus.DeadLetter{Stage: "transform", Error: "script threw", Subject: bus.ChangeSubject("public", "t"), MsgID: "c:0/10:3", Event: big}
+	if err := b.DeadLetter(ctx, dl); err != nil {
+		t.Fatalf("dead letter of a huge event: %v", err)
+	}
+	s, err := b.JetStream().Stream(ctx, bus.DLQStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := s.GetLastMsgForSubject(ctx, bus.DLQSubject("transform"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got bus.DeadLetter
+	if err := bus.Decode(m.Data, &got); err != nil {
+		t.Fatal(err)
+	}
+	if (len(got.Event) != 0 && string(got.Event) != "null") || got.Subject != "" || !strings.Contains(got.Error, "script threw") ||
+		!strings.Contains(got.Error, "c:0/10:3") || !strings.Contains(got.Error, "not kept") {
+		t.Fatalf("stored %+v", got)
+	}
+}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -14,7 +13,6 @@ import (
 	"time"
 
 	"github.com/elastic/go-elasticsearch/v8/esapi"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/walsearch/walsearch/bus"
@@ -468,17 +466,9 @@ func (s *Sink) deadLetter(ctx context.Context, it item, reason string) error {
 	if h := it.msg.Headers(); h != nil {
 		dl.MsgID = h.Get(jetstream.MsgIDHeader)
 	}
-	err := s.dlq.DeadLetter(ctx, dl)
-	if errors.Is(err, nats.ErrMaxPayload) {
-		// The event and the reason together exceed the bus's message size
-		// limit. Keep the reason and where the event was; without its
-		// subject the entry cannot be replayed (there is nothing to replay).
-		dl.Error = fmt.Sprintf("%s (the event, %d bytes, is not kept: with the reason it exceeds the bus's message size limit; it was message %s on %s)",
-			reason, len(dl.Event), dl.MsgID, dl.Subject)
-		dl.Event, dl.Subject = nil, ""
-		err = s.dlq.DeadLetter(ctx, dl)
-	}
-	if err != nil {
+	// An event too large to keep with its reason is stored without it (see
+	// bus.Bus.DeadLetter).
+	if err := s.dlq.DeadLetter(ctx, dl); err != nil {
 		return fmt.Errorf("dead-letter document: %w", err)
 	}
 	s.record(func(st *Status) { st.DeadLetters++ })
