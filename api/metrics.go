@@ -79,6 +79,7 @@ var (
 	descDLQTable  = prometheus.NewDesc("walsearch_dlq_table_messages", "Events in the dead-letter queue, by the table they came from.", []string{"table"}, nil)
 	descBatchSize = prometheus.NewDesc("walsearch_sink_batch_size", "Most documents the sink now sends in one bulk request (adapted to the engine's response times).", nil, nil)
 	descInFlight  = prometheus.NewDesc("walsearch_sink_bulk_requests_in_flight", "Bulk requests being sent now.", nil, nil)
+	descBulkDocs  = prometheus.NewDesc("walsearch_sink_bulk_request_documents", "Documents per bulk request sent.", nil, nil)
 	descBacklog   = prometheus.NewDesc("walsearch_bus_backlog_messages", "Messages waiting for a bus consumer.", []string{"consumer"}, nil)
 	descLagBytes  = prometheus.NewDesc("walsearch_lag_bytes", "WAL bytes between PostgreSQL and the applied watermark.", nil, nil)
 	descLagSecs   = prometheus.NewDesc("walsearch_lag_seconds", "Age of the newest indexed change while the index is behind.", nil, nil)
@@ -91,7 +92,7 @@ var (
 
 func (p *pipelineCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descIndexed, descDeleted, descStale, descRetries, descDeadSink, descDLQ, descDLQTable,
-		descBatchSize, descInFlight, descBacklog, descLagBytes, descLagSecs, descSlotLag, descApplied, descSnapshot,
+		descBatchSize, descInFlight, descBulkDocs, descBacklog, descLagBytes, descLagSecs, descSlotLag, descApplied, descSnapshot,
 		descEngineUp, descCollectOK} {
 		ch <- d
 	}
@@ -128,6 +129,16 @@ func (p *pipelineCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	gauge(descBatchSize, float64(st.Sink.BatchSize))
 	gauge(descInFlight, float64(st.Sink.InFlight))
+	if b := st.Sink.BulkDocBounds; len(b) > 0 && len(st.Sink.BulkDocs) == len(b)+1 {
+		buckets := make(map[float64]uint64, len(b))
+		var total uint64
+		for i, bound := range b {
+			total += st.Sink.BulkDocs[i]
+			buckets[bound] = total
+		}
+		total += st.Sink.BulkDocs[len(b)]
+		ch <- prometheus.MustNewConstHistogram(descBulkDocs, total, float64(st.Sink.BulkDocsSum), buckets)
+	}
 	for consumer, n := range st.Backlog {
 		gauge(descBacklog, float64(n), consumer)
 	}

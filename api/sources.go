@@ -75,6 +75,13 @@ type SinkStatus struct {
 	BatchSize int `json:"batch_size"`
 	// InFlight is the number of bulk requests being sent now.
 	InFlight int `json:"bulk_requests_in_flight"`
+	// BulkDocs is a histogram of documents per bulk request sent:
+	// BulkDocs[i] counts requests of at most BulkDocBounds[i] documents
+	// (and more than the bound before); the extra last count is the rest.
+	// BulkDocsSum is their documents in all. Exported in /metrics.
+	BulkDocBounds []float64 `json:"-"`
+	BulkDocs      []uint64  `json:"-"`
+	BulkDocsSum   uint64    `json:"-"`
 }
 
 // TableProgress is one captured table's snapshot state.

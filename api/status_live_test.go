@@ -140,6 +140,22 @@ func TestLiveStatusCountsDeadLettersPerTable(t *testing.T) {
 	if v, ok := metricValue(body, "walsearch_sink_documents_indexed_total"); !ok || v < 97 {
 		t.Errorf("walsearch_sink_documents_indexed_total = %v (found %v), want at least the 97 documents indexed", v, ok)
 	}
+	// Documents per bulk request: every request holds at most the batch
+	// size (37, so all fall at or below the 50 bucket), and they add up to
+	// at least the documents indexed and dead-lettered by the engine.
+	requests, ok1 := metricValue(body, "walsearch_sink_bulk_request_documents_count")
+	docs, ok2 := metricValue(body, "walsearch_sink_bulk_request_documents_sum")
+	upTo50, ok3 := metricValue(body, `walsearch_sink_bulk_request_documents_bucket{le="50"}`)
+	upTo10, ok4 := metricValue(body, `walsearch_sink_bulk_request_documents_bucket{le="10"}`)
+	upTo1, ok5 := metricValue(body, `walsearch_sink_bulk_request_documents_bucket{le="1"}`)
+	// The buckets must account for the documents: no more than each
+	// request's bucket bound allows.
+	most := upTo1*1 + (upTo10-upTo1)*10 + (upTo50-upTo10)*batch
+	if !ok1 || !ok2 || !ok3 || !ok4 || !ok5 || requests < 1 || upTo50 != requests || upTo1 > upTo10 || upTo10 > upTo50 ||
+		docs < 97+8 || docs > most {
+		t.Errorf("bulk request documents: count %v sum %v le=10 %v le=50 %v (found %v %v %v %v); want every request at most %d documents, %d in all at least",
+			requests, docs, upTo10, upTo50, ok1, ok2, ok3, ok4, batch, 97+8)
+	}
 
 	// Removing one entry, as `walsearch dlq replay` does once the event is
 	// published again.

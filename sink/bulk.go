@@ -293,6 +293,14 @@ func (s *Sink) send(ctx context.Context, items []item, body []byte) error {
 	if len(items) == 0 {
 		return nil
 	}
+	s.record(func(st *Status) {
+		bounds, b := BulkDocBuckets(), 0
+		for b < len(bounds) && float64(len(items)) > bounds[b] {
+			b++
+		}
+		st.BulkDocs[b]++
+		st.BulkDocsSum += uint64(len(items))
+	})
 	for attempt := 0; ; attempt++ {
 		if attempt > 0 {
 			s.record(func(st *Status) { st.Retries++ })

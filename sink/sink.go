@@ -201,9 +201,23 @@ type Status struct {
 	BatchSize int `json:"batch_size"`
 	// InFlight is the number of bulk requests being sent now.
 	InFlight int `json:"bulk_requests_in_flight"`
+	// BulkDocs counts the bulk requests sent (retries not counted again) by
+	// their number of documents: BulkDocs[i] counts those of at most
+	// BulkDocBuckets()[i] documents and above the bound before; the last
+	// counts the larger ones. BulkDocsSum is their documents in all.
+	BulkDocs    [bulkBuckets + 1]uint64 `json:"-"`
+	BulkDocsSum uint64                  `json:"-"`
 	// Reindexing names the indices being rebuilt.
 	Reindexing []string `json:"reindexing,omitempty"`
 }
+
+// BulkDocBuckets returns the upper bounds of Status.BulkDocs, in documents
+// per bulk request.
+func BulkDocBuckets() [bulkBuckets]float64 {
+	return [bulkBuckets]float64{1, 10, 50, 100, 250, 500, 1000, 2500, 5000, 10000}
+}
+
+const bulkBuckets = 10
 
 // Sink runs the indexing loop.
 //

@@ -371,7 +371,9 @@ func (p *Pipeline) newAPI() (*api.Server, error) {
 			ss := sk.Status()
 			st.Sink = api.SinkStatus{Indexed: ss.Indexed, Deleted: ss.Deleted, Stale: ss.Stale, DeadLetters: ss.DeadLetters,
 				Retries: ss.Retries, AppliedLSN: ss.AppliedLSN, LastCommit: ss.LastCommit, LastError: ss.LastError,
-				BatchSize: ss.BatchSize, InFlight: ss.InFlight}
+				BatchSize: ss.BatchSize, InFlight: ss.InFlight, BulkDocs: ss.BulkDocs[:], BulkDocsSum: ss.BulkDocsSum}
+			bounds := sink.BulkDocBuckets()
+			st.Sink.BulkDocBounds = bounds[:]
 		}
 		n, byTable, err := dlq.count(ctx)
 		st.DeadLetters, st.DeadLettersByTable = n, byTable
