@@ -2,85 +2,27 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
-	"os"
-	"path/filepath"
 	"slices"
-	"strings"
 	"testing"
 	"time"
-
-	"github.com/jackc/pgx/v5"
-
-	"github.com/walsearch/walsearch/internal/pgtest"
 )
 
 // TestSchemaChangesNewTablesAndTruncateWhileRunning changes the schema under
 // the running binary: added, renamed and dropped columns, a new table and a
 // TRUNCATE are all picked up from the stream, without a restart.
 func TestSchemaChangesNewTablesAndTruncateWhileRunning(t *testing.T) {
-	c := pgtest.Require(t, cluster)
 	ctx := context.Background()
-	dbURL := c.NewDatabase(t)
-	conn, err := pgx.Connect(ctx, dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
+	dbURL, conn := testDB(t, `CREATE TABLE items (id int PRIMARY KEY, name text, legacy text);
+INSERT INTO items VALUES (1, 'apple', 'x'), (2, 'pear', 'y')`)
 	exec := func(sql string) {
 		t.Helper()
 		if _, err := conn.Exec(ctx, sql); err != nil {
 			t.Fatalf("%s: %v", sql, err)
 		}
 	}
-	exec(`CREATE TABLE items (id int PRIMARY KEY, name text, legacy text);
-INSERT INTO items VALUES (1, 'apple', 'x'), (2, 'pear', 'y')`)
-
-	addr, natsAddr := freeAddr(t), freeAddr(t)
-	base := "http://" + addr
-	cfgPath := filepath.Join(t.TempDir(), "walsearch.yaml")
-	cfg := fmt.Sprintf("data_dir: %s\npostgres:\n  url: %s\n  slot: schema\n  publication: schema\napi:\n  listen: %s\nnats:\n  listen: %s\n",
-		t.TempDir(), dbURL, addr, natsAddr)
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	p := startWalsearch(t, "run", "--config", cfgPath)
-	waitHealthy(t, base, p)
-
-	get := func(method, path, body string, out any) error {
-		req, err := http.NewRequest(method, base+path, strings.NewReader(body))
-		if err != nil {
-			return err
-		}
-		req.Header.Set("Content-Type", "application/json")
-		res, err := http.DefaultClient.Do(req)
-		if err != nil {
-			return err
-		}
-		defer res.Body.Close()
-		raw, _ := io.ReadAll(res.Body)
-		if res.StatusCode != 200 {
-			return fmt.Errorf("%s %s: HTTP %d: %s", method, path, res.StatusCode, raw)
-		}
-		return json.Unmarshal(raw, out)
-	}
-	docs := func(index string) (map[float64]map[string]any, error) {
-		var sr struct {
-			Data []map[string]any `json:"data"`
-		}
-		if err := get("POST", "/search", `{"index":"`+index+`","page_size":100}`, &sr); err != nil {
-			return nil, err
-		}
-		out := map[float64]map[string]any{}
-		for _, d := range sr.Data {
-			id, _ := d["id"].(float64)
-			out[id] = d
-		}
-		return out, nil
-	}
+	r := runPipeline(t, dbURL, "schema", "")
+	docs := r.docs
 	waitFor := func(what string, ok func() (bool, any)) {
 		t.Helper()
 		deadline := time.Now().Add(60 * time.Second)
@@ -118,7 +60,7 @@ INSERT INTO items VALUES (1, 'apple', 'x'), (2, 'pear', 'y')`)
 		FieldTypes map[string]string `json:"field_types"`
 	}
 	waitFor("the mapping to gain the column", func() (bool, any) {
-		err := get("GET", "/indices/items/fields", "", &fields)
+		err := r.apiJSON("GET", "/indices/items/fields", "", &fields)
 		return err == nil && slices.Contains(fields.Fields, "price") && fields.FieldTypes["price"] != "", fmt.Sprint(fields, err)
 	})
 

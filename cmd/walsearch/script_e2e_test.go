@@ -2,40 +2,24 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/jackc/pgx/v5"
-
-	"github.com/walsearch/walsearch/internal/pgtest"
 )
 
 // TestScriptsRunInThePipeline drops a transform.js into scripts_dir and runs
 // the real binary: rows are reshaped, and a row that stops matching the
 // script's filter leaves the index.
 func TestScriptsRunInThePipeline(t *testing.T) {
-	c := pgtest.Require(t, cluster)
 	ctx := context.Background()
-	dbURL := c.NewDatabase(t)
-	conn, err := pgx.Connect(ctx, dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, `
+	dbURL, conn := testDB(t, `
 CREATE TABLE people (id int PRIMARY KEY, first text, last text, email text, active boolean NOT NULL);
 INSERT INTO people VALUES (1, 'Ada', 'Lovelace', 'ada@example.com', true), (2, 'Alan', 'Turing', 'alan@example.com', true),
-                          (3, 'Grace', 'Hopper', 'grace@example.com', false);`); err != nil {
-		t.Fatal(err)
-	}
+                          (3, 'Grace', 'Hopper', 'grace@example.com', false);`)
 	scripts := t.TempDir()
 	if err := os.MkdirAll(filepath.Join(scripts, "people"), 0o755); err != nil {
 		t.Fatal(err)
@@ -48,41 +32,9 @@ INSERT INTO people VALUES (1, 'Ada', 'Lovelace', 'ada@example.com', true), (2, '
 	if err := os.WriteFile(filepath.Join(scripts, "people", "transform.js"), []byte(js), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	addr := freeAddr(t)
-	natsAddr := freeAddr(t)
-	base := "http://" + addr
-	cfgPath := filepath.Join(t.TempDir(), "walsearch.yaml")
-	cfg := fmt.Sprintf("data_dir: %s\npostgres:\n  url: %s\n  slot: scripts\n  publication: scripts\nscripts_dir: %s\napi:\n  listen: %s\nnats:\n  listen: %s\ntransform:\n  reload_interval: 200ms\n",
-		t.TempDir(), dbURL, scripts, addr, natsAddr)
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	p := startWalsearch(t, "run", "--config", cfgPath)
-	waitHealthy(t, base, p)
-
-	docs := func() (map[float64]map[string]any, error) {
-		res, err := http.Post(base+"/search", "application/json", strings.NewReader(`{"index":"people","page_size":100}`))
-		if err != nil {
-			return nil, err
-		}
-		defer res.Body.Close()
-		raw, _ := io.ReadAll(res.Body)
-		if res.StatusCode != 200 {
-			return nil, fmt.Errorf("HTTP %d: %s", res.StatusCode, raw)
-		}
-		var sr struct {
-			Data []map[string]any `json:"data"`
-		}
-		if err := json.Unmarshal(raw, &sr); err != nil {
-			return nil, err
-		}
-		out := map[float64]map[string]any{}
-		for _, d := range sr.Data {
-			id, _ := d["id"].(float64)
-			out[id] = d
-		}
-		return out, nil
-	}
+	r := runPipeline(t, dbURL, "scripts", fmt.Sprintf("scripts_dir: %s\ntransform:\n  reload_interval: 200ms\n", scripts))
+	natsAddr := r.natsAddr
+	docs := func() (map[float64]map[string]any, error) { return r.docs("people") }
 	waitFor := func(what string, ok func(map[float64]map[string]any) bool) {
 		t.Helper()
 		deadline := time.Now().Add(60 * time.Second)
@@ -165,7 +117,7 @@ INSERT INTO people VALUES (4, 'Katherine', 'Johnson', 'kj@nasa.gov', true);`); e
 	if out, err := runCLI(t, nil, "dlq", "list", "--nats-url", "nats://"+natsAddr); err != nil || strings.Contains(out, "has no email") {
 		t.Fatalf("dead letter still listed after replay: %v\n%s", err, out)
 	}
-	if err := p.stop(syscall.SIGTERM); err != nil {
+	if err := r.p.stop(syscall.SIGTERM); err != nil {
 		t.Fatalf("shutdown: %v", err)
 	}
 }

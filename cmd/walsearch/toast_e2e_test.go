@@ -2,19 +2,10 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/jackc/pgx/v5"
-
-	"github.com/walsearch/walsearch/internal/pgtest"
 )
 
 // TestToastedTextSurvivesUpdatesThatDoNotTouchIt runs the real binary over two
@@ -23,26 +14,15 @@ import (
 // leave the text alone must keep it in the index, whether the row came from
 // the snapshot or from the log; an update that changes it must replace it.
 func TestToastedTextSurvivesUpdatesThatDoNotTouchIt(t *testing.T) {
-	c := pgtest.Require(t, cluster)
 	ctx := context.Background()
-	dbURL := c.NewDatabase(t)
-	conn, err := pgx.Connect(ctx, dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
+	// EXTERNAL storage: out of line and uncompressed, so the value is
+	// TOASTed whatever its content.
+	dbURL, conn := testDB(t, `CREATE TABLE notes_default (id int PRIMARY KEY, title text, body text);
+ALTER TABLE notes_default ALTER COLUMN body SET STORAGE EXTERNAL;
+CREATE TABLE notes_full (id int PRIMARY KEY, title text, body text);
+ALTER TABLE notes_full ALTER COLUMN body SET STORAGE EXTERNAL;
+ALTER TABLE notes_full REPLICA IDENTITY FULL`)
 	tables := []string{"notes_default", "notes_full"}
-	for _, tbl := range tables {
-		// EXTERNAL storage: out of line and uncompressed, so the value is
-		// TOASTed whatever its content.
-		if _, err := conn.Exec(ctx, fmt.Sprintf(`CREATE TABLE %[1]s (id int PRIMARY KEY, title text, body text);
-ALTER TABLE %[1]s ALTER COLUMN body SET STORAGE EXTERNAL`, tbl)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if _, err := conn.Exec(ctx, `ALTER TABLE notes_full REPLICA IDENTITY FULL`); err != nil {
-		t.Fatal(err)
-	}
 	// 100 KB of text that differs per row and per version.
 	body := func(id, version int) string {
 		var b strings.Builder
@@ -63,40 +43,8 @@ ALTER TABLE %[1]s ALTER COLUMN body SET STORAGE EXTERNAL`, tbl)); err != nil {
 		t.Fatalf("notes_default has no TOAST data (%d, %v): the test would prove nothing", chunks, err)
 	}
 
-	addr, natsAddr := freeAddr(t), freeAddr(t)
-	base := "http://" + addr
-	cfgPath := filepath.Join(t.TempDir(), "walsearch.yaml")
-	cfg := fmt.Sprintf("data_dir: %s\npostgres:\n  url: %s\n  slot: toast\n  publication: toast\napi:\n  listen: %s\nnats:\n  listen: %s\n",
-		t.TempDir(), dbURL, addr, natsAddr)
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	p := startWalsearch(t, "run", "--config", cfgPath)
-	waitHealthy(t, base, p)
-
-	docs := func(index string) (map[float64]map[string]any, error) {
-		res, err := http.Post(base+"/search", "application/json", strings.NewReader(`{"index":"`+index+`","page_size":10}`))
-		if err != nil {
-			return nil, err
-		}
-		defer res.Body.Close()
-		raw, _ := io.ReadAll(res.Body)
-		if res.StatusCode != 200 {
-			return nil, fmt.Errorf("HTTP %d: %s", res.StatusCode, raw)
-		}
-		var sr struct {
-			Data []map[string]any `json:"data"`
-		}
-		if err := json.Unmarshal(raw, &sr); err != nil {
-			return nil, err
-		}
-		out := map[float64]map[string]any{}
-		for _, d := range sr.Data {
-			id, _ := d["id"].(float64)
-			out[id] = d
-		}
-		return out, nil
-	}
+	r := runPipeline(t, dbURL, "toast", "")
+	docs := r.docs
 	// want maps id to (title, body version).
 	type doc struct {
 		title   string
