@@ -13,7 +13,7 @@ build:
 # by the tests themselves), embedded NATS and the embedded search engine.
 test:
 	WALSEARCH_REQUIRE_POSTGRES=1 $(GO) test -race -count=1 -timeout 30m $(PKGS)
-	$(GO) build ./examples/...
+	d=$$(mktemp -d) && $(GO) build -o $$d ./examples/... && rm -rf $$d
 
 test-short:
 	$(GO) test -count=1 -short $(PKGS)
