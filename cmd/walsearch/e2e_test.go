@@ -72,9 +72,7 @@ func (l *lockedBuffer) Write(p []byte) (int, error) {
 
 func startWalsearch(t *testing.T, args ...string) *process {
 	t.Helper()
-	raw, _ := json.Marshal(args)
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), childArgsEnv+"="+string(raw))
+	cmd := walsearchCommand(args...)
 	buf := &bytes.Buffer{}
 	lb := &lockedBuffer{b: buf}
 	cmd.Stdout, cmd.Stderr = lb, lb
@@ -304,26 +302,34 @@ func waitHealthy(t *testing.T, base string, p *process) {
 	}
 }
 
-// writer applies random inserts, updates and deletes, each in its own
-// transaction, bumping v on every update.
+// writer applies random inserts, updates and deletes to one table, each in
+// its own transaction. The statements take the row's id as $1; updates bump v.
 type writer struct {
-	conn *pgx.Conn
-	rng  *rand.Rand
-	next int64
+	conn                *pgx.Conn
+	rng                 *rand.Rand
+	next                int64
+	insert, update, del string
+}
+
+// usersWriter writes to TestEndToEnd's users table, whose ids run to next.
+func usersWriter(conn *pgx.Conn, rng *rand.Rand, next int64) *writer {
+	return &writer{conn: conn, rng: rng, next: next,
+		insert: `INSERT INTO users (id, name, email, age, v)
+			VALUES ($1::bigint, 'user ' || $1::bigint, 'u' || $1::bigint || '@example.com', 20 + $1::bigint % 50, 1)`,
+		update: `UPDATE users SET v = v + 1, name = 'renamed ' || v, age = NULL WHERE id = $1`,
+		del:    `DELETE FROM users WHERE id = $1`}
 }
 
 func (w *writer) step(ctx context.Context) error {
-	id := w.rng.Int64N(w.next) + 1
 	var err error
 	switch w.rng.IntN(4) {
 	case 0:
 		w.next++
-		_, err = w.conn.Exec(ctx, `INSERT INTO users (id, name, email, age, v) VALUES ($1, $2, $3, $4, 1)`,
-			w.next, fmt.Sprintf("user %d", w.next), fmt.Sprintf("u%d@example.com", w.next), 20+w.next%50)
+		_, err = w.conn.Exec(ctx, w.insert, w.next)
 	case 1:
-		_, err = w.conn.Exec(ctx, `DELETE FROM users WHERE id = $1`, id)
+		_, err = w.conn.Exec(ctx, w.del, w.rng.Int64N(w.next)+1)
 	default:
-		_, err = w.conn.Exec(ctx, `UPDATE users SET v = v + 1, name = 'renamed ' || v, age = NULL WHERE id = $1`, id)
+		_, err = w.conn.Exec(ctx, w.update, w.rng.Int64N(w.next)+1)
 	}
 	return err
 }
@@ -359,7 +365,7 @@ INSERT INTO users (id, name, email, age)
 	waitConverged(t, base, conn, "initial snapshot")
 
 	// 2. Live inserts, updates and deletes.
-	w := &writer{conn: conn, rng: rand.New(rand.NewPCG(1, 2)), next: 500}
+	w := usersWriter(conn, rand.New(rand.NewPCG(1, 2)), 500)
 	for range 200 {
 		if err := w.step(ctx); err != nil {
 			t.Fatal(err)
@@ -386,7 +392,7 @@ INSERT INTO users (id, name, email, age)
 		t.Fatal(err)
 	}
 	defer wconn.Close(ctx)
-	bw := &writer{conn: wconn, rng: rand.New(rand.NewPCG(3, 4)), next: w.next + 3000}
+	bw := usersWriter(wconn, rand.New(rand.NewPCG(3, 4)), w.next+3000)
 	if _, err := wconn.Exec(ctx, `INSERT INTO users (id, name, v) SELECT g, 'burst ' || g, 1 FROM generate_series($1::bigint + 1, $2::bigint) g`, w.next, bw.next); err != nil {
 		t.Fatal(err)
 	}

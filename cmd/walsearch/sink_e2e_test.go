@@ -27,27 +27,13 @@ func walsearchCommand(args ...string) *exec.Cmd {
 	return cmd
 }
 
-// itemWriter changes rows of items at random, each change its own
-// transaction: inserts, deletes, and updates that bump v.
-type itemWriter struct {
-	conn *pgx.Conn
-	rng  *rand.Rand
-	next int64
-}
-
-func (w *itemWriter) step(ctx context.Context) error {
-	id := w.rng.Int64N(w.next) + 1
-	var err error
-	switch w.rng.IntN(4) {
-	case 0:
-		w.next++
-		_, err = w.conn.Exec(ctx, `INSERT INTO items (id, name, n) VALUES ($1::bigint, 'item ' || $1::bigint, $1::bigint % 1000)`, w.next)
-	case 1:
-		_, err = w.conn.Exec(ctx, `DELETE FROM items WHERE id = $1`, id)
-	default:
-		_, err = w.conn.Exec(ctx, `UPDATE items SET v = v + 1, name = 'changed ' || v, n = NULL WHERE id = $1`, id)
-	}
-	return err
+// itemsWriter writes to the items table of the sink tests, whose ids run
+// to next.
+func itemsWriter(conn *pgx.Conn, rng *rand.Rand, next int64) *writer {
+	return &writer{conn: conn, rng: rng, next: next,
+		insert: `INSERT INTO items (id, name, n) VALUES ($1::bigint, 'item ' || $1::bigint, $1::bigint % 1000)`,
+		update: `UPDATE items SET v = v + 1, name = 'changed ' || v, n = NULL WHERE id = $1`,
+		del:    `DELETE FROM items WHERE id = $1`}
 }
 
 // TestSinkKilledDuringBulkFlush kills walsearch (SIGKILL) at the moment a
@@ -86,7 +72,7 @@ INSERT INTO items (id, name, n) SELECT g, 'item ' || g, g % 1000 FROM generate_s
 		t.Fatal(err)
 	}
 	defer wconn.Close(ctx)
-	w := &itemWriter{conn: wconn, rng: rand.New(rand.NewPCG(5, 6)), next: initial}
+	w := itemsWriter(wconn, rand.New(rand.NewPCG(5, 6)), initial)
 	for _, round := range []struct {
 		name  string
 		fault faultes.Fault
