@@ -87,13 +87,26 @@ func encodeChange(b []byte, ev *Change) ([]byte, error) {
 	return out, nil
 }
 
+// nextMessage encodes the message that starts evs: as many of them as may
+// share it (see sameBatch and EncodeChanges), Count saying how many.
+func nextMessage(evs []*Change) (Message, error) {
+	data, used, err := EncodeChanges(evs[:sameBatch(evs)], MaxBatchBytes)
+	if err != nil {
+		return Message{}, err
+	}
+	return Message{Subject: ChangeSubject(evs[0].Schema, evs[0].Table), ID: BatchMsgID(evs[:used]), Data: data, Count: used}, nil
+}
+
 // BatchMsgID is the message id of a message holding evs: the first change's
 // id, plus how many follow it. A message republished after a crash with the
 // same changes gets the same id, so JetStream drops it as a duplicate.
-func BatchMsgID(evs []*Change) string {
-	id := evs[0].MsgID()
-	if len(evs) > 1 {
-		id += "+" + strconv.Itoa(len(evs)-1)
+func BatchMsgID(evs []*Change) string { return batchID(evs[0], len(evs)) }
+
+// batchID is the id of a message of n changes, the first being first.
+func batchID(first *Change, n int) string {
+	id := first.MsgID()
+	if n > 1 {
+		id += "+" + strconv.Itoa(n-1)
 	}
 	return id
 }

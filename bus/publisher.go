@@ -179,17 +179,21 @@ func (b *Bus) NewChangePublisher() (*ChangePublisher, error) {
 // parallel.
 func (p *ChangePublisher) Publish(ctx context.Context, evs ...*Change) error {
 	for len(evs) > 0 {
-		n := sameBatch(evs)
-		data, used, err := EncodeChanges(evs[:n], MaxBatchBytes)
+		m, err := nextMessage(evs)
 		if err != nil {
 			return err
 		}
-		if err := p.PublishRaw(ctx, ChangeSubject(evs[0].Schema, evs[0].Table), BatchMsgID(evs[:used]), data); err != nil {
+		if err := p.PublishMessage(ctx, m); err != nil {
 			return err
 		}
-		evs = evs[used:]
+		evs = evs[m.Count:]
 	}
 	return nil
+}
+
+// PublishMessage publishes a message built elsewhere (see ReadBatch).
+func (p *ChangePublisher) PublishMessage(ctx context.Context, m Message) error {
+	return p.PublishRaw(ctx, m.Subject, m.ID, m.Data)
 }
 
 // DocPublisher publishes document events.
