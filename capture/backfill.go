@@ -225,9 +225,11 @@ func (b *backfiller) chunk(ctx context.Context, conn *pgx.Conn, t snapshotTable,
 		return chunkResult{}, fmt.Errorf("begin chunk: %w", err)
 	}
 	var rows []*bus.Change
-	res, err := c.readChunk(ctx, conn.PgConn(), t, rg, limit, 0, func(ev *bus.Change) error {
+	enc := newRowEncoder(c.codec, t.rel)
+	res, err := c.readChunk(ctx, conn.PgConn(), t, rg, limit, func(fields []copyField) error {
+		ev, err := enc.change(fields, 0, uint64(len(rows)))
 		rows = append(rows, ev)
-		return nil
+		return err
 	})
 	if err != nil {
 		_ = tx.Rollback(context.WithoutCancel(ctx))

@@ -26,6 +26,9 @@ import (
 // their order.
 type Publisher interface {
 	Publish(ctx context.Context, evs ...*bus.Change) error
+	// PublishMessage publishes a message of changes built with a
+	// bus.ReadBatch, as Publish would have sent them.
+	PublishMessage(ctx context.Context, m bus.Message) error
 	Flush(ctx context.Context) error
 }
 

@@ -84,10 +84,9 @@ type chunkResult struct {
 }
 
 // readChunk reads the next chunk of rg over conn (inside the transaction the
-// caller began) and hands each row to emit as an OpRead change at lsn.
-// Positions are numbered from pos.
+// caller began) and hands each row to onRow, which must not keep fields.
 func (c *Capture) readChunk(ctx context.Context, conn *pgconn.PgConn, t snapshotTable, rg keyRange, limit int,
-	lsn bus.LSN, emit func(*bus.Change) error) (chunkResult, error) {
+	onRow func(fields []copyField) error) (chunkResult, error) {
 	r := t.rel
 	var res chunkResult
 	lastKey := make([]string, len(r.key))
@@ -95,15 +94,14 @@ func (c *Capture) readChunk(ctx context.Context, conn *pgconn.PgConn, t snapshot
 		if len(fields) != len(r.columns) {
 			return fmt.Errorf("row has %d fields, want %d", len(fields), len(r.columns))
 		}
-		ev, err := c.rowChange(r, fields, lsn, res.rows)
-		if err != nil {
+		if err := onRow(fields); err != nil {
 			return err
 		}
 		res.rows++
 		for i, k := range r.key {
 			lastKey[i] = fields[k].text
 		}
-		return emit(ev)
+		return nil
 	}}
 	if len(r.columns) == 0 {
 		return res, nil
@@ -120,35 +118,85 @@ func (c *Capture) readChunk(ctx context.Context, conn *pgconn.PgConn, t snapshot
 	return res, nil
 }
 
-// rowChange converts one COPY row of r into an OpRead change. The row is
-// encoded straight to JSON (Change.RowJSON): a snapshot encodes every row
-// once and never needs it as Go values; the key's values are decoded.
-func (c *Capture) rowChange(r *relation, fields []copyField, lsn bus.LSN, pos uint64) (*bus.Change, error) {
-	ev := &bus.Change{V: bus.SchemaVersion, Op: bus.OpRead, Schema: r.schema, Table: r.table, LSN: lsn, Pos: pos}
-	b := make([]byte, 0, r.rowSize.Load()+64)
-	b = append(b, '{')
-	var err error
-	for i, f := range fields {
+// rowEncoder encodes COPY rows of one relation as JSON objects with the
+// codec, noting where each key column's value lies in the result.
+type rowEncoder struct {
+	codec *Codec
+	rel   *relation
+	names [][]byte // per column: `"name":`, after a comma but for the first
+	keyOf []int    // per column: its position in the key, -1 if none
+	keyAt [][2]int // per key column: its value's span in the last row encoded
+}
+
+func newRowEncoder(codec *Codec, r *relation) *rowEncoder {
+	e := &rowEncoder{codec: codec, rel: r, names: make([][]byte, len(r.columns)),
+		keyOf: make([]int, len(r.columns)), keyAt: make([][2]int, len(r.key))}
+	for i, col := range r.columns {
+		var n []byte
 		if i > 0 {
-			b = append(b, ',')
+			n = append(n, ',')
 		}
-		b = bus.AppendJSONString(b, r.columns[i].name)
-		b = append(b, ':')
+		e.names[i] = append(bus.AppendJSONString(n, col.name), ':')
+		e.keyOf[i] = -1
+	}
+	for k, i := range r.key {
+		e.keyOf[i] = k
+	}
+	return e
+}
+
+// encode appends the row as a JSON object to b.
+func (e *rowEncoder) encode(b []byte, fields []copyField) ([]byte, error) {
+	b = append(b, '{')
+	for i, f := range fields {
+		b = append(b, e.names[i]...)
+		start := len(b)
 		if f.null {
 			b = append(b, "null"...)
-		} else if b, err = c.codec.AppendJSON(b, r.columns[i].oid, f.text); err != nil {
-			return nil, fmt.Errorf("encode %s.%s: %w", r.qualifiedName(), r.columns[i].name, err)
+		} else {
+			var err error
+			if b, err = e.codec.AppendJSON(b, e.rel.columns[i].oid, f.text); err != nil {
+				return nil, fmt.Errorf("encode %s.%s: %w", e.rel.qualifiedName(), e.rel.columns[i].name, err)
+			}
+		}
+		if k := e.keyOf[i]; k >= 0 {
+			e.keyAt[k] = [2]int{start, len(b)}
 		}
 	}
-	ev.RowJSON = append(b, '}')
-	r.rowSize.Store(int64(len(ev.RowJSON)))
-	ev.Key = make([]bus.Column, len(r.key))
-	for i, k := range r.key {
+	return append(b, '}'), nil
+}
+
+// keyJSON fills dst with the JSON value of each key column in row, which
+// encode returned.
+func (e *rowEncoder) keyJSON(dst [][]byte, row []byte) [][]byte {
+	dst = dst[:0]
+	for _, at := range e.keyAt {
+		dst = append(dst, row[at[0]:at[1]])
+	}
+	return dst
+}
+
+// key decodes the key columns of a row.
+func (e *rowEncoder) key(fields []copyField) []bus.Column {
+	key := make([]bus.Column, len(e.rel.key))
+	for i, k := range e.rel.key {
 		var v any
 		if f := fields[k]; !f.null {
-			v = c.codec.DecodeText(r.columns[k].oid, f.text)
+			v = e.codec.DecodeText(e.rel.columns[k].oid, f.text)
 		}
-		ev.Key[i] = bus.Column{Name: r.columns[k].name, Value: v}
+		key[i] = bus.Column{Name: e.rel.columns[k].name, Value: v}
 	}
-	return ev, nil
+	return key
+}
+
+// change converts one COPY row into an OpRead change at lsn and position pos.
+func (e *rowEncoder) change(fields []copyField, lsn bus.LSN, pos uint64) (*bus.Change, error) {
+	r := e.rel
+	row, err := e.encode(make([]byte, 0, r.rowSize.Load()+64), fields)
+	if err != nil {
+		return nil, err
+	}
+	r.rowSize.Store(int64(len(row)))
+	return &bus.Change{V: bus.SchemaVersion, Op: bus.OpRead, Schema: r.schema, Table: r.table, LSN: lsn, Pos: pos,
+		Key: e.key(fields), RowJSON: row}, nil
 }

@@ -3,6 +3,7 @@ package capture
 import (
 	"bytes"
 	"errors"
+	"strings"
 )
 
 // copyField is one column of a row in COPY's text format.
@@ -18,12 +19,15 @@ var errCopySyntax = errors.New("malformed COPY text row")
 func parseCopyRow(line []byte) ([]copyField, error) { return appendCopyRow(nil, line) }
 
 // appendCopyRow is parseCopyRow appending to fields (to reuse its array).
+// The line is copied to one string that every field without an escape is a
+// part of: a row costs one allocation, not one per field.
 func appendCopyRow(fields []copyField, line []byte) ([]copyField, error) {
+	s := string(line)
 	for {
-		end := bytes.IndexByte(line, '\t')
-		raw := line
+		end := strings.IndexByte(s, '\t')
+		raw := s
 		if end >= 0 {
-			raw = line[:end]
+			raw = s[:end]
 		}
 		f, err := unescapeCopy(raw)
 		if err != nil {
@@ -33,16 +37,16 @@ func appendCopyRow(fields []copyField, line []byte) ([]copyField, error) {
 		if end < 0 {
 			return fields, nil
 		}
-		line = line[end+1:]
+		s = s[end+1:]
 	}
 }
 
-func unescapeCopy(raw []byte) (copyField, error) {
-	if len(raw) == 2 && raw[0] == '\\' && raw[1] == 'N' {
+func unescapeCopy(raw string) (copyField, error) {
+	if raw == `\N` {
 		return copyField{null: true}, nil
 	}
-	if bytes.IndexByte(raw, '\\') < 0 {
-		return copyField{text: string(raw)}, nil
+	if strings.IndexByte(raw, '\\') < 0 {
+		return copyField{text: raw}, nil
 	}
 	out := make([]byte, 0, len(raw))
 	for i := 0; i < len(raw); i++ {
@@ -118,26 +122,42 @@ type copyRows struct {
 }
 
 func (w *copyRows) Write(p []byte) (int, error) {
-	w.buf = append(w.buf, p...)
+	rest := p
+	if len(w.buf) > 0 {
+		// The end of a row begun in an earlier write.
+		nl := bytes.IndexByte(p, '\n')
+		if nl < 0 {
+			w.buf = append(w.buf, p...)
+			return len(p), nil
+		}
+		w.buf = append(w.buf, p[:nl]...)
+		if err := w.row(w.buf); err != nil {
+			return 0, err
+		}
+		w.buf = w.buf[:0:0] // let a large row's buffer go
+		rest = p[nl+1:]
+	}
 	for {
-		nl := bytes.IndexByte(w.buf, '\n')
+		nl := bytes.IndexByte(rest, '\n')
 		if nl < 0 {
 			break
 		}
-		fields, err := appendCopyRow(w.fields[:0], w.buf[:nl])
-		if err != nil {
+		if err := w.row(rest[:nl]); err != nil {
 			return 0, err
 		}
-		w.fields = fields
-		if err := w.onRow(fields); err != nil {
-			return 0, err
-		}
-		w.buf = w.buf[nl+1:]
+		rest = rest[nl+1:]
 	}
-	if len(w.buf) == 0 {
-		w.buf = w.buf[:0:0] // let a large row's buffer go
-	}
+	w.buf = append(w.buf, rest...) // p is not ours to keep
 	return len(p), nil
+}
+
+func (w *copyRows) row(line []byte) error {
+	fields, err := appendCopyRow(w.fields[:0], line)
+	if err != nil {
+		return err
+	}
+	w.fields = fields
+	return w.onRow(fields)
 }
 
 // finish reports a row left without its newline.

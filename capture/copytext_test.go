@@ -100,3 +100,50 @@ func FuzzParseCopyRow(f *testing.F) {
 		_, _ = parseCopyRow([]byte(a))
 	})
 }
+
+// FuzzCopyRowsAnySplit cuts COPY output into writes at arbitrary points, and
+// scribbles over each write's buffer once Write returned (as the caller may
+// reuse it): the rows must be those of the whole lines.
+func FuzzCopyRowsAnySplit(f *testing.F) {
+	f.Add([]byte("1\ta\n22\tbb\n333\t\\N\n"), []byte{3, 1, 9})
+	f.Add([]byte("x\n\ny\n"), []byte{0, 1, 0, 2})
+	f.Fuzz(func(t *testing.T, data, cuts []byte) {
+		if len(data) == 0 || data[len(data)-1] != '\n' {
+			data = append(data, '\n')
+		}
+		var want [][]copyField
+		for _, line := range bytes.SplitAfter(data, []byte("\n")) {
+			if len(line) == 0 {
+				continue
+			}
+			fields, err := parseCopyRow(line[:len(line)-1])
+			if err != nil {
+				return // malformed: not this test's subject
+			}
+			want = append(want, fields)
+		}
+		var got [][]copyField
+		w := &copyRows{onRow: func(f []copyField) error { got = append(got, slices.Clone(f)); return nil }}
+		rest := data
+		for i := 0; len(rest) > 0; i++ {
+			n := len(rest)
+			if i < len(cuts) {
+				n = min(n, int(cuts[i]))
+			}
+			buf := bytes.Clone(rest[:n])
+			if _, err := w.Write(buf); err != nil {
+				t.Fatal(err)
+			}
+			for j := range buf {
+				buf[j] = '#'
+			}
+			rest = rest[n:]
+		}
+		if err := w.finish(); err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("rows = %+v, want %+v", got, want)
+		}
+	})
+}

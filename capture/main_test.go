@@ -425,6 +425,29 @@ func (p *faultyPublisher) Publish(ctx context.Context, evs ...*bus.Change) error
 	return nil
 }
 
+// PublishMessage is Publish for a message built from snapshot rows: it is
+// passed on as it is when no fault stops it part way.
+func (p *faultyPublisher) PublishMessage(ctx context.Context, m bus.Message) error {
+	cs, err := bus.DecodeChanges(m.Data)
+	if err != nil {
+		return fmt.Errorf("faulty publisher: %w", err)
+	}
+	evs := make([]*bus.Change, len(cs))
+	for i := range cs {
+		evs[i] = &cs[i]
+	}
+	p.mu.Lock()
+	whole := p.blockAfter == 0 || len(p.published)+len(evs) <= p.blockAfter
+	if whole {
+		p.published = append(p.published, evs...)
+	}
+	p.mu.Unlock()
+	if !whole {
+		return p.Publish(ctx, evs...)
+	}
+	return p.next.PublishMessage(ctx, m)
+}
+
 func (p *faultyPublisher) Flush(ctx context.Context) error {
 	p.mu.Lock()
 	gate, when := p.flushGate, p.holdWhen
@@ -473,5 +496,6 @@ func (nopState) Put(context.Context, string, []byte) error         { return nil 
 // of the acknowledgement logic alone.
 type nopPublisher struct{}
 
-func (nopPublisher) Publish(context.Context, ...*bus.Change) error { return nil }
-func (nopPublisher) Flush(context.Context) error                   { return nil }
+func (nopPublisher) Publish(context.Context, ...*bus.Change) error     { return nil }
+func (nopPublisher) PublishMessage(context.Context, bus.Message) error { return nil }
+func (nopPublisher) Flush(context.Context) error                       { return nil }

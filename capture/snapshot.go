@@ -119,6 +119,14 @@ func (c *Capture) publish(ctx context.Context, evs ...*bus.Change) error {
 	return nil
 }
 
+// publishMessage hands a message built from snapshot rows to the bus.
+func (c *Capture) publishMessage(ctx context.Context, m bus.Message) error {
+	if err := c.pub.PublishMessage(ctx, m); err != nil {
+		return &PublishError{Op: "publish", Err: err}
+	}
+	return nil
+}
+
 // flush waits until the bus stored everything published so far.
 func (c *Capture) flush(ctx context.Context) error {
 	if err := c.pub.Flush(ctx); err != nil {
@@ -286,22 +294,36 @@ func (c *Capture) readRange(ctx context.Context, conn *pgx.Conn, lsn bus.LSN, u 
 	if !p.t.chunkable() {
 		limit = 0
 	}
-	batch := make([]*bus.Change, 0, bus.MaxBatchEvents)
-	send := func() error {
-		err := c.publish(ctx, batch...)
-		clear(batch)
-		batch = batch[:0]
-		return err
+	r := p.t.rel
+	enc := newRowEncoder(c.codec, r)
+	keyNames := make([]string, len(r.key))
+	for i, k := range r.key {
+		keyNames[i] = r.columns[k].name
 	}
+	batch := bus.NewReadBatch(r.schema, r.table, keyNames, lsn)
+	var (
+		row     []byte      // the row being added, reused
+		keyJSON [][]byte    // its key values, in row
+		fields  []copyField // its fields
+		key     = func() []bus.Column { return enc.key(fields) }
+	)
 	for !rg.Done {
-		res, err := c.readChunk(ctx, conn.PgConn(), p.t, rg, limit, lsn, func(ev *bus.Change) error {
-			if batch = append(batch, ev); len(batch) == cap(batch) {
-				return send()
+		var pos uint64
+		res, err := c.readChunk(ctx, conn.PgConn(), p.t, rg, limit, func(f []copyField) error {
+			var err error
+			if row, err = enc.encode(row[:0], f); err != nil {
+				return err
+			}
+			fields, keyJSON = f, enc.keyJSON(keyJSON, row)
+			m, full := batch.Add(pos, keyJSON, row, key)
+			pos++
+			if full {
+				return c.publishMessage(ctx, m)
 			}
 			return nil
 		})
-		if err == nil && len(batch) > 0 {
-			err = send()
+		if m, ok := batch.Take(); ok && err == nil {
+			err = c.publishMessage(ctx, m)
 		}
 		if err != nil {
 			return fmt.Errorf("snapshot: %w", err)
