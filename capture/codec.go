@@ -163,10 +163,21 @@ func (c *Codec) DecodeText(oid uint32, text string) any {
 }
 
 // AppendJSON appends the JSON encoding of what DecodeText(oid, text)
-// returns. The common scalar kinds are written straight from their text,
-// without building a Go value: the snapshot encodes every row this way.
+// returns. The common kinds, arrays of them included, are written straight
+// from their text, without building a Go value: the snapshot encodes every
+// row this way.
 func (c *Codec) AppendJSON(b []byte, oid uint32, text string) ([]byte, error) {
-	switch c.lookup(oid).kind {
+	t := c.lookup(oid)
+	if t.kind == kindText {
+		return bus.AppendJSONString(b, text), nil // the commonest kind, spared a call
+	}
+	return c.appendJSON(b, oid, t, text, 0)
+}
+
+// appendJSON is AppendJSON for a value of type oid (described by t) met
+// depth arrays deep, as decode's depth counts them.
+func (c *Codec) appendJSON(b []byte, oid uint32, t typeInfo, text string, depth int) ([]byte, error) {
+	switch t.kind {
 	case kindText:
 		return bus.AppendJSONString(b, text), nil
 	case kindInt:
@@ -184,12 +195,76 @@ func (c *Codec) AppendJSON(b []byte, oid uint32, text string) ([]byte, error) {
 		case "f", "false":
 			return append(b, "false"...), nil
 		}
-	case kindDate, kindTimestamp, kindTimestamptz:
-		if v, ok := c.decode(oid, text, 0).(string); ok {
-			return bus.AppendJSONString(b, v), nil
+	case kindDate:
+		// Dates and timestamps are digits and punctuation: nothing to escape.
+		if out, ok := appendDateText(append(b, '"'), text); ok {
+			return append(out, '"'), nil
+		}
+	case kindTimestamp, kindTimestamptz:
+		if out, ok := appendTimestampText(append(b, '"'), text, t.kind == kindTimestamptz); ok {
+			return append(out, '"'), nil
+		}
+	case kindArray:
+		if depth >= maxArrayNesting {
+			return bus.AppendJSONString(b, text), nil // what decode returns
+		}
+		if out, ok := c.appendArray(b, t, text, depth); ok {
+			return out, nil
 		}
 	}
-	return bus.AppendJSONValue(b, c.decode(oid, text, 0))
+	return bus.AppendJSONValue(b, c.decode(oid, text, depth))
+}
+
+// appendArray appends the JSON array for the array literal text of type t,
+// writing each element as the literal is read. It returns b as it was and
+// false when the literal is malformed, when an element does not encode, or
+// when the elements are json values: encoding those depends on how deep the
+// decoded value nests them, so they go the general way.
+func (c *Codec) appendArray(b []byte, t typeInfo, text string, depth int) ([]byte, bool) {
+	elem := c.lookup(t.elem)
+	if c.holdsJSON(elem, depth+1) {
+		return b, false
+	}
+	p, err := newArrayParser(text, t.delim)
+	if err != nil {
+		return b, false
+	}
+	out := b
+	prev := arrayEnd
+	for {
+		tok, err := p.next()
+		if err != nil {
+			return b, false
+		}
+		if (tok == arrayOpen || tok == arrayElement) && (prev == arrayElement || prev == arrayClose) {
+			out = append(out, ',') // a delimiter was read before tok
+		}
+		switch tok {
+		case arrayOpen:
+			out = append(out, '[')
+		case arrayClose:
+			out = append(out, ']')
+		case arrayElement:
+			if p.null {
+				out = append(out, "null"...)
+			} else if out, err = c.appendJSON(out, t.elem, elem, p.elem, depth+1); err != nil {
+				return b, false
+			}
+		case arrayEnd:
+			return out, true
+		}
+		prev = tok
+	}
+}
+
+// holdsJSON reports whether elements of type elem met depth arrays deep
+// decode to json values, themselves or as elements of nested arrays.
+func (c *Codec) holdsJSON(elem typeInfo, depth int) bool {
+	for elem.kind == kindArray && depth < maxArrayNesting {
+		elem = c.lookup(elem.elem)
+		depth++
+	}
+	return elem.kind == kindJSON
 }
 
 // plainInt reports whether s is an integer ParseInt accepts and JSON writes

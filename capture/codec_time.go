@@ -20,51 +20,67 @@ const (
 // formatDate converts date output in the ISO DateStyle (2024-01-31, or
 // 0044-03-15 BC) to ISO 8601 (BC years become astronomical: -0043-03-15).
 func formatDate(text string) (string, bool) {
-	switch text {
-	case "infinity":
-		return datePlusInfinity, true
-	case "-infinity":
-		return dateMinusInfinity, true
-	}
-	body, bc := strings.CutSuffix(text, " BC")
-	y, m, d, ok := parseDate(body)
-	if !ok {
-		return "", false
-	}
-	if bc {
-		y = 1 - y
-	}
-	var b strings.Builder
-	writeYear(&b, y)
-	b.WriteByte('-')
-	write2(&b, m)
-	b.WriteByte('-')
-	write2(&b, d)
-	return b.String(), true
+	var buf [maxTimestampLen]byte
+	b, ok := appendDateText(buf[:0], text)
+	return string(b), ok
 }
 
 // formatTimestamp converts timestamp (tz=false) and timestamptz (tz=true)
 // output in the ISO DateStyle to ISO 8601 with exactly six fractional digits;
 // timestamptz values are moved to UTC and end in Z.
 func formatTimestamp(text string, tz bool) (string, bool) {
+	var buf [maxTimestampLen]byte
+	b, ok := appendTimestampText(buf[:0], text, tz)
+	return string(b), ok
+}
+
+// maxTimestampLen is the longest timestamp appendTimestampText writes: the
+// year has up to seven digits (parseDate's limit), eight once a late
+// offset carries it over into the next year.
+const maxTimestampLen = len("+10000000-01-01T00:00:00.000000Z")
+
+// appendDateText appends the ISO 8601 form of date output (see formatDate).
+// It returns b unchanged and false when text is not a date.
+func appendDateText(b []byte, text string) ([]byte, bool) {
+	switch text {
+	case "infinity":
+		return append(b, datePlusInfinity...), true
+	case "-infinity":
+		return append(b, dateMinusInfinity...), true
+	}
+	body, bc := strings.CutSuffix(text, " BC")
+	y, m, d, ok := parseDate(body)
+	if !ok {
+		return b, false
+	}
+	if bc {
+		y = 1 - y
+	}
+	return appendDate(b, y, m, d), true
+}
+
+// appendTimestampText appends the ISO 8601 form of timestamp or timestamptz
+// output (see formatTimestamp). It returns b unchanged and false when text is
+// not a timestamp.
+func appendTimestampText(b []byte, text string, tz bool) ([]byte, bool) {
 	suffix := ""
 	if tz {
 		suffix = "Z"
 	}
 	switch text {
 	case "infinity":
-		return timestampPlusInfinity + suffix, true
+		return append(append(b, timestampPlusInfinity...), suffix...), true
 	case "-infinity":
-		return timestampMinusInfinity + suffix, true
+		return append(append(b, timestampMinusInfinity...), suffix...), true
 	}
 	body, bc := strings.CutSuffix(text, " BC")
 	datePart, timePart, ok := strings.Cut(body, " ")
 	if !ok {
-		return "", false
+		return b, false
 	}
 	y, mo, d, ok := parseDate(datePart)
 	if !ok {
-		return "", false
+		return b, false
 	}
 	if bc {
 		y = 1 - y
@@ -73,57 +89,59 @@ func formatTimestamp(text string, tz bool) (string, bool) {
 	if tz {
 		i := strings.IndexAny(timePart, "+-")
 		if i < 0 {
-			return "", false
+			return b, false
 		}
 		clock, offset = timePart[:i], timePart[i:]
 	}
 	h, mi, s, micros, ok := parseClock(clock)
 	if !ok {
-		return "", false
+		return b, false
 	}
 	if (offset == "" || offset == "+00") && h < 24 && s < 60 {
 		// Nothing to move or normalise (sessions run in UTC): write the
 		// fields as they are.
 		if d > daysIn(mo, y) {
-			return "", false
+			return b, false
 		}
-		return writeTimestamp(y, mo, d, h, mi, s, micros, suffix), true
+		return appendTimestamp(b, y, mo, d, h, mi, s, micros, suffix), true
 	}
 	t := time.Date(y, time.Month(mo), d, h, mi, s, micros*1000, time.UTC)
 	if t.Month() != time.Month(mo) || t.Day() != d {
-		return "", false
+		return b, false
 	}
 	if tz {
 		off, ok := parseOffset(offset)
 		if !ok {
-			return "", false
+			return b, false
 		}
 		t = t.Add(-time.Duration(off) * time.Second)
 	}
-	return writeTimestamp(t.Year(), int(t.Month()), t.Day(), t.Hour(), t.Minute(), t.Second(), t.Nanosecond()/1000, suffix), true
+	return appendTimestamp(b, t.Year(), int(t.Month()), t.Day(), t.Hour(), t.Minute(), t.Second(), t.Nanosecond()/1000, suffix), true
 }
 
-// writeTimestamp writes ISO 8601 with six fractional digits.
-func writeTimestamp(y, mo, d, h, mi, s, micros int, suffix string) string {
-	var b strings.Builder
-	b.Grow(len("+10000-01-01T00:00:00.000000Z"))
-	writeYear(&b, y)
-	b.WriteByte('-')
-	write2(&b, mo)
-	b.WriteByte('-')
-	write2(&b, d)
-	b.WriteByte('T')
-	write2(&b, h)
-	b.WriteByte(':')
-	write2(&b, mi)
-	b.WriteByte(':')
-	write2(&b, s)
-	b.WriteByte('.')
+// appendDate appends an ISO 8601 date.
+func appendDate(b []byte, y, mo, d int) []byte {
+	b = appendYear(b, y)
+	b = append(b, '-')
+	b = append2(b, mo)
+	b = append(b, '-')
+	return append2(b, d)
+}
+
+// appendTimestamp appends ISO 8601 with six fractional digits.
+func appendTimestamp(b []byte, y, mo, d, h, mi, s, micros int, suffix string) []byte {
+	b = appendDate(b, y, mo, d)
+	b = append(b, 'T')
+	b = append2(b, h)
+	b = append(b, ':')
+	b = append2(b, mi)
+	b = append(b, ':')
+	b = append2(b, s)
+	b = append(b, '.')
 	for div := 100000; div > 0; div /= 10 {
-		b.WriteByte(byte('0' + micros/div%10))
+		b = append(b, byte('0'+micros/div%10))
 	}
-	b.WriteString(suffix)
-	return b.String()
+	return append(b, suffix...)
 }
 
 // daysIn is the number of days of month m of (proleptic Gregorian) year y.
@@ -235,26 +253,28 @@ func atoiDigits(s string) (int, error) {
 	return strconv.Atoi(s)
 }
 
-func writeYear(b *strings.Builder, y int) {
+// appendYear appends y with at least four digits, a '-' before negative
+// years and a '+' before years of more than four digits (ISO 8601's
+// expanded years).
+func appendYear(b []byte, y int) []byte {
 	switch {
 	case y < 0:
-		b.WriteByte('-')
+		b = append(b, '-')
 		y = -y
 	case y > 9999:
-		b.WriteByte('+')
+		b = append(b, '+')
 	}
 	var digits [20]byte
 	s := strconv.AppendInt(digits[:0], int64(y), 10)
 	for range 4 - len(s) {
-		b.WriteByte('0')
+		b = append(b, '0')
 	}
-	b.Write(s)
+	return append(b, s...)
 }
 
-// write2 writes v (0 to 99) as two digits.
-func write2(b *strings.Builder, v int) {
-	b.WriteByte(byte('0' + v/10))
-	b.WriteByte(byte('0' + v%10))
+// append2 appends v (0 to 99) as two digits.
+func append2(b []byte, v int) []byte {
+	return append(b, byte('0'+v/10), byte('0'+v%10))
 }
 
 // splitN cuts s at sep into at most 4 parts and says how many there were
