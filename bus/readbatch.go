@@ -74,13 +74,15 @@ func NewReadBatch(schema, table string, keyNames []string, lsn LSN) *ReadBatch {
 // message, returns it (full is true) for the caller to publish, and starts
 // the next one with the change.
 func (b *ReadBatch) Add(pos uint64, keyJSON [][]byte, row []byte, key func() []Column) (msg Message, full bool) {
-	if b.n == MaxBatchEvents {
+	size := b.changeSize(pos, keyJSON, row)
+	// As EncodeChanges cuts: a change that would take the closed message
+	// past MaxBatchBytes opens the next one, unless it is alone.
+	if b.n == MaxBatchEvents || b.n > 0 && len(b.buf)+1+size+1 > MaxBatchBytes {
 		msg, full = b.take()
 	}
-	mark := len(b.buf)
 	if b.n == 0 {
-		if cap(b.buf) == 0 {
-			b.buf = make([]byte, 0, MaxBatchBytes)
+		if cap(b.buf) < 1+size {
+			b.buf = make([]byte, 0, max(MaxBatchBytes, 1+size+1))
 		}
 		b.buf = append(b.buf, '[')
 		b.first.Key = key()
@@ -101,18 +103,30 @@ func (b *ReadBatch) Add(pos uint64, keyJSON [][]byte, row []byte, key func() []C
 	b.buf = append(b.buf, b.tail...)
 	b.buf = strconv.AppendUint(b.buf, pos, 10)
 	b.buf = append(b.buf, '}')
-	if b.n == 0 || len(b.buf)+1 <= MaxBatchBytes {
-		b.n++
-		return msg, full
-	}
-	// Too large for this message: it opens the next one.
-	change := append([]byte(nil), b.buf[mark+1:]...)
-	b.buf = b.buf[:mark]
-	msg, full = b.take()
-	b.buf = append(append(b.buf, '['), change...)
-	b.first.Key = key()
-	b.n = 1
+	b.n++
 	return msg, full
+}
+
+// changeSize is how many bytes Add writes for a change, before its
+// separator.
+func (b *ReadBatch) changeSize(pos uint64, keyJSON [][]byte, row []byte) int {
+	n := len(b.head) + len(`,"row":`) + len(row) + len(b.tail) + digits(pos) + 1
+	for i, v := range keyJSON {
+		n += len(b.keyHeads[i]) + len(v) + 1
+	}
+	if len(keyJSON) > 0 {
+		n++
+	}
+	return n
+}
+
+// digits is the length of v in decimal.
+func digits(v uint64) int {
+	n := 1
+	for ; v >= 10; v /= 10 {
+		n++
+	}
+	return n
 }
 
 // Take returns the message being built, if it holds any change, and empties
@@ -130,6 +144,6 @@ func (b *ReadBatch) take() (Message, bool) {
 		data = append(data, ']')
 	}
 	msg := Message{Subject: b.subject, ID: batchID(&b.first, b.n), Data: data, Count: b.n}
-	b.buf, b.n = make([]byte, 0, MaxBatchBytes), 0
+	b.buf, b.n = nil, 0 // the message keeps its buffer
 	return msg, true
 }
