@@ -462,3 +462,45 @@ func TestAppendJSONNestedArrayTypes(t *testing.T) {
 		}
 	}
 }
+
+// FuzzCanonicalTimestampMatches checks the in-place path for the usual
+// timestamp form against the general one, which parses every field.
+func FuzzCanonicalTimestampMatches(f *testing.F) {
+	for _, s := range []string{"2024-02-29 23:59:59.999999", "2023-02-29 00:00:00", "1900-02-29 01:02:03.5", "2000-02-29 24:00:00",
+		"2024-12-31 23:59:60", "0000-01-01 00:00:00", "9999-12-31 23:59:59.1234567", "2024-01-01 00:00:00.", "2024-1-01 00:00:00",
+		"2024-01-01T00:00:00", "2024-04-31 00:00:00", "0001-01-01 00:00:00 BC", "2024-06-01 12:30:00.25"} {
+		f.Add(s, false)
+		f.Add(s+"+00", true)
+	}
+	f.Fuzz(func(t *testing.T, s string, tz bool) {
+		fast, fastOK := appendCanonicalTimestamp(nil, s, tz)
+		if !fastOK {
+			return
+		}
+		slow, slowOK := appendParsedTimestamp(nil, s, tz)
+		if !slowOK || string(fast) != string(slow) {
+			t.Fatalf("%q (tz %v): in place %q, parsed %q %v", s, tz, fast, slow, slowOK)
+		}
+	})
+}
+
+// TestDefineIsSeenForEveryOID checks that definitions reach lookups of
+// small OIDs (kept in a slice) and large ones (in the map) alike.
+func TestDefineIsSeenForEveryOID(t *testing.T) {
+	c := NewCodec()
+	for _, oid := range []uint32{oidText, smallOIDs - 1, smallOIDs, firstUserOID + 7} {
+		if c.lookup(oid).kind == kindInt {
+			t.Fatalf("oid %d is an int before it is defined", oid)
+		}
+		c.define(map[uint32]typeInfo{oid: {kind: kindInt}})
+		if got := c.DecodeText(oid, "42"); got != int64(42) {
+			t.Errorf("oid %d defined as an integer decodes 42 as %#v", oid, got)
+		}
+		if !c.Known(oid) {
+			t.Errorf("oid %d defined but not known", oid)
+		}
+	}
+	if c.lookup(oidInt4).kind != kindInt || c.lookup(oidBool).kind != kindBool {
+		t.Fatal("built-in types lost by define")
+	}
+}

@@ -63,6 +63,66 @@ func appendDateText(b []byte, text string) ([]byte, bool) {
 // output (see formatTimestamp). It returns b unchanged and false when text is
 // not a timestamp.
 func appendTimestampText(b []byte, text string, tz bool) ([]byte, bool) {
+	if out, ok := appendCanonicalTimestamp(b, text, tz); ok {
+		return out, true
+	}
+	return appendParsedTimestamp(b, text, tz)
+}
+
+// appendCanonicalTimestamp handles the form nearly every value has, in the
+// UTC sessions capture opens: "YYYY-MM-DD HH:MM:SS[.f…]", with "+00" for a
+// timestamptz, a valid date and a time before 24:00:00. The fields are
+// copied in place, without being parsed. Anything else reports false, for
+// appendParsedTimestamp.
+func appendCanonicalTimestamp(b []byte, text string, tz bool) ([]byte, bool) {
+	s := text
+	if tz {
+		body, ok := strings.CutSuffix(s, "+00")
+		if !ok {
+			return b, false
+		}
+		s = body
+	}
+	if len(s) < 19 || len(s) == 20 || len(s) > 26 || s[4] != '-' || s[7] != '-' || s[10] != ' ' || s[13] != ':' || s[16] != ':' {
+		return b, false
+	}
+	for _, i := range [...]int{0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18} {
+		if s[i] < '0' || s[i] > '9' {
+			return b, false
+		}
+	}
+	frac := s[19:]
+	if frac != "" {
+		if frac[0] != '.' {
+			return b, false
+		}
+		frac = frac[1:]
+		for i := 0; i < len(frac); i++ {
+			if frac[i] < '0' || frac[i] > '9' {
+				return b, false
+			}
+		}
+	}
+	two := func(i int) int { return int(s[i]-'0')*10 + int(s[i+1]-'0') }
+	y, mo, d := two(0)*100+two(2), two(5), two(8)
+	if y == 0 || mo < 1 || mo > 12 || d < 1 || d > daysIn(mo, y) || two(11) > 23 || two(14) > 59 || two(17) > 59 {
+		return b, false
+	}
+	b = append(b, s[:10]...)
+	b = append(b, 'T')
+	b = append(b, s[11:19]...)
+	b = append(b, '.')
+	b = append(b, frac...)
+	b = append(b, "000000"[len(frac):]...)
+	if tz {
+		b = append(b, 'Z')
+	}
+	return b, true
+}
+
+// appendParsedTimestamp is appendTimestampText for any form: BC years,
+// offsets, 24:00:00, leap seconds and infinities.
+func appendParsedTimestamp(b []byte, text string, tz bool) ([]byte, bool) {
 	suffix := ""
 	if tz {
 		suffix = "Z"
