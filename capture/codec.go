@@ -114,8 +114,31 @@ const maxArrayNesting = 4
 // A Codec knows the built-in types; user-defined enums, domains and arrays of
 // them are added from the catalogue (see loadTypes). It is safe for concurrent use.
 type Codec struct {
-	mu    sync.Mutex                          // serialises define
-	types atomic.Pointer[map[uint32]typeInfo] // replaced, never changed: reads take no lock
+	mu    sync.Mutex                // serialises define
+	types atomic.Pointer[typeTable] // replaced, never changed: reads take no lock
+}
+
+// typeTable is what a Codec knows. Every lookup of a value's type goes
+// through it, several per row, so types with small OIDs (every built-in
+// one) are also kept in a slice indexed by OID: a slice index costs far less
+// than a map access.
+type typeTable struct {
+	all   map[uint32]typeInfo
+	small []typeInfo // by OID, below smallOIDs; zero where unknown (kindText)
+}
+
+// smallOIDs bounds the OIDs kept in typeTable.small: the built-in types'
+// OIDs are all below it.
+const smallOIDs = 4096
+
+func newTypeTable(all map[uint32]typeInfo) *typeTable {
+	t := &typeTable{all: all, small: make([]typeInfo, smallOIDs)}
+	for oid, ti := range all {
+		if oid < smallOIDs {
+			t.small[oid] = ti
+		}
+	}
+	return t
 }
 
 // NewCodec returns a codec that knows the built-in types.
@@ -132,13 +155,13 @@ func NewCodec() *Codec {
 		types[oid] = typeInfo{kind: kindArray, elem: elem, delim: d}
 	}
 	c := &Codec{}
-	c.types.Store(&types)
+	c.types.Store(newTypeTable(types))
 	return c
 }
 
 // Known reports whether the codec has a definition for oid.
 func (c *Codec) Known(oid uint32) bool {
-	_, ok := (*c.types.Load())[oid]
+	_, ok := c.types.Load().all[oid]
 	return ok
 }
 
@@ -146,13 +169,17 @@ func (c *Codec) Known(oid uint32) bool {
 func (c *Codec) define(defs map[uint32]typeInfo) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	types := maps.Clone(*c.types.Load())
+	types := maps.Clone(c.types.Load().all)
 	maps.Copy(types, defs)
-	c.types.Store(&types)
+	c.types.Store(newTypeTable(types))
 }
 
 func (c *Codec) lookup(oid uint32) typeInfo {
-	return (*c.types.Load())[oid] // zero value: kindText
+	t := c.types.Load()
+	if oid < smallOIDs {
+		return t.small[oid]
+	}
+	return t.all[oid] // zero value: kindText
 }
 
 // DecodeText converts the text form of a value of type oid. It never fails: a

@@ -23,15 +23,19 @@ func parseCopyRow(line []byte) ([]copyField, error) { return appendCopyRow(nil, 
 // part of: a row costs one allocation, not one per field.
 func appendCopyRow(fields []copyField, line []byte) ([]copyField, error) {
 	s := string(line)
+	plain := strings.IndexByte(s, '\\') < 0 // no escape and no NULL in the row
 	for {
 		end := strings.IndexByte(s, '\t')
 		raw := s
 		if end >= 0 {
 			raw = s[:end]
 		}
-		f, err := unescapeCopy(raw)
-		if err != nil {
-			return nil, err
+		f := copyField{text: raw}
+		if !plain {
+			var err error
+			if f, err = unescapeCopy(raw); err != nil {
+				return nil, err
+			}
 		}
 		fields = append(fields, f)
 		if end < 0 {
