@@ -111,16 +111,27 @@ func batchID(first *Change, n int) string {
 	return id
 }
 
-// DecodeChanges decodes a change message: one change or a batch of them.
+// DecodeChanges decodes a change message: one change, a batch of them, or a
+// read batch.
 // Numbers stay exact and every change's schema version is checked.
 func DecodeChanges(data []byte) ([]Change, error) {
 	trimmed := bytes.TrimLeft(data, " \t\r\n")
 	if len(trimmed) == 0 || trimmed[0] != '[' {
-		var c Change
-		if err := Decode(data, &c); err != nil {
+		// One change, or a read batch (see ReadBatch).
+		var one struct {
+			Change
+			readBatch
+		}
+		if err := decodeJSON(data, &one); err != nil {
 			return nil, err
 		}
-		return []Change{c}, nil
+		if one.V > SchemaVersion {
+			return nil, fmt.Errorf("decode event (schema version %d): %w", one.V, ErrNewerSchema)
+		}
+		if one.Rows != nil {
+			return one.expand(&one.Change)
+		}
+		return []Change{one.Change}, nil
 	}
 	var cs []Change
 	if err := decodeJSON(data, &cs); err != nil {

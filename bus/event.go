@@ -10,7 +10,9 @@ import (
 
 // SchemaVersion is the version of the event encoding written by this build.
 // Readers reject events with a higher version instead of guessing at them.
-const SchemaVersion = 1
+// Version 2 added the read batch (see ReadBatch); readers of version 2 read
+// version 1 events as they are.
+const SchemaVersion = 2
 
 // Op is what happened to a row.
 type Op string

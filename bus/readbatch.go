@@ -1,11 +1,11 @@
 package bus
 
 import (
+	"fmt"
 	"strconv"
 )
 
-// Message is one change message ready to publish: what
-// ChangePublisher.Publish sends for a run of changes.
+// Message is one change message ready to publish.
 type Message struct {
 	Subject string
 	ID      string
@@ -14,32 +14,34 @@ type Message struct {
 }
 
 // ReadBatch builds change messages of OpRead changes of one table at one
-// LSN straight from rows already encoded as JSON. A snapshot reads rows as
-// text and has no use for them as Changes, so it skips building them, and
-// their keys are decoded once per message instead of once per row.
+// LSN straight from rows already encoded as JSON: a snapshot reads rows as
+// text and has no use for them as Changes.
 //
-// The messages are the ones ChangePublisher.Publish would send for the same
-// changes: same subject, id and bytes, cut at the same places (at most
-// MaxBatchEvents changes and MaxBatchBytes, a larger change alone), so that
-// a message republished after a crash is still dropped as a duplicate.
+// Its messages use the read batch form, which states what the changes share
+// once instead of in every change:
+//
+//	{"v":2,"op":"read","schema":"public","table":"items","key_columns":["id"],
+//	 "lsn":"0/16B3748","pos":0,"rows":[{"id":1,…},{"id":2,…}]}
+//
+// The i-th row is the change at position pos+i; its key is the row's
+// key_columns, which a read's row always holds. This halves what a snapshot
+// sends through the bus. DecodeChanges expands the form into the same
+// changes as the general one. A message holds at most MaxBatchEvents rows
+// and MaxBatchBytes, a larger row alone, and is named like any other batch
+// (see BatchMsgID), so that a message republished after a crash is dropped
+// as a duplicate.
 type ReadBatch struct {
-	subject  string
-	first    Change   // schema, table and LSN; Key set per message
-	head     []byte   // `{"v":…,"op":"r","schema":…,"table":…,"key":[`
-	keyHeads [][]byte // per key column: `{"name":…,"value":`
-	tail     []byte   // `,"lsn":"…","pos":`
+	subject string
+	first   Change // schema, table and LSN; Key and Pos set per message
+	head    []byte // the message up to `"pos":`
 
-	buf []byte // '[' and the changes so far
+	buf []byte
 	n   int
 }
 
 // NewReadBatch returns an empty batch for reads of schema.table at lsn whose
 // key columns are keyNames, in key order.
 func NewReadBatch(schema, table string, keyNames []string, lsn LSN) *ReadBatch {
-	b := &ReadBatch{
-		subject: ChangeSubject(schema, table),
-		first:   Change{Op: OpRead, Schema: schema, Table: table, LSN: lsn},
-	}
 	h := append([]byte(`{"v":`), strconv.Itoa(SchemaVersion)...)
 	h = append(h, `,"op":`...)
 	h = appendString(h, string(OpRead))
@@ -47,89 +49,50 @@ func NewReadBatch(schema, table string, keyNames []string, lsn LSN) *ReadBatch {
 	h = appendString(h, schema)
 	h = append(h, `,"table":`...)
 	h = appendString(h, table)
-	if len(keyNames) > 0 {
-		h = append(h, `,"key":[`...)
-	}
-	b.head = h
+	h = append(h, `,"key_columns":[`...)
 	for i, name := range keyNames {
-		var k []byte
 		if i > 0 {
-			k = append(k, ',')
+			h = append(h, ',')
 		}
-		k = append(k, `{"name":`...)
-		k = appendString(k, name)
-		b.keyHeads = append(b.keyHeads, append(k, `,"value":`...))
+		h = appendString(h, name)
 	}
-	t := append([]byte(`,"lsn":"`), lsn.String()...)
-	b.tail = append(t, `","pos":`...)
-	return b
+	h = append(h, `],"lsn":"`...)
+	h = lsn.appendTo(h)
+	h = append(h, `","pos":`...)
+	return &ReadBatch{
+		subject: ChangeSubject(schema, table),
+		first:   Change{Op: OpRead, Schema: schema, Table: table, LSN: lsn},
+		head:    h,
+	}
 }
 
-// Add appends the read of one row at position pos: keyJSON holds the JSON
-// value of each key column in key order, row the row as a JSON object. key
-// returns the decoded key; it is called only for a message's first change,
-// whose key names the message (see BatchMsgID).
+// Add appends the read of one row, a JSON object, at position pos, which
+// must follow the previous row's. key returns the decoded key; it is called
+// only for a message's first row, whose key names the message.
 //
-// When the change does not fit in the message being built, Add closes that
+// When the row does not fit in the message being built, Add closes that
 // message, returns it (full is true) for the caller to publish, and starts
-// the next one with the change.
-func (b *ReadBatch) Add(pos uint64, keyJSON [][]byte, row []byte, key func() []Column) (msg Message, full bool) {
-	size := b.changeSize(pos, keyJSON, row)
-	// As EncodeChanges cuts: a change that would take the closed message
-	// past MaxBatchBytes opens the next one, unless it is alone.
-	if b.n == MaxBatchEvents || b.n > 0 && len(b.buf)+1+size+1 > MaxBatchBytes {
+// the next one with the row.
+func (b *ReadBatch) Add(pos uint64, row []byte, key func() []Column) (msg Message, full bool) {
+	if b.n == MaxBatchEvents || b.n > 0 && len(b.buf)+1+len(row)+len("]}") > MaxBatchBytes {
 		msg, full = b.take()
 	}
 	if b.n == 0 {
-		if cap(b.buf) < 1+size {
-			b.buf = make([]byte, 0, max(MaxBatchBytes, 1+size+1))
-		}
-		b.buf = append(b.buf, '[')
-		b.first.Key = key()
+		size := len(b.head) + 20 + len(`,"rows":[`) + len(row) + len("]}")
+		b.buf = make([]byte, 0, max(MaxBatchBytes, size))
+		b.buf = append(b.buf, b.head...)
+		b.buf = strconv.AppendUint(b.buf, pos, 10)
+		b.buf = append(b.buf, `,"rows":[`...)
+		b.first.Key, b.first.Pos = key(), pos
 	} else {
 		b.buf = append(b.buf, ',')
 	}
-	b.buf = append(b.buf, b.head...)
-	for i, v := range keyJSON {
-		b.buf = append(b.buf, b.keyHeads[i]...)
-		b.buf = append(b.buf, v...)
-		b.buf = append(b.buf, '}')
-	}
-	if len(keyJSON) > 0 {
-		b.buf = append(b.buf, ']')
-	}
-	b.buf = append(b.buf, `,"row":`...)
 	b.buf = append(b.buf, row...)
-	b.buf = append(b.buf, b.tail...)
-	b.buf = strconv.AppendUint(b.buf, pos, 10)
-	b.buf = append(b.buf, '}')
 	b.n++
 	return msg, full
 }
 
-// changeSize is how many bytes Add writes for a change, before its
-// separator.
-func (b *ReadBatch) changeSize(pos uint64, keyJSON [][]byte, row []byte) int {
-	n := len(b.head) + len(`,"row":`) + len(row) + len(b.tail) + digits(pos) + 1
-	for i, v := range keyJSON {
-		n += len(b.keyHeads[i]) + len(v) + 1
-	}
-	if len(keyJSON) > 0 {
-		n++
-	}
-	return n
-}
-
-// digits is the length of v in decimal.
-func digits(v uint64) int {
-	n := 1
-	for ; v >= 10; v /= 10 {
-		n++
-	}
-	return n
-}
-
-// Take returns the message being built, if it holds any change, and empties
+// Take returns the message being built, if it holds any row, and empties
 // the batch.
 func (b *ReadBatch) Take() (Message, bool) { return b.take() }
 
@@ -137,13 +100,39 @@ func (b *ReadBatch) take() (Message, bool) {
 	if b.n == 0 {
 		return Message{}, false
 	}
-	data := b.buf
-	if b.n == 1 {
-		data = data[1:]
-	} else {
-		data = append(data, ']')
-	}
-	msg := Message{Subject: b.subject, ID: batchID(&b.first, b.n), Data: data, Count: b.n}
+	msg := Message{Subject: b.subject, ID: batchID(&b.first, b.n), Data: append(b.buf, "]}"...), Count: b.n}
 	b.buf, b.n = nil, 0 // the message keeps its buffer
 	return msg, true
+}
+
+// readBatch is the read batch form as it is decoded.
+type readBatch struct {
+	KeyColumns []string         `json:"key_columns"`
+	Rows       []map[string]any `json:"rows"`
+}
+
+// expand turns a decoded read batch into its changes; head holds the
+// fields the changes share.
+func (r *readBatch) expand(head *Change) ([]Change, error) {
+	if head.Op != OpRead || len(r.Rows) == 0 {
+		return nil, fmt.Errorf("decode event: a read batch of %d %q rows", len(r.Rows), head.Op)
+	}
+	cs := make([]Change, len(r.Rows))
+	keys := make([]Column, len(r.Rows)*len(r.KeyColumns))
+	for i, row := range r.Rows {
+		key := keys[i*len(r.KeyColumns) : (i+1)*len(r.KeyColumns) : (i+1)*len(r.KeyColumns)]
+		for k, name := range r.KeyColumns {
+			v, ok := row[name]
+			if !ok {
+				return nil, fmt.Errorf("decode event: row %d of a read batch of %s.%s lacks key column %q", i, head.Schema, head.Table, name)
+			}
+			key[k] = Column{Name: name, Value: v}
+		}
+		if len(key) == 0 {
+			key = nil
+		}
+		cs[i] = Change{V: head.V, Op: OpRead, Schema: head.Schema, Table: head.Table, Key: key, Row: row,
+			LSN: head.LSN, Pos: head.Pos + uint64(i)}
+	}
+	return cs, nil
 }

@@ -119,28 +119,21 @@ func (c *Capture) readChunk(ctx context.Context, conn *pgconn.PgConn, t snapshot
 }
 
 // rowEncoder encodes COPY rows of one relation as JSON objects with the
-// codec, noting where each key column's value lies in the result.
+// codec.
 type rowEncoder struct {
 	codec *Codec
 	rel   *relation
 	names [][]byte // per column: `"name":`, after a comma but for the first
-	keyOf []int    // per column: its position in the key, -1 if none
-	keyAt [][2]int // per key column: its value's span in the last row encoded
 }
 
 func newRowEncoder(codec *Codec, r *relation) *rowEncoder {
-	e := &rowEncoder{codec: codec, rel: r, names: make([][]byte, len(r.columns)),
-		keyOf: make([]int, len(r.columns)), keyAt: make([][2]int, len(r.key))}
+	e := &rowEncoder{codec: codec, rel: r, names: make([][]byte, len(r.columns))}
 	for i, col := range r.columns {
 		var n []byte
 		if i > 0 {
 			n = append(n, ',')
 		}
 		e.names[i] = append(bus.AppendJSONString(n, col.name), ':')
-		e.keyOf[i] = -1
-	}
-	for k, i := range r.key {
-		e.keyOf[i] = k
 	}
 	return e
 }
@@ -150,30 +143,16 @@ func (e *rowEncoder) encode(b []byte, fields []copyField) ([]byte, error) {
 	b = append(b, '{')
 	for i, f := range fields {
 		b = append(b, e.names[i]...)
-		start := len(b)
 		if f.null {
 			b = append(b, "null"...)
-		} else {
-			var err error
-			if b, err = e.codec.AppendJSON(b, e.rel.columns[i].oid, f.text); err != nil {
-				return nil, fmt.Errorf("encode %s.%s: %w", e.rel.qualifiedName(), e.rel.columns[i].name, err)
-			}
+			continue
 		}
-		if k := e.keyOf[i]; k >= 0 {
-			e.keyAt[k] = [2]int{start, len(b)}
+		var err error
+		if b, err = e.codec.AppendJSON(b, e.rel.columns[i].oid, f.text); err != nil {
+			return nil, fmt.Errorf("encode %s.%s: %w", e.rel.qualifiedName(), e.rel.columns[i].name, err)
 		}
 	}
 	return append(b, '}'), nil
-}
-
-// keyJSON fills dst with the JSON value of each key column in row, which
-// encode returned.
-func (e *rowEncoder) keyJSON(dst [][]byte, row []byte) [][]byte {
-	dst = dst[:0]
-	for _, at := range e.keyAt {
-		dst = append(dst, row[at[0]:at[1]])
-	}
-	return dst
 }
 
 // key decodes the key columns of a row.

@@ -132,13 +132,13 @@ func TestDecoderRowChanges(t *testing.T) {
 		commitMsg(0x2000, 0x2040, t0.Add(time.Second)),
 	)
 	want := []*bus.Change{
-		{V: 1, Op: bus.OpInsert, Schema: "public", Table: itemsName, Key: []bus.Column{{Name: "id", Value: int64(1)}},
+		{V: bus.SchemaVersion, Op: bus.OpInsert, Schema: "public", Table: itemsName, Key: []bus.Column{{Name: "id", Value: int64(1)}},
 			Row: map[string]any{"id": int64(1), "name": "apple", "price": jsonNum("1.50")}, LSN: 0x1000, Pos: 0, CommitTime: t0},
-		{V: 1, Op: bus.OpUpdate, Schema: "public", Table: itemsName, Key: []bus.Column{{Name: "id", Value: int64(1)}},
+		{V: bus.SchemaVersion, Op: bus.OpUpdate, Schema: "public", Table: itemsName, Key: []bus.Column{{Name: "id", Value: int64(1)}},
 			Row: map[string]any{"id": int64(1), "name": "apple", "price": jsonNum("2.25")}, LSN: 0x1000, Pos: 1, CommitTime: t0},
-		{V: 1, Op: bus.OpDelete, Schema: "public", Table: itemsName, Key: []bus.Column{{Name: "id", Value: int64(1)}},
+		{V: bus.SchemaVersion, Op: bus.OpDelete, Schema: "public", Table: itemsName, Key: []bus.Column{{Name: "id", Value: int64(1)}},
 			LSN: 0x1000, Pos: 2, CommitTime: t0},
-		{V: 1, Op: bus.OpTruncate, Schema: "public", Table: itemsName, LSN: 0x2000, Pos: 0, CommitTime: t0.Add(time.Second)},
+		{V: bus.SchemaVersion, Op: bus.OpTruncate, Schema: "public", Table: itemsName, LSN: 0x2000, Pos: 0, CommitTime: t0.Add(time.Second)},
 	}
 	assertChanges(t, changes, want)
 	if !reflect.DeepEqual(commits, []bus.LSN{0x1030, 0x2040}) {
@@ -155,9 +155,9 @@ func TestDecoderKeyChangeIsDeleteThenInsert(t *testing.T) {
 		commitMsg(0x3000, 0x3010, t0),
 	)
 	want := []*bus.Change{
-		{V: 1, Op: bus.OpDelete, Schema: "public", Table: itemsName, Key: []bus.Column{{Name: "id", Value: int64(1)}},
+		{V: bus.SchemaVersion, Op: bus.OpDelete, Schema: "public", Table: itemsName, Key: []bus.Column{{Name: "id", Value: int64(1)}},
 			LSN: 0x3000, Pos: 0, CommitTime: t0},
-		{V: 1, Op: bus.OpInsert, Schema: "public", Table: itemsName, Key: []bus.Column{{Name: "id", Value: int64(2)}},
+		{V: bus.SchemaVersion, Op: bus.OpInsert, Schema: "public", Table: itemsName, Key: []bus.Column{{Name: "id", Value: int64(2)}},
 			Row: map[string]any{"id": int64(2), "name": "pear", "price": nil}, LSN: 0x3000, Pos: 1, CommitTime: t0},
 	}
 	assertChanges(t, changes, want)

@@ -302,10 +302,9 @@ func (c *Capture) readRange(ctx context.Context, conn *pgx.Conn, lsn bus.LSN, u 
 	}
 	batch := bus.NewReadBatch(r.schema, r.table, keyNames, lsn)
 	var (
-		row     []byte      // the row being added, reused
-		keyJSON [][]byte    // its key values, in row
-		fields  []copyField // its fields
-		key     = func() []bus.Column { return enc.key(fields) }
+		row    []byte      // the row being added, reused
+		fields []copyField // its fields
+		key    = func() []bus.Column { return enc.key(fields) }
 	)
 	for !rg.Done {
 		var pos uint64
@@ -314,8 +313,8 @@ func (c *Capture) readRange(ctx context.Context, conn *pgx.Conn, lsn bus.LSN, u 
 			if row, err = enc.encode(row[:0], f); err != nil {
 				return err
 			}
-			fields, keyJSON = f, enc.keyJSON(keyJSON, row)
-			m, full := batch.Add(pos, keyJSON, row, key)
+			fields = f
+			m, full := batch.Add(pos, row, key)
 			pos++
 			if full {
 				return c.publishMessage(ctx, m)
