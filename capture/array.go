@@ -247,7 +247,7 @@ func (p *arrayParser) unquoted() error {
 	if v == "" {
 		return errArraySyntax
 	}
-	p.setElem(v, strings.EqualFold(v, "NULL"))
+	p.setElem(v, len(v) == 4 && strings.EqualFold(v, "NULL"))
 	return nil
 }
 

@@ -417,19 +417,20 @@ func shortDecimal(s string) bool {
 	intPart, frac, _ := strings.Cut(s, ".")
 	intPart = strings.TrimLeft(intPart, "0")
 	frac = strings.TrimRight(frac, "0")
-	if len(intPart) > 300 {
+	switch {
+	case len(intPart) > 300:
 		return false
-	}
-	digits := intPart + frac
-	if intPart == "" {
+	case intPart == "":
 		trimmed := strings.TrimLeft(frac, "0")
 		if len(frac)-len(trimmed) > 290 {
 			return false // near the subnormal range
 		}
-		digits = trimmed
+		return len(trimmed) <= 15
+	case frac == "":
+		return len(strings.TrimRight(intPart, "0")) <= 15
 	}
-	digits = strings.TrimRight(digits, "0")
-	return len(digits) <= 15
+	// Both parts hold a non-zero digit at their outer ends.
+	return len(intPart)+len(frac) <= 15
 }
 
 // canonicalDecimal strips what does not change a decimal's value: leading

@@ -16,13 +16,12 @@ var errCopySyntax = errors.New("malformed COPY text row")
 
 // parseCopyRow splits one line of COPY ... TO STDOUT text output (without its
 // newline) into fields: tab separated, \N for NULL, backslash escapes undone.
-func parseCopyRow(line []byte) ([]copyField, error) { return appendCopyRow(nil, line) }
+func parseCopyRow(line []byte) ([]copyField, error) { return appendCopyRow(nil, string(line)) }
 
-// appendCopyRow is parseCopyRow appending to fields (to reuse its array).
-// The line is copied to one string that every field without an escape is a
-// part of: a row costs one allocation, not one per field.
-func appendCopyRow(fields []copyField, line []byte) ([]copyField, error) {
-	s := string(line)
+// appendCopyRow is parseCopyRow for a line already copied to a string,
+// appending to fields (to reuse its array). Fields without an escape are
+// parts of s.
+func appendCopyRow(fields []copyField, s string) ([]copyField, error) {
 	plain := strings.IndexByte(s, '\\') < 0 // no escape and no NULL in the row
 	for {
 		end := strings.IndexByte(s, '\t')
@@ -123,7 +122,17 @@ type copyRows struct {
 	buf    []byte
 	fields []copyField // reused: onRow must not keep the slice
 	onRow  func([]copyField) error
+
+	// lines holds the rows' text: each row is appended and its fields are
+	// parts of the builder's string. A builder never changes what it
+	// wrote, and a new one is started when it is full, so those strings stay
+	// valid for as long as they are kept, while rows cost one allocation per
+	// lineBlock bytes instead of one each.
+	lines strings.Builder
 }
+
+// lineBlock is the size of the blocks copyRows copies rows into.
+const lineBlock = 64 << 10
 
 func (w *copyRows) Write(p []byte) (int, error) {
 	rest := p
@@ -156,7 +165,13 @@ func (w *copyRows) Write(p []byte) (int, error) {
 }
 
 func (w *copyRows) row(line []byte) error {
-	fields, err := appendCopyRow(w.fields[:0], line)
+	if w.lines.Cap()-w.lines.Len() < len(line) {
+		w.lines = strings.Builder{} // the strings of the last block stay as they are
+		w.lines.Grow(max(lineBlock, len(line)))
+	}
+	start := w.lines.Len()
+	w.lines.Write(line)
+	fields, err := appendCopyRow(w.fields[:0], w.lines.String()[start:])
 	if err != nil {
 		return err
 	}

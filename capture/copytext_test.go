@@ -3,8 +3,10 @@ package capture
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -52,6 +54,27 @@ func TestCopyRowsSplitsAcrossWrites(t *testing.T) {
 	}
 	if err := w.finish(); !errors.Is(err, errCopySyntax) {
 		t.Fatalf("unterminated row: %v", err)
+	}
+}
+
+// TestCopyRowsKeepFieldsAcrossBlocks keeps every field of rows spanning
+// several of the blocks rows are copied into, and checks them at the end.
+func TestCopyRowsKeepFieldsAcrossBlocks(t *testing.T) {
+	var kept []copyField
+	w := &copyRows{onRow: func(f []copyField) error { kept = append(kept, f...); return nil }}
+	var want []copyField
+	for i := 0; len(want) < 3*lineBlock/50; i++ {
+		a, b := fmt.Sprintf("row %d", i), strings.Repeat(string(rune('a'+i%26)), i%97)
+		if i%500 == 0 {
+			b = strings.Repeat("long", lineBlock/4) // a row larger than a block
+		}
+		want = append(want, copyField{text: a}, copyField{text: b})
+		if _, err := w.Write([]byte(a + "\t" + b + "\n")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !reflect.DeepEqual(kept, want) {
+		t.Fatal("fields kept from earlier rows changed")
 	}
 }
 
