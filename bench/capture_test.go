@@ -136,7 +136,7 @@ func runCapture(b *testing.B, cfg capture.Config, bb *bustest.Bus, cond func(cap
 // attempts is how many times each side of a ratio is measured; the best
 // time of each is kept, so that a burst of load from other processes on the
 // machine does not decide the figure. WALSEARCH_BENCH_ATTEMPTS overrides it.
-func attempts(b *testing.B) int { return benchRows(b, "WALSEARCH_BENCH_ATTEMPTS", 3) }
+func attempts(b *testing.B) int { return benchRows(b, "WALSEARCH_BENCH_ATTEMPTS", 5) }
 
 // BenchmarkCaptureSnapshot reads a table through the parallel snapshot onto
 // the bus, next to a plain COPY of the same table to /dev/null in the same
