@@ -100,7 +100,10 @@ func TestDecodeChanges(t *testing.T) {
 }
 
 func FuzzDecodeChanges(f *testing.F) {
-	for _, s := range []string{`{"v":1,"op":"insert","lsn":"0/10","row":{"a":1}}`, `[{"v":1},{"v":1,"key":[{"name":"id","value":2}]}]`, `[]`, ` [`, `{"v":1,"lsn":"1/2"}`} {
+	for _, s := range []string{`{"v":1,"op":"insert","lsn":"0/10","row":{"a":1}}`, `[{"v":1},{"v":1,"key":[{"name":"id","value":2}]}]`, `[]`, ` [`, `{"v":1,"lsn":"1/2"}`,
+		`{"v":2,"op":"read","schema":"s","table":"t","key_columns":["id"],"lsn":"0/1","pos":7,"rows":[{"id":1},{"id":"x","y":[1]}]}`,
+		`{"v":2,"op":"read","schema":"s","table":"t","key_columns":["a","b"],"lsn":"0/1","pos":0,"rows":[{"a":1,"b":null}]}`,
+		`{"v":2,"op":"read","schema":"s","table":"t","key_columns":[],"lsn":"0/1","pos":0,"rows":[{}]}`} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
