@@ -266,6 +266,38 @@ func TestRestartResumesWithoutLoss(t *testing.T) {
 	}
 }
 
+// TestSnapshotProgressWaitsForTheBus holds every flush while a snapshot
+// reads its chunks: none may be recorded as read (which a restart would
+// skip) before the bus acknowledged it.
+func TestSnapshotProgressWaitsForTheBus(t *testing.T) {
+	e := newEnv(t)
+	e.cfg.ChunkRows, e.cfg.SnapshotWorkers = 100, 1
+	e.exec(`CREATE TABLE t (id int PRIMARY KEY, v text)`,
+		`INSERT INTO t SELECT i, 'v' || i FROM generate_series(1, 350) i`)
+	gate := make(chan struct{})
+	pub := &faultyPublisher{next: e.bus.Changes(), flushGate: gate}
+	r := e.start(pub)
+	waitFor(t, "chunks published and a flush held", func() bool { return pub.count() >= 200 && pub.heldFlushes.Load() > 0 })
+	progress := func() tableProgress {
+		var p tableProgress
+		if _, err := r.c.getJSON(t.Context(), r.c.progressKey("snapshot", "public", "t"), &p); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	if p := progress(); len(p.Ranges) != 1 || p.Ranges[0].Rows != 0 || p.Ranges[0].Done {
+		t.Fatalf("progress before the bus acknowledged anything = %+v, want nothing read", p)
+	}
+	if st := r.c.Status(); st.Snapshot == nil || st.Snapshot.RowsDone != 0 {
+		t.Fatalf("status before the bus acknowledged anything = %+v, want no rows done", st.Snapshot)
+	}
+	close(gate)
+	r.waitStreaming(t)
+	if p := progress(); len(p.Ranges) != 1 || p.Ranges[0].Rows != 350 || !p.Ranges[0].Done {
+		t.Fatalf("progress once acknowledged = %+v, want 350 rows, done", p)
+	}
+}
+
 func TestCrashMidSnapshotResumesFromTheLastChunk(t *testing.T) {
 	e := newEnv(t)
 	e.cfg.ChunkRows, e.cfg.SnapshotWorkers = 100, 1
@@ -273,7 +305,10 @@ func TestCrashMidSnapshotResumesFromTheLastChunk(t *testing.T) {
 		`INSERT INTO t SELECT i, 'v' || i FROM generate_series(1, 500) i`)
 	pub := &faultyPublisher{next: e.bus.Changes(), blockAfter: 150}
 	r := e.start(pub)
-	waitFor(t, "the snapshot to be under way", func() bool { return pub.count() == 150 })
+	waitFor(t, "the snapshot to be under way, its first chunk recorded", func() bool {
+		st := r.c.Status()
+		return pub.count() == 150 && st.Snapshot != nil && st.Snapshot.RowsDone == 100
+	})
 	if st := r.c.Status(); st.Phase != PhaseSnapshot || st.Snapshot == nil || st.Snapshot.RowsDone != 100 {
 		t.Fatalf("status mid-snapshot = %+v, want phase snapshot with the first chunk done", st)
 	}

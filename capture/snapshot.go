@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -223,7 +224,8 @@ type rangeUnit struct {
 	r    int
 }
 
-// readSnapshot runs the workers over every unfinished range of plans.
+// readSnapshot runs the workers over every unfinished range of plans, and
+// the recorder of their progress.
 func (c *Capture) readSnapshot(ctx context.Context, slot createdSlot, plans []*tablePlan) error {
 	var units []rangeUnit
 	for _, p := range plans {
@@ -242,9 +244,22 @@ func (c *Capture) readSnapshot(ctx context.Context, slot createdSlot, plans []*t
 	}
 	close(queue)
 	g, gctx := errgroup.WithContext(ctx)
-	for range min(c.cfg.SnapshotWorkers, len(units)) {
-		g.Go(func() error { return c.snapshotWorker(gctx, slot, queue) })
+	workers := min(c.cfg.SnapshotWorkers, len(units))
+	read := make(chan chunkRead, workers)
+	var reading sync.WaitGroup
+	reading.Add(workers)
+	for range workers {
+		g.Go(func() error {
+			defer reading.Done()
+			return c.snapshotWorker(gctx, slot, queue, read)
+		})
 	}
+	g.Go(func() error {
+		reading.Wait()
+		close(read)
+		return nil
+	})
+	g.Go(func() error { return c.recordProgress(gctx, read) })
 	if err := g.Wait(); err != nil {
 		return err
 	}
@@ -254,9 +269,72 @@ func (c *Capture) readSnapshot(ctx context.Context, slot createdSlot, plans []*t
 	return nil
 }
 
+// chunkRead is a chunk a worker read and published: its range now stands
+// at rg, rows further on.
+type chunkRead struct {
+	unit rangeUnit
+	rg   keyRange
+	rows uint64
+}
+
+// recordProgress records the chunks workers read, in the order each range
+// read them, once the bus stored them: a crash then resumes after them.
+// Workers go on with their next chunk meanwhile instead of waiting for the
+// bus; the chunks waiting here are recorded together, after one flush.
+func (c *Capture) recordProgress(ctx context.Context, read <-chan chunkRead) error {
+	for {
+		var done []chunkRead
+		select {
+		case r, ok := <-read:
+			if !ok {
+				return nil
+			}
+			done = append(done, r)
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	more:
+		for {
+			select {
+			case r, ok := <-read:
+				if !ok {
+					break more
+				}
+				done = append(done, r)
+			default:
+				break more
+			}
+		}
+		if err := c.flush(ctx); err != nil {
+			return err
+		}
+		var touched []*tablePlan
+		for _, r := range done {
+			p := r.unit.plan
+			p.mu.Lock()
+			p.prog.Ranges[r.unit.r] = r.rg
+			p.mu.Unlock()
+			if !slices.Contains(touched, p) {
+				touched = append(touched, p)
+			}
+		}
+		for _, p := range touched {
+			p.mu.Lock()
+			err := c.putJSON(ctx, p.key, &p.prog)
+			p.mu.Unlock()
+			if err != nil {
+				return err
+			}
+		}
+		for _, r := range done {
+			c.track.addRows(r.unit.plan.index, r.rows)
+		}
+	}
+}
+
 // snapshotWorker opens a connection, imports the exported snapshot and reads
-// ranges from queue until it is empty.
-func (c *Capture) snapshotWorker(ctx context.Context, slot createdSlot, queue <-chan rangeUnit) error {
+// ranges from queue until it is empty, handing each chunk it read to read.
+func (c *Capture) snapshotWorker(ctx context.Context, slot createdSlot, queue <-chan rangeUnit, read chan<- chunkRead) error {
 	cfg, err := queryConfig(c.cfg.URL)
 	if err != nil {
 		return err
@@ -275,16 +353,17 @@ func (c *Capture) snapshotWorker(ctx context.Context, slot createdSlot, queue <-
 		return fmt.Errorf("import exported snapshot %s: %w", slot.snapshot, err)
 	}
 	for u := range queue {
-		if err := c.readRange(ctx, conn, slot.consistentPoint, u); err != nil {
+		if err := c.readRange(ctx, conn, slot.consistentPoint, u, read); err != nil {
 			return err
 		}
 	}
 	return tx.Commit(ctx)
 }
 
-// readRange reads one range chunk by chunk, recording progress after each
-// chunk the bus stored. Rows go to the bus in batches of bus.MaxBatchEvents.
-func (c *Capture) readRange(ctx context.Context, conn *pgx.Conn, lsn bus.LSN, u rangeUnit) error {
+// readRange reads one range chunk by chunk. Rows go to the bus in read
+// batches; each chunk, once published, goes to read for its progress to be
+// recorded.
+func (c *Capture) readRange(ctx context.Context, conn *pgx.Conn, lsn bus.LSN, u rangeUnit, read chan<- chunkRead) error {
 	p := u.plan
 	p.mu.Lock()
 	rg := p.prog.Ranges[u.r]
@@ -332,17 +411,11 @@ func (c *Capture) readRange(ctx context.Context, conn *pgx.Conn, lsn bus.LSN, u 
 		}
 		rg.Rows += res.rows
 		rg.Done = limit == 0 || res.rows < uint64(limit)
-		if err := c.flush(ctx); err != nil {
-			return err
+		select {
+		case read <- chunkRead{unit: u, rg: rg, rows: res.rows}:
+		case <-ctx.Done():
+			return ctx.Err()
 		}
-		p.mu.Lock()
-		p.prog.Ranges[u.r] = rg
-		err = c.putJSON(ctx, p.key, &p.prog)
-		p.mu.Unlock()
-		if err != nil {
-			return err
-		}
-		c.track.addRows(p.index, res.rows)
 	}
 	return nil
 }
