@@ -20,8 +20,8 @@ type relation struct {
 	identity byte // relreplident: d default, n nothing, f full, i index
 	columns  []relColumn
 	key      []int // indexes into columns, in key order
-	// rowSize is the encoded size of the last snapshot row, to size the next
-	// one's buffer (snapshot workers share the relation).
+	// rowSize is the encoded size of the last backfill row, to size the
+	// next one's buffer (backfill chunks may share the relation).
 	rowSize atomic.Int64
 }
 
