@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -56,7 +57,14 @@ type process struct {
 	t    *testing.T
 	cmd  *exec.Cmd
 	done chan error
-	log  *bytes.Buffer
+	log  *lockedBuffer
+}
+
+// output is what the process wrote so far.
+func (p *process) output() string {
+	p.log.mu.Lock()
+	defer p.log.mu.Unlock()
+	return p.log.b.String()
 }
 
 type lockedBuffer struct {
@@ -80,7 +88,7 @@ func startWalsearch(t *testing.T, args ...string) *process {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	p := &process{t: t, cmd: cmd, done: make(chan error, 1), log: buf}
+	p := &process{t: t, cmd: cmd, done: make(chan error, 1), log: lb}
 	go func() { p.done <- cmd.Wait() }()
 	t.Cleanup(func() {
 		if cmd.ProcessState == nil {
@@ -164,35 +172,37 @@ func tableRows(t *testing.T, conn *pgx.Conn) map[int64]row {
 	return out
 }
 
-// indexRows reads every document of index users through POST /search.
+// indexRows reads every document of index users through the scroll
+// endpoint, which pages at any depth.
 func indexRows(base string) (map[int64]row, error) {
 	out := map[int64]row{}
-	for page := 1; ; page++ {
-		body := fmt.Sprintf(`{"index":"users","page":%d,"page_size":1000,"sort_by":{"id":"asc"}}`, page)
-		res, err := http.Post(base+"/search", "application/json", strings.NewReader(body))
+	next := base + "/search/users/scroll?size=1000&sort_by=id:asc"
+	for {
+		res, err := http.Get(next)
 		if err != nil {
 			return nil, err
 		}
 		raw, err := io.ReadAll(res.Body)
 		res.Body.Close()
 		if res.StatusCode != 200 || err != nil {
-			return nil, fmt.Errorf("search: HTTP %d %v: %s", res.StatusCode, err, raw)
+			return nil, fmt.Errorf("scroll: HTTP %d %v: %s", res.StatusCode, err, raw)
 		}
 		var sr struct {
 			Data []row `json:"data"`
 			Meta struct {
-				HasNext bool `json:"has_next"`
+				NextCursor *string `json:"next_cursor"`
 			} `json:"meta"`
 		}
 		if err := json.Unmarshal(raw, &sr); err != nil {
-			return nil, fmt.Errorf("search: %w", err)
+			return nil, fmt.Errorf("scroll: %w", err)
 		}
 		for _, r := range sr.Data {
 			out[r.ID] = r
 		}
-		if !sr.Meta.HasNext {
+		if sr.Meta.NextCursor == nil {
 			return out, nil
 		}
+		next = base + "/search/users/scroll?cursor=" + url.QueryEscape(*sr.Meta.NextCursor)
 	}
 }
 

@@ -38,6 +38,7 @@ func testDB(t *testing.T, setup string) (string, *pgx.Conn) {
 type running struct {
 	base     string // the API's base URL
 	natsAddr string // the embedded NATS server's address, for CLI commands
+	cfgPath  string
 	p        *process
 }
 
@@ -46,6 +47,14 @@ type running struct {
 // healthy.
 func runPipeline(t *testing.T, dbURL, name, extra string) running {
 	t.Helper()
+	r := runPipelineNoWait(t, dbURL, name, extra)
+	waitHealthy(t, r.base, r.p)
+	return r
+}
+
+// runPipelineNoWait is runPipeline without waiting for health.
+func runPipelineNoWait(t *testing.T, dbURL, name, extra string) running {
+	t.Helper()
 	addr, natsAddr := freeAddr(t), freeAddr(t)
 	cfgPath := filepath.Join(t.TempDir(), "walsearch.yaml")
 	cfg := fmt.Sprintf("data_dir: %s\npostgres:\n  url: %s\n  slot: %s\n  publication: %s\napi:\n  listen: %s\nnats:\n  listen: %s\n%s",
@@ -53,7 +62,14 @@ func runPipeline(t *testing.T, dbURL, name, extra string) running {
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	r := running{base: "http://" + addr, natsAddr: natsAddr, p: startWalsearch(t, "run", "--config", cfgPath)}
+	return running{base: "http://" + addr, natsAddr: natsAddr, cfgPath: cfgPath, p: startWalsearch(t, "run", "--config", cfgPath)}
+}
+
+// restartPipeline starts r's configuration again, once r's process is
+// gone, and waits until it is healthy.
+func restartPipeline(t *testing.T, r running) running {
+	t.Helper()
+	r.p = startWalsearch(t, "run", "--config", r.cfgPath)
 	waitHealthy(t, r.base, r.p)
 	return r
 }
