@@ -95,7 +95,7 @@ func (e *engine) search(ctx context.Context, index string, body any) (*esRespons
 	if err != nil {
 		return nil, e.transportError(ctx, err)
 	}
-	if err := e.statusError(index, res.StatusCode); err != nil {
+	if err := e.statusError(index, res.StatusCode, rb); err != nil {
 		return nil, fmt.Errorf("search %s: %w (%.300s)", index, err, rb)
 	}
 	var sr esResponse
@@ -115,8 +115,8 @@ func (e *engine) refresh(ctx context.Context, index string) error {
 		return e.transportError(ctx, err)
 	}
 	defer res.Body.Close()
-	_, _ = io.Copy(io.Discard, res.Body)
-	return e.statusError(index, res.StatusCode)
+	rb, _ := io.ReadAll(res.Body)
+	return e.statusError(index, res.StatusCode, rb)
 }
 
 // count returns the number of documents in index.
@@ -130,7 +130,7 @@ func (e *engine) count(ctx context.Context, index string) (int64, error) {
 	}
 	defer res.Body.Close()
 	rb, _ := io.ReadAll(res.Body)
-	if err := e.statusError(index, res.StatusCode); err != nil {
+	if err := e.statusError(index, res.StatusCode, rb); err != nil {
 		return 0, err
 	}
 	var cr struct {
@@ -168,7 +168,13 @@ func (e *engine) transportError(ctx context.Context, err error) error {
 
 var errUpstream = errors.New("unexpected answer from the search engine")
 
-func (e *engine) statusError(index string, status int) error {
+// statusError is what an engine answer with status (and body) means to
+// the API. Credentials or privileges the engine refused are an *AuthError,
+// whose message (logged with the failed request) says what to configure.
+func (e *engine) statusError(index string, status int, body []byte) error {
+	if err := e.es.AuthError(status, body); err != nil {
+		return err
+	}
 	switch {
 	case status == http.StatusNotFound:
 		return errIndexNotFound(index)

@@ -251,6 +251,9 @@ func (c *mappingCache) get(ctx context.Context, index string) (map[string]fieldI
 		}
 		return nil, errEngineDown
 	case res.IsError():
+		if err := c.es.AuthError(res.StatusCode, body); err != nil {
+			return nil, fmt.Errorf("get mapping of %s: %w", index, err)
+		}
 		return nil, fmt.Errorf("get mapping of %s: HTTP %d", index, res.StatusCode)
 	}
 	var byIndex map[string]struct {
