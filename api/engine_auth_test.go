@@ -1,41 +1,21 @@
 package api_test
 
 import (
-	"bytes"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/walsearch/walsearch/api"
+	"github.com/walsearch/walsearch/internal/e2e"
 	"github.com/walsearch/walsearch/internal/faultes"
 )
-
-// syncBuffer is a log destination the server writes from its own
-// goroutines while the test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestEngineRefusingCredentialsIsLoggedWithTheFix has the engine answer
 // 401 and 403: the client gets an internal error, and the log says which
 // setting or privilege to fix rather than "unexpected answer".
 func TestEngineRefusingCredentialsIsLoggedWithTheFix(t *testing.T) {
 	t.Parallel()
-	var log syncBuffer
+	var log e2e.SyncBuffer
 	s := newServer(t, serverOpts{faults: true, cfg: func(c *api.Config) {
 		c.Logger = slog.New(slog.NewTextHandler(&log, nil))
 	}})

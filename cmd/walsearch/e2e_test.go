@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -15,7 +14,6 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -23,6 +21,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/walsearch/walsearch/bus"
+	"github.com/walsearch/walsearch/internal/e2e"
 	"github.com/walsearch/walsearch/internal/eslite"
 	"github.com/walsearch/walsearch/internal/pgtest"
 )
@@ -57,32 +56,16 @@ type process struct {
 	t    *testing.T
 	cmd  *exec.Cmd
 	done chan error
-	log  *lockedBuffer
+	log  *e2e.SyncBuffer
 }
 
 // output is what the process wrote so far.
-func (p *process) output() string {
-	p.log.mu.Lock()
-	defer p.log.mu.Unlock()
-	return p.log.b.String()
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  *bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
+func (p *process) output() string { return p.log.String() }
 
 func startWalsearch(t *testing.T, args ...string) *process {
 	t.Helper()
 	cmd := walsearchCommand(args...)
-	buf := &bytes.Buffer{}
-	lb := &lockedBuffer{b: buf}
+	lb := &e2e.SyncBuffer{}
 	cmd.Stdout, cmd.Stderr = lb, lb
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
@@ -96,9 +79,7 @@ func startWalsearch(t *testing.T, args ...string) *process {
 			<-p.done
 		}
 		if t.Failed() {
-			lb.mu.Lock()
-			t.Logf("walsearch output:\n%s", tail(buf.String(), 60000))
-			lb.mu.Unlock()
+			t.Logf("walsearch output:\n%s", tail(lb.String(), 60000))
 		}
 	})
 	return p

@@ -29,21 +29,24 @@ type Process struct {
 	cmd  *exec.Cmd
 	done chan struct{}
 	err  error // set before done is closed
-	out  *lockedBuffer
+	out  *SyncBuffer
 }
 
-type lockedBuffer struct {
+// SyncBuffer is a buffer safe to write from one goroutine (a child
+// process's output copier, a server's logger) while another reads it.
+type SyncBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
-func (l *lockedBuffer) Write(p []byte) (int, error) {
+func (l *SyncBuffer) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.Write(p)
 }
 
-func (l *lockedBuffer) String() string {
+// String is what was written so far.
+func (l *SyncBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
@@ -53,7 +56,7 @@ func (l *lockedBuffer) String() string {
 // it is killed at the end of the test and with the test process.
 func Start(tb testing.TB, cmd *exec.Cmd) *Process {
 	tb.Helper()
-	p := &Process{tb: tb, cmd: cmd, done: make(chan struct{}), out: &lockedBuffer{}}
+	p := &Process{tb: tb, cmd: cmd, done: make(chan struct{}), out: &SyncBuffer{}}
 	cmd.Stdout, cmd.Stderr = p.out, p.out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
