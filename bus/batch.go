@@ -1,7 +1,6 @@
 package bus
 
 import (
-	"bytes"
 	"fmt"
 	"slices"
 	"strconv"
@@ -109,41 +108,4 @@ func batchID(first *Change, n int) string {
 		id += "+" + strconv.Itoa(n-1)
 	}
 	return id
-}
-
-// DecodeChanges decodes a change message: one change, a batch of them, or a
-// read batch.
-// Numbers stay exact and every change's schema version is checked.
-func DecodeChanges(data []byte) ([]Change, error) {
-	trimmed := bytes.TrimLeft(data, " \t\r\n")
-	if len(trimmed) == 0 || trimmed[0] != '[' {
-		// One change, or a read batch (see ReadBatch).
-		var one struct {
-			Change
-			readBatch
-		}
-		if err := decodeJSON(data, &one); err != nil {
-			return nil, err
-		}
-		if one.V > SchemaVersion {
-			return nil, fmt.Errorf("decode event (schema version %d): %w", one.V, ErrNewerSchema)
-		}
-		if one.Rows != nil {
-			return one.expand(&one.Change)
-		}
-		return []Change{one.Change}, nil
-	}
-	var cs []Change
-	if err := decodeJSON(data, &cs); err != nil {
-		return nil, err
-	}
-	if len(cs) == 0 {
-		return nil, fmt.Errorf("decode event: empty change batch")
-	}
-	for i := range cs {
-		if cs[i].V > SchemaVersion {
-			return nil, fmt.Errorf("decode event (schema version %d): %w", cs[i].V, ErrNewerSchema)
-		}
-	}
-	return cs, nil
 }

@@ -1,7 +1,6 @@
 package bus
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -71,13 +70,4 @@ func (b *Bus) DLQCount(ctx context.Context) (uint64, error) {
 		return 0, fmt.Errorf("dlq stream info: %w", err)
 	}
 	return info.State.Msgs, nil
-}
-
-func decodeJSON(data []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	if err := dec.Decode(v); err != nil {
-		return fmt.Errorf("decode event: %w", err)
-	}
-	return nil
 }

@@ -1,7 +1,6 @@
 package bus
 
 import (
-	"fmt"
 	"strconv"
 )
 
@@ -103,36 +102,4 @@ func (b *ReadBatch) take() (Message, bool) {
 	msg := Message{Subject: b.subject, ID: batchID(&b.first, b.n), Data: append(b.buf, "]}"...), Count: b.n}
 	b.buf, b.n = nil, 0 // the message keeps its buffer
 	return msg, true
-}
-
-// readBatch is the read batch form as it is decoded.
-type readBatch struct {
-	KeyColumns []string         `json:"key_columns"`
-	Rows       []map[string]any `json:"rows"`
-}
-
-// expand turns a decoded read batch into its changes; head holds the
-// fields the changes share.
-func (r *readBatch) expand(head *Change) ([]Change, error) {
-	if head.Op != OpRead || len(r.Rows) == 0 {
-		return nil, fmt.Errorf("decode event: a read batch of %d %q rows", len(r.Rows), head.Op)
-	}
-	cs := make([]Change, len(r.Rows))
-	keys := make([]Column, len(r.Rows)*len(r.KeyColumns))
-	for i, row := range r.Rows {
-		key := keys[i*len(r.KeyColumns) : (i+1)*len(r.KeyColumns) : (i+1)*len(r.KeyColumns)]
-		for k, name := range r.KeyColumns {
-			v, ok := row[name]
-			if !ok {
-				return nil, fmt.Errorf("decode event: row %d of a read batch of %s.%s lacks key column %q", i, head.Schema, head.Table, name)
-			}
-			key[k] = Column{Name: name, Value: v}
-		}
-		if len(key) == 0 {
-			key = nil
-		}
-		cs[i] = Change{V: head.V, Op: OpRead, Schema: head.Schema, Table: head.Table, Key: key, Row: row,
-			LSN: head.LSN, Pos: head.Pos + uint64(i)}
-	}
-	return cs, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -156,22 +157,28 @@ func AckBatch(ctx context.Context, msgs []jetstream.Msg) error {
 	return nil
 }
 
-// Decode unmarshals an event, keeping numbers exact, and checks its schema version.
-func Decode[T Change | Doc | DeadLetter](data []byte, v *T) error {
-	if err := decodeJSON(data, v); err != nil {
-		return err
-	}
-	var ver int
-	switch x := any(v).(type) {
-	case *Change:
-		ver = x.V
-	case *Doc:
-		ver = x.V
-	case *DeadLetter:
-		ver = x.V
-	}
-	if ver > SchemaVersion {
-		return fmt.Errorf("decode event (schema version %d): %w", ver, ErrNewerSchema)
-	}
-	return nil
+// KeepAlive tells the bus, every interval until stop is called, that msgs
+// are still being worked on, so that a batch held up by a slow or absent
+// downstream (an Elasticsearch outage while the sink retries) is not
+// delivered again after AckWait. Use a third of the consumer's AckWait.
+func KeepAlive(msgs []jetstream.Msg, interval time.Duration) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				for _, m := range msgs {
+					_ = m.InProgress()
+				}
+			}
+		}
+	}()
+	return func() { close(done); wg.Wait() }
 }

@@ -1,0 +1,371 @@
+package bus
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// Decoding: every event a stage reads goes through this file. Numbers stay
+// exact (json.Number) and every event's schema version is checked, so a
+// reader refuses what a newer writer produced instead of guessing at it.
+
+// Decode unmarshals an event, keeping numbers exact, and checks its schema version.
+func Decode[T Change | Doc | DeadLetter](data []byte, v *T) error {
+	if err := decodeJSON(data, v); err != nil {
+		return err
+	}
+	var ver int
+	switch x := any(v).(type) {
+	case *Change:
+		ver = x.V
+	case *Doc:
+		ver = x.V
+	case *DeadLetter:
+		ver = x.V
+	}
+	if ver > SchemaVersion {
+		return fmt.Errorf("decode event (schema version %d): %w", ver, ErrNewerSchema)
+	}
+	return nil
+}
+
+func decodeJSON(data []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("decode event: %w", err)
+	}
+	return nil
+}
+
+// DecodeChanges decodes a change message: one change, a batch of them, or a
+// read batch.
+// Numbers stay exact and every change's schema version is checked.
+func DecodeChanges(data []byte) ([]Change, error) {
+	trimmed := bytes.TrimLeft(data, " \t\r\n")
+	if len(trimmed) == 0 || trimmed[0] != '[' {
+		// One change, or a read batch (see ReadBatch).
+		var one struct {
+			Change
+			readBatch
+		}
+		if err := decodeJSON(data, &one); err != nil {
+			return nil, err
+		}
+		if one.V > SchemaVersion {
+			return nil, fmt.Errorf("decode event (schema version %d): %w", one.V, ErrNewerSchema)
+		}
+		if one.Rows != nil {
+			return one.expand(&one.Change)
+		}
+		return []Change{one.Change}, nil
+	}
+	var cs []Change
+	if err := decodeJSON(data, &cs); err != nil {
+		return nil, err
+	}
+	if len(cs) == 0 {
+		return nil, fmt.Errorf("decode event: empty change batch")
+	}
+	for i := range cs {
+		if cs[i].V > SchemaVersion {
+			return nil, fmt.Errorf("decode event (schema version %d): %w", cs[i].V, ErrNewerSchema)
+		}
+	}
+	return cs, nil
+}
+
+// readBatch is the read batch form as it is decoded.
+type readBatch struct {
+	KeyColumns []string         `json:"key_columns"`
+	Rows       []map[string]any `json:"rows"`
+}
+
+// expand turns a decoded read batch into its changes; head holds the
+// fields the changes share.
+func (r *readBatch) expand(head *Change) ([]Change, error) {
+	if head.Op != OpRead || len(r.Rows) == 0 {
+		return nil, fmt.Errorf("decode event: a read batch of %d %q rows", len(r.Rows), head.Op)
+	}
+	cs := make([]Change, len(r.Rows))
+	keys := make([]Column, len(r.Rows)*len(r.KeyColumns))
+	for i, row := range r.Rows {
+		key := keys[i*len(r.KeyColumns) : (i+1)*len(r.KeyColumns) : (i+1)*len(r.KeyColumns)]
+		for k, name := range r.KeyColumns {
+			v, ok := row[name]
+			if !ok {
+				return nil, fmt.Errorf("decode event: row %d of a read batch of %s.%s lacks key column %q", i, head.Schema, head.Table, name)
+			}
+			key[k] = Column{Name: name, Value: v}
+		}
+		if len(key) == 0 {
+			key = nil
+		}
+		cs[i] = Change{V: head.V, Op: OpRead, Schema: head.Schema, Table: head.Table, Key: key, Row: row,
+			LSN: head.LSN, Pos: head.Pos + uint64(i)}
+	}
+	return cs, nil
+}
+
+// wireChange is a change message's element as it travels, its row left
+// encoded; with KeyColumns and Rows it is a read batch (see ReadBatch).
+type wireChange struct {
+	V          int               `json:"v"`
+	Op         Op                `json:"op"`
+	Schema     string            `json:"schema"`
+	Table      string            `json:"table"`
+	Key        []Column          `json:"key,omitempty"`
+	Row        json.RawMessage   `json:"row,omitempty"`
+	Unchanged  []string          `json:"unchanged,omitempty"`
+	LSN        LSN               `json:"lsn"`
+	Pos        uint64            `json:"pos"`
+	CommitTime time.Time         `json:"commit_time,omitzero"`
+	KeyColumns []string          `json:"key_columns,omitempty"`
+	Rows       []json.RawMessage `json:"rows,omitempty"`
+}
+
+func (w *wireChange) change() Change {
+	c := Change{V: w.V, Op: w.Op, Schema: w.Schema, Table: w.Table, Key: w.Key, Unchanged: w.Unchanged,
+		LSN: w.LSN, Pos: w.Pos, CommitTime: w.CommitTime}
+	if len(w.Row) > 0 && !bytes.Equal(w.Row, []byte("null")) {
+		c.RowJSON = w.Row
+	}
+	return c
+}
+
+// DecodeChangesRaw decodes a change message like DecodeChanges, but leaves
+// each row as it was encoded, in RowJSON, with Row nil: a stage that passes
+// rows on as they are (a table without a script) never builds them as
+// values. DecodeRow decodes one when it is needed.
+//
+// Messages as capture writes them are read by a scanner that visits every
+// byte of a row once and builds nothing but the envelope's fields; anything
+// else (unknown forms, values of unexpected types) goes through
+// encoding/json, which gives the same changes, or the same error.
+func DecodeChangesRaw(data []byte) ([]Change, error) {
+	if json.Valid(data) {
+		if cs, ok := scanChanges(data); ok {
+			return cs, nil
+		}
+	}
+	return decodeChangesRawSlow(data)
+}
+
+// decodeChangesRawSlow is DecodeChangesRaw through encoding/json.
+func decodeChangesRawSlow(data []byte) ([]Change, error) {
+	trimmed := bytes.TrimLeft(data, " \t\r\n")
+	if len(trimmed) == 0 || trimmed[0] != '[' {
+		var one wireChange
+		if err := decodeJSON(data, &one); err != nil {
+			return nil, err
+		}
+		if one.V > SchemaVersion {
+			return nil, fmt.Errorf("decode event (schema version %d): %w", one.V, ErrNewerSchema)
+		}
+		if one.Rows != nil {
+			return one.expandRaw()
+		}
+		return []Change{one.change()}, nil
+	}
+	var ws []wireChange
+	if err := decodeJSON(data, &ws); err != nil {
+		return nil, err
+	}
+	if len(ws) == 0 {
+		return nil, fmt.Errorf("decode event: empty change batch")
+	}
+	cs := make([]Change, len(ws))
+	for i := range ws {
+		if ws[i].V > SchemaVersion {
+			return nil, fmt.Errorf("decode event (schema version %d): %w", ws[i].V, ErrNewerSchema)
+		}
+		cs[i] = ws[i].change()
+	}
+	return cs, nil
+}
+
+// expandRaw is readBatch.expand for rows left encoded: each row's key is
+// read from its top-level members without decoding the rest.
+func (w *wireChange) expandRaw() ([]Change, error) {
+	if w.Op != OpRead || len(w.Rows) == 0 {
+		return nil, fmt.Errorf("decode event: a read batch of %d %q rows", len(w.Rows), w.Op)
+	}
+	cs := make([]Change, len(w.Rows))
+	keys := make([]Column, len(w.Rows)*len(w.KeyColumns))
+	for i, row := range w.Rows {
+		key := keys[i*len(w.KeyColumns) : (i+1)*len(w.KeyColumns) : (i+1)*len(w.KeyColumns)]
+		if err := rowKey(row, w.KeyColumns, key); err != nil {
+			return nil, fmt.Errorf("decode event: row %d of a read batch of %s.%s: %w", i, w.Schema, w.Table, err)
+		}
+		if len(key) == 0 {
+			key = nil
+		}
+		cs[i] = Change{V: w.V, Op: OpRead, Schema: w.Schema, Table: w.Table, Key: key, RowJSON: row,
+			LSN: w.LSN, Pos: w.Pos + uint64(i)}
+	}
+	return cs, nil
+}
+
+// DecodeRow fills c.Row from c.RowJSON when only the latter is set (see
+// DecodeChangesRaw), keeping numbers exact.
+func (c *Change) DecodeRow() error {
+	if c.Row != nil || len(c.RowJSON) == 0 {
+		return nil
+	}
+	var row map[string]any
+	if err := decodeJSON(c.RowJSON, &row); err != nil {
+		return fmt.Errorf("decode row of %s.%s: %w", c.Schema, c.Table, err)
+	}
+	c.Row = row
+	return nil
+}
+
+// rowKey sets key[i] to the value of row's top-level member names[i]. row
+// must be a JSON object; as when it is decoded whole, a name given twice
+// takes its last value.
+func rowKey(row []byte, names []string, key []Column) error {
+	if len(names) > 64 {
+		return fmt.Errorf("%d key columns: at most 64 are supported", len(names))
+	}
+	var seen uint64
+	err := eachMember(row, func(name, value []byte) error {
+		for i, n := range names {
+			if n != string(name) {
+				continue
+			}
+			key[i] = Column{Name: n, Value: scanValue(value)}
+			seen |= 1 << i
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for i, n := range names {
+		if seen&(1<<i) == 0 {
+			return fmt.Errorf("lacks key column %q", n)
+		}
+	}
+	return nil
+}
+
+// eachMember calls f with the name (unquoted) and the raw value of each
+// top-level member of the JSON object obj, in order.
+func eachMember(obj []byte, f func(name, value []byte) error) error {
+	i := skipSpace(obj, 0)
+	if i >= len(obj) || obj[i] != '{' {
+		return fmt.Errorf("not a JSON object")
+	}
+	i = skipSpace(obj, i+1)
+	if i < len(obj) && obj[i] == '}' {
+		return nil
+	}
+	for {
+		if i >= len(obj) || obj[i] != '"' {
+			return fmt.Errorf("malformed JSON object at byte %d", i)
+		}
+		end, escaped := stringEnd(obj, i)
+		if end < 0 {
+			return fmt.Errorf("unterminated string at byte %d", i)
+		}
+		name := obj[i+1 : end-1]
+		if escaped {
+			var s string
+			if err := json.Unmarshal(obj[i:end], &s); err != nil {
+				return fmt.Errorf("member name at byte %d: %w", i, err)
+			}
+			name = []byte(s)
+		}
+		i = skipSpace(obj, end)
+		if i >= len(obj) || obj[i] != ':' {
+			return fmt.Errorf("malformed JSON object at byte %d", i)
+		}
+		start := skipSpace(obj, i+1)
+		vend := valueEnd(obj, start)
+		if vend < 0 {
+			return fmt.Errorf("malformed value at byte %d", start)
+		}
+		if err := f(name, obj[start:vend]); err != nil {
+			return err
+		}
+		i = skipSpace(obj, vend)
+		if i >= len(obj) {
+			return fmt.Errorf("unterminated JSON object")
+		}
+		switch obj[i] {
+		case ',':
+			i = skipSpace(obj, i+1)
+		case '}':
+			return nil
+		default:
+			return fmt.Errorf("malformed JSON object at byte %d", i)
+		}
+	}
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// stringEnd returns the index just past the string starting at b[i] (a
+// quote), and whether it holds an escape; -1 when it does not end.
+func stringEnd(b []byte, i int) (end int, escaped bool) {
+	for j := i + 1; j < len(b); j++ {
+		switch b[j] {
+		case '\\':
+			escaped = true
+			j++
+		case '"':
+			return j + 1, escaped
+		}
+	}
+	return -1, escaped
+}
+
+// valueEnd returns the index just past the JSON value starting at b[i], or
+// -1 when it does not end. It finds where the value ends; decoding it
+// checks the rest.
+func valueEnd(b []byte, i int) int {
+	if i >= len(b) {
+		return -1
+	}
+	switch b[i] {
+	case '"':
+		end, _ := stringEnd(b, i)
+		return end
+	case '{', '[':
+		depth := 0
+		for j := i; j < len(b); j++ {
+			switch b[j] {
+			case '"':
+				end, _ := stringEnd(b, j)
+				if end < 0 {
+					return -1
+				}
+				j = end - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					return j + 1
+				}
+			}
+		}
+		return -1
+	default:
+		j := i
+		for j < len(b) && b[j] != ',' && b[j] != '}' && b[j] != ']' && b[j] != ' ' && b[j] != '\t' && b[j] != '\n' && b[j] != '\r' {
+			j++
+		}
+		if j == i {
+			return -1
+		}
+		return j
+	}
+}

@@ -1,0 +1,87 @@
+package bus_test
+
+import (
+	"fmt"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/walsearch/walsearch/bus"
+)
+
+// rawSeeds are change messages of every form, well and badly made.
+var rawSeeds = []string{
+	`{"v":1,"op":"insert","lsn":"0/10","row":{"a":1}}`,
+	`[{"v":1},{"v":1,"key":[{"name":"id","value":2}]}]`, `[]`, ` [`, `{"v":1,"lsn":"1/2"}`,
+	`{"v":2,"op":"update","schema":"s","table":"t","key":[{"name":"id","value":12345678901234567890}],"row":{"id":12345678901234567890,"s":"\u00e9\"x","n":null,"o":{"a":[1,{"b":"}"}]}},"unchanged":["big"],"lsn":"0/9","pos":3,"commit_time":"2024-05-01T10:00:00.123456Z"}`,
+	`{"v":1,"op":"insert","lsn":"0/10","row":[1,2]}`,
+	`{"v":1,"op":"delete","lsn":"0/10","row":null}`,
+	`{"v":2,"op":"read","schema":"s","table":"t","key_columns":["id"],"lsn":"0/1","pos":7,"rows":[{"id":1},{"id":"x","y":[1]}]}`,
+	`{"v":2,"op":"read","schema":"s","table":"t","key_columns":["a","b"],"lsn":"0/1","pos":0,"rows":[{"a":1,"b":null}]}`,
+	`{"v":2,"op":"read","schema":"s","table":"t","key_columns":[],"lsn":"0/1","pos":0,"rows":[{}]}`,
+	`{"v":2,"op":"read","schema":"s","table":"t","key_columns":["id"],"lsn":"0/1","pos":0,"rows":[{"i\u0064":5, "x" : "]}" , "id":6}]}`,
+	`{"v":2,"op":"read","schema":"s","table":"t","key_columns":["id"],"lsn":"0/1","pos":0,"rows":[{"x":1}]}`,
+	`{"v":2,"op":"read","schema":"s","table":"t","key_columns":["id"],"lsn":"0/1","pos":0,"rows":[[1]]}`,
+	`{"v":2,"op":"read","schema":"s","table":"t","key_columns":["id"],"lsn":"0/1","pos":0,"rows":[]}`,
+	`{"v":3,"op":"insert","lsn":"0/10","row":{"a":1}}`,
+	`[{"v":2,"op":"insert","schema":"public","table":"t","key":[{"name":"id","value":1}],"row":{"id":1,"a":"x"},"lsn":"0/16B3748","pos":0,"commit_time":"2024-05-01T10:00:00.123456Z"},` +
+		`{"v":2,"op":"insert","schema":"public","table":"t","key":[{"name":"id","value":2}],"row":{"id":2,"a":"y\n"},"lsn":"0/16B3748","pos":1,"commit_time":"2024-05-01T10:00:00.123456Z"}]`,
+	`{"V":2,"OP":"insert","Schema":"s","lsn":"0/1","row":{"a":1},"key":[{"NAME":"id","Value":2,"value":3}],"unchanged":["b","c"],"pos":-1}`,
+	`{"v":2,"op":"update","lsn":"0/1","row":{"a":1},"key":null,"unchanged":null,"commit_time":null,"rows":null}`,
+}
+
+// checkRawMatches fails unless DecodeChangesRaw, its rows then decoded with
+// DecodeRow, gives what DecodeChanges gives: the same changes, or an error
+// where DecodeChanges has one.
+func checkRawMatches(t *testing.T, data []byte) {
+	t.Helper()
+	full, fullErr := bus.DecodeChanges(data)
+	raw, rawErr := bus.DecodeChangesRaw(data)
+	if rawErr != nil {
+		if fullErr == nil {
+			t.Fatalf("%s: raw decoding failed (%v), full decoding did not", data, rawErr)
+		}
+		return
+	}
+	rowErr := false
+	for i := range raw {
+		if err := raw[i].DecodeRow(); err != nil {
+			rowErr = true
+			continue
+		}
+		raw[i].RowJSON = nil
+	}
+	if fullErr != nil {
+		if !rowErr {
+			t.Fatalf("%s: full decoding failed (%v), raw decoding and every row did not", data, fullErr)
+		}
+		return
+	}
+	if rowErr {
+		t.Fatalf("%s: a row did not decode, but the whole message did", data)
+	}
+	if !reflect.DeepEqual(full, raw) {
+		t.Fatalf("%s:\nfull %#v\nraw  %#v", data, full, raw)
+	}
+}
+
+func TestDecodeChangesRawMatchesDecodeChanges(t *testing.T) {
+	for _, s := range rawSeeds {
+		t.Run(s[:min(len(s), 40)], func(t *testing.T) { checkRawMatches(t, []byte(s)) })
+	}
+	cs, err := bus.DecodeChangesRaw([]byte(rawSeeds[5]))
+	if err != nil || len(cs) != 1 || cs[0].Row != nil || !strings.HasPrefix(string(cs[0].RowJSON), `{"id":12345678901234567890,`) {
+		t.Fatalf("the row is not left as it was encoded: %+v, %v", cs, err)
+	}
+	cs, err = bus.DecodeChangesRaw([]byte(rawSeeds[11]))
+	if err != nil || len(cs) != 1 || fmt.Sprint(cs[0].Key[0].Value) != "6" {
+		t.Fatalf("a key column given twice takes its last value: %+v, %v", cs, err)
+	}
+}
+
+func FuzzDecodeChangesRawMatches(f *testing.F) {
+	for _, s := range rawSeeds {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(checkRawMatches)
+}

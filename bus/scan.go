@@ -1,0 +1,286 @@
+package bus
+
+import (
+	"encoding/json"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// The change scanner: DecodeChangesRaw's fast path for valid JSON. It
+// accepts only what it reads exactly as encoding/json would (members of
+// the expected types, names as written or differing in case only) and
+// reports ok=false for anything else, which DecodeChangesRaw then hands to
+// encoding/json. FuzzDecodeChangesRawMatches holds the two to the same
+// result.
+
+// scanChanges decodes the valid JSON change message data.
+func scanChanges(data []byte) ([]Change, bool) {
+	i := skipSpace(data, 0)
+	if i >= len(data) {
+		return nil, false
+	}
+	if data[i] == '{' {
+		var w wireChange
+		var last scanCache
+		end := valueEnd(data, i)
+		if end < 0 || !scanWire(data[i:end], &w, &last) || w.V > SchemaVersion {
+			return nil, false
+		}
+		if w.Rows != nil {
+			cs, err := w.expandRaw()
+			return cs, err == nil
+		}
+		return []Change{w.change()}, true
+	}
+	if data[i] != '[' {
+		return nil, false
+	}
+	var cs []Change
+	var last scanCache
+	ok := eachElement(data[i:], func(elem []byte) bool {
+		var w wireChange
+		if !scanWire(elem, &w, &last) || w.V > SchemaVersion {
+			return false
+		}
+		cs = append(cs, w.change())
+		return true
+	})
+	return cs, ok && len(cs) > 0
+}
+
+// scanCache keeps the last commit time read: the changes of a message
+// share their transaction's.
+type scanCache struct {
+	raw []byte
+	t   time.Time
+}
+
+// scanWire reads the change object obj into w.
+func scanWire(obj []byte, w *wireChange, last *scanCache) bool {
+	if len(obj) == 0 || obj[0] != '{' {
+		return false
+	}
+	ok := true
+	err := eachMember(obj, func(name, v []byte) error {
+		switch fieldName(name, wireNames) {
+		case "v":
+			n, isInt := scanInt(v)
+			ok = ok && isInt
+			w.V = int(n)
+		case "op":
+			s, isStr := scanString(v)
+			ok = ok && isStr
+			w.Op = Op(s)
+		case "schema":
+			w.Schema, ok = scanStringAnd(ok, v)
+		case "table":
+			w.Table, ok = scanStringAnd(ok, v)
+		case "key":
+			w.Key, ok = scanKey(v), ok && scanKeyOK(v)
+		case "row":
+			if v[0] != '{' && !isNull(v) {
+				ok = false
+			}
+			w.Row = v
+		case "unchanged":
+			w.Unchanged, ok = scanStrings(ok, v)
+		case "lsn":
+			s, isStr := scanString(v)
+			ok = ok && isStr && w.LSN.UnmarshalText([]byte(s)) == nil
+		case "pos":
+			n, isUint := scanUint(v)
+			ok = ok && isUint
+			w.Pos = n
+		case "commit_time":
+			if last.raw != nil && string(last.raw) == string(v) {
+				w.CommitTime = last.t
+				break
+			}
+			var t time.Time
+			ok = ok && v[0] == '"' && t.UnmarshalJSON(v) == nil
+			w.CommitTime, last.raw, last.t = t, v, t
+		case "key_columns":
+			w.KeyColumns, ok = scanStrings(ok, v)
+		case "rows":
+			if v[0] != '[' {
+				ok = false
+				break
+			}
+			w.Rows = []json.RawMessage{}
+			ok = eachElement(v, func(row []byte) bool { w.Rows = append(w.Rows, row); return true }) && ok
+		}
+		return nil
+	})
+	return ok && err == nil
+}
+
+// wireNames are wireChange's member names.
+var wireNames = []string{"v", "op", "schema", "table", "key", "row", "unchanged", "lsn", "pos", "commit_time", "key_columns", "rows"}
+
+// fieldName is the one of names that name stands for, as encoding/json
+// matches struct fields: exactly, else ignoring case; "" for none.
+func fieldName(name []byte, names []string) string {
+	for _, n := range names {
+		if n == string(name) {
+			return n
+		}
+	}
+	for _, n := range names {
+		if strings.EqualFold(n, string(name)) {
+			return n
+		}
+	}
+	return ""
+}
+
+func isNull(v []byte) bool { return string(v) == "null" }
+
+// scanString reads a JSON string as encoding/json does.
+func scanString(v []byte) (string, bool) {
+	if len(v) < 2 || v[0] != '"' {
+		return "", false
+	}
+	inner := v[1 : len(v)-1]
+	if !strings.ContainsRune(string(inner), '\\') && utf8.Valid(inner) {
+		return string(inner), true
+	}
+	var s string
+	return s, json.Unmarshal(v, &s) == nil
+}
+
+func scanStringAnd(ok bool, v []byte) (string, bool) {
+	s, isStr := scanString(v)
+	return s, ok && isStr
+}
+
+// scanStrings reads an array of strings, or null.
+func scanStrings(ok bool, v []byte) ([]string, bool) {
+	if isNull(v) {
+		return nil, ok
+	}
+	if v[0] != '[' {
+		return nil, false
+	}
+	out := []string{}
+	good := eachElement(v, func(e []byte) bool {
+		s, isStr := scanString(e)
+		out = append(out, s)
+		return isStr
+	})
+	return out, ok && good
+}
+
+func scanInt(v []byte) (int64, bool) {
+	n, err := strconv.ParseInt(string(v), 10, 0)
+	return n, err == nil
+}
+
+func scanUint(v []byte) (uint64, bool) {
+	n, err := strconv.ParseUint(string(v), 10, 64)
+	return n, err == nil
+}
+
+// scanKeyOK reports whether v is null or an array of {"name","value"}
+// objects whose names are strings.
+func scanKeyOK(v []byte) bool {
+	if isNull(v) {
+		return true
+	}
+	if v[0] != '[' {
+		return false
+	}
+	return eachElement(v, func(e []byte) bool {
+		if e[0] != '{' {
+			return false
+		}
+		good := true
+		_ = eachMember(e, func(name, val []byte) error {
+			if fieldName(name, columnNames) == "name" {
+				_, isStr := scanString(val)
+				good = good && isStr
+			}
+			return nil
+		})
+		return good
+	})
+}
+
+var columnNames = []string{"name", "value"}
+
+// scanKey reads a key scanKeyOK accepted.
+func scanKey(v []byte) []Column {
+	if isNull(v) || v[0] != '[' {
+		return nil
+	}
+	key := []Column{}
+	eachElement(v, func(e []byte) bool {
+		var c Column
+		_ = eachMember(e, func(name, val []byte) error {
+			switch fieldName(name, columnNames) {
+			case "name":
+				c.Name, _ = scanString(val)
+			case "value":
+				c.Value = scanValue(val)
+			}
+			return nil
+		})
+		key = append(key, c)
+		return true
+	})
+	return key
+}
+
+// scanValue reads a JSON value into what decodeJSON gives for it in an
+// `any`: json.Number for numbers.
+func scanValue(v []byte) any {
+	switch {
+	case isNull(v):
+		return nil
+	case string(v) == "true":
+		return true
+	case string(v) == "false":
+		return false
+	case v[0] == '"':
+		if s, ok := scanString(v); ok {
+			return s
+		}
+	case v[0] == '-' || v[0] >= '0' && v[0] <= '9':
+		return json.Number(v)
+	}
+	var out any
+	_ = decodeJSON(v, &out)
+	return out
+}
+
+// eachElement calls f with each element of the JSON array arr until f
+// returns false, and reports whether every call returned true.
+func eachElement(arr []byte, f func(elem []byte) bool) bool {
+	i := skipSpace(arr, 0)
+	if i >= len(arr) || arr[i] != '[' {
+		return false
+	}
+	i = skipSpace(arr, i+1)
+	if i < len(arr) && arr[i] == ']' {
+		return true
+	}
+	for {
+		end := valueEnd(arr, i)
+		if end < 0 || !f(arr[i:end]) {
+			return false
+		}
+		i = skipSpace(arr, end)
+		if i >= len(arr) {
+			return false
+		}
+		switch arr[i] {
+		case ',':
+			i = skipSpace(arr, i+1)
+		case ']':
+			return true
+		default:
+			return false
+		}
+	}
+}
