@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/elastic/go-elasticsearch/v8/esapi"
@@ -18,10 +17,11 @@ import (
 	"github.com/walsearch/walsearch/bus"
 )
 
-// item is one document write and the message it came from.
+// item is one document write and the message it came from, if it came
+// from the bus (see Sink.Write for documents handed over in process).
 type item struct {
 	doc *bus.Doc
-	msg jetstream.Msg
+	msg jetstream.Msg // nil for a document handed over by Write
 	// target is the Elasticsearch index or alias written to.
 	target string
 	// shadow marks the copy of a write sent to the index a reindex is
@@ -29,12 +29,13 @@ type item struct {
 	shadow bool
 }
 
-// process applies one batch in order. It returns only when every message's
-// effect is confirmed by Elasticsearch or dead-lettered, or ctx ends.
+// process applies one batch of document messages in order. It returns only
+// when every message's effect is confirmed by Elasticsearch or
+// dead-lettered, or ctx ends.
 func (s *Sink) process(ctx context.Context, msgs []jetstream.Msg) error {
-	stop := s.keepAlive(msgs)
+	stop := bus.KeepAlive(msgs, s.cfg.AckWait/3)
 	defer stop()
-	var seg []item
+	items := make([]item, 0, len(msgs))
 	for _, m := range msgs {
 		d := new(bus.Doc)
 		if err := bus.Decode(m.Data(), d); err != nil {
@@ -43,13 +44,45 @@ func (s *Sink) process(ctx context.Context, msgs []jetstream.Msg) error {
 			}
 			continue
 		}
+		items = append(items, item{doc: d, msg: m})
+	}
+	return s.apply(ctx, items)
+}
+
+// Write applies docs in order, as process does for messages: it returns
+// only when every document is confirmed by Elasticsearch or dead-lettered
+// (a dead letter then holds the document event itself), or ctx ends. It is
+// how a transform stage in the same process hands documents over without a
+// trip through the bus; the caller acknowledges its own input afterwards.
+//
+// Write may be called concurrently with Run: writes are applied one batch
+// at a time.
+func (s *Sink) Write(ctx context.Context, docs []*bus.Doc) error {
+	items := make([]item, len(docs))
+	for i, d := range docs {
+		items[i] = item{doc: d}
+	}
+	return s.apply(ctx, items)
+}
+
+// apply writes items in order. Truncates and watermarks are barriers:
+// everything before them is written first.
+func (s *Sink) apply(ctx context.Context, items []item) error {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	seg := 0 // start of the writes not yet sent
+	for i, it := range items {
+		d := it.doc
+		if d.Op != bus.DocWatermark && d.Op != bus.DocTruncate {
+			continue
+		}
+		if err := s.write(ctx, items[seg:i]); err != nil {
+			return err
+		}
+		seg = i + 1
 		if d.Op == bus.DocWatermark {
-			// Everything before the watermark must be written before it
-			// counts as applied.
-			if err := s.write(ctx, seg); err != nil {
-				return err
-			}
-			seg = nil
+			// Everything before the watermark is written: it counts as
+			// applied.
 			s.record(func(st *Status) {
 				if bus.LSN(d.Version) > st.AppliedLSN {
 					st.AppliedLSN = bus.LSN(d.Version)
@@ -57,45 +90,13 @@ func (s *Sink) process(ctx context.Context, msgs []jetstream.Msg) error {
 			})
 			continue
 		}
-		if d.Op == bus.DocTruncate {
-			// Everything before the truncate must be applied before the
-			// index is emptied, and nothing after it may be emptied.
-			if err := s.write(ctx, seg); err != nil {
-				return err
-			}
-			seg = nil
-			if err := s.truncate(ctx, d); err != nil {
-				return err
-			}
-			continue
+		// Everything before the truncate is applied before the index is
+		// emptied, and nothing after it may be emptied.
+		if err := s.truncate(ctx, d); err != nil {
+			return err
 		}
-		seg = append(seg, item{doc: d, msg: m})
 	}
-	return s.write(ctx, seg)
-}
-
-// keepAlive tells the bus, while a batch is in progress, that its messages
-// are still being worked on, so a long retry does not cause a redelivery.
-func (s *Sink) keepAlive(msgs []jetstream.Msg) (stop func()) {
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		t := time.NewTicker(s.cfg.AckWait / 3)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-t.C:
-				for _, m := range msgs {
-					_ = m.InProgress()
-				}
-			}
-		}
-	}()
-	return func() { close(done); wg.Wait() }
+	return s.write(ctx, items[seg:])
 }
 
 // write applies items: it completes unchanged TOAST values, resolves each
@@ -470,9 +471,22 @@ func (s *Sink) rejected(ctx context.Context, items []item, status int, body []by
 }
 
 func (s *Sink) deadLetter(ctx context.Context, it item, reason string) error {
-	dl := &bus.DeadLetter{Stage: "sink", Error: reason, Subject: it.msg.Subject(), Event: it.msg.Data()}
-	if h := it.msg.Headers(); h != nil {
-		dl.MsgID = h.Get(jetstream.MsgIDHeader)
+	dl := &bus.DeadLetter{Stage: "sink", Error: reason}
+	if it.msg != nil {
+		dl.Subject, dl.Event = it.msg.Subject(), it.msg.Data()
+		if h := it.msg.Headers(); h != nil {
+			dl.MsgID = h.Get(jetstream.MsgIDHeader)
+		}
+	} else {
+		// Handed over in process: the dead letter holds the document event
+		// as it would have travelled on the bus, so that a replay publishes
+		// it where the sink reads it.
+		it.doc.V = bus.SchemaVersion
+		event, err := json.Marshal(it.doc)
+		if err != nil {
+			return fmt.Errorf("dead-letter document %s/%s: %w", it.doc.Index, it.doc.ID, err)
+		}
+		dl.Subject, dl.MsgID, dl.Event = bus.DocSubject(it.doc.Index), it.doc.MsgID(), event
 	}
 	// An event too large to keep with its reason is stored without it (see
 	// bus.Bus.DeadLetter).

@@ -235,6 +235,10 @@ type Sink struct {
 	// laneSeed keys the hash that assigns documents to lanes.
 	laneSeed maphash.Seed
 
+	// writeMu makes batches apply one at a time, whether Run fetched them
+	// or Write was handed them, and keeps reindex control between batches.
+	writeMu sync.Mutex
+
 	mu     sync.Mutex
 	status Status
 	// reindex holds the running reindex, if any (one at a time).
@@ -279,7 +283,9 @@ func (s *Sink) Run(ctx context.Context) error {
 	var lastControl time.Time
 	for {
 		if time.Since(lastControl) >= s.cfg.ControlPoll {
+			s.writeMu.Lock()
 			s.control(ctx)
+			s.writeMu.Unlock()
 			lastControl = time.Now()
 		}
 		msgs, err := s.fetchBatch(ctx)

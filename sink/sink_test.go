@@ -131,7 +131,9 @@ func (e *env) get(index, id string) (map[string]any, int64, bool) {
 
 func (e *env) waitFor(what string, cond func() bool) {
 	e.t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
+	// Generous: on a loaded machine an 8 MiB document alone takes seconds
+	// through the bus and the engine; a passing test never waits this long.
+	deadline := time.Now().Add(2 * time.Minute)
 	for !cond() {
 		if time.Now().After(deadline) {
 			e.t.Fatalf("timed out waiting for %s", what)
