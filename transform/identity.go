@@ -9,6 +9,8 @@ import (
 
 // Identity indexes every row as it is: table public.users becomes index
 // "users", the primary key becomes the document id, the row the document.
+// A row still encoded (RowJSON, Row nil) becomes the document as it is,
+// without being decoded and encoded again.
 type Identity struct{}
 
 // Map implements Mapper.
@@ -16,9 +18,12 @@ func (Identity) Map(c *bus.Change) ([]*bus.Doc, error) {
 	d := BaseDoc(c)
 	switch c.Op {
 	case bus.OpInsert, bus.OpUpdate, bus.OpRead:
-		src, err := json.Marshal(c.Row)
-		if err != nil {
-			return nil, fmt.Errorf("encode row of %s.%s: %w", c.Schema, c.Table, err)
+		src := json.RawMessage(c.RowJSON) // as capture encoded it (bus.DecodeChangesRaw)
+		if c.Row != nil || len(src) == 0 {
+			var err error
+			if src, err = json.Marshal(c.Row); err != nil {
+				return nil, fmt.Errorf("encode row of %s.%s: %w", c.Schema, c.Table, err)
+			}
 		}
 		d.Op, d.Source, d.Unchanged = bus.DocIndex, src, c.Unchanged
 	case bus.OpDelete:

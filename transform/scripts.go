@@ -207,6 +207,9 @@ func (s *Scripts) Map(c *bus.Change) ([]*bus.Doc, error) {
 	}
 	switch c.Op {
 	case bus.OpInsert, bus.OpUpdate, bus.OpRead:
+		if err := c.DecodeRow(); err != nil { // a script sees the row as values
+			return nil, err
+		}
 		out, err := sc.transform(c, s.cfg.MaxDocBytes)
 		if err != nil {
 			return nil, err

@@ -9,11 +9,11 @@ package transform
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/fnv"
 	"log/slog"
+	"math"
 	"runtime"
 	"sync"
 	"time"
@@ -37,6 +37,12 @@ type Config struct {
 	BatchSize int
 	// FetchWait is how long to wait for changes when idle. Default: 1s.
 	FetchWait time.Duration
+	// AckWait must be the bus's ack wait: while a round waits for its
+	// documents to be stored (an Elasticsearch outage, when the sink runs
+	// in the same process), the stage tells the bus at a third of this
+	// interval that it is still working on the round's changes.
+	// Default: bus.DefaultAckWait.
+	AckWait time.Duration
 	// Workers is how many changes of a batch are mapped at once. Changes of
 	// one document always go to the same worker, in order, and the outputs
 	// are published in batch order. Default: 0, meaning GOMAXPROCS.
@@ -46,7 +52,7 @@ type Config struct {
 
 // DefaultConfig returns a Config with every default filled in.
 func DefaultConfig() Config {
-	return Config{BatchSize: DefaultBatchSize, FetchWait: DefaultFetchWait}
+	return Config{BatchSize: DefaultBatchSize, FetchWait: DefaultFetchWait, AckWait: bus.DefaultAckWait}
 }
 
 // Validate reports every problem with c.
@@ -57,6 +63,9 @@ func (c Config) Validate() error {
 	}
 	if c.FetchWait <= 0 {
 		errs = append(errs, fmt.Errorf("transform.fetch_wait: want a positive duration, got %s", c.FetchWait))
+	}
+	if c.AckWait < time.Second {
+		errs = append(errs, fmt.Errorf("transform.ack_wait: want at least 1s, got %s", c.AckWait))
 	}
 	if c.Workers < 0 {
 		errs = append(errs, fmt.Errorf("transform.workers: want 0 (GOMAXPROCS) or more, got %d", c.Workers))
@@ -69,7 +78,10 @@ type Source interface {
 	Fetch(ctx context.Context, max int, wait time.Duration) ([]jetstream.Msg, error)
 }
 
-// Publisher publishes document events; Flush returns once all are durable.
+// Publisher publishes document events; Flush returns once all are durable:
+// stored on the bus (bus.DocPublisher), or written to the search engine
+// when the sink runs in the same process (sink.Handoff). Both are called
+// from one goroutine.
 type Publisher interface {
 	Publish(ctx context.Context, d *bus.Doc) error
 	Flush(ctx context.Context) error
@@ -94,7 +106,9 @@ type Mapper interface {
 //
 // Lifecycle: Run processes batches until ctx is done and then returns nil;
 // a batch in progress when ctx ends is left unacknowledged and is delivered
-// again. Run returns an error when the bus fails; the caller may call Run again.
+// again. Run returns an error when the bus or the Publisher fails; the
+// caller may call Run again. Run starts one goroutine, which has ended when
+// Run returns.
 type Stage struct {
 	cfg    Config
 	src    Source
@@ -124,7 +138,43 @@ func New(cfg Config, src Source, out Publisher, dlq DeadLetters, mapper Mapper) 
 }
 
 // Run processes change batches until ctx is done.
-func (s *Stage) Run(ctx context.Context) error {
+//
+// Rounds overlap: while one round's documents are being published (or
+// written, when the Publisher is the sink itself), the next round is
+// fetched and mapped. Rounds are published and acknowledged one at a time,
+// in order, so every document's writes stay in stream order.
+func (s *Stage) Run(parent context.Context) error {
+	ctx, cancel := context.WithCancelCause(parent)
+	defer cancel(nil)
+	rounds := make(chan *round, 1)
+	committed := make(chan struct{})
+	go func() { // owns the rounds it receives; exits when rounds is closed
+		defer close(committed)
+		for r := range rounds {
+			if ctx.Err() == nil {
+				if err := s.commit(ctx, r); err != nil {
+					cancel(err)
+				}
+			}
+			// A round not acknowledged is delivered again.
+			r.stopKeepAlive()
+		}
+	}()
+	err := s.fetchLoop(ctx, rounds)
+	close(rounds)
+	<-committed
+	if parent.Err() != nil {
+		return nil
+	}
+	if cause := context.Cause(ctx); cause != nil {
+		return fmt.Errorf("transform: %w", cause)
+	}
+	return err
+}
+
+// fetchLoop fetches and maps rounds and hands them to the committer until
+// ctx is done (nil) or the bus fails.
+func (s *Stage) fetchLoop(ctx context.Context, rounds chan<- *round) error {
 	for {
 		// A message may hold many changes (a transaction's rows): fetch as
 		// many messages as make about BatchSize changes at the last round's
@@ -139,58 +189,88 @@ func (s *Stage) Run(ctx context.Context) error {
 		if len(msgs) == 0 {
 			continue
 		}
-		if err := s.process(ctx, msgs); err != nil {
+		r, err := s.prepare(ctx, msgs)
+		if err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
 			return fmt.Errorf("transform: %w", err)
 		}
+		select {
+		case rounds <- r:
+		case <-ctx.Done():
+			r.stopKeepAlive()
+			return nil
+		}
 	}
 }
 
-func (s *Stage) process(ctx context.Context, msgs []jetstream.Msg) error {
+// round is a fetched batch of change messages and the documents they map
+// to, in order.
+type round struct {
+	msgs          []jetstream.Msg
+	docs          []*bus.Doc
+	stopKeepAlive func()
+}
+
+// prepare maps msgs to their documents. Changes that cannot be mapped are
+// dead-lettered here: they produce no documents.
+func (s *Stage) prepare(ctx context.Context, msgs []jetstream.Msg) (*round, error) {
+	r := &round{msgs: msgs, stopKeepAlive: bus.KeepAlive(msgs, s.cfg.AckWait/3)}
 	decoded, results := s.mapBatch(msgs)
 	s.perMsg = (len(results) + len(msgs) - 1) / len(msgs)
+	ndocs := 0
+	for i := range results {
+		ndocs += len(results[i].docs)
+	}
+	r.docs = make([]*bus.Doc, 0, ndocs)
 	next := 0 // results are in message order
 	for i, m := range msgs {
 		if err := decoded[i]; err != nil {
 			if err := s.deadLetter(ctx, m, msgID(m), m.Data(), err); err != nil {
-				return err
+				r.stopKeepAlive()
+				return nil, err
 			}
 			continue
 		}
 		for ; next < len(results) && results[next].msg == i; next++ {
-			r := &results[next]
-			if r.err != nil {
-				event, id := m.Data(), msgID(m)
-				if r.batched {
-					// The dead letter carries this change alone, so that
-					// replaying it does not repeat its neighbours.
-					b, err := json.Marshal(&r.change)
-					if err != nil {
-						return fmt.Errorf("encode dead-lettered change: %w", err)
-					}
-					event, id = b, r.change.MsgID()
-				}
-				if err := s.deadLetter(ctx, m, id, event, r.err); err != nil {
-					return err
-				}
+			res := &results[next]
+			if res.err == nil {
+				r.docs = append(r.docs, res.docs...)
 				continue
 			}
-			for _, d := range r.docs {
-				if err := s.out.Publish(ctx, d); err != nil {
-					return fmt.Errorf("publish document: %w", err)
+			event, id := m.Data(), msgID(m)
+			if res.batched {
+				// The dead letter carries this change alone, so that
+				// replaying it does not repeat its neighbours.
+				b, _, err := bus.EncodeChanges([]*bus.Change{&res.change}, math.MaxInt)
+				if err != nil {
+					r.stopKeepAlive()
+					return nil, fmt.Errorf("encode dead-lettered change: %w", err)
 				}
+				event, id = b, res.change.MsgID()
 			}
+			if err := s.deadLetter(ctx, m, id, event, res.err); err != nil {
+				r.stopKeepAlive()
+				return nil, err
+			}
+		}
+	}
+	return r, nil
+}
+
+// commit publishes a round's documents, waits until they are stored, and
+// then acknowledges its changes.
+func (s *Stage) commit(ctx context.Context, r *round) error {
+	for _, d := range r.docs {
+		if err := s.out.Publish(ctx, d); err != nil {
+			return fmt.Errorf("publish document: %w", err)
 		}
 	}
 	if err := s.out.Flush(ctx); err != nil {
 		return fmt.Errorf("flush documents: %w", err)
 	}
-	if err := bus.AckBatch(ctx, msgs); err != nil {
-		return err
-	}
-	return nil
+	return bus.AckBatch(ctx, r.msgs)
 }
 
 // mapped is the outcome of one change.
@@ -210,7 +290,9 @@ type mapped struct {
 func (s *Stage) mapBatch(msgs []jetstream.Msg) ([]error, []mapped) {
 	errs := make([]error, len(msgs))
 	changes := make([][]bus.Change, len(msgs))
-	decode := func(i int) { changes[i], errs[i] = bus.DecodeChanges(msgs[i].Data()) }
+	// Rows stay encoded: a table without a script passes them on as they
+	// are, and a script's mapper decodes the rows it needs.
+	decode := func(i int) { changes[i], errs[i] = bus.DecodeChangesRaw(msgs[i].Data()) }
 	n := min(s.cfg.Workers, len(msgs))
 	if n <= 1 {
 		for i := range msgs {
