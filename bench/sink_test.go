@@ -162,6 +162,13 @@ func runSinkBench(b *testing.B, target string, n, batch, lanes int) {
 // are indexed, and returns how long that took.
 func drainInto(b *testing.B, bb *bustest.Bus, es *esclient.Client, n, batch, lanes int, run func(context.Context) error) (time.Duration, *sink.Sink) {
 	b.Helper()
+	return drainWired(b, bb, es, n, batch, lanes, nil, run)
+}
+
+// drainWired is drainInto with wire, if not nil, called with the sink
+// before anything runs.
+func drainWired(b *testing.B, bb *bustest.Bus, es *esclient.Client, n, batch, lanes int, wire func(*sink.Sink), run func(context.Context) error) (time.Duration, *sink.Sink) {
+	b.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	defer func() { cancel(); wg.Wait() }()
@@ -174,6 +181,9 @@ func drainInto(b *testing.B, bb *bustest.Bus, es *esclient.Client, n, batch, lan
 	s, err := sink.New(cfg, src, es, bb.Bus)
 	if err != nil {
 		b.Fatal(err)
+	}
+	if wire != nil {
+		wire(s)
 	}
 	start := time.Now()
 	for _, f := range []func(context.Context) error{s.Run, run} {
@@ -207,47 +217,65 @@ func reportSink(b *testing.B, n int, took time.Duration, s *sink.Sink, counter *
 // BenchmarkSinkFromChanges measures the transform → sink path: n changes,
 // one per transaction (one bus message each, as row-by-row OLTP writes
 // arrive), mapped by the transform stage without a script and indexed by
-// the sink, in one process — the path a backlog drains through.
+// the sink, in one process — the path a backlog drains through. "handoff"
+// is how walsearch run wires them (documents handed over in memory,
+// sink.Handoff); "bus" sends every document through the documents stream,
+// as separate processes would.
 // WALSEARCH_BENCH_SINK_DOCS sets the changes per run (default 50,000).
 func BenchmarkSinkFromChanges(b *testing.B) {
 	n := benchRows(b, "WALSEARCH_BENCH_SINK_DOCS", 50_000)
 	for _, target := range []string{"eslite", "discard"} {
-		b.Run(target, func(b *testing.B) {
-			for range b.N {
-				b.StopTimer()
-				es, counter := sinkTarget(b, target)
-				bb := bustest.Open(b)
-				pub := bb.Changes()
-				ctx := context.Background()
-				for i := range n {
-					c := &bus.Change{Op: bus.OpUpdate, Schema: "public", Table: "users", LSN: bus.LSN(1<<32 + i),
-						Key: []bus.Column{{Name: "id", Value: int64(i)}}, RowJSON: userDoc(i), CommitTime: time.Now()}
-					if err := pub.Publish(ctx, c); err != nil {
+		for _, path := range []string{"handoff", "bus"} {
+			b.Run(target+"/"+path, func(b *testing.B) {
+				for range b.N {
+					b.StopTimer()
+					es, counter := sinkTarget(b, target)
+					bb := bustest.Open(b)
+					pub := bb.Changes()
+					ctx := context.Background()
+					for i := range n {
+						c := &bus.Change{Op: bus.OpUpdate, Schema: "public", Table: "users", LSN: bus.LSN(1<<32 + i),
+							Key: []bus.Column{{Name: "id", Value: int64(i)}}, RowJSON: userDoc(i), CommitTime: time.Now()}
+						if err := pub.Publish(ctx, c); err != nil {
+							b.Fatal(err)
+						}
+					}
+					if err := pub.Flush(ctx); err != nil {
 						b.Fatal(err)
 					}
+					changes, err := bb.NewReader(ctx, bus.ReaderConfig{Stream: bus.ChangesStream, Durable: "transform"})
+					if err != nil {
+						b.Fatal(err)
+					}
+					var run func(context.Context) error
+					build := func(out transform.Publisher) {
+						st, err := transform.New(transform.DefaultConfig(), changes, out, bb.Bus, nil)
+						if err != nil {
+							b.Fatal(err)
+						}
+						run = st.Run
+					}
+					var docs *bus.DocPublisher
+					wire := func(s *sink.Sink) {
+						if path == "handoff" {
+							build(sink.NewHandoff(s))
+							return
+						}
+						if docs, err = bb.NewDocPublisher(); err != nil {
+							b.Fatal(err)
+						}
+						build(docs)
+					}
+					b.StartTimer()
+					took, s := drainWired(b, bb, es, n, sink.DefaultMaxBatchSize, sink.DefaultConcurrency, wire, func(ctx context.Context) error { return run(ctx) })
+					b.StopTimer()
+					if docs != nil {
+						docs.Close()
+					}
+					reportSink(b, n, took, s, counter)
 				}
-				if err := pub.Flush(ctx); err != nil {
-					b.Fatal(err)
-				}
-				changes, err := bb.NewReader(ctx, bus.ReaderConfig{Stream: bus.ChangesStream, Durable: "transform"})
-				if err != nil {
-					b.Fatal(err)
-				}
-				docs, err := bb.NewDocPublisher()
-				if err != nil {
-					b.Fatal(err)
-				}
-				st, err := transform.New(transform.DefaultConfig(), changes, docs, bb.Bus, nil)
-				if err != nil {
-					b.Fatal(err)
-				}
-				b.StartTimer()
-				took, s := drainInto(b, bb, es, n, sink.DefaultMaxBatchSize, sink.DefaultConcurrency, st.Run)
-				b.StopTimer()
-				docs.Close()
-				reportSink(b, n, took, s, counter)
-			}
-		})
+			})
+		}
 	}
 }
 

@@ -41,16 +41,17 @@ type Outage struct {
 
 // OutageResult is what RunOutage measured.
 type OutageResult struct {
-	// Backlog is the documents held in JetStream for the sink when the
-	// engine came back; Delivered how many of them the sink had fetched
-	// (held in memory, waiting for the engine), the rest being on disk.
+	// Backlog is the row changes waiting on the bus when the engine came
+	// back (every change made during the outage); Delivered how many bus
+	// messages the stages had fetched (held in memory, waiting for the
+	// engine), the rest being on disk.
 	Backlog, Delivered uint64
 	// RSSBefore is walsearch's resident memory when the outage began;
 	// PeakRSSDown its peak while the engine was down; PeakRSS its peak
 	// from the outage to the end of the drain.
 	RSSBefore, PeakRSSDown, PeakRSS uint64
 	// Written is how long the row changes took in PostgreSQL; Queued until
-	// every change was a document on the bus.
+	// every change was stored on the bus.
 	Written, Queued time.Duration
 	// Resumed is the time from the engine's return to the first documents
 	// confirmed (the sink's retry backoff); Drain from then until the
@@ -58,13 +59,18 @@ type OutageResult struct {
 	Resumed, Drain time.Duration
 }
 
-// SinkConsumer is the sink's durable consumer on the documents stream
-// (pipeline.SinkConsumer).
-const SinkConsumer = "sink"
+// Durable consumers of walsearch's streams (pipeline.TransformConsumer and
+// pipeline.SinkConsumer).
+const (
+	TransformConsumer = "transform"
+	SinkConsumer      = "sink"
+)
 
-// MaxSinkFetch is the most documents the sink fetches at once (its
-// maxFetch): what it may hold in memory whatever the backlog.
-const MaxSinkFetch = 10000
+// MaxFetched bounds the bus messages walsearch's stages may hold fetched at
+// once whatever the backlog: the sink's largest fetch (10,000 documents)
+// and three transform rounds (one mapping, one waiting, one being written)
+// of at most 500 messages each.
+const MaxFetched = 10000 + 3*500
 
 // consumerInfo reads a consumer's state from the NATS server at url.
 func consumerInfo(ctx context.Context, url, stream, consumer string) (*jetstream.ConsumerInfo, error) {
@@ -88,7 +94,7 @@ func consumerInfo(ctx context.Context, url, stream, consumer string) (*jetstream
 	return info, nil
 }
 
-// DrainRate is documents per second indexed from the backlog.
+// DrainRate is row changes per second applied from the backlog.
 func (r OutageResult) DrainRate() float64 { return float64(r.Backlog) / r.Drain.Seconds() }
 
 // RunOutage plays o against a fresh database of cluster and fails the test
@@ -134,7 +140,7 @@ func RunOutage(tb testing.TB, cluster *pgtest.Cluster, o Outage) OutageResult {
 	st := WaitStatus(tb, p, base, "the initial rows confirmed", o.Within, func(st Status) bool {
 		return st.Backlog["sink"] == 0 && st.Backlog["transform"] == 0
 	})
-	indexedBefore := st.Sink.Indexed
+	indexedBefore, deletedBefore := st.Sink.Indexed, st.Sink.Deleted
 
 	var res OutageResult
 	if err := p.ResetPeakRSS(); err != nil {
@@ -167,30 +173,31 @@ func RunOutage(tb testing.TB, cluster *pgtest.Cluster, o Outage) OutageResult {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	// Every change is on the bus once capture confirmed past the last
-	// commit and transform has nothing left.
-	st = WaitStatus(tb, p, base, "every change on the bus as a document", o.Within, func(st Status) bool {
-		return st.Capture.ConfirmedLSN >= target && st.Backlog["transform"] == 0
+	// Every change is stored on the bus once capture confirmed past the
+	// last commit.
+	st = WaitStatus(tb, p, base, "every change on the bus", o.Within, func(st Status) bool {
+		return st.Capture.ConfirmedLSN >= target
 	})
 	res.Queued = time.Since(began)
-	res.Backlog = st.Backlog["sink"]
-	if res.Backlog < uint64(o.Changes) || st.Sink.Indexed != indexedBefore {
-		tb.Fatalf("during the outage: %d documents wait on the bus for %d changes, %d indexed (was %d): something was acknowledged without the engine",
-			res.Backlog, o.Changes, st.Sink.Indexed, indexedBefore)
+	res.Backlog = uint64(o.Changes)
+	if st.Sink.Indexed != indexedBefore || st.Sink.Deleted != deletedBefore {
+		tb.Fatalf("during the outage %d documents were indexed and %d deleted (was %d and %d): something was acknowledged without the engine",
+			st.Sink.Indexed, st.Sink.Deleted, indexedBefore, deletedBefore)
 	}
 	if st.Sink.LastError == "" || st.Sink.Retries == 0 {
 		tb.Fatalf("the sink reports no failure during the outage: %+v", st.Sink)
 	}
-	// The backlog waits on disk: the sink holds one fetched batch, not the
-	// backlog.
-	sinkCons, err := consumerInfo(ctx, "nats://"+natsAddr, bus.DocsStream, SinkConsumer)
-	if err != nil {
-		tb.Fatal(err)
+	// The backlog waits on disk: the stages hold a few fetched batches, not
+	// the backlog.
+	for _, c := range []struct{ stream, consumer string }{{bus.ChangesStream, TransformConsumer}, {bus.DocsStream, SinkConsumer}} {
+		info, err := consumerInfo(ctx, "nats://"+natsAddr, c.stream, c.consumer)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		res.Delivered += uint64(info.NumAckPending)
 	}
-	res.Delivered = uint64(sinkCons.NumAckPending)
-	if res.Delivered > MaxSinkFetch || sinkCons.NumPending+uint64(sinkCons.NumAckPending) < uint64(o.Changes) {
-		tb.Fatalf("during the outage the sink holds %d documents fetched and %d wait on disk: want at most %d fetched, and %d in all",
-			sinkCons.NumAckPending, sinkCons.NumPending, MaxSinkFetch, o.Changes)
+	if res.Delivered > MaxFetched {
+		tb.Fatalf("during the outage the stages hold %d bus messages fetched: want at most %d, the rest on disk", res.Delivered, MaxFetched)
 	}
 	if res.PeakRSSDown, err = p.PeakRSS(); err != nil {
 		tb.Fatal(err)
@@ -204,7 +211,9 @@ func RunOutage(tb testing.TB, cluster *pgtest.Cluster, o Outage) OutageResult {
 	WaitStatus(tb, p, base, "the first documents after the outage", o.Within, func(st Status) bool { return st.Sink.Indexed > indexedBefore })
 	resumed := time.Now()
 	res.Resumed = resumed.Sub(back)
-	st = WaitStatus(tb, p, base, "the backlog drained", o.Within, func(st Status) bool { return st.Backlog["sink"] == 0 })
+	st = WaitStatus(tb, p, base, "the backlog drained", o.Within, func(st Status) bool {
+		return st.Backlog[TransformConsumer] == 0 && st.Backlog[SinkConsumer] == 0
+	})
 	res.Drain = time.Since(resumed)
 	if st.DLQCount != 0 {
 		tb.Fatalf("%d documents dead-lettered by an outage", st.DLQCount)
@@ -221,7 +230,7 @@ func RunOutage(tb testing.TB, cluster *pgtest.Cluster, o Outage) OutageResult {
 
 // String formats r for a test log.
 func (r OutageResult) String() string {
-	return fmt.Sprintf("backlog %d documents, %d of them fetched by the sink (written in %s, on the bus after %s); walsearch RSS %d MiB before, peak %d MiB while down, %d MiB through the drain; first documents %s after the engine returned, drained in %s (%.0f docs/s)",
+	return fmt.Sprintf("backlog %d row changes, %d bus messages of them fetched (written in %s, on the bus after %s); walsearch RSS %d MiB before, peak %d MiB while down, %d MiB through the drain; first documents %s after the engine returned, drained in %s (%.0f changes/s)",
 		r.Backlog, r.Delivered, r.Written.Round(time.Millisecond), r.Queued.Round(time.Millisecond), r.RSSBefore>>20, r.PeakRSSDown>>20, r.PeakRSS>>20,
 		r.Resumed.Round(time.Millisecond), r.Drain.Round(time.Millisecond), r.DrainRate())
 }

@@ -117,6 +117,16 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	} else {
 		p.log.Info("search engine", "version", info.Version.Number, "embedded", p.Engine != nil)
 	}
+	// Transform hands its documents to the sink in memory (sink.Handoff);
+	// the sink also drains the documents stream, where dead letters are
+	// replayed to and where an older version left its backlog.
+	s, err := p.newSink(ctx)
+	if err != nil {
+		return err
+	}
+	p.mu.Lock()
+	p.sink = s
+	p.mu.Unlock()
 	for name, run := range map[string]func(context.Context) error{
 		"capture": p.runCapture, "transform": p.runTransform, "sink": p.runSink,
 	} {
@@ -168,24 +178,22 @@ func (p *Pipeline) runTransform(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	out, err := p.Bus.NewDocPublisher()
-	if err != nil {
-		return err
-	}
-	defer out.Close()
 	tc := transform.DefaultConfig()
 	tc.Logger, tc.Workers = p.log, p.cfg.Transform.Workers
-	st, err := transform.New(tc, src, out, p.Bus, p.Scripts)
+	st, err := transform.New(tc, src, sink.NewHandoff(p.sink), p.Bus, p.Scripts)
 	if err != nil {
 		return err
 	}
 	return st.Run(ctx)
 }
 
-func (p *Pipeline) runSink(ctx context.Context) error {
+func (p *Pipeline) runSink(ctx context.Context) error { return p.sink.Run(ctx) }
+
+// newSink makes the sink, reading the documents stream.
+func (p *Pipeline) newSink(ctx context.Context) (*sink.Sink, error) {
 	src, err := p.Bus.NewReader(ctx, bus.ReaderConfig{Stream: bus.DocsStream, Durable: SinkConsumer})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	sc := sink.DefaultConfig()
 	sc.MinBatchSize, sc.MaxBatchSize, sc.SyncInterval, sc.RateLimit = p.cfg.Sink.MinBatchSize, p.cfg.Sink.MaxBatchSize, p.cfg.Sink.SyncInterval, p.cfg.Sink.RateLimit
@@ -196,14 +204,7 @@ func (p *Pipeline) runSink(ctx context.Context) error {
 		sc.Indices[name] = sink.IndexConfig{Index: ic.Index, Settings: ic.Settings, Mappings: ic.Mappings}
 	}
 	sc.Logger = p.log
-	s, err := sink.New(sc, src, p.ES, p.Bus)
-	if err != nil {
-		return err
-	}
-	p.mu.Lock()
-	p.sink = s
-	p.mu.Unlock()
-	return s.Run(ctx)
+	return sink.New(sc, src, p.ES, p.Bus)
 }
 
 func (p *Pipeline) newAPI() (*api.Server, error) {
