@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"os"
+	"runtime/pprof"
 
 	"github.com/spf13/cobra"
 
@@ -10,7 +12,7 @@ import (
 )
 
 func (m *Main) runCommand() *cobra.Command {
-	var path string
+	var path, cpuProfile string
 	cmd := &cobra.Command{
 		Use:   "run",
 		Short: "Run the pipeline: capture, bus, transform, sink and search API",
@@ -34,6 +36,13 @@ is picked up again on the next start.`,
 				return fmt.Errorf("invalid configuration:\n%w", err)
 			}
 			log := newLogger(m.Stderr, cfg.Log)
+			if cpuProfile != "" {
+				stop, err := startCPUProfile(cpuProfile)
+				if err != nil {
+					return err
+				}
+				defer stop()
+			}
 			log.Info("starting walsearch", "postgres", config.Redact(cfg.Postgres.URL),
 				"elasticsearch", orDefault(config.Redact(cfg.Elasticsearch.URL), "embedded"),
 				"nats", orDefault(config.Redact(cfg.NATS.URL), "embedded"), "data_dir", cfg.DataDir)
@@ -48,8 +57,22 @@ is picked up again on the next start.`,
 		},
 	}
 	cmd.Flags().StringVarP(&path, "config", "c", "", "path to walsearch.yaml")
+	cmd.Flags().StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file (read it with go tool pprof)")
 	config.AddFlags(cmd.Flags())
 	return cmd
+}
+
+// startCPUProfile profiles the process into path until stop is called.
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("create cpu profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("start cpu profile: %w", err)
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
 
 func orDefault(s, def string) string {
