@@ -72,8 +72,14 @@ func (c *Capture) stream(ctx context.Context, rconn *pgconn.PgConn, catalog *pgx
 		<-watchDone
 	}()
 
+	wal, err := readWALLayout(ctx, catalog)
+	if err != nil {
+		// Watermarks then stay on page starts: read-your-writes after a
+		// commit ending there waits for the server's next WAL record.
+		c.log.Warn("cannot read the server's WAL layout; min_lsn waits may last until more WAL is written", "error", err)
+	}
 	s := &streamer{c: c, rconn: rconn, catalog: catalog, dec: newDecoder(c.codec), ack: newAcker(c.pub, &c.track, start), bf: bf,
-		batch: make([]*bus.Change, 0, bus.MaxBatchEvents)}
+		wal: wal, batch: make([]*bus.Change, 0, bus.MaxBatchEvents)}
 	var recv deadlineCtx
 	defer recv.stop()
 	now := time.Now()
@@ -176,6 +182,7 @@ type streamer struct {
 	dec      *decoder
 	ack      *acker
 	bf       *backfiller
+	wal      walLayout
 	lastMark bus.LSN
 	// batch holds changes of the open transaction not yet passed to the
 	// Publisher: at most bus.MaxBatchEvents, sent at commit or when full.
@@ -265,12 +272,15 @@ func (s *streamer) apply(ctx context.Context, data []byte) error {
 }
 
 // watermark publishes a bus watermark when the received position moved:
-// every transaction that committed before it was published before it.
+// every transaction that committed before it was published before it. A
+// received position on a page start is published past the page's header,
+// where pg_current_wal_insert_lsn() points after a commit ending there.
 func (s *streamer) watermark(ctx context.Context) error {
-	if s.dec.inTx || s.ack.pending <= s.lastMark {
+	mark := s.wal.pastPageHeader(s.ack.pending)
+	if s.dec.inTx || mark <= s.lastMark {
 		return nil
 	}
-	ev := bus.NewWatermark(s.ack.pending)
+	ev := bus.NewWatermark(mark)
 	// A watermark may fall on the commit LSN of a later transaction, whose
 	// first change has position 0: a position no change has keeps their
 	// message ids apart.
@@ -278,7 +288,7 @@ func (s *streamer) watermark(ctx context.Context) error {
 	if err := s.c.publish(ctx, ev); err != nil {
 		return err
 	}
-	s.lastMark = s.ack.pending
+	s.lastMark = mark
 	s.c.track.watermark.Store(uint64(s.lastMark))
 	return nil
 }
