@@ -70,6 +70,9 @@ func filterQuery(v *indexView, f filter) (any, error) {
 	if !ok {
 		return nil, badRequest(fmt.Sprintf("query_fields: unknown field %q", f.Field))
 	}
+	if err := checkFilterValues(f, fi); err != nil {
+		return nil, err
+	}
 	target := fi.Exact
 	switch f.Kind {
 	case filterRange:
@@ -94,6 +97,30 @@ func filterQuery(v *indexView, f filter) (any, error) {
 		}
 		return map[string]any{"term": map[string]any{target: f.Values[0]}}, nil
 	}
+}
+
+// checkFilterValues checks every value of f against its field's type.
+func checkFilterValues(f filter, fi fieldInfo) error {
+	where := "query_fields." + f.Field
+	switch f.Kind {
+	case filterRange:
+		for _, op := range []string{"gte", "gt", "lte", "lt"} {
+			if bound, ok := f.Range[op]; ok {
+				if err := checkValue(where+"."+op, fi, bound); err != nil {
+					return err
+				}
+			}
+		}
+	case filterAnyOf:
+		for i, e := range f.Values {
+			if err := checkValue(fmt.Sprintf("%s[%d]", where, i), fi, e); err != nil {
+				return err
+			}
+		}
+	case filterExact:
+		return checkValue(where, fi, f.Values[0])
+	}
+	return nil
 }
 
 // knownField reports whether name is a visible field or an object holding
