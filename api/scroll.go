@@ -208,7 +208,7 @@ func (s *Server) scroll(c *fiber.Ctx) error {
 	}
 	data := make([]json.RawMessage, 0, len(hits))
 	for _, h := range hits {
-		data = append(data, renderHit(h, v.hidden))
+		data = append(data, renderHit(h, v.hidden, cur.Fields, cur.Exclude))
 	}
 	meta := scrollMeta{TotalRecords: sr.Hits.Total.Value, PageSize: cur.Size, HasNext: hasNext,
 		HasPrevious: req.Cursor != "", SelectedFields: selected}
