@@ -279,3 +279,33 @@ func TestStatusDeadLettersByTableFollowTheKey(t *testing.T) {
 		}
 	}
 }
+
+// TestPagingOutOfRangeIsRefusedWithTheRange checks that 0 is out of range
+// like -1 is, not replaced by the default, and that the 400 says the range.
+func TestPagingOutOfRangeIsRefusedWithTheRange(t *testing.T) {
+	t.Parallel()
+	s := newServer(t, serverOpts{})
+	seedUsers(t, s.es, 3)
+	for _, tc := range []struct {
+		method, path, body string
+		msg                string
+	}{
+		{"POST", "/search", `{"index":"users","page_size":0}`, "page_size: want 1 to 1000, got 0"},
+		{"POST", "/search", `{"index":"users","size":0}`, "size: want 1 to 1000, got 0"},
+		{"POST", "/search", `{"index":"users","page":0}`, "page: want 1 to 1000 (with page_size 10), got 0"},
+		{"POST", "/search", `{"index":"users","page":-1,"page_size":100}`, "page: want 1 to 100 (with page_size 100), got -1"},
+		{"POST", "/search", `{"index":"users","page":101,"page_size":100}`, "page: want 1 to 100 (with page_size 100), got 101"},
+		{"GET", "/search/users/scroll?size=0", "", "size: want 1 to 1000"},
+		{"GET", "/search/users/scroll?size=", "", "size: want 1 to 1000"},
+	} {
+		r := s.do(t, tc.method, tc.path, tc.body)
+		if r.code != 400 || r.errCode(t) != api.CodeBadRequest || !strings.Contains(string(r.body), tc.msg) {
+			t.Errorf("%s %s: %d %s, want 400 with %q", tc.path, tc.body, r.code, r.body, tc.msg)
+		}
+	}
+	for _, body := range []string{`{"index":"users","page":1,"page_size":1}`, `{"index":"users","size":1000}`, `{"index":"users","page":null}`} {
+		if r := s.search(t, body); r.code != 200 {
+			t.Errorf("%s: %d %s", body, r.code, r.body)
+		}
+	}
+}

@@ -121,7 +121,7 @@ func openAPI() obj {
 						"query_fields": obj{"type": "object", "description": "field → scalar (exact), list (any of), {gte,gt,lte,lt} (range) or null (missing)",
 							"additionalProperties": true},
 						"fields": strList, "exclude_fields": strList,
-						"size":      obj{"type": "integer", "description": "alias of page_size"},
+						"size":      obj{"type": "integer", "minimum": 1, "maximum": MaxPageSize, "description": "alias of page_size"},
 						"page_size": obj{"type": "integer", "minimum": 1, "maximum": MaxPageSize, "default": DefaultPageSize},
 						"page":      obj{"type": "integer", "minimum": 1, "default": 1, "description": "page × page_size ≤ 10000; deeper: scroll"},
 						"sort_by":   obj{"type": "object", "additionalProperties": obj{"type": "string", "enum": []string{"asc", "desc"}}},
