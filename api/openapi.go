@@ -97,9 +97,9 @@ func openAPI() obj {
 				"responses": merge(obj{"200": reply("pipeline status", anyObj)}, errorReplies("401", "429", "503")),
 			}},
 			"/metrics": obj{"get": obj{
-				"summary": "Prometheus metrics", "operationId": "metrics",
+				"summary": "Prometheus metrics (a key limited to some indices gets 403)", "operationId": "metrics",
 				"responses": merge(obj{"200": obj{"description": "Prometheus text format",
-					"content": obj{"text/plain": obj{"schema": str}}}}, errorReplies("401", "429")),
+					"content": obj{"text/plain": obj{"schema": str}}}}, errorReplies("401", "403", "429")),
 			}},
 			"/openapi.json": obj{"get": obj{
 				"summary": "This document", "operationId": "openapi", "security": []any{},

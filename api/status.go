@@ -27,17 +27,19 @@ type TableStatus struct {
 	DLQCount uint64 `json:"dlq_count"`
 }
 
+// statusResponse is GET /status. BusBacklog and Sink add up every table,
+// so a key limited to some indices gets neither.
 type statusResponse struct {
 	Tables       []TableStatus     `json:"tables"`
 	AppliedLSN   bus.LSN           `json:"applied_lsn"`
 	LagBytes     uint64            `json:"lag_bytes"`
 	LagSeconds   float64           `json:"lag_seconds"`
 	SlotLagBytes int64             `json:"slot_lag_bytes"`
-	BusBacklog   map[string]uint64 `json:"bus_backlog"`
+	BusBacklog   map[string]uint64 `json:"bus_backlog,omitzero"`
 	DLQCount     uint64            `json:"dlq_count"`
 	DLQByTable   map[string]uint64 `json:"dlq_by_table"`
 	Capture      CaptureStatus     `json:"capture"`
-	Sink         SinkStatus        `json:"sink"`
+	Sink         *SinkStatus       `json:"sink,omitzero"`
 }
 
 // lag is how far the index is behind the source: bytes of WAL between the
@@ -78,7 +80,7 @@ func (s *Server) statusHandler(c *fiber.Ctx) error {
 	}
 	resp := statusResponse{
 		Tables: []TableStatus{}, AppliedLSN: st.Sink.AppliedLSN, LagBytes: lagBytes, LagSeconds: lagSecs,
-		SlotLagBytes: st.SlotLagBytes, BusBacklog: st.Backlog, DLQCount: st.DeadLetters, Capture: st.Capture, Sink: st.Sink,
+		SlotLagBytes: st.SlotLagBytes, BusBacklog: st.Backlog, DLQCount: st.DeadLetters, Capture: st.Capture, Sink: &st.Sink,
 	}
 	if resp.BusBacklog == nil {
 		resp.BusBacklog = map[string]uint64{}
@@ -105,6 +107,15 @@ func (s *Server) statusHandler(c *fiber.Ctx) error {
 		if allIndices(c) || visible[table] {
 			resp.DLQByTable[table] = n
 		}
+	}
+	if !allIndices(c) {
+		// Figures that add up every table would tell a limited key about
+		// the others: it gets its own tables' dead letters only.
+		resp.DLQCount = 0
+		for _, n := range resp.DLQByTable {
+			resp.DLQCount += n
+		}
+		resp.BusBacklog, resp.Sink = nil, nil
 	}
 	return c.JSON(resp)
 }
