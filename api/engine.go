@@ -95,6 +95,14 @@ func (e *engine) search(ctx context.Context, index string, body any) (*esRespons
 	if err != nil {
 		return nil, e.transportError(ctx, err)
 	}
+	if res.StatusCode == http.StatusBadRequest {
+		// The engine refuses queries it cannot run on the index's fields (a
+		// value its field cannot hold, in a form the API does not check):
+		// the request's fault, told without the engine's words.
+		return nil, &Error{Status: http.StatusBadRequest, Code: CodeBadRequest,
+			Message: fmt.Sprintf("the search engine refused the query: check that each query_fields value fits its field's type (GET /indices/%s/fields)", index),
+			cause:   fmt.Errorf("search %s: HTTP 400: %.300s", index, rb)}
+	}
 	if err := e.statusError(index, res.StatusCode, rb); err != nil {
 		return nil, fmt.Errorf("search %s: %w (%.300s)", index, err, rb)
 	}

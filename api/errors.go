@@ -17,9 +17,14 @@ type Error struct {
 	Message string `json:"message"`
 	// RetryAfter, when positive, is sent as the Retry-After header (seconds).
 	RetryAfter int `json:"-"`
+	// cause is what the server logs about the error: never sent.
+	cause error
 }
 
 func (e *Error) Error() string { return e.Code + ": " + e.Message }
+
+// Unwrap returns the logged cause, if any.
+func (e *Error) Unwrap() error { return e.cause }
 
 // Error codes.
 const (
@@ -62,6 +67,9 @@ func (s *Server) handleError(c *fiber.Ctx, err error) error {
 	var fe *fiber.Error
 	switch {
 	case errors.As(err, &ae):
+		if ae.cause != nil {
+			s.log.Warn("request refused", "method", c.Method(), "path", c.Path(), "status", ae.Status, "error", ae.cause)
+		}
 	case errors.As(err, &fe):
 		ae = &Error{Status: fe.Code, Code: fiberCode(fe.Code), Message: fe.Message}
 		if fe.Code == http.StatusRequestTimeout {

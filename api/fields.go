@@ -24,6 +24,8 @@ type fieldInfo struct {
 	// Exact is the field to use for exact matches, sorting and facets: the
 	// field itself, or its keyword sub-field for a text field ("" when none).
 	Exact string
+	// Format is a date field's format ("" for the default).
+	Format string
 }
 
 // indexView is an index as one request may see it: hidden fields are gone
@@ -276,6 +278,7 @@ func (c *mappingCache) get(ctx context.Context, index string) (map[string]fieldI
 
 type property struct {
 	Type       string                     `json:"type"`
+	Format     string                     `json:"format"`
 	Properties map[string]json.RawMessage `json:"properties"`
 	Fields     map[string]struct {
 		Type string `json:"type"`
@@ -293,7 +296,7 @@ func flatten(prefix string, props map[string]json.RawMessage, out map[string]fie
 			flatten(path+".", p.Properties, out)
 			continue
 		}
-		fi := fieldInfo{Type: p.Type, Exact: path}
+		fi := fieldInfo{Type: p.Type, Exact: path, Format: p.Format}
 		if p.Type == "text" || p.Type == "match_only_text" {
 			fi.Exact = ""
 			subs := make([]string, 0, len(p.Fields))

@@ -76,9 +76,17 @@ func (s *Server) indicesHandler(c *fiber.Ctx) error {
 	}
 	out := make([]ManagedIndex, 0, len(list))
 	for _, mi := range list {
-		if allowedIndex(c, mi.Name) {
-			out = append(out, mi)
+		if !allowedIndex(c, mi.Name) {
+			continue
 		}
+		// Only indices a search can reach: a table whose rows never make
+		// an index of its own (a partition, whose rows go to its root's
+		// index; a table skipped for want of a key) is not one. While the
+		// engine cannot tell, the index stays listed.
+		if _, err := s.mappings.get(ctx, mi.Name); isNotFound(err) {
+			continue
+		}
+		out = append(out, mi)
 	}
 	return c.JSON(indicesResponse{Indices: out})
 }

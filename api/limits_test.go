@@ -279,3 +279,87 @@ func TestStatusDeadLettersByTableFollowTheKey(t *testing.T) {
 		}
 	}
 }
+
+// TestPagingOutOfRangeIsRefusedWithTheRange checks that 0 is out of range
+// like -1 is, not replaced by the default, and that the 400 says the range.
+func TestPagingOutOfRangeIsRefusedWithTheRange(t *testing.T) {
+	t.Parallel()
+	s := newServer(t, serverOpts{})
+	seedUsers(t, s.es, 3)
+	for _, tc := range []struct {
+		method, path, body string
+		msg                string
+	}{
+		{"POST", "/search", `{"index":"users","page_size":0}`, "page_size: want 1 to 1000, got 0"},
+		{"POST", "/search", `{"index":"users","size":0}`, "size: want 1 to 1000, got 0"},
+		{"POST", "/search", `{"index":"users","page":0}`, "page: want 1 to 1000 (with page_size 10), got 0"},
+		{"POST", "/search", `{"index":"users","page":-1,"page_size":100}`, "page: want 1 to 100 (with page_size 100), got -1"},
+		{"POST", "/search", `{"index":"users","page":101,"page_size":100}`, "page: want 1 to 100 (with page_size 100), got 101"},
+		{"GET", "/search/users/scroll?size=0", "", "size: want 1 to 1000"},
+		{"GET", "/search/users/scroll?size=", "", "size: want 1 to 1000"},
+	} {
+		r := s.do(t, tc.method, tc.path, tc.body)
+		if r.code != 400 || r.errCode(t) != api.CodeBadRequest || !strings.Contains(string(r.body), tc.msg) {
+			t.Errorf("%s %s: %d %s, want 400 with %q", tc.path, tc.body, r.code, r.body, tc.msg)
+		}
+	}
+	for _, body := range []string{`{"index":"users","page":1,"page_size":1}`, `{"index":"users","size":1000}`, `{"index":"users","page":null}`} {
+		if r := s.search(t, body); r.code != 200 {
+			t.Errorf("%s: %d %s", body, r.code, r.body)
+		}
+	}
+}
+
+// TestLimitedKeySeesOnlyItsIndicesFigures checks /status and /metrics for a
+// key limited to users while orders has dead letters: the key sees the
+// dead letters of users only, no figure that adds up every table, and no
+// /metrics (which holds every table's); a key for all indices sees all.
+func TestLimitedKeySeesOnlyItsIndicesFigures(t *testing.T) {
+	t.Parallel()
+	orders := api.ManagedIndex{Name: "orders", Schema: "public", Table: "orders", Key: []string{"id"}}
+	pipe := api.PipelineFuncs{
+		IndicesFunc: func(context.Context) ([]api.ManagedIndex, error) {
+			return []api.ManagedIndex{usersIndex(), orders}, nil
+		},
+		StatusFunc: func(context.Context) (api.PipelineStatus, error) {
+			return api.PipelineStatus{
+				Sink:        api.SinkStatus{Indexed: 500, DeadLetters: 7},
+				DeadLetters: 10, DeadLettersByTable: map[string]uint64{"public.users": 2, "public.orders": 7},
+				Backlog: map[string]uint64{"sink": 40, "transform": 3}, SlotLagBytes: -1,
+			}, nil
+		},
+	}
+	s := newServer(t, serverOpts{cfg: withKeys, pipe: pipe})
+	type status struct {
+		Tables     []struct{ Index string } `json:"tables"`
+		DLQCount   uint64                   `json:"dlq_count"`
+		DLQByTable map[string]uint64        `json:"dlq_by_table"`
+		Sink       *struct {
+			Dead uint64 `json:"dead_lettered"`
+		} `json:"sink"`
+		BusBacklog map[string]uint64 `json:"bus_backlog"`
+	}
+	r := s.do(t, "GET", "/status", "", "X-API-Key", keyUsers)
+	var limited status
+	r.decode(t, &limited)
+	if r.code != 200 || len(limited.Tables) != 1 || limited.DLQCount != 2 || len(limited.DLQByTable) != 1 ||
+		limited.DLQByTable["public.users"] != 2 || limited.Sink != nil || limited.BusBacklog != nil {
+		t.Errorf("/status for a users-only key: %d %s", r.code, r.body)
+	}
+	r = s.do(t, "GET", "/metrics", "", "X-API-Key", keyUsers)
+	if r.code != 403 || r.errCode(t) != api.CodeForbidden || strings.Contains(string(r.body), "orders") {
+		t.Errorf("/metrics for a users-only key: %d %.300s", r.code, r.body)
+	}
+	r = s.do(t, "GET", "/status", "", "X-API-Key", keyAll)
+	var all status
+	r.decode(t, &all)
+	if r.code != 200 || len(all.Tables) != 2 || all.DLQCount != 10 || len(all.DLQByTable) != 2 ||
+		all.Sink == nil || all.Sink.Dead != 7 || all.BusBacklog["sink"] != 40 {
+		t.Errorf("/status for a key for all indices: %d %s", r.code, r.body)
+	}
+	r = s.do(t, "GET", "/metrics", "", "X-API-Key", keyAll)
+	if r.code != 200 || !strings.Contains(string(r.body), `walsearch_dlq_table_messages{table="public.orders"} 7`) ||
+		!strings.Contains(string(r.body), "walsearch_dlq_messages 10") {
+		t.Errorf("/metrics for a key for all indices: %d %.300s", r.code, r.body)
+	}
+}

@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"net/http"
 	"strconv"
 	"time"
 
@@ -63,8 +64,18 @@ func (m *metrics) middleware(c *fiber.Ctx) error {
 	return err
 }
 
+// errMetricsForbidden answers GET /metrics for a key limited to some
+// indices: the metrics hold every table's figures.
+var errMetricsForbidden = &Error{Status: http.StatusForbidden, Code: CodeForbidden,
+	Message: "GET /metrics shows the figures of every table: use an API key that is not limited to some indices (an api.keys entry without indices)"}
+
 // metricsHandler answers GET /metrics in the Prometheus text format.
-func (s *Server) metricsHandler(c *fiber.Ctx) error { return s.metrics.handler(c) }
+func (s *Server) metricsHandler(c *fiber.Ctx) error {
+	if !allIndices(c) {
+		return errMetricsForbidden
+	}
+	return s.metrics.handler(c)
+}
 
 // pipelineCollector reads the pipeline's status at scrape time.
 type pipelineCollector struct{ s *Server }

@@ -97,9 +97,9 @@ func openAPI() obj {
 				"responses": merge(obj{"200": reply("pipeline status", anyObj)}, errorReplies("401", "429", "503")),
 			}},
 			"/metrics": obj{"get": obj{
-				"summary": "Prometheus metrics", "operationId": "metrics",
+				"summary": "Prometheus metrics (a key limited to some indices gets 403)", "operationId": "metrics",
 				"responses": merge(obj{"200": obj{"description": "Prometheus text format",
-					"content": obj{"text/plain": obj{"schema": str}}}}, errorReplies("401", "429")),
+					"content": obj{"text/plain": obj{"schema": str}}}}, errorReplies("401", "403", "429")),
 			}},
 			"/openapi.json": obj{"get": obj{
 				"summary": "This document", "operationId": "openapi", "security": []any{},
@@ -121,7 +121,7 @@ func openAPI() obj {
 						"query_fields": obj{"type": "object", "description": "field → scalar (exact), list (any of), {gte,gt,lte,lt} (range) or null (missing)",
 							"additionalProperties": true},
 						"fields": strList, "exclude_fields": strList,
-						"size":      obj{"type": "integer", "description": "alias of page_size"},
+						"size":      obj{"type": "integer", "minimum": 1, "maximum": MaxPageSize, "description": "alias of page_size"},
 						"page_size": obj{"type": "integer", "minimum": 1, "maximum": MaxPageSize, "default": DefaultPageSize},
 						"page":      obj{"type": "integer", "minimum": 1, "default": 1, "description": "page × page_size ≤ 10000; deeper: scroll"},
 						"sort_by":   obj{"type": "object", "additionalProperties": obj{"type": "string", "enum": []string{"asc", "desc"}}},

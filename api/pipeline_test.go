@@ -38,6 +38,9 @@ type livePipeline struct {
 	conn *pgx.Conn
 	url  string
 	p    *pipeline.Pipeline
+	cfg  config.Config
+	// stop ends p and waits for it.
+	stop func()
 }
 
 // liveOpts adds to the database, the scripts and the configuration of a
@@ -112,27 +115,47 @@ func startLivePipelineWith(t *testing.T, n int, o liveOpts) *livePipeline {
 	if o.cfg != nil {
 		o.cfg(&cfg)
 	}
-	p, err := pipeline.Start(ctx, cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rctx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- p.Run(rctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("pipeline Run: %v", err)
-		}
-		p.Close()
-	})
-	lp := &livePipeline{testServer: &testServer{base: "http://" + addr, es: p.ES}, conn: conn, url: dbURL, p: p}
+	lp := &livePipeline{conn: conn, url: dbURL, cfg: cfg}
+	lp.run(t)
+	t.Cleanup(func() { lp.stop() })
 	if o.ready == nil {
 		lp.waitTotal(t, `{"index":"users","page_size":1}`, n, 120*time.Second)
 	} else {
 		lp.waitFor(t, 120*time.Second, o.ready)
 	}
 	return lp
+}
+
+// run starts the pipeline of lp.cfg (its API on lp.cfg.API.Listen) and
+// sets lp.stop.
+func (lp *livePipeline) run(t *testing.T) {
+	t.Helper()
+	p, err := pipeline.Start(context.Background(), lp.cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	var once sync.Once
+	lp.p, lp.testServer = p, &testServer{base: "http://" + lp.cfg.API.Listen, es: p.ES}
+	lp.stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("pipeline Run: %v", err)
+			}
+			p.Close()
+		})
+	}
+}
+
+// restart stops the pipeline and starts it again on the same data
+// directory, slot and API address, as a new process would.
+func (lp *livePipeline) restart(t *testing.T) {
+	t.Helper()
+	lp.stop()
+	lp.run(t)
 }
 
 // waitFor polls cond until it returns nil.

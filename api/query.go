@@ -70,6 +70,9 @@ func filterQuery(v *indexView, f filter) (any, error) {
 	if !ok {
 		return nil, badRequest(fmt.Sprintf("query_fields: unknown field %q", f.Field))
 	}
+	if err := checkFilterValues(f, fi); err != nil {
+		return nil, err
+	}
 	target := fi.Exact
 	switch f.Kind {
 	case filterRange:
@@ -94,6 +97,30 @@ func filterQuery(v *indexView, f filter) (any, error) {
 		}
 		return map[string]any{"term": map[string]any{target: f.Values[0]}}, nil
 	}
+}
+
+// checkFilterValues checks every value of f against its field's type.
+func checkFilterValues(f filter, fi fieldInfo) error {
+	where := "query_fields." + f.Field
+	switch f.Kind {
+	case filterRange:
+		for _, op := range []string{"gte", "gt", "lte", "lt"} {
+			if bound, ok := f.Range[op]; ok {
+				if err := checkValue(where+"."+op, fi, bound); err != nil {
+					return err
+				}
+			}
+		}
+	case filterAnyOf:
+		for i, e := range f.Values {
+			if err := checkValue(fmt.Sprintf("%s[%d]", where, i), fi, e); err != nil {
+				return err
+			}
+		}
+	case filterExact:
+		return checkValue(where, fi, f.Values[0])
+	}
+	return nil
 }
 
 // knownField reports whether name is a visible field or an object holding
@@ -193,16 +220,32 @@ func buildSort(v *indexView, sortBy orderedSort, byScore, tieBreak bool) ([]any,
 	return out, nil
 }
 
-// buildHighlight asks for fragments of the fields q searched.
-func buildHighlight(v *indexView) map[string]any {
-	fields := map[string]any{}
+// buildHighlight asks for fragments of the text fields q searched that the
+// response returns (fields and exclude as in buildSource): a field left out
+// of the documents is left out of their highlights too. It returns nil when
+// no such field remains.
+func buildHighlight(v *indexView, fields, exclude []string) map[string]any {
+	hl := map[string]any{}
 	for _, f := range v.searchFields {
 		name, _, _ := strings.Cut(f, "^")
-		if fi, ok := v.fields[name]; ok && (fi.Type == "text" || fi.Type == "match_only_text") {
-			fields[name] = map[string]any{}
+		if fi, ok := v.fields[name]; ok && (fi.Type == "text" || fi.Type == "match_only_text") && returned(name, fields, exclude) {
+			hl[name] = map[string]any{}
 		}
 	}
-	return map[string]any{"fields": fields, "pre_tags": []string{"<em>"}, "post_tags": []string{"</em>"}}
+	if len(hl) == 0 {
+		return nil
+	}
+	return map[string]any{"fields": hl, "pre_tags": []string{"<em>"}, "post_tags": []string{"</em>"}}
+}
+
+// returned reports whether field name is in the documents a response holds:
+// selected by fields (all when empty), itself or an object holding it, and
+// not removed by exclude.
+func returned(name string, fields, exclude []string) bool {
+	if isHidden(exclude, name) {
+		return false
+	}
+	return len(fields) == 0 || isHidden(fields, name)
 }
 
 // buildFacets asks for term counts of each facet field.

@@ -30,13 +30,17 @@ type searchRequest struct {
 	Fields        []string                   `json:"fields"`
 	ExcludeFields []string                   `json:"exclude_fields"`
 	SortBy        orderedSort                `json:"sort_by"`
-	Page          int                        `json:"page"`
-	PageSize      int                        `json:"page_size"`
-	Size          int                        `json:"size"`
-	Q             string                     `json:"q"`
-	Highlight     bool                       `json:"highlight"`
-	Facets        []string                   `json:"facets"`
-	MinLSN        string                     `json:"min_lsn"`
+	// RawPage, RawPageSize and RawSize are as sent (nil when absent);
+	// Page and PageSize are what the search uses.
+	RawPage     *int     `json:"page"`
+	RawPageSize *int     `json:"page_size"`
+	RawSize     *int     `json:"size"`
+	Page        int      `json:"-"`
+	PageSize    int      `json:"-"`
+	Q           string   `json:"q"`
+	Highlight   bool     `json:"highlight"`
+	Facets      []string `json:"facets"`
+	MinLSN      string   `json:"min_lsn"`
 
 	filters []filter
 	minLSN  bus.LSN
@@ -107,23 +111,8 @@ func parseSearchRequest(body []byte) (*searchRequest, error) {
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return nil, badRequest("invalid JSON body: trailing data after the object")
 	}
-	if req.Size != 0 && req.PageSize == 0 {
-		req.PageSize = req.Size
-	}
-	if req.PageSize == 0 {
-		req.PageSize = DefaultPageSize
-	}
-	if req.PageSize < 1 || req.PageSize > MaxPageSize {
-		return nil, badRequest(fmt.Sprintf("page_size: want 1 to %d, got %d", MaxPageSize, req.PageSize))
-	}
-	if req.Page == 0 {
-		req.Page = 1
-	}
-	if req.Page < 1 {
-		return nil, badRequest(fmt.Sprintf("page: want 1 or more, got %d", req.Page))
-	}
-	if req.Page > MaxResultWindow || req.Page*req.PageSize > MaxResultWindow {
-		return nil, badRequest(fmt.Sprintf("page × page_size may not exceed %d; use GET /search/{index}/scroll to page deeper", MaxResultWindow))
+	if err := req.paging(); err != nil {
+		return nil, err
 	}
 	var err error
 	if req.filters, err = parseFilters(req.QueryFields); err != nil {
@@ -141,6 +130,39 @@ func parseSearchRequest(body []byte) (*searchRequest, error) {
 		}
 	}
 	return &req, nil
+}
+
+// paging sets Page and PageSize from what was sent: page_size (or its
+// alias size) 1 to MaxPageSize, default DefaultPageSize; page 1 or more,
+// default 1, with page × page_size within MaxResultWindow. A value given
+// out of range, 0 included, is refused rather than replaced.
+func (req *searchRequest) paging() error {
+	req.PageSize = DefaultPageSize
+	for _, p := range []struct {
+		name string
+		v    *int
+	}{{"size", req.RawSize}, {"page_size", req.RawPageSize}} { // page_size wins
+		if p.v == nil {
+			continue
+		}
+		if *p.v < 1 || *p.v > MaxPageSize {
+			return badRequest(fmt.Sprintf("%s: want 1 to %d, got %d", p.name, MaxPageSize, *p.v))
+		}
+		req.PageSize = *p.v
+	}
+	req.Page = 1
+	if req.RawPage != nil {
+		req.Page = *req.RawPage
+	}
+	maxPage := MaxResultWindow / req.PageSize
+	if req.Page < 1 {
+		return badRequest(fmt.Sprintf("page: want 1 to %d (with page_size %d), got %d", maxPage, req.PageSize, req.Page))
+	}
+	if req.Page > maxPage {
+		return badRequest(fmt.Sprintf("page: want 1 to %d (with page_size %d), got %d; page × page_size may not exceed %d, use GET /search/{index}/scroll to page deeper",
+			maxPage, req.PageSize, req.Page, MaxResultWindow))
+	}
+	return nil
 }
 
 // checkCommon checks what POST /search and the scroll endpoint share.

@@ -20,6 +20,17 @@ func TestParseSearchRequest(t *testing.T) {
 		{`{"index":"users","page":11,"page_size":1000}`, false, 0, 0},
 		{`{"index":"users","page_size":1001}`, false, 0, 0},
 		{`{"index":"users","page":-1}`, false, 0, 0},
+		{`{"index":"users","page":0}`, false, 0, 0},
+		{`{"index":"users","page_size":0}`, false, 0, 0},
+		{`{"index":"users","size":0}`, false, 0, 0},
+		{`{"index":"users","size":0,"page_size":5}`, false, 0, 0},
+		{`{"index":"users","size":1001,"page_size":5}`, false, 0, 0},
+		{`{"index":"users","page":null,"page_size":null,"size":null}`, true, 1, DefaultPageSize},
+		{`{"index":"users","page":1,"page_size":1}`, true, 1, 1},
+		{`{"index":"users","page":10000,"page_size":1}`, true, 10000, 1},
+		{`{"index":"users","page":10001,"page_size":1}`, false, 0, 0},
+		{`{"index":"users","page":1.5}`, false, 0, 0},
+		{`{"index":"users","page":9223372036854775807,"page_size":1000}`, false, 0, 0},
 		{`{"index":"users","query_fields":{"a":1,"b":[1,"x",true],"c":{"gte":1,"lt":"2024-01-01"},"d":null}}`, true, 1, 10},
 		{`{"index":"users","query_fields":{"a":{"regexp":".*"}}}`, false, 0, 0},
 		{`{"index":"users","query_fields":{"a":{"gte":[1]}}}`, false, 0, 0},
@@ -83,6 +94,8 @@ func FuzzParseSearchRequest(f *testing.F) {
 		`{"index":"users","q":"a +b -c \"d e\" (f|g)","highlight":true,"facets":["x"],"min_lsn":"0/1"}`,
 		`{"index":"users","query_fields":{"a":{"script":{"source":"x"}}}}`,
 		`{"index":"*","page":1e9}`,
+		`{"index":"users","page":0,"page_size":0,"size":0}`,
+		`{"index":"users","page":null,"size":1000}`,
 		`{`,
 	} {
 		f.Add([]byte(s))
@@ -170,13 +183,40 @@ func FuzzDecodeCursor(f *testing.F) {
 	})
 }
 
+func TestParseScrollQuerySize(t *testing.T) {
+	for _, tc := range []struct {
+		raw  string
+		ok   bool
+		size int
+	}{
+		{"", true, DefaultPageSize},
+		{"size=1", true, 1},
+		{"size=1000", true, 1000},
+		{"size=0", false, 0},
+		{"size=", false, 0},
+		{"size=-1", false, 0},
+		{"size=1001", false, 0},
+		{"size=ten", false, 0},
+		{"cursor=abc.def&size=0", false, 0},
+	} {
+		r, err := parseScrollQuery(tc.raw)
+		if (err == nil) != tc.ok {
+			t.Errorf("%q: err = %v, want ok=%v", tc.raw, err, tc.ok)
+			continue
+		}
+		if err == nil && r.Size != tc.size {
+			t.Errorf("%q: size %d, want %d", tc.raw, r.Size, tc.size)
+		}
+	}
+}
+
 func FuzzParseScrollQuery(f *testing.F) {
 	for _, s := range []string{
 		"size=10&fields=a,b",
 		"cursor=abc.def&size=5",
 		`query_fields={"a":1}&sort_by=a:asc,b:desc&q=x`,
 		`sort_by={"a":"desc"}&exclude_fields=x`,
-		"size=0", "bogus=1", "%zz",
+		"size=0", "size=", "bogus=1", "%zz",
 	} {
 		f.Add(s)
 	}

@@ -44,10 +44,10 @@ func parseScrollQuery(raw string) (*scrollRequest, error) {
 		}
 	}
 	r := &scrollRequest{Cursor: vals.Get("cursor"), Size: DefaultPageSize}
-	if s := vals.Get("size"); s != "" {
-		n, err := strconv.Atoi(s)
+	if vals.Has("size") {
+		n, err := strconv.Atoi(vals.Get("size"))
 		if err != nil || n < 1 || n > MaxPageSize {
-			return nil, badRequest(fmt.Sprintf("size: want 1 to %d", MaxPageSize))
+			return nil, badRequest(fmt.Sprintf("size: want 1 to %d, got %q", MaxPageSize, truncateName(vals.Get("size"))))
 		}
 		r.Size = n
 	}
@@ -155,7 +155,7 @@ func (s *Server) scroll(c *fiber.Ctx) error {
 		if cur.Index != index {
 			return errBadCursor
 		}
-		if c.Query("size") != "" {
+		if c.Request().URI().QueryArgs().Has("size") {
 			cur.Size = req.Size
 		}
 		if req.fieldsSet {
@@ -208,7 +208,7 @@ func (s *Server) scroll(c *fiber.Ctx) error {
 	}
 	data := make([]json.RawMessage, 0, len(hits))
 	for _, h := range hits {
-		data = append(data, renderHit(h, v.hidden))
+		data = append(data, renderHit(h, v.hidden, cur.Fields, cur.Exclude))
 	}
 	meta := scrollMeta{TotalRecords: sr.Hits.Total.Value, PageSize: cur.Size, HasNext: hasNext,
 		HasPrevious: req.Cursor != "", SelectedFields: selected}

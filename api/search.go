@@ -73,7 +73,9 @@ func (s *Server) search(c *fiber.Ctx) error {
 		body["sort"] = sorts
 	}
 	if req.Highlight && req.Q != "" {
-		body["highlight"] = buildHighlight(v)
+		if hl := buildHighlight(v, req.Fields, req.ExcludeFields); hl != nil {
+			body["highlight"] = hl
+		}
 	}
 	if len(req.Facets) > 0 {
 		aggs, err := buildFacets(v, req.Facets)
@@ -102,7 +104,7 @@ func (s *Server) search(c *fiber.Ctx) error {
 	}
 	data := make([]json.RawMessage, 0, len(sr.Hits.Hits))
 	for _, h := range sr.Hits.Hits {
-		data = append(data, renderHit(h, v.hidden))
+		data = append(data, renderHit(h, v.hidden, req.Fields, req.ExcludeFields))
 	}
 	total := sr.Hits.Total.Value
 	pages := (total + int64(req.PageSize) - 1) / int64(req.PageSize)
@@ -142,9 +144,9 @@ func (s *Server) fromPostgres(ctx context.Context, c *fiber.Ctx, v *indexView, r
 }
 
 // renderHit returns a hit's document, with its highlights under
-// "_highlight". Highlights of hidden fields cannot occur (they are never
-// searched) and are dropped regardless.
-func renderHit(h esHit, hidden []string) json.RawMessage {
+// "_highlight". Highlights of hidden fields, or of fields the document does
+// not return, are never asked for and are dropped regardless.
+func renderHit(h esHit, hidden, fields, exclude []string) json.RawMessage {
 	src := h.Source
 	if len(src) == 0 || string(src) == "null" {
 		src = json.RawMessage("{}")
@@ -154,7 +156,7 @@ func renderHit(h esHit, hidden []string) json.RawMessage {
 	}
 	hl := map[string][]string{}
 	for f, frags := range h.Highlight {
-		if !isHidden(hidden, f) {
+		if !isHidden(hidden, f) && returned(f, fields, exclude) {
 			hl[f] = frags
 		}
 	}

@@ -1,7 +1,9 @@
 package api
 
 import (
-	"context"
+	"errors"
+	"net/http"
+	"sort"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -27,17 +29,19 @@ type TableStatus struct {
 	DLQCount uint64 `json:"dlq_count"`
 }
 
+// statusResponse is GET /status. BusBacklog and Sink add up every table,
+// so a key limited to some indices gets neither.
 type statusResponse struct {
 	Tables       []TableStatus     `json:"tables"`
 	AppliedLSN   bus.LSN           `json:"applied_lsn"`
 	LagBytes     uint64            `json:"lag_bytes"`
 	LagSeconds   float64           `json:"lag_seconds"`
 	SlotLagBytes int64             `json:"slot_lag_bytes"`
-	BusBacklog   map[string]uint64 `json:"bus_backlog"`
+	BusBacklog   map[string]uint64 `json:"bus_backlog,omitzero"`
 	DLQCount     uint64            `json:"dlq_count"`
 	DLQByTable   map[string]uint64 `json:"dlq_by_table"`
 	Capture      CaptureStatus     `json:"capture"`
-	Sink         SinkStatus        `json:"sink"`
+	Sink         *SinkStatus       `json:"sink,omitzero"`
 }
 
 // lag is how far the index is behind the source: bytes of WAL between the
@@ -78,41 +82,68 @@ func (s *Server) statusHandler(c *fiber.Ctx) error {
 	}
 	resp := statusResponse{
 		Tables: []TableStatus{}, AppliedLSN: st.Sink.AppliedLSN, LagBytes: lagBytes, LagSeconds: lagSecs,
-		SlotLagBytes: st.SlotLagBytes, BusBacklog: st.Backlog, DLQCount: st.DeadLetters, Capture: st.Capture, Sink: st.Sink,
+		SlotLagBytes: st.SlotLagBytes, BusBacklog: st.Backlog, DLQCount: st.DeadLetters, Capture: st.Capture, Sink: &st.Sink,
 	}
 	if resp.BusBacklog == nil {
 		resp.BusBacklog = map[string]uint64{}
 	}
 	visible := map[string]bool{} // the tables of the indices the caller may see
-	for _, mi := range list {
-		if !allowedIndex(c, mi.Name) {
-			continue
-		}
+	line := func(mi ManagedIndex) {
 		ts := TableStatus{Schema: mi.Schema, Table: mi.Table, Index: mi.Name, Snapshot: "unknown",
 			LastAppliedLSN: st.Sink.AppliedLSN, LagBytes: lagBytes, LagSeconds: lagSecs, Documents: -1}
-		if tp, ok := progress[mi.Name]; ok {
+		tp, known := progress[mi.Name]
+		if known {
 			ts.Snapshot, ts.SnapshotRows = tp.Snapshot, tp.SnapshotRows
+			delete(progress, mi.Name)
 		}
 		if mi.Table != "" {
 			ts.DLQCount = st.DeadLettersByTable[mi.Schema+"."+mi.Table]
 			visible[mi.Schema+"."+mi.Table] = true
 		}
-		ts.Documents = s.documents(ctx, mi.Name)
+		n, err := s.eng.count(ctx, mi.Name)
+		if isNotFound(err) && !known && ts.DLQCount == 0 {
+			// Nothing to tell: no snapshot of its own, no index, no dead
+			// letters — a partition, whose rows go to its root's index.
+			return
+		}
+		if err == nil {
+			ts.Documents = n
+		}
 		resp.Tables = append(resp.Tables, ts)
 	}
+	for _, mi := range list {
+		if allowedIndex(c, mi.Name) {
+			line(mi)
+		}
+	}
+	// Tables with a snapshot state but no index to list, such as a table
+	// skipped for want of a key, still say how their snapshot went.
+	for _, tp := range st.Tables {
+		if _, left := progress[tp.Index]; left && allowedIndex(c, tp.Index) {
+			line(ManagedIndex{Name: tp.Index, Schema: tp.Schema, Table: tp.Table})
+		}
+	}
+	sort.Slice(resp.Tables, func(i, j int) bool { return resp.Tables[i].Index < resp.Tables[j].Index })
 	resp.DLQByTable = make(map[string]uint64, len(st.DeadLettersByTable))
 	for table, n := range st.DeadLettersByTable {
 		if allIndices(c) || visible[table] {
 			resp.DLQByTable[table] = n
 		}
 	}
+	if !allIndices(c) {
+		// Figures that add up every table would tell a limited key about
+		// the others: it gets its own tables' dead letters only.
+		resp.DLQCount = 0
+		for _, n := range resp.DLQByTable {
+			resp.DLQCount += n
+		}
+		resp.BusBacklog, resp.Sink = nil, nil
+	}
 	return c.JSON(resp)
 }
 
-func (s *Server) documents(ctx context.Context, index string) int64 {
-	n, err := s.eng.count(ctx, index)
-	if err != nil {
-		return -1
-	}
-	return n
+// isNotFound reports whether err says that an index does not exist.
+func isNotFound(err error) bool {
+	var ae *Error
+	return errors.As(err, &ae) && ae.Status == http.StatusNotFound
 }

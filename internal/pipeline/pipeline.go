@@ -368,6 +368,7 @@ func (p *Pipeline) newAPI() (*api.Server, error) {
 		} else {
 			st.Capture.Phase = string(capture.PhaseIdle)
 		}
+		st.Tables = p.withRecordedSnapshots(ctx, st.Tables, alias)
 		if sk != nil {
 			ss := sk.Status()
 			st.Sink = api.SinkStatus{Indexed: ss.Indexed, Deleted: ss.Deleted, Stale: ss.Stale, DeadLetters: ss.DeadLetters,
