@@ -90,7 +90,7 @@ func updateSourceScenarios() []scenario {
 			r := c.do(t, http.MethodGet, "/_cluster/health/"+n+"?level=indices", nil).wantStatus(http.StatusOK)
 			r.eq("indices."+n+".status", "green").eq("indices."+n+".number_of_shards", 2).
 				eq("indices."+n+".number_of_replicas", 0).eq("indices."+n+".active_primary_shards", 2).
-				eq("indices."+n+".active_shards", 2).eq("indices."+n+".unassigned_shards", 0).absent("indices."+n+".shards")
+				eq("indices."+n+".active_shards", 2).eq("indices."+n+".unassigned_shards", 0).absent("indices." + n + ".shards")
 			c.do(t, http.MethodGet, "/_cluster/health/"+n, nil).wantStatus(http.StatusOK).absent("indices")
 			c.do(t, http.MethodGet, "/_cluster/health/"+n+"?level=shards", nil).wantStatus(http.StatusOK).
 				eq("indices."+n+".shards.0.primary_active", true)
