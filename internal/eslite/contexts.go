@@ -272,12 +272,24 @@ func (e *Engine) reapContexts() {
 		case <-e.stop:
 			return
 		case <-t.C:
-			e.ctxs.mu.Lock()
-			expired := e.expireLocked(e.now())
-			e.ctxs.mu.Unlock()
-			releaseAll(expired)
+			e.reapExpired()
 		}
 	}
+}
+
+// reapExpired frees every context whose keep-alive has passed.
+func (e *Engine) reapExpired() {
+	e.ctxs.mu.Lock()
+	expired := e.expireLocked(e.now())
+	e.ctxs.mu.Unlock()
+	releaseAll(expired)
+}
+
+// openContexts returns the number of open scrolls and points in time.
+func (e *Engine) openContexts() (scrolls, pits int) {
+	e.ctxs.mu.Lock()
+	defer e.ctxs.mu.Unlock()
+	return e.ctxs.scrolls, e.ctxs.pits
 }
 
 // parseKeepAlive parses an Elasticsearch time value ("30s", "1m", "2h")
