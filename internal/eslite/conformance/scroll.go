@@ -113,6 +113,15 @@ func scrollScenarios() []scenario {
 			wantIDs(t, got, allIDs(12)...)
 			c.do(t, http.MethodDelete, "/_search/scroll/"+id, nil).wantStatus(http.StatusOK).eq("num_freed", 1)
 		}},
+		{name: "scroll/aggregations_only_on_the_first_page", run: func(t *testing.T, c *client) {
+			n := c.seedCounted(t, "scragg", 5)
+			r := c.do(t, http.MethodPost, "/"+n+"/_search?scroll=1m", obj{"size": 2, "aggs": obj{"g": obj{"terms": obj{"field": "grp"}}}}).
+				wantStatus(http.StatusOK).length("aggregations.g.buckets", 3)
+			id := r.str("_scroll_id")
+			c.do(t, http.MethodPost, "/_search/scroll", obj{"scroll": "1m", "scroll_id": id}).wantStatus(http.StatusOK).
+				length("hits.hits", 2).absent("aggregations")
+			c.do(t, http.MethodDelete, "/_search/scroll", obj{"scroll_id": id}).wantStatus(http.StatusOK)
+		}},
 		{name: "scroll/rest_total_hits_as_int", run: func(t *testing.T, c *client) {
 			n := c.seedCounted(t, "scrint", 4)
 			r := c.do(t, http.MethodPost, "/"+n+"/_search?scroll=1m&rest_total_hits_as_int=true", obj{"size": 2}).

@@ -36,7 +36,9 @@ func (c *Cursor) compare(h *hitHeap, keys []sortVal, target int, id []byte) int 
 }
 
 // ContinueAfter makes the search return the page after c, for a scroll.
+// As in Elasticsearch, only a scroll's first page carries aggregations.
 func (r *Request) ContinueAfter(c *Cursor) {
 	r.cursor = c
 	r.from = 0
+	r.aggs = nil
 }
