@@ -158,6 +158,17 @@ func (e *Engine) openContext(kind contextKind, ixs []*index, keepAlive time.Dura
 	rc.expires = e.now().Add(keepAlive)
 	e.ctxs.byID[rc.id] = rc
 	e.ctxs.mu.Unlock()
+	// An index deleted while this context was being opened has already
+	// freed the contexts on it; do not leave this one behind.
+	for _, ix := range ixs {
+		ix.mu.RLock()
+		deleted := ix.deleted
+		ix.mu.RUnlock()
+		if deleted {
+			e.freeContext(rc.id)
+			return nil, errIndexNotFound(ix.name)
+		}
+	}
 	return rc, nil
 }
 
