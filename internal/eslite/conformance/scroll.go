@@ -144,6 +144,19 @@ func scrollScenarios() []scenario {
 				wantError(http.StatusBadRequest, "action_request_validation_exception", "action_request_validation_exception").
 				eq("error.reason", "Validation Failed: 1: disabling [track_total_hits] is not allowed in a scroll context;")
 		}},
+		{name: "scroll/batch_size_bounded_by_max_result_window", run: func(t *testing.T, c *client) {
+			n := c.createIndex(t, "scrwin", obj{"settings": obj{"index": obj{"max_result_window": 5}}})
+			c.do(t, http.MethodPost, "/"+n+"/_search?scroll=1m", obj{"size": 6}).
+				wantError(http.StatusBadRequest, "search_phase_execution_exception", "illegal_argument_exception").
+				contains("error.root_cause.0.reason", "Batch size is too large, size must be less than or equal to: [5] but was [6]")
+			c.do(t, http.MethodPost, "/"+n+"/_search?scroll=1m", obj{"size": 5}).wantStatus(http.StatusOK)
+		}},
+		{name: "scroll/bad_keep_alive", run: func(t *testing.T, c *client) {
+			n := c.seedCounted(t, "scrka", 1)
+			c.do(t, http.MethodPost, "/"+n+"/_search?scroll=soon", nil).
+				wantError(http.StatusBadRequest, "parse_exception", "parse_exception").
+				eq("error.reason", "failed to parse setting [scroll] with value [soon] as a time value: unit is missing or unrecognized")
+		}},
 		{name: "scroll/bad_scroll_id", run: func(t *testing.T, c *client) {
 			c.do(t, http.MethodPost, "/_search/scroll", obj{"scroll": "1m", "scroll_id": "not-a-scroll-id"}).
 				wantError(http.StatusBadRequest, "illegal_argument_exception", "illegal_argument_exception").
