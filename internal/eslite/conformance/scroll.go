@@ -122,6 +122,40 @@ func scrollScenarios() []scenario {
 				length("hits.hits", 2).absent("aggregations")
 			c.do(t, http.MethodDelete, "/_search/scroll", obj{"scroll_id": id}).wantStatus(http.StatusOK)
 		}},
+		{name: "scroll/several_indices", run: func(t *testing.T, c *client) {
+			// One scroll over two indices, unsorted and in _doc order:
+			// every document of both once.
+			a := c.seedCounted(t, "scrmulta", 8)
+			b := c.seedCounted(t, "scrmultb", 11)
+			for _, body := range []obj{{"size": 3}, {"size": 4, "sort": arr{"_doc"}}, {"size": 5, "query": obj{"term": obj{"grp": "g1"}}}} {
+				want := 19
+				if _, ok := body["query"]; ok {
+					want = 3 + 4 // ids 1,4,7 of a; 1,4,7,10 of b
+				}
+				r := c.do(t, http.MethodPost, "/"+a+","+b+"/_search?scroll=1m", body).wantStatus(http.StatusOK).eq("hits.total.value", want)
+				id := r.str("_scroll_id")
+				seen := map[string]bool{}
+				add := func(r *response) {
+					for i := range r.list("hits.hits") {
+						key := r.str(fmt.Sprintf("hits.hits.%d._index", i)) + "/" + r.str(fmt.Sprintf("hits.hits.%d._id", i))
+						if seen[key] {
+							t.Fatalf("%v: %s returned twice", body, key)
+						}
+						seen[key] = true
+					}
+				}
+				add(r)
+				for page := 0; page < 100 && len(r.list("hits.hits")) > 0; page++ {
+					r = c.do(t, http.MethodPost, "/_search/scroll", obj{"scroll": "1m", "scroll_id": id}).wantStatus(http.StatusOK)
+					r.eq("hits.total.value", want)
+					add(r)
+				}
+				if len(seen) != want {
+					t.Fatalf("%v: scroll returned %d documents, want %d", body, len(seen), want)
+				}
+				c.do(t, http.MethodDelete, "/_search/scroll", obj{"scroll_id": id}).wantStatus(http.StatusOK)
+			}
+		}},
 		{name: "scroll/rest_total_hits_as_int", run: func(t *testing.T, c *client) {
 			n := c.seedCounted(t, "scrint", 4)
 			r := c.do(t, http.MethodPost, "/"+n+"/_search?scroll=1m&rest_total_hits_as_int=true", obj{"size": 2}).

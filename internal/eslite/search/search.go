@@ -342,9 +342,19 @@ func Search(ctx context.Context, targets []Target, req *Request, opts Options) (
 	// stops each index after a page: later documents of an index cannot
 	// enter the page. Its total is the one its first page counted.
 	docOrder := cur != nil && !cur.done && len(sortSpecs) == 1 && sortSpecs[0].field == "_doc" && !sortSpecs[0].desc &&
-		!req.trackScores && len(req.aggs) == 0 && after == nil
+		!req.trackScores && len(req.aggs) == 0 && after == nil && req.terminateAfter == 0
+	// So does a scroll by _score whose query scores every match the same
+	// (match_all, filters: what scroll helpers send without a sort): its
+	// order is index, then document.
+	constOrder := cur != nil && !cur.done && scoreOrder && len(req.aggs) == 0 && after == nil && req.terminateAfter == 0
+	for _, r := range runs {
+		constOrder = constOrder && constantScore(r.q)
+	}
 	terminated := false
 	for ti, r := range runs {
+		if constOrder && (ti < cur.target || h.Len() == keep) {
+			continue // every match here sorts before the cursor, or after a full page
+		}
 		dv, derr := r.docValueReader(req.aggs)
 		if derr != nil {
 			// Like sorting, aggregating on a field fails on the shards.
@@ -357,8 +367,11 @@ func Search(ctx context.Context, targets []Target, req *Request, opts Options) (
 		// the rest.
 		canStop := scoreOrder && req.track >= 0 && len(req.aggs) == 0 && after == nil && cur == nil && constantScore(r.q)
 		var from index.IndexInternalID
-		if docOrder {
+		switch {
+		case docOrder:
 			from = binary.BigEndian.AppendUint64(nil, uint64(cur.keys[0].num))
+		case constOrder && ti == cur.target:
+			from = cur.id
 		}
 		var collected, visited int
 		err := r.visitMatchesFrom(ctx, trackScores, from, func(d *bsearch.DocumentMatch) error {
@@ -370,7 +383,7 @@ func Search(ctx context.Context, targets []Target, req *Request, opts Options) (
 				return errEnoughHits
 			}
 			visited++
-			if docOrder && collected >= keep {
+			if (docOrder || constOrder) && collected >= keep {
 				return errEnoughHits
 			}
 			total++
@@ -422,7 +435,7 @@ func Search(ctx context.Context, targets []Target, req *Request, opts Options) (
 			return nil
 		})
 		if errors.Is(err, errEnoughHits) {
-			if docOrder || terminated {
+			if docOrder || constOrder || terminated {
 				continue
 			}
 			break
@@ -431,7 +444,7 @@ func Search(ctx context.Context, targets []Target, req *Request, opts Options) (
 			return nil, err
 		}
 	}
-	if docOrder {
+	if docOrder || constOrder {
 		total = cur.total
 	}
 	ordered := make([]*hit, h.Len())
@@ -446,6 +459,9 @@ func Search(ctx context.Context, targets []Target, req *Request, opts Options) (
 	resp := &Response{shards: len(runs), total: total, track: req.track, totalAsInt: req.totalAsInt}
 	if req.terminateAfter > 0 {
 		resp.terminated = &terminated
+	}
+	if constOrder {
+		maxScore = cur.keys[0].num // the score every match has
 	}
 	if trackScores && total > 0 && !docOrder {
 		resp.maxScore = &maxScore
