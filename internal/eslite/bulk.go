@@ -40,7 +40,7 @@ func (e *Engine) bulkAPI(c *call, defaultIndex string) {
 		if it.pipeline == "" {
 			it.pipeline = defPipeline
 		}
-		if requireAlias {
+		if requireAlias && !it.requireAliasSet {
 			it.requireAlias = true
 		}
 		if it.index == "" {
@@ -84,8 +84,7 @@ func (e *Engine) bulkAPI(c *call, defaultIndex string) {
 		terr := targetErr[key]
 		if !seen && terr == nil {
 			if it.requireAlias && !e.isAlias(it.index) {
-				terr = errIndexNotFound(it.index)
-				terr.Reason = "no such index [" + it.index + "] and [require_alias] request flag is [true] and [" + it.index + "] is not an alias"
+				terr = errRequireAlias(it.index)
 			} else {
 				ix, terr = e.writeTarget(it.index, it.req.kind != opDelete)
 			}
@@ -208,7 +207,12 @@ func (e *Engine) bulkResponse(items []*bulkItem, results []*writeResult, failed 
 		}
 		b.WriteString(`,"_seq_no":`)
 		b.WriteString(strconv.FormatInt(r.seqNo, 10))
-		b.WriteString(`,"_primary_term":1,"status":`)
+		b.WriteString(`,"_primary_term":1`)
+		if get := updateGet(r); get != nil {
+			b.WriteString(`,"get":`)
+			b.Write(get)
+		}
+		b.WriteString(`,"status":`)
 		b.WriteString(strconv.Itoa(r.status))
 		b.WriteString("}}")
 	}

@@ -19,6 +19,12 @@ type bulkItem struct {
 	requireAlias bool
 	emptyID      bool // "_id":"" was given, which Elasticsearch refuses per item
 	line         int  // 1-based line of the action
+	// requireAliasSet: the item gave require_alias, which overrides the
+	// request's.
+	requireAliasSet bool
+	// fetch is the _source of the action line: an update answers with the
+	// updated _source ("get") when it asks for it.
+	fetch json.RawMessage
 }
 
 // parseBulk parses an NDJSON _bulk body the way Elasticsearch's
@@ -68,6 +74,13 @@ func parseBulk(body []byte) ([]*bulkItem, *search.Error) {
 			u, uerr := parseUpdateBody(src)
 			if uerr != nil {
 				return nil, uerr
+			}
+			if item.fetch != nil {
+				f, ferr := sourceFilterFromJSON(item.fetch)
+				if ferr != nil {
+					return nil, ferr
+				}
+				u.fetch = f // the action line's _source wins over the body's
 			}
 			item.req.update = u
 		default:
@@ -234,7 +247,10 @@ func parseActionMeta(item *bulkItem, meta json.RawMessage, line int) *search.Err
 		switch {
 		case kind == "VALUE_NULL":
 			continue
-		case kind == "START_OBJECT" && (key == "_source" || key == "dynamic_templates"):
+		case kind == "START_OBJECT" && key == "_source":
+			item.fetch = val
+			continue
+		case kind == "START_OBJECT" && key == "dynamic_templates":
 			continue
 		case kind == "START_ARRAY" || kind == "START_OBJECT":
 			return malformed(line, "expected a simple value for field [%s] but found [%s]", key, kind)
@@ -248,7 +264,9 @@ func parseActionMeta(item *bulkItem, meta json.RawMessage, line int) *search.Err
 		case "_id":
 			r.id = text
 			item.emptyID = text == ""
-		case "routing", "retry_on_conflict", "require_data_stream", "list_executed_pipelines", "_source":
+		case "_source":
+			item.fetch = val
+		case "routing", "retry_on_conflict", "require_data_stream", "list_executed_pipelines":
 		case "op_type":
 			switch text {
 			case "create":
@@ -277,6 +295,7 @@ func parseActionMeta(item *bulkItem, meta json.RawMessage, line int) *search.Err
 			item.pipeline = text
 		case "require_alias":
 			item.requireAlias = text == "true"
+			item.requireAliasSet = true
 		default:
 			return errIllegalArgument("Action/metadata line [%d] contains an unknown parameter [%s]", line, key)
 		}

@@ -3,6 +3,7 @@ package eslite
 import (
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -54,6 +55,42 @@ func (e *Engine) health(ixs []*index) (status string, primaries, unassigned int)
 	return status, primaries, unassigned
 }
 
+// indicesHealth is the "indices" section of cluster health at level
+// indices (and shards, which adds each shard's health).
+func (e *Engine) indicesHealth(ixs []*index, withShards bool) map[string]any {
+	out := map[string]any{}
+	for _, ix := range ixs {
+		status, primaries, unassigned := e.health([]*index{ix})
+		e.mu.RLock()
+		replicas := ix.settings.replicas()
+		e.mu.RUnlock()
+		h := map[string]any{
+			"status":                    status,
+			"number_of_shards":          primaries,
+			"number_of_replicas":        replicas,
+			"active_primary_shards":     primaries,
+			"active_shards":             primaries,
+			"relocating_shards":         0,
+			"initializing_shards":       0,
+			"unassigned_shards":         unassigned,
+			"unassigned_primary_shards": 0,
+		}
+		if withShards {
+			shards := map[string]any{}
+			for i := 0; i < primaries; i++ {
+				shards[strconv.Itoa(i)] = map[string]any{
+					"status": status, "primary_active": true, "active_shards": 1,
+					"relocating_shards": 0, "initializing_shards": 0,
+					"unassigned_shards": replicas, "unassigned_primary_shards": 0,
+				}
+			}
+			h["shards"] = shards
+		}
+		out[ix.name] = h
+	}
+	return out
+}
+
 // healthAPI serves GET /_cluster/health[/{index}]. wait_for_status waits up
 // to timeout (default 30s) as Elasticsearch does, answering 408 when the
 // status was not reached.
@@ -69,6 +106,13 @@ func (e *Engine) healthAPI(c *call, expr string) {
 			return nil, err
 		}
 		return ixs, nil
+	}
+	level := c.param("level")
+	switch level {
+	case "", "cluster", "indices", "shards":
+	default:
+		c.fail(errIllegalArgument("No enum constant org.elasticsearch.action.admin.cluster.health.ClusterHealthRequest.Level.%s", strings.ToUpper(level)))
+		return
 	}
 	want := c.param("wait_for_status")
 	if want != "" {
@@ -105,7 +149,7 @@ func (e *Engine) healthAPI(c *call, expr string) {
 			if active+unassigned > 0 {
 				pct = float64(active) * 100 / float64(active+unassigned)
 			}
-			c.reply(code, map[string]any{
+			body := map[string]any{
 				"cluster_name":                     "eslite",
 				"status":                           status,
 				"timed_out":                        !reached,
@@ -122,7 +166,11 @@ func (e *Engine) healthAPI(c *call, expr string) {
 				"number_of_in_flight_fetch":        0,
 				"task_max_waiting_in_queue_millis": 0,
 				"active_shards_percent_as_number":  pct,
-			})
+			}
+			if level == "indices" || level == "shards" {
+				body["indices"] = e.indicesHealth(ixs, level == "shards")
+			}
+			c.reply(code, body)
 			return
 		}
 		t := time.NewTimer(50 * time.Millisecond)

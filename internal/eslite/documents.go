@@ -149,6 +149,17 @@ func (e *Engine) writeOne(c *call, name string, r *writeReq) {
 		c.fail(errValidation(problems...))
 		return
 	}
+	if r.kind != opDelete {
+		requireAlias, perr := c.boolParam("require_alias", false)
+		if perr != nil {
+			c.fail(perr)
+			return
+		}
+		if requireAlias && !e.isAlias(name) {
+			c.fail(errRequireAlias(name))
+			return
+		}
+	}
 	ix, terr := e.writeTarget(name, r.kind != opDelete)
 	if terr != nil {
 		c.fail(terr)
@@ -210,6 +221,7 @@ type writeBody struct {
 	Shards        map[string]int  `json:"_shards"`
 	SeqNo         int64           `json:"_seq_no"`
 	PrimaryTerm   int64           `json:"_primary_term"`
+	Get           json.RawMessage `json:"get,omitempty"`
 	Status        int             `json:"status,omitempty"`
 	Error         json.RawMessage `json:"error,omitempty"`
 }
@@ -223,7 +235,24 @@ func (e *Engine) writeResponse(res *writeResult, forced bool) *writeBody {
 		shards = shardsHeader(0, 0)
 	}
 	return &writeBody{Index: res.index.name, ID: res.id, Version: res.version, Result: res.result,
-		ForcedRefresh: forced, Shards: shards, SeqNo: res.seqNo, PrimaryTerm: primaryTerm}
+		ForcedRefresh: forced, Shards: shards, SeqNo: res.seqNo, PrimaryTerm: primaryTerm, Get: updateGet(res)}
+}
+
+// updateGet is the "get" section of an update response that asked for the
+// _source, as Elasticsearch's GetResult renders it embedded; nil otherwise.
+func updateGet(res *writeResult) json.RawMessage {
+	if res.getSource == nil {
+		return nil
+	}
+	var b strings.Builder
+	b.WriteString(`{"_seq_no":`)
+	b.WriteString(itoa(res.seqNo))
+	b.WriteString(`,"_primary_term":`)
+	b.WriteString(itoa(primaryTerm))
+	b.WriteString(`,"found":true,"_source":`)
+	b.Write(res.getSource)
+	b.WriteString("}")
+	return json.RawMessage(b.String())
 }
 
 func (e *Engine) indexDocAPI(c *call, name, id string, kind opKind) {
@@ -273,10 +302,18 @@ func (e *Engine) updateDocAPI(c *call, name, id string) {
 		c.fail(err)
 		return
 	}
+	fetch, ferr := fetchFromParams(c)
+	if ferr != nil {
+		c.fail(ferr)
+		return
+	}
 	u, err := parseUpdateBody(c.body)
 	if err != nil {
 		c.fail(err)
 		return
+	}
+	if u.fetch == nil {
+		u.fetch = fetch // a _source in the body wins, as in Elasticsearch
 	}
 	r.update = u
 	e.writeOne(c, name, r)
@@ -317,12 +354,27 @@ func parseUpdateBody(body []byte) (*updateSpec, *search.Error) {
 		case "script":
 			return nil, &search.Error{Status: http.StatusBadRequest, Type: "illegal_argument_exception",
 				Reason: "scripts are not supported by eslite"}
-		case "_source", "lang", "params":
+		case "_source":
+			f, ferr := sourceFilterFromJSON(v)
+			if ferr != nil {
+				return nil, ferr
+			}
+			u.fetch = f
+		case "lang", "params":
 		default:
 			return nil, errXContent("[1:2] [UpdateRequest] unknown field [" + k + "]")
 		}
 	}
 	return u, nil
+}
+
+// fetchFromParams reads _source, _source_includes and _source_excludes of
+// an update: nil when none is given (the response then has no "get").
+func fetchFromParams(c *call) (*sourceFilter, *search.Error) {
+	if !c.hasParam("_source") && !c.hasParam("_source_includes") && !c.hasParam("_source_excludes") {
+		return nil, nil
+	}
+	return sourceFilterFromParams(c)
 }
 
 func isJSONObject(raw json.RawMessage) bool {
@@ -366,9 +418,23 @@ func (e *Engine) getDocAPI(c *call, name, id string, sourceOnly bool) {
 		c.fail(ferr)
 		return
 	}
+	version, verr := c.longParam("version", versionMatchAny)
+	if verr != nil {
+		c.fail(verr)
+		return
+	}
+	if _, verr := parseVersionType(c.param("version_type")); verr != nil {
+		c.fail(verr)
+		return
+	}
 	d, gerr := ix.get(id)
 	if gerr != nil {
 		c.fail(errStoreRead(gerr))
+		return
+	}
+	if d != nil && version != versionMatchAny && d.version != version {
+		// Every version type conflicts on reads when the versions differ.
+		c.fail(errVersionConflict(ix, id, "current version ["+itoa(d.version)+"] is different than the one provided ["+itoa(version)+"]"))
 		return
 	}
 	if sourceOnly {

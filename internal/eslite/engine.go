@@ -30,6 +30,13 @@ type Engine struct {
 	nodeName    string
 	clusterUUID string
 
+	// ctxs holds open scrolls and points in time, at most maxScrolls and
+	// maxPITs of them; reapInterval is how often expired ones are freed.
+	ctxs         contexts
+	maxScrolls   int
+	maxPITs      int
+	reapInterval time.Duration
+
 	mu      sync.RWMutex // guards indices and every index's settings and aliases
 	indices map[string]*index
 	closed  bool
@@ -53,6 +60,10 @@ func Open(cfg Config) (*Engine, error) {
 		stageAt:  defaultStageAt,
 		indices:  map[string]*index{},
 		stop:     make(chan struct{}),
+
+		maxScrolls:   DefaultMaxOpenScrollContexts,
+		maxPITs:      DefaultMaxOpenPITContexts,
+		reapInterval: defaultReapInterval,
 	}
 	e.clusterUUID = newUUID()
 	if cfg.Dir != "" {
@@ -71,8 +82,9 @@ func Open(cfg Config) (*Engine, error) {
 			return nil, err
 		}
 	}
-	e.wg.Add(1)
+	e.wg.Add(2)
 	go e.refresher()
+	go e.reapContexts()
 	return e, nil
 }
 
@@ -269,6 +281,7 @@ func (e *Engine) deleteIndex(ix *index) error {
 	ix.deleted = true
 	ix.mu.Unlock()
 	delete(e.indices, ix.name)
+	e.freeContextsOf(ix)
 	var errs []error
 	if e.store != nil {
 		if err := e.store.deleteIndex(ix.name, ix.uuid); err != nil {
@@ -299,6 +312,7 @@ func (e *Engine) Close() error {
 		e.mu.Unlock()
 		close(e.stop)
 		e.wg.Wait()
+		e.freeContexts(func(*readerContext) bool { return true })
 		errs := []error{e.closeIndices()}
 		if e.store != nil {
 			if err := e.store.close(); err != nil {

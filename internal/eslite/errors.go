@@ -55,6 +55,14 @@ func errIndexNotFound(name string) *search.Error {
 	return e
 }
 
+// errRequireAlias refuses a write with require_alias=true to a name that is
+// not an alias.
+func errRequireAlias(name string) *search.Error {
+	e := errIndexNotFound(name)
+	e.Reason = "no such index [" + name + "] and [require_alias] request flag is [true] and [" + name + "] is not an alias"
+	return e
+}
+
 func errInvalidIndexName(name, why string) *search.Error {
 	e := esError(http.StatusBadRequest, "invalid_index_name_exception", "Invalid index name ["+name+"], "+why)
 	e.Index = name

@@ -160,6 +160,12 @@ func (e *Engine) routeIndexAction(c *call, idx, action string) {
 		c.methods(map[string]func(){"GET": func() { e.getAliasAPI(c, idx, "") }})
 	case "_delete_by_query":
 		c.methods(map[string]func(){"POST": func() { e.deleteByQueryAPI(c, idx) }})
+	case "_update_by_query":
+		c.methods(map[string]func(){"POST": func() { e.updateByQueryAPI(c, idx) }})
+	case "_pit":
+		c.methods(map[string]func(){"POST": func() { e.openPITAPI(c, idx) }})
+	case "_msearch":
+		c.methods(map[string]func(){"POST": func() { e.msearchAPI(c, idx) }, "GET": func() { e.msearchAPI(c, idx) }})
 	default:
 		c.noHandler()
 	}
@@ -174,7 +180,21 @@ func (e *Engine) routeSystem(c *call) bool {
 	case n == 1 && s[0] == "_bulk":
 		c.methods(map[string]func(){"POST": func() { e.bulkAPI(c, "") }, "PUT": func() { e.bulkAPI(c, "") }})
 	case n == 1 && s[0] == "_search":
-		c.methods(map[string]func(){"POST": func() { e.searchAPI(c, "_all") }, "GET": func() { e.searchAPI(c, "_all") }})
+		c.methods(map[string]func(){"POST": func() { e.searchAPI(c, "") }, "GET": func() { e.searchAPI(c, "") }})
+	case n >= 2 && n <= 3 && s[0] == "_search" && s[1] == "scroll":
+		id := ""
+		if n == 3 {
+			id = s[2]
+		}
+		c.methods(map[string]func(){
+			"GET":    func() { e.scrollAPI(c, id) },
+			"POST":   func() { e.scrollAPI(c, id) },
+			"DELETE": func() { e.clearScrollAPI(c, id) },
+		})
+	case n == 1 && s[0] == "_pit":
+		c.methods(map[string]func(){"DELETE": func() { e.closePITAPI(c) }})
+	case n == 1 && s[0] == "_msearch":
+		c.methods(map[string]func(){"POST": func() { e.msearchAPI(c, "") }, "GET": func() { e.msearchAPI(c, "") }})
 	case n == 1 && s[0] == "_count":
 		c.methods(map[string]func(){"POST": func() { e.countAPI(c, "_all") }, "GET": func() { e.countAPI(c, "_all") }})
 	case n == 1 && s[0] == "_mget":

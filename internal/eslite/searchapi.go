@@ -25,24 +25,44 @@ func (e *Engine) targets(c *call, expr string) ([]search.Target, []*index, *sear
 
 func (e *Engine) searchOptions() search.Options { return search.Options{Now: e.now} }
 
-// searchAPI serves GET|POST /{index}/_search and /_search.
+// searchAPI serves GET|POST /{index}/_search and /_search (expr ""). Like
+// Elasticsearch's REST layer it parses and validates the request before it
+// resolves any index.
 func (e *Engine) searchAPI(c *call, expr string) {
-	targets, _, err := e.targets(c, expr)
-	if err != nil {
-		c.fail(err)
-		return
-	}
 	req, perr := search.ParseRequest(c.body, c.q)
 	if perr != nil {
 		c.fail(perr)
 		return
 	}
-	resp, serr := search.Search(c.r.Context(), targets, req, e.searchOptions())
-	if serr != nil {
-		c.fail(serr)
+	if req.PIT() == nil && c.hasParam("scroll") {
+		if expr == "" {
+			expr = "_all"
+		}
+		e.openScroll(c, expr, req)
+		return
+	}
+	resp, err := e.runSearch(c, expr, req)
+	if err != nil {
+		c.fail(err)
 		return
 	}
 	c.reply(http.StatusOK, resp)
+}
+
+// runSearch runs a parsed search on expr ("" for all indices) or on the
+// point in time it names; c supplies the URL parameters.
+func (e *Engine) runSearch(c *call, expr string, req *search.Request) (*search.Response, error) {
+	if req.PIT() != nil {
+		return e.pitSearch(c, expr, req)
+	}
+	if expr == "" {
+		expr = "_all"
+	}
+	targets, _, err := e.targets(c, expr)
+	if err != nil {
+		return nil, err
+	}
+	return search.Search(c.r.Context(), targets, req, e.searchOptions())
 }
 
 // countAPI serves GET|POST /{index}/_count.

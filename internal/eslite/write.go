@@ -28,6 +28,9 @@ type updateSpec struct {
 	upsert      []byte
 	docAsUpsert bool
 	detectNoop  bool
+	// fetch, when set, asks for the updated _source in the response
+	// ("get"), filtered.
+	fetch *sourceFilter
 }
 
 // writeReq is one validated document write, from the document API or a
@@ -52,6 +55,9 @@ type writeResult struct {
 	result  string // created, updated, deleted, not_found, noop
 	status  int
 	err     *search.Error
+	// getSource is the filtered _source an update returns in "get"; nil
+	// when the update did not ask for it.
+	getSource []byte
 }
 
 // change is one store mutation that execute persists.
@@ -146,6 +152,9 @@ func (e *Engine) execute(ix *index, reqs []*writeReq, results []*writeResult) (i
 			if perr != nil {
 				res.err = perr
 				continue
+			}
+			if f := r.update.fetch; f != nil && !f.off {
+				res.getSource = f.apply(src)
 			}
 			if result == "noop" {
 				res.version, res.seqNo, res.result, res.status = cur.version, cur.seqNo, "noop", http.StatusOK
@@ -268,7 +277,7 @@ func applyUpdate(ix *index, r *writeReq, cur *docEntry) ([]byte, string, *search
 	}
 	changed := mergeInto(bo, po)
 	if !changed && u.detectNoop {
-		return nil, "noop", nil
+		return cur.source, "noop", nil
 	}
 	var buf bytes.Buffer
 	encodeOrdered(&buf, bo)

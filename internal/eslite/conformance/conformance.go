@@ -59,6 +59,12 @@ func scenarios() []scenario {
 		aggregationScenarios(),
 		deleteByQueryScenarios(),
 		aliasScenarios(),
+		scrollScenarios(),
+		pitScenarios(),
+		msearchScenarios(),
+		updateByQueryScenarios(),
+		fetchScenarios(),
+		updateSourceScenarios(),
 		goClientScenarios(),
 		restartScenarios(),
 	} {

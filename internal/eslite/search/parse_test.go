@@ -138,9 +138,62 @@ func TestParseRequestErrors(t *testing.T) {
 	}
 }
 
+func TestParseRequestScrollPITAndTotals(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name, body string
+		params     url.Values
+		errReason  string
+		check      func(r *Request) bool
+	}{
+		{name: "pit adds the _shard_doc tiebreaker", body: `{"pit":{"id":"p"},"sort":[{"a":"asc"}]}`,
+			check: func(r *Request) bool { return len(r.sort) == 2 && r.sort[1].field == "_shard_doc" }},
+		{name: "pit without sort adds none", body: `{"pit":{"id":"p"}}`,
+			check: func(r *Request) bool { return len(r.sort) == 0 }},
+		{name: "explicit _shard_doc is kept alone", body: `{"pit":{"id":"p"},"sort":["_shard_doc"]}`,
+			check: func(r *Request) bool { return len(r.sort) == 1 }},
+		{name: "search_after without the tiebreaker value adds none", body: `{"pit":{"id":"p"},"sort":["a"],"search_after":[1]}`,
+			check: func(r *Request) bool { return len(r.sort) == 1 }},
+		{name: "search_after with the tiebreaker value", body: `{"pit":{"id":"p"},"sort":["a"],"search_after":[1,5]}`,
+			check: func(r *Request) bool { return len(r.sort) == 2 }},
+		{name: "_shard_doc without pit", body: `{"sort":["_shard_doc"]}`,
+			errReason: "Validation Failed: 1: [_shard_doc] sort field cannot be used without [point in time];"},
+		{name: "scroll counts exactly", params: url.Values{"scroll": {"1m"}},
+			check: func(r *Request) bool { return r.scroll && r.track == -1 }},
+		{name: "scroll problems are numbered", body: `{"from":2,"size":0}`, params: url.Values{"scroll": {"1m"}},
+			errReason: "Validation Failed: 1: using [from] is not allowed in a scroll context;2: [size] cannot be [0] in a scroll context;"},
+		{name: "total as int turns tracking on", params: url.Values{"rest_total_hits_as_int": {"true"}},
+			check: func(r *Request) bool { return r.totalAsInt && r.track == -1 }},
+		{name: "total as int keeps tracking off", body: `{"track_total_hits":false}`, params: url.Values{"rest_total_hits_as_int": {""}},
+			check: func(r *Request) bool { return r.totalAsInt && r.track == 0 }},
+		{name: "total as int refuses a bound", body: `{"track_total_hits":100}`, params: url.Values{"rest_total_hits_as_int": {"true"}},
+			errReason: "[rest_total_hits_as_int] cannot be used if the tracking of total hits is not accurate, got 100"},
+		{name: "negative terminate_after", body: `{"terminate_after":-1}`, errReason: "terminateAfter must be > 0"},
+		{name: "docvalue_fields", body: `{"docvalue_fields":["a",{"field":"d","format":"yyyy"}]}`,
+			check: func(r *Request) bool { return len(r.docvalueFields) == 2 && r.docvalueFields[1].format == "yyyy" }},
+		{name: "docvalue_fields without field", body: `{"docvalue_fields":[{"format":"yyyy"}]}`, errReason: "[field_and_format] requires field"},
+		{name: "pit without id", body: `{"pit":{"keep_alive":"1m"}}`, errReason: "[1:8] [point_in_time] requires [id]"},
+	}
+	for _, c := range cases {
+		r, err := ParseRequest([]byte(c.body), c.params)
+		if c.errReason != "" {
+			e, ok := err.(*Error)
+			if !ok || e.Reason != c.errReason {
+				t.Errorf("%s: got %v, want %q", c.name, err, c.errReason)
+			}
+			continue
+		}
+		if err != nil || !c.check(r) {
+			t.Errorf("%s: got %+v, %v", c.name, r, err)
+		}
+	}
+}
+
 func FuzzParseRequest(f *testing.F) {
 	for _, s := range []string{`{"query":{"match_all":{}}}`, `{"query":{"bool":{"must":[{"match":{"t":"x"}}]}},"sort":["a"]}`,
-		`{"aggs":{"a":{"terms":{"field":"f"}}}}`, `{"_source":{"includes":["a*"]}}`, `{`, `[]`} {
+		`{"aggs":{"a":{"terms":{"field":"f"}}}}`, `{"_source":{"includes":["a*"]}}`, `{`, `[]`,
+		`{"pit":{"id":"x","keep_alive":"1m"},"sort":["a"],"search_after":[1,2]}`,
+		`{"docvalue_fields":["a",{"field":"d","format":"yyyy"}],"terminate_after":3}`} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"container/heap"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -25,6 +26,9 @@ type Target struct {
 	Index           *Index
 	Mapping         *Mapping // nil: the Index's current mapping
 	MaxResultWindow int      // 0: DefaultMaxResultWindow
+	// Pin, when set, is the view to search instead of the Index's current
+	// one (a scroll or a point in time).
+	Pin *Pinned
 }
 
 // Options tune a search.
@@ -49,6 +53,7 @@ type targetRun struct {
 	release func()
 	q       bq.Query
 	sorts   []resolvedSort
+	dv      *dvFetch // docvalue_fields, nil when none asked
 }
 
 func (o Options) now() time.Time {
@@ -76,7 +81,16 @@ func openTargets(targets []Target, q dslQuery, now time.Time) ([]*targetRun, err
 			closeRuns(runs)
 			return nil, searchPhaseFailure(cerr, t.Name)
 		}
-		r, release, err := t.Index.reader()
+		var (
+			r       index.IndexReader
+			release func()
+			err     error
+		)
+		if t.Pin != nil {
+			r, release, err = t.Pin.acquire()
+		} else {
+			r, release, err = t.Index.reader()
+		}
 		if err != nil {
 			closeRuns(runs)
 			return nil, err
@@ -100,6 +114,12 @@ func scoringContext(ctx context.Context) context.Context {
 
 // visitMatches calls fn for every document the run's query matches.
 func (r *targetRun) visitMatches(ctx context.Context, score bool, fn func(d *bsearch.DocumentMatch) error) error {
+	return r.visitMatchesFrom(ctx, score, nil, fn)
+}
+
+// visitMatchesFrom is visitMatches starting at the first match whose internal
+// id is at least from (nil: the first match).
+func (r *targetRun) visitMatchesFrom(ctx context.Context, score bool, from index.IndexInternalID, fn func(d *bsearch.DocumentMatch) error) error {
 	opts := bsearch.SearcherOptions{}
 	if !score {
 		opts.Score = "none"
@@ -117,7 +137,16 @@ func (r *targetRun) visitMatches(ctx context.Context, score bool, fn func(d *bse
 				return err
 			}
 		}
-		d, err := s.Next(sctx)
+		var (
+			d   *bsearch.DocumentMatch
+			err error
+		)
+		if from != nil {
+			d, err = s.Advance(sctx, from)
+			from = nil
+		} else {
+			d, err = s.Next(sctx)
+		}
 		if err != nil {
 			return fmt.Errorf("search: %w", err)
 		}
@@ -244,7 +273,17 @@ func Search(ctx context.Context, targets []Target, req *Request, opts Options) (
 			window = t.MaxResultWindow
 		}
 	}
-	if req.from+req.size > window {
+	if req.scroll && req.size > window {
+		cause := illegalArgument("Batch size is too large, size must be less than or equal to: [" + strconv.Itoa(window) +
+			"] but was [" + strconv.Itoa(req.size) + "]. Scroll batch sizes cost as much memory as result windows so they are " +
+			"controlled by the [index.max_result_window] index level setting.")
+		name := ""
+		if len(targets) > 0 {
+			name = targets[0].Name
+		}
+		return nil, searchPhaseFailure(cause, name)
+	}
+	if req.from+req.size > window && !req.scroll {
 		cause := illegalArgument("Result window is too large, from + size must be less than or equal to: [" + strconv.Itoa(window) +
 			"] but was [" + strconv.Itoa(req.from+req.size) + "]. See the scroll api for a more efficient way to request large data sets. " +
 			"This limit can be set by changing the [index.max_result_window] index level setting.")
@@ -289,6 +328,7 @@ func Search(ctx context.Context, targets []Target, req *Request, opts Options) (
 			after[i] = v
 		}
 	}
+	cur := req.cursor
 	keep := req.from + req.size
 	h := &hitHeap{}
 	if len(runs) > 0 {
@@ -298,7 +338,23 @@ func Search(ctx context.Context, targets []Target, req *Request, opts Options) (
 	var aggDocs []aggDoc
 	maxScore := math.Inf(-1)
 	scoreOrder := len(sortSpecs) == 1 && sortSpecs[0].field == "_score" && sortSpecs[0].desc
+	// A scroll in index order continues where its last page stopped and
+	// stops each index after a page: later documents of an index cannot
+	// enter the page. Its total is the one its first page counted.
+	docOrder := cur != nil && !cur.done && len(sortSpecs) == 1 && sortSpecs[0].field == "_doc" && !sortSpecs[0].desc &&
+		!req.trackScores && len(req.aggs) == 0 && after == nil && req.terminateAfter == 0
+	// So does a scroll by _score whose query scores every match the same
+	// (match_all, filters: what scroll helpers send without a sort): its
+	// order is index, then document.
+	constOrder := cur != nil && !cur.done && scoreOrder && len(req.aggs) == 0 && after == nil && req.terminateAfter == 0
+	for _, r := range runs {
+		constOrder = constOrder && constantScore(r.q)
+	}
+	terminated := false
 	for ti, r := range runs {
+		if constOrder && (ti < cur.target || h.Len() == keep) {
+			continue // every match here sorts before the cursor, or after a full page
+		}
 		dv, derr := r.docValueReader(req.aggs)
 		if derr != nil {
 			// Like sorting, aggregating on a field fails on the shards.
@@ -309,9 +365,25 @@ func Search(ctx context.Context, targets []Target, req *Request, opts Options) (
 		// hits: every match scores the same, ties go to the earlier
 		// document, and nothing else (aggregations, search_after) needs
 		// the rest.
-		canStop := scoreOrder && req.track >= 0 && len(req.aggs) == 0 && after == nil && constantScore(r.q)
-		err := r.visitMatches(ctx, trackScores, func(d *bsearch.DocumentMatch) error {
+		canStop := scoreOrder && req.track >= 0 && len(req.aggs) == 0 && after == nil && cur == nil && constantScore(r.q)
+		var from index.IndexInternalID
+		switch {
+		case docOrder:
+			from = binary.BigEndian.AppendUint64(nil, uint64(cur.keys[0].num))
+		case constOrder && ti == cur.target:
+			from = cur.id
+		}
+		var collected, visited int
+		err := r.visitMatchesFrom(ctx, trackScores, from, func(d *bsearch.DocumentMatch) error {
 			if canStop && total > int64(req.track) && h.Len() == keep {
+				return errEnoughHits
+			}
+			if req.terminateAfter > 0 && visited >= req.terminateAfter {
+				terminated = true
+				return errEnoughHits
+			}
+			visited++
+			if (docOrder || constOrder) && collected >= keep {
 				return errEnoughHits
 			}
 			total++
@@ -329,15 +401,24 @@ func Search(ctx context.Context, targets []Target, req *Request, opts Options) (
 			} else {
 				keys = scoreOnlyKeys(d, r.sorts)
 			}
+			for i := range r.sorts {
+				if r.sorts[i].kind == sortShardDoc {
+					keys[i] = sortVal{num: float64(uint64(ti)<<32 | docNum(d.IndexInternalID))}
+				}
+			}
 			if len(req.aggs) > 0 {
 				aggDocs = append(aggDocs, aggDoc{vals: vals})
 			}
 			if after != nil && compareKeys(keys, after, r.sorts) <= 0 {
 				return nil
 			}
+			if cur != nil && cur.compare(h, keys, ti, d.IndexInternalID) <= 0 {
+				return nil
+			}
 			if keep == 0 {
 				return nil
 			}
+			collected++
 			cand := hit{target: ti, score: d.Score, keys: keys, id: d.IndexInternalID}
 			if h.Len() == keep && !h.less(&cand, h.hits[0]) {
 				return nil // not competitive; allocate nothing for it
@@ -354,11 +435,17 @@ func Search(ctx context.Context, targets []Target, req *Request, opts Options) (
 			return nil
 		})
 		if errors.Is(err, errEnoughHits) {
+			if docOrder || constOrder || terminated {
+				continue
+			}
 			break
 		}
 		if err != nil {
 			return nil, err
 		}
+	}
+	if docOrder || constOrder {
+		total = cur.total
 	}
 	ordered := make([]*hit, h.Len())
 	for i := len(ordered) - 1; i >= 0; i-- {
@@ -369,9 +456,31 @@ func Search(ctx context.Context, targets []Target, req *Request, opts Options) (
 	} else {
 		ordered = nil
 	}
-	resp := &Response{shards: len(runs), total: total, track: req.track}
-	if trackScores && total > 0 {
+	resp := &Response{shards: len(runs), total: total, track: req.track, totalAsInt: req.totalAsInt}
+	if req.terminateAfter > 0 {
+		resp.terminated = &terminated
+	}
+	if constOrder {
+		maxScore = cur.keys[0].num // the score every match has
+	}
+	if trackScores && total > 0 && !docOrder {
 		resp.maxScore = &maxScore
+	}
+	switch {
+	case len(ordered) > 0:
+		last := ordered[len(ordered)-1]
+		resp.last = &Cursor{keys: last.keys, target: last.target, id: last.id, total: total}
+	case cur != nil:
+		resp.last = &Cursor{keys: cur.keys, target: cur.target, id: cur.id, total: total, done: true}
+	default:
+		resp.last = &Cursor{total: total, done: true}
+	}
+	for _, r := range runs {
+		dv, derr := r.resolveDocvalueFields(req)
+		if derr != nil {
+			return nil, searchPhaseFailure(derr, r.t.Name)
+		}
+		r.dv = dv
 	}
 	for _, hh := range ordered {
 		out, err := runs[hh.target].render(hh, req, trackScores)
@@ -448,6 +557,9 @@ func resolveSorts(specs []sortSpec, c *compiler) ([]resolvedSort, *Error) {
 			rs.kind = sortScore
 		case "_doc":
 			rs.kind = sortDoc
+		case "_shard_doc":
+			rs.kind = sortShardDoc
+			rs.integer = true
 		default:
 			f := m.lookup(s.field)
 			typ := ""
@@ -651,6 +763,9 @@ func (r *targetRun) render(h *hit, req *Request, withScore bool) (json.RawMessag
 	if req.source.enabled && source != nil {
 		b.WriteString(`,"_source":`)
 		b.Write(req.source.apply(source))
+	}
+	if err := r.dv.render(&b, h.id); err != nil {
+		return nil, fmt.Errorf("read doc values: %w", err)
 	}
 	if req.highlight != nil && source != nil {
 		if hl := req.highlight.render(source, r.m, req.query); hl != nil {

@@ -116,6 +116,7 @@ const (
 	sortDoc
 	sortNum
 	sortStr
+	sortShardDoc // a point in time's tiebreaker: index position << 32 | document
 )
 
 // missingNum is the number Elasticsearch shows (and compares) for a document
@@ -181,7 +182,7 @@ func renderSortValue(v sortVal, rs *resolvedSort) any {
 	switch rs.kind {
 	case sortScore:
 		return float32(v.num)
-	case sortDoc:
+	case sortDoc, sortShardDoc:
 		return int64(v.num)
 	case sortStr:
 		if v.missing {
