@@ -64,9 +64,8 @@ import (
 func BenchmarkE2E(b *testing.B) {
 	rows := benchRows(b, "WALSEARCH_BENCH_E2E_ROWS", 200_000)
 	secs := benchRows(b, "WALSEARCH_BENCH_E2E_SECONDS", 10)
-	// One run of each side takes from seconds to minutes: one attempt by
-	// default, so that the benchmark fits go test's default 10-minute
-	// timeout on a quiet 2-core machine.
+	// A run takes from seconds to minutes (the embedded engine's bulk runs
+	// the longest): one attempt by default.
 	k := benchRows(b, "WALSEARCH_BENCH_ATTEMPTS", 1)
 	cluster, _ := startPostgres(b)
 	env := e2eEnv{cluster: cluster, recv: findRecvLogical(b, cluster), bin: buildWalsearch(b)}
