@@ -13,6 +13,7 @@ package e2e
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"strconv"
@@ -56,8 +57,18 @@ func (l *SyncBuffer) String() string {
 // it is killed at the end of the test and with the test process.
 func Start(tb testing.TB, cmd *exec.Cmd) *Process {
 	tb.Helper()
+	return StartPiped(tb, cmd, nil)
+}
+
+// StartPiped is Start with the standard output written to stdout instead
+// of kept (the standard error is kept); nil keeps both, as Start does.
+func StartPiped(tb testing.TB, cmd *exec.Cmd, stdout io.Writer) *Process {
+	tb.Helper()
 	p := &Process{tb: tb, cmd: cmd, done: make(chan struct{}), out: &SyncBuffer{}}
 	cmd.Stdout, cmd.Stderr = p.out, p.out
+	if stdout != nil {
+		cmd.Stdout = stdout
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		tb.Fatal(err)
@@ -152,4 +163,41 @@ func procStatusBytes(pid int, field string) (uint64, error) {
 		return kb << 10, nil
 	}
 	return 0, fmt.Errorf("no %s in /proc/%d/status", field, pid)
+}
+
+// CPUTime is the processor time the process used so far, user and system,
+// all threads.
+func (p *Process) CPUTime() (time.Duration, error) { return CPUTime(p.PID()) }
+
+// clockTick is the unit of the times in /proc/<pid>/stat (USER_HZ, 100 on
+// every Linux platform Go supports).
+const clockTick = 10 * time.Millisecond
+
+// CPUTime is the processor time process pid used so far, user and system
+// (utime + stime in /proc/<pid>/stat), with a resolution of 10 ms.
+func CPUTime(pid int) (time.Duration, error) {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, fmt.Errorf("read cpu time of %d: %w", pid, err)
+	}
+	// The command name, in parentheses, may hold spaces: the fields are
+	// counted from its closing parenthesis, which is field 2.
+	end := bytes.LastIndexByte(raw, ')')
+	if end < 0 {
+		return 0, fmt.Errorf("read cpu time of %d: no command name in /proc/%d/stat", pid, pid)
+	}
+	f := strings.Fields(string(raw[end+1:]))
+	// f[0] is field 3 (state); utime and stime are fields 14 and 15.
+	if len(f) < 13 {
+		return 0, fmt.Errorf("read cpu time of %d: %d fields in /proc/%d/stat", pid, len(f)+2, pid)
+	}
+	var ticks uint64
+	for _, s := range f[11:13] {
+		n, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("read cpu time of %d: %w", pid, err)
+		}
+		ticks += n
+	}
+	return time.Duration(ticks) * clockTick, nil
 }

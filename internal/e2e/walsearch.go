@@ -53,6 +53,7 @@ func FreeAddr(tb testing.TB) string {
 type Status struct {
 	Capture struct {
 		ConfirmedLSN bus.LSN `json:"confirmed_lsn"`
+		Phase        string  `json:"phase"` // "snapshot", "streaming", …
 	} `json:"capture"`
 	// Backlog is the messages waiting per bus consumer ("transform", "sink").
 	Backlog map[string]uint64 `json:"bus_backlog"`
