@@ -122,6 +122,9 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	// replayed to and where an older version left its backlog.
 	s, err := p.newSink(ctx)
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped while starting: a clean stop
+		}
 		return err
 	}
 	p.mu.Lock()
