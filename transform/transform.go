@@ -25,7 +25,7 @@ import (
 
 // Defaults for Config.
 const (
-	DefaultBatchSize = 500
+	DefaultBatchSize = 4000
 	DefaultFetchWait = time.Second
 )
 
@@ -33,7 +33,10 @@ const (
 type Config struct {
 	// BatchSize is about how many changes are processed per round (a round
 	// takes whole messages, which may hold a transaction's changes
-	// together). Default: 500.
+	// together). A round's documents are written together, so a round
+	// makes a few full bulk requests rather than many small ones; a fetch
+	// returns what is there at once, so a larger round adds no latency.
+	// Default: 4000.
 	BatchSize int
 	// FetchWait is how long to wait for changes when idle. Default: 1s.
 	FetchWait time.Duration

@@ -16,6 +16,7 @@ import (
 	"github.com/walsearch/walsearch/bus"
 	"github.com/walsearch/walsearch/internal/faultes"
 	"github.com/walsearch/walsearch/internal/pgtest"
+	"github.com/walsearch/walsearch/transform"
 )
 
 // Outage describes the scenario RunOutage plays: walsearch indexes a table
@@ -69,8 +70,8 @@ const (
 // MaxFetched bounds the bus messages walsearch's stages may hold fetched at
 // once whatever the backlog: the sink's largest fetch (10,000 documents)
 // and three transform rounds (one mapping, one waiting, one being written)
-// of at most 500 messages each.
-const MaxFetched = 10000 + 3*500
+// of at most transform.DefaultBatchSize messages each.
+const MaxFetched = 10000 + 3*transform.DefaultBatchSize
 
 // consumerInfo reads a consumer's state from the NATS server at url.
 func consumerInfo(ctx context.Context, url, stream, consumer string) (*jetstream.ConsumerInfo, error) {
