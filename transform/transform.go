@@ -110,8 +110,8 @@ type Mapper interface {
 // Lifecycle: Run processes batches until ctx is done and then returns nil;
 // a batch in progress when ctx ends is left unacknowledged and is delivered
 // again. Run returns an error when the bus or the Publisher fails; the
-// caller may call Run again. Run starts one goroutine, which has ended when
-// Run returns.
+// caller may call Run again. Every goroutine Run starts (the committer,
+// the mapping workers, a keep-alive per round) has ended when it returns.
 type Stage struct {
 	cfg    Config
 	src    Source
