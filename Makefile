@@ -3,11 +3,15 @@ GO        ?= go
 PKGS      := ./...
 FUZZTIME  ?= 20s
 BIN       := bin/walsearch
+# Stamped into the binary: walsearch version (and --version) prints them.
+VERSION   ?= $(shell git describe --tags --dirty 2>/dev/null)
+COMMIT    ?= $(shell git rev-parse HEAD 2>/dev/null)
+LDFLAGS   := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 
 .PHONY: build test test-short bench fuzz lint demo clean
 
 build:
-	$(GO) build -o $(BIN) ./cmd/walsearch
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/walsearch
 
 # The whole suite, with the race detector, against a real PostgreSQL (started
 # by the tests themselves), embedded NATS and the embedded search engine.

@@ -41,6 +41,8 @@ give this command --nats-url nats://127.0.0.1:4222.`,
 
 	var stage string
 	var limit int
+	// A --stage that names no stage is refused before the bus is opened.
+	cmd.PersistentPreRunE = func(*cobra.Command, []string) error { return checkStage(stage) }
 	list := &cobra.Command{
 		Use:   "list",
 		Short: "List dead letters: sequence, time, stage, subject and error",
@@ -319,6 +321,16 @@ func (d *dlqStore) replay(ctx context.Context, seq uint64) (*bus.DeadLetter, err
 		return nil, fmt.Errorf("remove replayed dead letter %d: %w", seq, err)
 	}
 	return dl, nil
+}
+
+// checkStage refuses a --stage that names no stage that dead-letters: it
+// would match nothing and look like an empty dead-letter stream.
+func checkStage(stage string) error {
+	switch stage {
+	case "", "transform", "sink":
+		return nil
+	}
+	return fmt.Errorf("--stage %q: no such stage; the stages that dead-letter are transform and sink", stage)
 }
 
 // purge deletes every entry, or stage's, and returns how many.

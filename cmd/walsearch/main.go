@@ -41,7 +41,9 @@ through an embedded NATS JetStream bus and optional per-table transform.js
 scripts into Elasticsearch (or the embedded engine), and serves a search API.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       versionString(),
 	}
+	root.SetVersionTemplate("walsearch {{.Version}}\n")
 	root.SetOut(m.Stdout)
 	root.SetErr(m.Stderr)
 	root.SetArgs(args)

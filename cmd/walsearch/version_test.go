@@ -1,0 +1,37 @@
+package main
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestVersionFlagAndCommandPrintTheStampedVersion: `walsearch --version` is
+// a flag (it was an unknown one) and prints what `walsearch version` prints:
+// the version and commit stamped at build time.
+func TestVersionFlagAndCommandPrintTheStampedVersion(t *testing.T) {
+	saved, savedCommit := version, commit
+	version, commit = "v1.2.3", "0123456789abcdef0123456789abcdef01234567"
+	t.Cleanup(func() { version, commit = saved, savedCommit })
+	const want = "walsearch v1.2.3 (commit 0123456789ab)\n"
+	for _, args := range [][]string{{"--version"}, {"version"}} {
+		out, err := runCLI(t, nil, args...)
+		if err != nil || out != want {
+			t.Errorf("walsearch %s: %q, %v; want %q", strings.Join(args, " "), out, err, want)
+		}
+	}
+}
+
+// TestDLQRefusesAnUnknownStage: a --stage that no stage has is an error
+// naming the stages, before any bus is looked for, not an empty list.
+func TestDLQRefusesAnUnknownStage(t *testing.T) {
+	for _, args := range [][]string{
+		{"dlq", "list", "--stage", "bogus"},
+		{"dlq", "purge", "--stage", "bogus"},
+		{"dlq", "replay", "--all", "--stage", "bogus"},
+	} {
+		_, err := runCLI(t, nil, append(args, "--data-dir", t.TempDir())...)
+		if err == nil || !strings.Contains(err.Error(), `--stage "bogus": no such stage`) || !strings.Contains(err.Error(), "transform and sink") {
+			t.Errorf("walsearch %s: %v", strings.Join(args, " "), err)
+		}
+	}
+}
