@@ -3,6 +3,8 @@ package bus_test
 import (
 	"context"
 	"errors"
+	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -201,5 +203,28 @@ func TestTableSchemaRoundTrip(t *testing.T) {
 	out, err := bus.GetTableSchema(ctx, b.State(), "public", "users")
 	if err != nil || out == nil || len(out.Columns) != 2 || out.Columns[1].Type != "text[]" || !out.Columns[1].Array || out.Key[0] != "id" {
 		t.Fatalf("round trip: %+v %v", out, err)
+	}
+}
+
+// TestOpenRefusesATakenListenAddressAtOnce: a nats.listen address another
+// process holds is an error naming the setting, not a 30 s wait.
+func TestOpenRefusesATakenListenAddressAtOnce(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	cfg := bus.DefaultConfig()
+	cfg.DataDir, cfg.Listen = t.TempDir(), ln.Addr().String()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	b, err := bus.Open(ctx, cfg)
+	if err == nil {
+		b.Close()
+		t.Fatal("opened a bus on a taken address")
+	}
+	if !strings.Contains(err.Error(), "nats.listen "+cfg.Listen) || !strings.Contains(err.Error(), "address already in use") {
+		t.Fatalf("error does not say which setting and why: %v", err)
 	}
 }

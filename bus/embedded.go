@@ -32,6 +32,13 @@ func startEmbedded(storeDir, listen string, log *slog.Logger) (*server.Server, e
 			return nil, fmt.Errorf("nats.listen %q: bad port: %w", listen, err)
 		}
 		opts.Host, opts.Port = host, p
+		// The server reports a taken port only by never becoming ready:
+		// find out at once, and say so.
+		ln, err := net.Listen("tcp", listen)
+		if err != nil {
+			return nil, fmt.Errorf("nats.listen %s: cannot listen there (%w); choose a free address, or stop what holds it", listen, err)
+		}
+		ln.Close()
 	}
 	s, err := server.NewServer(opts)
 	if err != nil {
