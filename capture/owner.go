@@ -160,7 +160,10 @@ func (c *Capture) checkOwnership(ctx context.Context, conn *pgx.Conn, slot slotI
 	if proof != 0 && (!slot.exists || slot.lost) {
 		return ownership{}, c.slotLost(proof, slot)
 	}
-	proven := slot.exists && proof != 0 && slot.confirmed >= proof
+	if proof != 0 && slot.confirmed < proof {
+		return ownership{}, c.mismatch(proof, slot)
+	}
+	proven := slot.exists && proof != 0
 	for _, o := range objects {
 		if _, ok := recs[o.kind]; ok || !o.exists {
 			continue
@@ -249,6 +252,14 @@ func (c *Capture) slotLost(proof bus.LSN, slot slotInfo) error {
 		"To rebuild: stop walsearch, run `walsearch teardown --yes`, then start with an empty data_dir "+
 		"(with an external Elasticsearch, also delete the indices it fed) so that a fresh snapshot is taken: %w",
 		c.cfg.Slot, what, proof, ErrSlotLost)}
+}
+
+func (c *Capture) mismatch(proof bus.LSN, slot slotInfo) error {
+	return &SetupError{Err: fmt.Errorf("replication slot %s is not the one this instance's data dir took its snapshot from: "+
+		"its confirmed position %s is before that snapshot's consistent point %s, so the data dir and the slot do not belong together "+
+		"(a data dir copied from another instance, or a slot created again by hand). The index may miss changes. To rebuild: stop walsearch, run `walsearch teardown --yes`, then start with an empty data_dir "+
+		"(with an external Elasticsearch, also delete the indices it fed) so that a fresh snapshot is taken: %w",
+		c.cfg.Slot, slot.confirmed, proof, ErrSlotLost)}
 }
 
 // publicationExists reports whether the publication exists.

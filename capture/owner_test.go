@@ -198,3 +198,30 @@ func sameStrings(a, b []string) bool {
 	}
 	return true
 }
+
+// A data dir whose snapshot is younger than the slot's position did not
+// come from that slot: the two disagree, and capture says so.
+func TestDataDirAndSlotThatDisagreeAreRefused(t *testing.T) {
+	e := newEnv(t)
+	e.exec(`CREATE TABLE t (id int PRIMARY KEY, v int)`)
+	r := e.start(e.bus.Changes())
+	r.waitStreaming(t)
+	if err := r.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	confirmed := e.confirmedFlush()
+	c, err := New(e.cfg, e.bus.Changes(), e.bus.State())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.putJSON(context.Background(), c.snapshotStartKey(), snapshotStart{LSN: confirmed + 1<<30}); err != nil {
+		t.Fatal(err)
+	}
+	err = e.runToError()
+	if !errors.Is(err, ErrSlotLost) || !strings.Contains(err.Error(), "do not belong together") || !isSetupError(err) {
+		t.Fatalf("Run = %v, want a fatal ErrSlotLost saying the data dir and slot disagree", err)
+	}
+	if e.confirmedFlush() != confirmed {
+		t.Fatal("the slot moved")
+	}
+}
