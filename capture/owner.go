@@ -187,20 +187,28 @@ func (c *Capture) claim(ctx context.Context, conn *pgx.Conn, own ownership) erro
 	if _, err := conn.Exec(ctx, ownersDDL); err != nil {
 		return explain(fmt.Errorf("create %s: %w", OwnersTable, err))
 	}
-	for kind, name := range map[string]string{kindSlot: c.cfg.Slot, kindPublication: c.cfg.Publication} {
-		var r ownerRecord
-		err := conn.QueryRow(ctx, `WITH ins AS (
-				INSERT INTO public.walsearch_owners (kind, name, owner, instance) VALUES ($1, $2, $3, $4)
-				ON CONFLICT (kind, name) DO NOTHING RETURNING owner, instance, created_at)
-			SELECT owner, instance, created_at FROM ins
-			UNION ALL SELECT owner, instance, created_at FROM public.walsearch_owners WHERE kind = $1 AND name = $2
-			LIMIT 1`, kind, name, own.id, c.cfg.Instance).Scan(&r.owner, &r.instance, &r.since)
-		if err != nil {
-			return explain(fmt.Errorf("record the owner of %s %s: %w", kind, name, err))
+	// One transaction, slot first: of two instances claiming at once, the
+	// second waits for the first's records and leaves none of its own.
+	err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+		for _, o := range [][2]string{{kindSlot, c.cfg.Slot}, {kindPublication, c.cfg.Publication}} {
+			kind, name := o[0], o[1]
+			if _, err := tx.Exec(ctx, `INSERT INTO public.walsearch_owners (kind, name, owner, instance) VALUES ($1, $2, $3, $4)
+				ON CONFLICT (kind, name) DO NOTHING`, kind, name, own.id, c.cfg.Instance); err != nil {
+				return explain(fmt.Errorf("record the owner of %s: %w", describe(kind, name), err))
+			}
+			var r ownerRecord
+			if err := tx.QueryRow(ctx, `SELECT owner, instance, created_at FROM public.walsearch_owners WHERE kind = $1 AND name = $2`, kind, name).
+				Scan(&r.owner, &r.instance, &r.since); err != nil {
+				return fmt.Errorf("read the owner of %s: %w", describe(kind, name), err)
+			}
+			if r.owner != own.id {
+				return c.foreign(kind, name, r, own.id)
+			}
 		}
-		if r.owner != own.id {
-			return c.foreign(kind, name, r, own.id)
-		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	if len(own.adopt) > 0 {
 		c.log.Warn("adopted a replication slot and publication created before walsearch recorded owners: this data dir's snapshot was taken from the slot",

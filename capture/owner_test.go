@@ -225,3 +225,62 @@ func TestDataDirAndSlotThatDisagreeAreRefused(t *testing.T) {
 		t.Fatal("the slot moved")
 	}
 }
+
+// Instances that start at once with the same names: one wins both the slot
+// and the publication, the others are refused and leave no record.
+func TestInstancesStartingAtOnceLeaveOneOwner(t *testing.T) {
+	e := newEnv(t)
+	// Created before, so that the claims race on records, not on the DDL.
+	e.exec(`CREATE TABLE t (id int PRIMARY KEY, v int)`, ownersDDL)
+	envs := []*env{e, e.other(), e.other(), e.other()}
+	runs := make([]*running, len(envs))
+	for i, x := range envs {
+		runs[i] = x.start(x.bus.Changes())
+	}
+	var winner *env
+	for i, r := range runs {
+		waitFor(t, "each instance to stream or be refused", func() bool {
+			select {
+			case <-r.done:
+				return true
+			default:
+				return r.c.Status().Phase == PhaseStreaming
+			}
+		})
+		select {
+		case <-r.done:
+			if !errors.Is(r.err, ErrNotOwned) {
+				t.Fatalf("instance %d: Run = %v, want ErrNotOwned", i, r.err)
+			}
+		default:
+			if winner != nil {
+				t.Fatal("two instances stream from one slot")
+			}
+			winner = envs[i]
+		}
+	}
+	if winner == nil {
+		t.Fatal("no instance won")
+	}
+	id, err := localOwner(context.Background(), winner.bus.State())
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn := e.connect()
+	defer conn.Close(context.Background())
+	var owners []string
+	rows, err := conn.Query(context.Background(), `SELECT DISTINCT owner FROM walsearch_owners`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var o string
+		if err := rows.Scan(&o); err != nil {
+			t.Fatal(err)
+		}
+		owners = append(owners, o)
+	}
+	if len(owners) != 1 || owners[0] != id {
+		t.Fatalf("owners %v, want only the winner %s", owners, id)
+	}
+}
