@@ -184,8 +184,16 @@ func (c *Capture) claim(ctx context.Context, conn *pgx.Conn, own ownership) erro
 			return fmt.Errorf("write state %s: %w", ownerKey, err)
 		}
 	}
-	if _, err := conn.Exec(ctx, ownersDDL); err != nil {
-		return explain(fmt.Errorf("create %s: %w", OwnersTable, err))
+	// Looked up first: CREATE TABLE IF NOT EXISTS needs the right to create
+	// in public even when the table exists.
+	var exists bool
+	if err := conn.QueryRow(ctx, `SELECT to_regclass('public.walsearch_owners') IS NOT NULL`).Scan(&exists); err != nil {
+		return fmt.Errorf("look up %s: %w", OwnersTable, err)
+	}
+	if !exists {
+		if _, err := conn.Exec(ctx, ownersDDL); err != nil {
+			return explain(fmt.Errorf("create %s: %w", OwnersTable, err))
+		}
 	}
 	// One transaction, slot first: of two instances claiming at once, the
 	// second waits for the first's records and leaves none of its own.
