@@ -110,7 +110,9 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Pipeline,
 	return p, nil
 }
 
-// Run runs every stage until ctx is done.
+// Run checks the search engine and PostgreSQL (a *StartError if they are
+// not fit to start), then runs every stage until ctx is done or one fails
+// in a way retrying cannot fix.
 func (p *Pipeline) Run(ctx context.Context) error {
 	if err := p.preflight(ctx); err != nil {
 		return err
