@@ -36,6 +36,12 @@ func safetyConfig(t *testing.T, dataDir, sections string) string {
 	return path
 }
 
+// slotName is a slot (and publication) name unique in the cluster: the
+// name of the test's database, which is.
+func slotName(dbURL string) string {
+	return dbURL[strings.LastIndexByte(dbURL, '/')+1 : strings.IndexByte(dbURL, '?')]
+}
+
 func pgSection(url, name string, tables ...string) string {
 	s := fmt.Sprintf("postgres:\n  url: %s\n  slot: %s\n  publication: %s\n", url, name, name)
 	if len(tables) > 0 {
@@ -76,7 +82,7 @@ func leftovers(t *testing.T, conn *pgx.Conn, name string) []string {
 func TestFatalSetupErrorsExitAtOnceWithTheFix(t *testing.T) {
 	c := pgtest.Require(t, cluster)
 	dbURL, conn := testDB(t, `CREATE TABLE items (id int PRIMARY KEY, name text)`)
-	dbName := strings.TrimPrefix(dbURL[strings.LastIndexByte(dbURL, '/'):strings.IndexByte(dbURL, '?')], "/")
+	dbName := slotName(dbURL)
 	role := "nosuper_" + dbName
 	if _, err := conn.Exec(context.Background(), `CREATE ROLE `+role+` LOGIN REPLICATION`); err != nil {
 		t.Fatal(err)
@@ -174,7 +180,7 @@ func TestWrongPasswordAndWALLevelExitAtOnce(t *testing.T) {
 func TestSecondInstanceWithAnotherDataDirIsRefused(t *testing.T) {
 	dbURL, conn := testDB(t, `CREATE TABLE orders (id int PRIMARY KEY, v int); CREATE TABLE customers (id int PRIMARY KEY, v int);
 		INSERT INTO orders VALUES (1, 1)`)
-	name := "hijack_" + strings.TrimPrefix(dbURL[strings.LastIndexByte(dbURL, '/'):strings.IndexByte(dbURL, '?')], "/")
+	name := "hijack_" + slotName(dbURL)
 	a := runPipeline(t, dbURL, name, "")
 	waitDoc(t, a, "orders", 1, "v", float64(1)) // the slot and publication exist
 
@@ -197,7 +203,7 @@ func TestSecondInstanceWithAnotherDataDirIsRefused(t *testing.T) {
 
 func TestTeardownRemovesWhatTheInstanceCreated(t *testing.T) {
 	dbURL, conn := testDB(t, `CREATE TABLE items (id int PRIMARY KEY, name text); INSERT INTO items VALUES (1, 'a')`)
-	name := "teardown_" + strings.TrimPrefix(dbURL[strings.LastIndexByte(dbURL, '/'):strings.IndexByte(dbURL, '?')], "/")
+	name := "teardown_" + slotName(dbURL)
 	r := runPipeline(t, dbURL, name, "")
 	waitDoc(t, r, "items", 1, "name", "a")
 	if err := r.p.stop(syscall.SIGTERM); err != nil {

@@ -114,7 +114,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Pipeline,
 // not fit to start), then runs every stage until ctx is done or one fails
 // in a way retrying cannot fix.
 func (p *Pipeline) Run(ctx context.Context) error {
-	if err := p.preflight(ctx); err != nil {
+	if err := p.preflight(ctx); err != nil || ctx.Err() != nil {
 		return err
 	}
 	for name, run := range map[string]func(context.Context) error{

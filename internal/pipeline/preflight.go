@@ -27,9 +27,12 @@ func (e *StartError) Unwrap() error { return e.Err }
 // preflight checks the search engine and PostgreSQL before any stage runs,
 // so that a wrong URL, credential, setting or privilege stops the start at
 // once with what to fix, and leaves no slot or publication behind.
+// A stop asked for meanwhile (ctx done) is not an error.
 func (p *Pipeline) preflight(ctx context.Context) error {
 	info, err := p.ES.Ping(ctx)
 	switch {
+	case ctx.Err() != nil:
+		return nil
 	case err != nil && p.Engine != nil:
 		return &StartError{Err: fmt.Errorf("check the embedded search engine: %w", err)}
 	case err != nil:
@@ -37,7 +40,7 @@ func (p *Pipeline) preflight(ctx context.Context) error {
 			config.Redact(p.cfg.Elasticsearch.URL), notElasticsearch(err))}
 	}
 	p.log.Info("search engine", "version", info.Version.Number, "embedded", p.Engine != nil)
-	if err := capture.Preflight(ctx, p.captureConfig(), p.Bus.State()); err != nil {
+	if err := capture.Preflight(ctx, p.captureConfig(), p.Bus.State()); err != nil && ctx.Err() == nil {
 		return &StartError{Err: fmt.Errorf("check postgresql: %w", err)}
 	}
 	return nil
