@@ -151,6 +151,23 @@ func (c *Capture) run(ctx context.Context) error {
 	if err := checkWALLevel(ctx, conn); err != nil {
 		return err
 	}
+	// Nothing is created or altered before the slot and publication are
+	// known to be this instance's.
+	slot, err := readSlot(ctx, conn, c.cfg.Slot)
+	if err != nil {
+		return err
+	}
+	pubExists, err := publicationExists(ctx, conn, c.cfg.Publication)
+	if err != nil {
+		return err
+	}
+	own, err := c.checkOwnership(ctx, conn, slot, pubExists)
+	if err != nil {
+		return err
+	}
+	if err := c.claim(ctx, conn, own); err != nil {
+		return err
+	}
 	if err := ensureWatermarkTable(ctx, conn); err != nil {
 		return err
 	}
@@ -166,10 +183,6 @@ func (c *Capture) run(ctx context.Context) error {
 		c.log.Info("publication set up", "publication", c.cfg.Publication, "tables", publicationScope(c.cfg.Tables))
 	}
 	if err := loadTypes(ctx, conn, c.codec); err != nil {
-		return err
-	}
-	slot, err := readSlot(ctx, conn, c.cfg.Slot)
-	if err != nil {
 		return err
 	}
 	done, err := c.snapshotDone(ctx)
@@ -200,7 +213,9 @@ func (c *Capture) run(ctx context.Context) error {
 			resume = begun.LSN
 		} else {
 			if slot.exists {
-				c.log.Warn("replication slot exists but its snapshot never started: dropping it to take a fresh snapshot")
+				// The slot is this instance's (checkOwnership) and nothing
+				// was read from it.
+				c.log.Warn("this instance's replication slot exists but its snapshot never started: dropping it to take a fresh snapshot")
 				if err := dropSlot(ctx, rconn, c.cfg.Slot); err != nil {
 					return err
 				}

@@ -378,7 +378,7 @@ func TestPublicationFollowsConfig(t *testing.T) {
 	check(nil, "ALL:public.a,public.b,s.c")
 	check([]string{"b"}, "public.b")
 	if _, err := ensurePublication(t.Context(), conn, "walsearch", mustTables(t, []string{"missing"})); err == nil ||
-		!strings.Contains(err.Error(), "remove it from capture.tables") {
+		!strings.Contains(err.Error(), "remove it from postgres.tables") {
 		t.Fatalf("missing table: %v", err)
 	}
 }

@@ -53,6 +53,10 @@ type Config struct {
 	// Publication is the publication's name, with the same rules as Slot.
 	// Default: "walsearch".
 	Publication string
+	// Instance describes this instance (for example host and data_dir) in
+	// the owners table, so that another instance refused the slot can say
+	// whose it is. Default: empty.
+	Instance string
 	// StatusInterval is how often the slot position is confirmed to
 	// PostgreSQL (after the Publisher flushed), and on shutdown. Default: 10s.
 	StatusInterval time.Duration

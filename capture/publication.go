@@ -17,6 +17,8 @@ const (
 	codeUndefinedTable        = "42P01"
 	codeObjectInUse           = "55006"
 	codeInvalidAuthorization  = "28000"
+	codeInvalidPassword       = "28P01"
+	codeInvalidCatalogName    = "3D000"
 )
 
 // checkWALLevel fails with ErrWALLevel unless the server decodes logically.
@@ -139,15 +141,24 @@ func explain(err error) error {
 	}
 	switch pgErr.Code {
 	case codeInsufficientPrivilege:
-		return fmt.Errorf("%w (grant the capture user the REPLICATION attribute and ownership of the captured tables, or superuser for a publication FOR ALL TABLES)", err)
+		return fmt.Errorf("%w (grant the capture user the REPLICATION attribute and ownership of the captured tables; "+
+			"a publication FOR ALL TABLES, used when postgres.tables is empty, needs a superuser: list the tables in postgres.tables instead)", err)
 	case codeUndefinedTable:
-		return fmt.Errorf("%w (create the table or remove it from capture.tables)", err)
+		return fmt.Errorf("%w (create the table or remove it from postgres.tables)", err)
 	case codeInvalidAuthorization:
 		if strings.Contains(pgErr.Message, "replication") {
 			return fmt.Errorf("%w (allow replication connections for this user in pg_hba.conf)", err)
 		}
+		if strings.Contains(pgErr.Message, "role") {
+			return fmt.Errorf("%w (fix the user in postgres.url, or create the role)", err)
+		}
+		return fmt.Errorf("%w (allow this user and host in pg_hba.conf)", err)
+	case codeInvalidPassword:
+		return fmt.Errorf("%w (fix the user or password in postgres.url)", err)
+	case codeInvalidCatalogName:
+		return fmt.Errorf("%w (fix the database name in postgres.url, or create the database)", err)
 	case codeObjectInUse:
-		return fmt.Errorf("%w (another process is using the replication slot: stop it or choose another capture.slot)", err)
+		return fmt.Errorf("%w (another process is using the replication slot: stop it or choose another postgres.slot)", err)
 	}
 	if strings.Contains(pgErr.Message, "wal_level") {
 		return fmt.Errorf("%w: %w", err, ErrWALLevel)

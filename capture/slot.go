@@ -16,6 +16,11 @@ import (
 type slotInfo struct {
 	exists    bool
 	confirmed bus.LSN
+	// lost is set when PostgreSQL invalidated the slot (wal_status 'lost'):
+	// it no longer holds the WAL since its confirmed position.
+	lost bool
+	// activePID is the server process streaming from the slot, or 0.
+	activePID int
 }
 
 // readSlot looks the slot up and checks that it is a pgoutput slot of this
@@ -24,8 +29,11 @@ func readSlot(ctx context.Context, conn *pgx.Conn, name string) (slotInfo, error
 	var plugin, slotType string
 	var db *string
 	var confirmed *string
-	err := conn.QueryRow(ctx, `SELECT coalesce(plugin, ''), slot_type, database, confirmed_flush_lsn::text
-		FROM pg_catalog.pg_replication_slots WHERE slot_name = $1`, name).Scan(&plugin, &slotType, &db, &confirmed)
+	var lost bool
+	var pid *int32
+	err := conn.QueryRow(ctx, `SELECT coalesce(plugin, ''), slot_type, database, confirmed_flush_lsn::text,
+			coalesce(wal_status = 'lost', false), active_pid
+		FROM pg_catalog.pg_replication_slots WHERE slot_name = $1`, name).Scan(&plugin, &slotType, &db, &confirmed, &lost, &pid)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return slotInfo{}, nil
 	}
@@ -33,12 +41,15 @@ func readSlot(ctx context.Context, conn *pgx.Conn, name string) (slotInfo, error
 		return slotInfo{}, fmt.Errorf("read replication slot %s: %w", name, err)
 	}
 	if slotType != "logical" || plugin != "pgoutput" {
-		return slotInfo{}, fmt.Errorf("replication slot %s is a %s slot with plugin %q: drop it or choose another capture.slot", name, slotType, plugin)
+		return slotInfo{}, fmt.Errorf("replication slot %s is a %s slot with plugin %q: drop it or choose another postgres.slot", name, slotType, plugin)
 	}
 	if db == nil || *db != conn.Config().Database {
-		return slotInfo{}, fmt.Errorf("replication slot %s belongs to another database: choose another capture.slot", name)
+		return slotInfo{}, fmt.Errorf("replication slot %s belongs to another database: choose another postgres.slot", name)
 	}
-	info := slotInfo{exists: true}
+	info := slotInfo{exists: true, lost: lost}
+	if pid != nil {
+		info.activePID = int(*pid)
+	}
 	if confirmed != nil {
 		lsn, err := bus.ParseLSN(*confirmed)
 		if err != nil {

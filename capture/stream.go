@@ -254,6 +254,9 @@ func (s *streamer) apply(ctx context.Context, data []byte) error {
 			}
 			continue
 		}
+		if isOwnersTable(ev.Schema, ev.Table) {
+			continue // walsearch's own bookkeeping, published FOR ALL TABLES
+		}
 		s.bf.onChange(ev)
 		if len(s.batch) == bus.MaxBatchEvents {
 			if err := s.send(ctx); err != nil {

@@ -9,7 +9,8 @@ import (
 
 // publishedTables lists the publication's tables (partitioned tables as
 // their root) with their columns, keys and row estimates. The watermark
-// table is not one of them: its rows are signals, not data.
+// table is not one of them (its rows are signals, not data), nor the owners
+// table (a publication FOR ALL TABLES holds it).
 func publishedTables(ctx context.Context, q queryer, publication string) ([]snapshotTable, error) {
 	rows, err := q.Query(ctx, `SELECT c.oid, n.nspname::text, c.relname::text, c.relkind::text,
 			(SELECT coalesce(sum(greatest(l.reltuples, 0)), 0)::int8 FROM pg_catalog.pg_partition_tree(c.oid) pt
@@ -17,8 +18,8 @@ func publishedTables(ctx context.Context, q queryer, publication string) ([]snap
 		FROM pg_catalog.pg_publication_tables pt
 		JOIN pg_catalog.pg_namespace n ON n.nspname = pt.schemaname
 		JOIN pg_catalog.pg_class c ON c.relnamespace = n.oid AND c.relname = pt.tablename
-		WHERE pt.pubname = $1 AND NOT (n.nspname = $2 AND c.relname = $3)
-		ORDER BY 2, 3`, publication, watermarkSchema, WatermarkTable)
+		WHERE pt.pubname = $1 AND NOT (n.nspname = $2 AND c.relname IN ($3, $4))
+		ORDER BY 2, 3`, publication, watermarkSchema, WatermarkTable, OwnersTable)
 	if err != nil {
 		return nil, fmt.Errorf("list published tables: %w", err)
 	}
@@ -117,7 +118,7 @@ func columnTypes(ctx context.Context, q queryer, oids []uint32) (map[uint32]bus.
 // storeSchema writes r's description to the state store for the sink, from
 // lsn on.
 func (c *Capture) storeSchema(ctx context.Context, q queryer, r *relation, lsn bus.LSN) error {
-	if r.skipped() || isWatermarkTable(r.schema, r.table) {
+	if r.skipped() || isWatermarkTable(r.schema, r.table) || isOwnersTable(r.schema, r.table) {
 		return nil
 	}
 	oids := make([]uint32, len(r.columns))

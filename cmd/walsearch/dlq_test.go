@@ -110,10 +110,12 @@ func TestDLQCommands(t *testing.T) {
 
 func TestDLQRefusesAStoreInUse(t *testing.T) {
 	t.Parallel()
+	// walsearch run must start: a PostgreSQL it cannot reach stops it.
+	dbURL, _ := testDB(t, `SELECT 1`)
 	dataDir := t.TempDir()
 	natsAddr := freeAddr(t)
 	cfgPath := filepath.Join(t.TempDir(), "walsearch.yaml")
-	yaml := "data_dir: " + dataDir + "\npostgres:\n  url: postgres://nobody@127.0.0.1:1/none\nnats:\n  listen: " + natsAddr + "\napi:\n  listen: " + freeAddr(t) + "\nscripts_dir: " + t.TempDir() + "\n"
+	yaml := "data_dir: " + dataDir + "\npostgres:\n  url: " + dbURL + "\n  slot: " + slotName(dbURL) + "\n  publication: " + slotName(dbURL) + "\nnats:\n  listen: " + natsAddr + "\napi:\n  listen: " + freeAddr(t) + "\nscripts_dir: " + t.TempDir() + "\n"
 	if err := os.WriteFile(cfgPath, []byte(yaml), 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -52,6 +52,7 @@ scripts into Elasticsearch (or the embedded engine), and serves a search API.`,
 		m.transformCommand(),
 		m.backfillCommand(),
 		m.reindexCommand(),
+		m.teardownCommand(),
 	)
 	return root.ExecuteContext(ctx)
 }

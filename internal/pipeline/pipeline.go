@@ -110,12 +110,12 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Pipeline,
 	return p, nil
 }
 
-// Run runs every stage until ctx is done.
+// Run checks the search engine and PostgreSQL (a *StartError if they are
+// not fit to start), then runs every stage until ctx is done or one fails
+// in a way retrying cannot fix.
 func (p *Pipeline) Run(ctx context.Context) error {
-	if info, err := p.ES.Ping(ctx); err != nil {
-		p.log.Warn("elasticsearch not reachable yet; documents wait on the bus until it is", "error", err)
-	} else {
-		p.log.Info("search engine", "version", info.Version.Number, "embedded", p.Engine != nil)
+	if err := p.preflight(ctx); err != nil || ctx.Err() != nil {
+		return err
 	}
 	// Transform hands its documents to the sink in memory (sink.Handoff);
 	// the sink also drains the documents stream, where dead letters are
@@ -143,7 +143,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return srv.Run(gctx) })
 	for _, sv := range p.stages {
-		g.Go(func() error { sv.loop(gctx); return nil })
+		g.Go(func() error { return sv.loop(gctx) })
 	}
 	err = g.Wait()
 	if errors.Is(err, context.Canceled) {
@@ -158,12 +158,7 @@ func (p *Pipeline) runCapture(ctx context.Context) error {
 		return err
 	}
 	defer pub.Close()
-	cc := capture.DefaultConfig()
-	cc.URL, cc.Tables, cc.Slot, cc.Publication = p.cfg.Postgres.URL, p.cfg.Postgres.Tables, p.cfg.Postgres.Slot, p.cfg.Postgres.Publication
-	cc.Logger = p.log
-	// Each snapshot worker holds one connection: postgres.pool_size caps them.
-	cc.SnapshotWorkers, cc.ChunkRows = min(p.cfg.Capture.SnapshotWorkers, p.cfg.Postgres.PoolSize), p.cfg.Capture.ChunkRows
-	cc.MaxSlotLagBytes, cc.WatermarkInterval = p.cfg.Capture.MaxSlotLagBytes, p.cfg.Capture.WatermarkInterval
+	cc := p.captureConfig()
 	cc.Progress = capture.TerminalStderr()
 	c, err := capture.New(cc, pub, p.Bus.State())
 	if err != nil {

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"sync"
@@ -11,7 +12,9 @@ import (
 
 // supervised runs a stage again after it fails, with capped exponential
 // backoff, until its context ends. A stage that ran cleanly for a minute
-// starts its backoff over.
+// starts its backoff over. An error that says retrying cannot fix it (a
+// Fatal() true method, such as capture's ownership errors) stops the loop:
+// loop returns it so that the process stops.
 type supervised struct {
 	name string
 	log  *slog.Logger
@@ -22,7 +25,7 @@ type supervised struct {
 	running bool
 }
 
-func (s *supervised) loop(ctx context.Context) {
+func (s *supervised) loop(ctx context.Context) error {
 	backoff := 500 * time.Millisecond
 	for ctx.Err() == nil {
 		s.set(true, nil)
@@ -30,12 +33,15 @@ func (s *supervised) loop(ctx context.Context) {
 		err := s.run(ctx)
 		if ctx.Err() != nil {
 			s.set(false, nil)
-			return
+			return nil
 		}
 		if err == nil {
 			err = errors.New("stopped unexpectedly")
 		}
 		s.set(false, err)
+		if fatal(err) {
+			return fmt.Errorf("%s: %w", s.name, err)
+		}
 		if time.Since(start) > time.Minute {
 			backoff = 500 * time.Millisecond
 		}
@@ -45,11 +51,19 @@ func (s *supervised) loop(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return
+			return nil
 		case <-t.C:
 		}
 		backoff = min(backoff*2, 30*time.Second)
 	}
+	return nil
+}
+
+// fatal reports whether err, or an error it wraps, says that retrying
+// cannot fix it.
+func fatal(err error) bool {
+	var f interface{ Fatal() bool }
+	return errors.As(err, &f) && f.Fatal()
 }
 
 func (s *supervised) set(running bool, err error) {
