@@ -253,9 +253,7 @@ func (c *compiler) term(fieldName string, v *node, boost float64, noCase bool) (
 }
 
 func numRange(fieldName string, lo, hi *float64, incLo, incHi bool) bq.Query {
-	q := bq.NewNumericRangeInclusiveQuery(lo, hi, &incLo, &incHi)
-	q.SetField(fieldName)
-	return q
+	return newNumRange(fieldName, lo, hi, incLo, incHi)
 }
 
 // numericValue converts a query value for a numeric, date or boolean field.

@@ -13,6 +13,7 @@ import (
 	"github.com/blevesearch/bleve/v2/document"
 	"github.com/blevesearch/bleve/v2/index/scorch"
 	blevemapping "github.com/blevesearch/bleve/v2/mapping"
+	"github.com/blevesearch/bleve/v2/numeric"
 	index "github.com/blevesearch/bleve_index_api"
 )
 
@@ -235,8 +236,7 @@ func (ix *Index) bleveDoc(id string, d *Document) *document.Document {
 			doc.AddField(document.NewTextFieldCustom(v.path, nil, []byte(v.str),
 				index.IndexField|index.DocValues, ix.keyword))
 		case vNumber:
-			doc.AddField(document.NewNumericFieldWithIndexingOptions(v.path, nil, v.num,
-				index.IndexField|index.DocValues))
+			doc.AddField(newNumField(v.path, numeric.Float64ToInt64(v.num), index.IndexField|index.DocValues))
 		}
 	}
 	for _, n := range d.names {
