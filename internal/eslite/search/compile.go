@@ -75,9 +75,7 @@ func (c *compiler) compile(q dslQuery) (bq.Query, *Error) {
 	case qRange:
 		return c.rangeQuery(q)
 	case qExists:
-		tq := bq.NewTermQuery(q.field)
-		tq.SetField(fieldFieldNames)
-		return constant(tq, 1), nil
+		return constant(c.existsQuery(q.field), 1), nil
 	case qPrefix:
 		f := c.m.lookup(q.field)
 		if f == nil || (f.typ != typeKeyword && f.typ != typeText) {
@@ -393,9 +391,7 @@ func (c *compiler) rangeQuery(q qRange) (bq.Query, *Error) {
 		}
 	}
 	if lo == nil && hi == nil {
-		tq := bq.NewTermQuery(q.field)
-		tq.SetField(fieldFieldNames)
-		return constant(tq, q.boost), nil
+		return constant(c.existsQuery(q.field), q.boost), nil
 	}
 	return constant(numRange(q.field, lo, hi, incLo, incHi), q.boost), nil
 }
@@ -489,4 +485,16 @@ func (c *compiler) boolQuery(q qBool) (bq.Query, *Error) {
 		b.SetBoost(q.boost)
 	}
 	return b, nil
+}
+
+// existsQuery matches documents with a value in field. Numbers, dates and
+// booleans are found through their own terms (a range over every value);
+// text, keyword and object paths through _field_names.
+func (c *compiler) existsQuery(field string) bq.Query {
+	if f := c.m.lookup(field); f != nil && f.typ != typeObject && f.typ != typeText && f.typ != typeKeyword {
+		return newNumRange(field, nil, nil, true, true)
+	}
+	tq := bq.NewTermQuery(field)
+	tq.SetField(fieldFieldNames)
+	return tq
 }

@@ -150,3 +150,53 @@ func covered(ranges [][2][]byte, v int64) bool {
 	}
 	return n == 1
 }
+
+// TestExistsOnNumbersDatesAndBooleans checks exists, which finds numbers,
+// dates and booleans through their own terms and objects through
+// _field_names, including an object whose only value is a number.
+func TestExistsOnNumbersDatesAndBooleans(t *testing.T) {
+	m, err := ParseMapping(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ix, err := OpenIndex("", m.Clone())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ix.Close() })
+	docs := []string{`{"o":{"n":-3}}`, `{"o":{"s":"x"}}`, `{"d":"2024-01-01","b":false}`, `{"b":true,"n":0}`, `{}`}
+	var ops []Op
+	for i, src := range docs {
+		d, _, err := m.Prepare(strconv.Itoa(i), []byte(src))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ops = append(ops, Op{ID: d.ID, Doc: d})
+	}
+	if err := ix.Apply(ops, 1); err != nil {
+		t.Fatal(err)
+	}
+	ix.SetMapping(m)
+	tg := Target{Name: "e", Index: ix, Mapping: m, MaxResultWindow: 100}
+	for _, c := range []struct{ query, want string }{
+		{`{"exists":{"field":"o"}}`, "0 1"},
+		{`{"exists":{"field":"o.n"}}`, "0"},
+		{`{"exists":{"field":"o.s"}}`, "1"},
+		{`{"exists":{"field":"d"}}`, "2"},
+		{`{"exists":{"field":"b"}}`, "2 3"},
+		{`{"exists":{"field":"n"}}`, "3"},
+		{`{"exists":{"field":"missing"}}`, ""},
+		{`{"range":{"o.n":{}}}`, "0"},
+		{`{"bool":{"must_not":{"exists":{"field":"b"}}}}`, "0 1 4"},
+	} {
+		out := run(t, tg, `{"size":100,"query":`+c.query+`}`)
+		var got []string
+		for _, h := range out.Hits.Hits {
+			got = append(got, h.ID)
+		}
+		sort.Strings(got)
+		if g := strings.Join(got, " "); g != c.want {
+			t.Errorf("%s: got [%s], want [%s]", c.query, g, c.want)
+		}
+	}
+}
