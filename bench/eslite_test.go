@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -114,20 +115,30 @@ func loadDocs(b *testing.B, tp esapi.Transport, index string, n, batch int) time
 
 // loadSearchable bulk-indexes n small documents into a new index of a new
 // persistent engine and refreshes it; it returns the time from the first
-// request until the refresh answered, when every document is searchable.
-func loadSearchable(b *testing.B, n, batch int) time.Duration {
+// request until the refresh answered, when every document is searchable,
+// and the CPU time the process spent meanwhile.
+func loadSearchable(b *testing.B, n, batch int) (time.Duration, time.Duration) {
 	b.Helper()
 	e, tp := openEngine(b)
 	perform(b, tp, esapi.IndicesCreateRequest{Index: "bulk", Body: strings.NewReader(benchMapping)})
-	start := time.Now()
+	start, cpu := time.Now(), cpuTime()
 	loadDocs(b, tp, "bulk", n, batch)
 	perform(b, tp, esapi.IndicesRefreshRequest{Index: []string{"bulk"}})
-	took := time.Since(start)
+	took, cpu := time.Since(start), cpuTime()-cpu
 	checkCount(b, tp, "bulk", n)
 	if err := e.Close(); err != nil {
 		b.Fatalf("close eslite: %v", err)
 	}
-	return took
+	return took, cpu
+}
+
+// cpuTime is the user and system CPU time the process has used.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // checkCount fails unless a search counts n documents in index.
@@ -146,15 +157,16 @@ func checkCount(b *testing.B, tp esapi.Transport, index string, n int) {
 // bleve v2 with its default mapping and index configuration (scorch, safe
 // batches), indexing the same documents decoded from the same JSON, one
 // bleve batch per bulk request. It returns the time until the last batch
-// returned, when bleve has made every document searchable.
-func bleveDefaultsLoad(b *testing.B, n, batch int) time.Duration {
+// returned, when bleve has made every document searchable, and the CPU time
+// the process spent meanwhile.
+func bleveDefaultsLoad(b *testing.B, n, batch int) (time.Duration, time.Duration) {
 	b.Helper()
 	idx, err := bleve.New(filepath.Join(b.TempDir(), "bleve"), bleve.NewIndexMapping())
 	if err != nil {
 		b.Fatalf("create bleve index: %v", err)
 	}
 	var buf []byte
-	start := time.Now()
+	start, cpu := time.Now(), cpuTime()
 	for i := 0; i < n; {
 		bt := idx.NewBatch()
 		for j := 0; j < batch && i < n; j, i = j+1, i+1 {
@@ -171,14 +183,14 @@ func bleveDefaultsLoad(b *testing.B, n, batch int) time.Duration {
 			b.Fatalf("bleve batch: %v", err)
 		}
 	}
-	took := time.Since(start)
+	took, cpu := time.Since(start), cpuTime()-cpu
 	if got, err := idx.DocCount(); err != nil || got != uint64(n) {
 		b.Fatalf("bleve doc count: %d, %v; want %d", got, err, n)
 	}
 	if err := idx.Close(); err != nil {
 		b.Fatalf("close bleve: %v", err)
 	}
-	return took
+	return took, cpu
 }
 
 const benchMapping = `{"settings":{"number_of_replicas":0,"refresh_interval":"1s"},
@@ -189,19 +201,27 @@ const benchMapping = `{"settings":{"number_of_replicas":0,"refresh_interval":"1s
 // timed until a refresh made them all searchable. The ceiling in the same
 // run is bleve with its defaults batch-indexing the same documents
 // (bleveDefaultsLoad); the two alternate, best of attempts(b) each, and
-// ratio is eslite's rate over bleve's. WALSEARCH_BENCH_DOCS sets the size.
+// ratio is eslite's rate over bleve's. cpu-ratio compares the CPU time each
+// spent per document (bleve's over eslite's, best attempts too), which a
+// machine shared with other work disturbs less than the wall clock.
+// WALSEARCH_BENCH_DOCS sets the size.
 func BenchmarkEsliteBulk(b *testing.B) {
 	n := benchDocs(b, 100_000)
 	for b.Loop() {
-		var took, bleveTook time.Duration
+		var took, bleveTook, cpu, bleveCPU time.Duration
 		for range attempts(b) {
-			took = best(took, loadSearchable(b, n, 2000))
-			bleveTook = best(bleveTook, bleveDefaultsLoad(b, n, 2000))
+			t, c := loadSearchable(b, n, 2000)
+			took, cpu = best(took, t), best(cpu, c)
+			t, c = bleveDefaultsLoad(b, n, 2000)
+			bleveTook, bleveCPU = best(bleveTook, t), best(bleveCPU, c)
 		}
 		rate, bleveRate := float64(n)/took.Seconds(), float64(n)/bleveTook.Seconds()
 		b.ReportMetric(rate, "docs/s")
 		b.ReportMetric(bleveRate, "bleve-docs/s")
 		b.ReportMetric(rate/bleveRate, "ratio")
+		b.ReportMetric(float64(cpu.Microseconds())/float64(n), "cpu-us/doc")
+		b.ReportMetric(float64(bleveCPU.Microseconds())/float64(n), "bleve-cpu-us/doc")
+		b.ReportMetric(float64(bleveCPU)/float64(cpu), "cpu-ratio")
 	}
 	reportMemory(b)
 }
