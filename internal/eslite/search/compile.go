@@ -245,13 +245,9 @@ func (c *compiler) term(fieldName string, v *node, boost float64, noCase bool) (
 		if herr != nil {
 			return nil, herr
 		}
-		return constant(numRange(fieldName, &x, &hi, true, true), boost), nil
+		return constant(newNumRange(f, fieldName, &x, &hi, true, true), boost), nil
 	}
-	return constant(numRange(fieldName, &x, &x, true, true), boost), nil
-}
-
-func numRange(fieldName string, lo, hi *float64, incLo, incHi bool) bq.Query {
-	return newNumRange(fieldName, lo, hi, incLo, incHi)
+	return constant(newNumRange(f, fieldName, &x, &x, true, true), boost), nil
 }
 
 // numericValue converts a query value for a numeric, date or boolean field.
@@ -393,7 +389,7 @@ func (c *compiler) rangeQuery(q qRange) (bq.Query, *Error) {
 	if lo == nil && hi == nil {
 		return constant(c.existsQuery(q.field), q.boost), nil
 	}
-	return constant(numRange(q.field, lo, hi, incLo, incHi), q.boost), nil
+	return constant(newNumRange(f, q.field, lo, hi, incLo, incHi), q.boost), nil
 }
 
 func parseTimeZone(s string) (*time.Location, error) {
@@ -492,7 +488,7 @@ func (c *compiler) boolQuery(q qBool) (bq.Query, *Error) {
 // text, keyword and object paths through _field_names.
 func (c *compiler) existsQuery(field string) bq.Query {
 	if f := c.m.lookup(field); f != nil && f.typ != typeObject && f.typ != typeText && f.typ != typeKeyword {
-		return newNumRange(field, nil, nil, true, true)
+		return newNumRange(f, field, nil, nil, true, true)
 	}
 	tq := bq.NewTermQuery(field)
 	tq.SetField(fieldFieldNames)

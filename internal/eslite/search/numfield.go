@@ -2,6 +2,7 @@ package search
 
 import (
 	"context"
+	"errors"
 	"math"
 
 	"github.com/blevesearch/bleve/v2/mapping"
@@ -11,20 +12,23 @@ import (
 	index "github.com/blevesearch/bleve_index_api"
 )
 
-// numPrecisionStep is how many low bits each coarser term of a numeric value
-// drops. bleve's own numeric fields use 4, which indexes 16 terms per value;
-// 8 indexes 8 (shifts 0, 8, ..., 56), halving the postings a number, date or
-// boolean costs to index, merge and keep as doc values. A range then reads at
-// most 255 existing terms at each end of each precision level instead of 15,
-// found by walking the term dictionary, so it stays a bounded union of
-// postings. Indices written with step 4 hold every term step 8 looks for
-// (multiples of 8 are multiples of 4), so they stay searchable.
-const numPrecisionStep = 8
+// numShifts are the shifts at which a numeric value is indexed: the exact
+// value (shift 0) and coarser terms that drop that many low bits. bleve's own
+// numeric fields use every multiple of 4, 16 terms per value; these are 9,
+// which nearly halves the postings a number, date or boolean costs to index,
+// merge and keep as doc values. The fine steps of 4 at the bottom keep a
+// narrow range as cheap to search as with bleve's (at most 15 terms at each
+// end of the two finest levels) for whole-number fields, which index the
+// number itself (numTerm); wider ranges read at most 255 existing terms at
+// each end of a coarser level, found by walking the term dictionary. Fields
+// of other numbers index IEEE 754 bits, where the levels a range needs depend
+// on the magnitudes; every shift here is one bleve's numeric fields also use.
+var numShifts = [...]uint{0, 4, 8, 16, 24, 32, 40, 48, 56}
 
-// numField is a numeric value indexed as prefix-coded terms at every
-// numPrecisionStep shift. The shift-0 term is the exact value; doc values
-// (which hold every term of the field) are read through it. Frequencies and
-// norms are skipped: numeric queries score a constant.
+// numField is a numeric value indexed as prefix-coded terms at numShifts.
+// The shift-0 term is the exact value; doc values (which hold every term of
+// the field) are read through it. Frequencies and norms are skipped:
+// numeric queries score a constant.
 type numField struct {
 	name  string
 	value numeric.PrefixCoded // shift 0
@@ -41,7 +45,7 @@ func (f *numField) Value() []byte                                    { return f.
 func (f *numField) ArrayPositions() []uint64                         { return nil }
 func (f *numField) EncodedFieldType() byte                           { return 'n' }
 func (f *numField) Options() index.FieldIndexingOptions              { return f.opts }
-func (f *numField) AnalyzedLength() int                              { return 64 / numPrecisionStep }
+func (f *numField) AnalyzedLength() int                              { return len(numShifts) }
 func (f *numField) AnalyzedTokenFrequencies() index.TokenFrequencies { return f.freqs }
 func (f *numField) NumPlainTextBytes() uint64                        { return 8 }
 
@@ -58,16 +62,15 @@ func (f *numField) Number() (float64, error) {
 // known, so no token stream is needed.
 func (f *numField) Analyze() {
 	i64, _ := f.value.Int64()
-	n := 64 / numPrecisionStep
-	f.freqs = make(index.TokenFrequencies, n)
-	tfs := make([]index.TokenFreq, n)
-	for s := 0; s < n; s++ {
+	f.freqs = make(index.TokenFrequencies, len(numShifts))
+	tfs := make([]index.TokenFreq, len(numShifts))
+	for i, shift := range numShifts {
 		term := []byte(f.value)
-		if s > 0 {
-			term = numeric.MustNewPrefixCodedInt64(i64, uint(s*numPrecisionStep))
+		if shift > 0 {
+			term = numeric.MustNewPrefixCodedInt64(i64, shift)
 		}
-		tfs[s].Term = term
-		f.freqs[string(term)] = &tfs[s]
+		tfs[i].Term = term
+		f.freqs[string(term)] = &tfs[i]
 	}
 }
 
@@ -79,17 +82,18 @@ type numRangeQuery struct {
 	lo, hi int64
 }
 
-// newNumRange converts float bounds the way bleve's numeric range does.
-func newNumRange(field string, lo, hi *float64, incLo, incHi bool) *numRangeQuery {
-	q := &numRangeQuery{field: field, lo: math.MinInt64, hi: math.MaxInt64}
+// newNumRange converts float bounds the way bleve's numeric range does, into
+// the encoding f's values are indexed with (numTerm).
+func newNumRange(f *field, name string, lo, hi *float64, incLo, incHi bool) *numRangeQuery {
+	q := &numRangeQuery{field: name, lo: math.MinInt64, hi: math.MaxInt64}
 	if lo != nil {
-		q.lo = numeric.Float64ToInt64(*lo)
+		q.lo = numTerm(f, *lo)
 		if !incLo && q.lo != math.MaxInt64 {
 			q.lo++
 		}
 	}
 	if hi != nil {
-		q.hi = numeric.Float64ToInt64(*hi)
+		q.hi = numTerm(f, *hi)
 		if !incHi && q.hi != math.MinInt64 {
 			q.hi--
 		}
@@ -97,9 +101,79 @@ func newNumRange(field string, lo, hi *float64, incLo, incHi bool) *numRangeQuer
 	return q
 }
 
+// integral reports whether f holds whole numbers: integer types, dates
+// (epoch milliseconds) and booleans (0 and 1).
+func integral(f *field) bool {
+	return isIntegerType(f.typ) || f.typ == typeDate || f.typ == typeBoolean
+}
+
+// numTerm is the int64 a value of f is indexed as. Whole-number fields index
+// the number itself, so that the values of a narrow range differ in their low
+// bits, which the fine levels of numShifts cover; other numbers index their
+// sortable IEEE 754 bits, as bleve does. Both orders match the numbers'.
+// x is a whole number for an integral field (queries round their bounds).
+func numTerm(f *field, x float64) int64 {
+	if !integral(f) {
+		return numeric.Float64ToInt64(x)
+	}
+	switch {
+	case x >= math.MaxInt64:
+		return math.MaxInt64
+	case x <= math.MinInt64:
+		return math.MinInt64
+	}
+	return int64(x)
+}
+
+// numValue is the number a shift-0 term of f holds.
+func numValue(f *field, i64 int64) float64 {
+	if integral(f) {
+		return float64(i64)
+	}
+	return numeric.Int64ToFloat64(i64)
+}
+
 func (q *numRangeQuery) Searcher(ctx context.Context, r index.IndexReader, _ mapping.IndexMapping, opts bsearch.SearcherOptions) (bsearch.Searcher, error) {
 	var terms [][]byte
+	var contains index.FieldDictContains
+	defer func() {
+		if fd, ok := contains.(index.FieldDict); ok {
+			_ = fd.Close()
+		}
+	}()
 	for _, rg := range splitNumRange(q.lo, q.hi) {
+		lo, _ := numeric.PrefixCoded(rg[0]).Int64()
+		hi, _ := numeric.PrefixCoded(rg[1]).Int64()
+		shift, _ := numeric.PrefixCoded(rg[0]).Shift()
+		if (hi-lo)>>shift < fewCandidates {
+			// A piece of a fine level: looking its few terms up is cheaper
+			// than walking the dictionary.
+			if contains == nil {
+				irr, ok := r.(index.IndexReaderContains)
+				if !ok {
+					return nil, errors.New("search index reader cannot look terms up")
+				}
+				fd, err := irr.FieldDictContains(q.field)
+				if err != nil {
+					return nil, err
+				}
+				contains = fd
+			}
+			for v := lo; ; v += int64(1) << shift {
+				t := numeric.MustNewPrefixCodedInt64(v, shift)
+				found, err := contains.Contains(t)
+				if err != nil {
+					return nil, err
+				}
+				if found {
+					terms = append(terms, t)
+				}
+				if v == hi {
+					break
+				}
+			}
+			continue
+		}
 		dict, err := r.FieldDictRange(q.field, rg[0], rg[1])
 		if err != nil {
 			return nil, err
@@ -122,9 +196,14 @@ func (q *numRangeQuery) Searcher(ctx context.Context, r index.IndexReader, _ map
 	return searcher.NewMultiTermSearcherBytes(ctx, r, terms, q.field, 1, opts, false)
 }
 
+// fewCandidates is the size of a range piece up to which its terms are
+// looked up one by one rather than read by walking the term dictionary.
+const fewCandidates = 16
+
 // splitNumRange splits [lo, hi] into term ranges, coarsest terms in the
-// middle and exact ones at the edges (Lucene's NumericUtils.splitRange with
-// numPrecisionStep); each range is the first and last prefix-coded term.
+// middle and exact ones at the edges (Lucene's NumericUtils.splitRange over
+// the levels of numShifts); each range is the first and last prefix-coded
+// term.
 func splitNumRange(lo, hi int64) [][2][]byte {
 	var out [][2][]byte
 	if lo > hi {
@@ -134,9 +213,13 @@ func splitNumRange(lo, hi int64) [][2][]byte {
 		hi |= (int64(1) << shift) - 1
 		out = append(out, [2][]byte{numeric.MustNewPrefixCodedInt64(lo, shift), numeric.MustNewPrefixCodedInt64(hi, shift)})
 	}
-	const step = numPrecisionStep
-	for shift := uint(0); ; shift += step {
-		diff := int64(1) << (shift + step)
+	for i, shift := range numShifts {
+		next := uint(64)
+		if i+1 < len(numShifts) {
+			next = numShifts[i+1]
+		}
+		step := next - shift
+		diff := int64(1) << next
 		mask := (int64(1)<<step - 1) << shift
 		hasLower := lo&mask != 0
 		hasUpper := hi&mask != mask
@@ -147,7 +230,7 @@ func splitNumRange(lo, hi int64) [][2][]byte {
 		if hasUpper {
 			nextHi = (hi - diff) &^ mask
 		}
-		if shift+step >= 64 || nextLo > nextHi || nextLo < lo || nextHi > hi {
+		if next >= 64 || nextLo > nextHi || nextLo < lo || nextHi > hi {
 			add(lo, hi, shift)
 			return out
 		}
@@ -159,10 +242,10 @@ func splitNumRange(lo, hi int64) [][2][]byte {
 		}
 		lo, hi = nextLo, nextHi
 	}
+	return out
 }
 
 // Size is the memory the field holds, for bleve's accounting.
 func (f *numField) Size() int {
-	n := 64 / numPrecisionStep
-	return 96 + len(f.name) + len(f.value) + n*(48+len(f.value))
+	return 96 + len(f.name) + len(f.value) + len(numShifts)*(48+len(f.value))
 }

@@ -1,6 +1,7 @@
 package search
 
 import (
+	"encoding/binary"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -9,16 +10,20 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/blevesearch/bleve/v2"
 	"github.com/blevesearch/bleve/v2/document"
+	"github.com/blevesearch/bleve/v2/index/scorch"
+	blevemapping "github.com/blevesearch/bleve/v2/mapping"
 	index "github.com/blevesearch/bleve_index_api"
 )
 
 // TestNumericRangeMatchesBruteForce indexes numbers spread over the whole
 // double range and checks range queries of every bound kind against a scan.
 // Every other document is indexed as bleve's own numeric field does it
-// (precision step 4), as indices written before numField hold them.
+// (precision step 4), which numRangeQuery reads too. A long field checks the
+// whole-number encoding the same way, with fractional bounds.
 func TestNumericRangeMatchesBruteForce(t *testing.T) {
-	m, err := ParseMapping([]byte(`{"properties":{"x":{"type":"double"}}}`))
+	m, err := ParseMapping([]byte(`{"properties":{"x":{"type":"double"},"n":{"type":"long"}}}`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -30,6 +35,7 @@ func TestNumericRangeMatchesBruteForce(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	special := []float64{0, -0.5, 0.5, 1, -1, 255, 256, 257, -256, 65535, 65536, 1e15, -1e15, 1e300, -1e300, math.SmallestNonzeroFloat64}
 	var xs []float64
+	var ns []int64
 	var ops []Op
 	oldBatch := ix.bi.NewBatch()
 	for i := range 600 {
@@ -45,7 +51,9 @@ func TestNumericRangeMatchesBruteForce(t *testing.T) {
 			x = math.Ldexp(rng.Float64()*2-1, rng.IntN(200)-100)
 		}
 		xs = append(xs, x)
-		src := fmt.Sprintf(`{"x":%s}`, strconv.FormatFloat(x, 'g', -1, 64))
+		n := int64(math.Trunc(math.Max(-1e15, math.Min(1e15, x))))
+		ns = append(ns, n)
+		src := fmt.Sprintf(`{"x":%s,"n":%d}`, strconv.FormatFloat(x, 'g', -1, 64), n)
 		d, _, err := m.Prepare(strconv.Itoa(i), []byte(src))
 		if err != nil {
 			t.Fatalf("prepare %s: %v", src, err)
@@ -56,6 +64,7 @@ func TestNumericRangeMatchesBruteForce(t *testing.T) {
 		}
 		old := document.NewDocument(d.ID)
 		old.AddField(document.NewNumericFieldWithIndexingOptions("x", nil, x, index.IndexField|index.DocValues))
+		old.AddField(newNumField("n", n, index.IndexField|index.DocValues))
 		old.AddField(document.NewTextFieldCustom(fieldSource, nil, d.Source, index.StoreField, ix.keyword))
 		if err := oldBatch.IndexAdvanced(old); err != nil {
 			t.Fatal(err)
@@ -71,13 +80,20 @@ func TestNumericRangeMatchesBruteForce(t *testing.T) {
 	tg := Target{Name: "n", Index: ix, Mapping: m, MaxResultWindow: 10000}
 	bounds := append([]float64{math.Inf(-1), math.Inf(1)}, special...)
 	for range 40 {
-		bounds = append(bounds, xs[rng.IntN(len(xs))], float64(rng.IntN(3000)-1500), rng.NormFloat64()*1e6)
+		bounds = append(bounds, xs[rng.IntN(len(xs))], float64(rng.IntN(3000)-1500), rng.NormFloat64()*1e6, float64(rng.IntN(3000)-1500)+0.5)
 	}
 	for i := range 300 {
 		lo, hi := bounds[rng.IntN(len(bounds))], bounds[rng.IntN(len(bounds))]
 		loOp, hiOp := []string{"gt", "gte"}[i%2], []string{"lt", "lte"}[(i/2)%2]
+		field, vals := "x", xs
+		if i%3 == 2 {
+			field, vals = "n", make([]float64, len(ns))
+			for j, n := range ns {
+				vals[j] = float64(n)
+			}
+		}
 		var want []string
-		for j, x := range xs {
+		for j, x := range vals {
 			okLo := x > lo || loOp == "gte" && x == lo
 			okHi := x < hi || hiOp == "lte" && x == hi
 			if okLo && okHi {
@@ -94,7 +110,7 @@ func TestNumericRangeMatchesBruteForce(t *testing.T) {
 		if math.IsInf(lo, 1) || math.IsInf(hi, -1) {
 			continue
 		}
-		body := fmt.Sprintf(`{"size":10000,"query":{"range":{"x":{%s}}}}`, strings.Join(conds, ","))
+		body := fmt.Sprintf(`{"size":10000,"query":{"range":{%q:{%s}}}}`, field, strings.Join(conds, ","))
 		out := run(t, tg, body)
 		var got []string
 		for _, h := range out.Hits.Hits {
@@ -198,5 +214,53 @@ func TestExistsOnNumbersDatesAndBooleans(t *testing.T) {
 		if g := strings.Join(got, " "); g != c.want {
 			t.Errorf("%s: got [%s], want [%s]", c.query, g, c.want)
 		}
+	}
+}
+
+// TestOpenRebuildsOlderFormat opens an index written (and persisted)
+// without the current format: it must come back empty with checkpoint 0, for
+// the engine to replay every document into it; and the rebuilt index must
+// hold the current format on disk, so that the next open keeps it.
+func TestOpenRebuildsOlderFormat(t *testing.T) {
+	dir := t.TempDir()
+	im := blevemapping.NewIndexMapping()
+	old, err := bleve.NewUsing(dir, im, scorch.Name, scorch.Name, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := document.NewDocument("1")
+	doc.AddField(document.NewNumericFieldWithIndexingOptions("n", nil, 5, index.IndexField|index.DocValues))
+	b := old.NewBatch()
+	if err := b.IndexAdvanced(doc); err != nil {
+		t.Fatal(err)
+	}
+	b.SetInternal(checkpointKey, binary.BigEndian.AppendUint64(nil, 7))
+	if err := old.Batch(b); err != nil {
+		t.Fatal(err)
+	}
+	if err := old.Close(); err != nil {
+		t.Fatal(err)
+	}
+	m, err := ParseMapping([]byte(`{"properties":{"n":{"type":"long"}}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ix, err := OpenIndex(dir, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, ck := ix.DocCount(), ix.Checkpoint(); n != 0 || ck != 0 {
+		t.Fatalf("reopened older index: %d documents, checkpoint %d; want 0, 0", n, ck)
+	}
+	if err := ix.Close(); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := bleve.OpenUsing(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	if f, err := raw.GetInternal(formatKey); err != nil || string(f) != indexFormat {
+		t.Fatalf("format on disk after rebuild: %q, %v; want %q", f, err, indexFormat)
 	}
 }

@@ -35,6 +35,7 @@ type docValue struct {
 	kind valueKind
 	str  string
 	num  float64
+	i64  int64 // what vNumber indexes: numTerm of num
 	an   analysis.Analyzer
 }
 
@@ -340,6 +341,9 @@ func (p *preparer) one(v *node, f *field, path string) *Error {
 		return nil
 	}
 	dv.path = path
+	if dv.kind == vNumber {
+		dv.i64 = numTerm(f, dv.num)
+	}
 	p.doc.values = append(p.doc.values, dv)
 	if dv.kind != vNumber {
 		p.markName(path)
