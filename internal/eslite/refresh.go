@@ -66,15 +66,19 @@ func (e *Engine) refresh(ix *index) error {
 }
 
 // defaultStageAt is how many unrefreshed writes an index queues before the
-// writer that reaches it indexes them (without making them visible). It
-// bounds the memory held by prepared documents waiting for a refresh and
-// makes writers pay for indexing, as in Elasticsearch, instead of letting a
-// fast bulk load run ahead of what the search index can absorb.
+// writer that reaches it hands them to bleve to index (without making them
+// visible). It bounds the memory held by prepared documents waiting for a
+// refresh and makes writers pay for indexing, as in Elasticsearch, instead
+// of letting a fast bulk load run ahead of what the search index can absorb.
 const defaultStageAt = 4000
 
 // stageIfFull indexes the queued writes of ix when there are e.stageAt or
-// more. Writers that arrive meanwhile wait on ix.refreshMu, which is the
-// backpressure. Called without ix.mu held.
+// more. The indexing runs in the background, holding ix.refreshMu, so that
+// the writer answers and the next request is parsed, prepared and stored
+// while bleve builds the segment; a writer that fills the queue again before
+// that is done waits on ix.refreshMu, which is the backpressure: at most one
+// batch is being indexed while the next queues. A refresh, a delete of the
+// index or Close also wait for it. Called without ix.mu held.
 func (e *Engine) stageIfFull(ix *index) {
 	ix.mu.RLock()
 	n := len(ix.pending)
@@ -83,10 +87,10 @@ func (e *Engine) stageIfFull(ix *index) {
 		return
 	}
 	ix.refreshMu.Lock()
-	defer ix.refreshMu.Unlock()
 	ix.mu.Lock()
 	if ix.deleted || len(ix.pending) < e.stageAt {
 		ix.mu.Unlock()
+		ix.refreshMu.Unlock()
 		return
 	}
 	pending := ix.pending
@@ -97,14 +101,17 @@ func (e *Engine) stageIfFull(ix *index) {
 	for _, op := range pending {
 		ops = append(ops, op)
 	}
-	if err := ix.search.Stage(ops); err != nil {
-		if errors.Is(err, search.ErrClosed) {
-			return // the index was deleted or the engine closed meanwhile
+	go func() {
+		defer ix.refreshMu.Unlock()
+		if err := ix.search.Stage(ops); err != nil {
+			if errors.Is(err, search.ErrClosed) {
+				return // the index was deleted or the engine closed meanwhile
+			}
+			// The writes are durable; the next refresh retries them.
+			e.restorePending(ix, pending)
+			e.log.Warn("indexing queued writes failed", "index", ix.name, "error", err)
 		}
-		// The writes are durable; the next refresh retries them.
-		e.restorePending(ix, pending)
-		e.log.Warn("indexing queued writes failed", "index", ix.name, "error", err)
-	}
+	}()
 }
 
 // restorePending puts writes back in the queue after a failed apply; newer

@@ -75,9 +75,7 @@ func (c *compiler) compile(q dslQuery) (bq.Query, *Error) {
 	case qRange:
 		return c.rangeQuery(q)
 	case qExists:
-		tq := bq.NewTermQuery(q.field)
-		tq.SetField(fieldFieldNames)
-		return constant(tq, 1), nil
+		return constant(c.existsQuery(q.field), 1), nil
 	case qPrefix:
 		f := c.m.lookup(q.field)
 		if f == nil || (f.typ != typeKeyword && f.typ != typeText) {
@@ -247,15 +245,9 @@ func (c *compiler) term(fieldName string, v *node, boost float64, noCase bool) (
 		if herr != nil {
 			return nil, herr
 		}
-		return constant(numRange(fieldName, &x, &hi, true, true), boost), nil
+		return constant(newNumRange(f, fieldName, &x, &hi, true, true), boost), nil
 	}
-	return constant(numRange(fieldName, &x, &x, true, true), boost), nil
-}
-
-func numRange(fieldName string, lo, hi *float64, incLo, incHi bool) bq.Query {
-	q := bq.NewNumericRangeInclusiveQuery(lo, hi, &incLo, &incHi)
-	q.SetField(fieldName)
-	return q
+	return constant(newNumRange(f, fieldName, &x, &x, true, true), boost), nil
 }
 
 // numericValue converts a query value for a numeric, date or boolean field.
@@ -395,11 +387,9 @@ func (c *compiler) rangeQuery(q qRange) (bq.Query, *Error) {
 		}
 	}
 	if lo == nil && hi == nil {
-		tq := bq.NewTermQuery(q.field)
-		tq.SetField(fieldFieldNames)
-		return constant(tq, q.boost), nil
+		return constant(c.existsQuery(q.field), q.boost), nil
 	}
-	return constant(numRange(q.field, lo, hi, incLo, incHi), q.boost), nil
+	return constant(newNumRange(f, q.field, lo, hi, incLo, incHi), q.boost), nil
 }
 
 func parseTimeZone(s string) (*time.Location, error) {
@@ -491,4 +481,16 @@ func (c *compiler) boolQuery(q qBool) (bq.Query, *Error) {
 		b.SetBoost(q.boost)
 	}
 	return b, nil
+}
+
+// existsQuery matches documents with a value in field. Numbers, dates and
+// booleans are found through their own terms (a range over every value);
+// text, keyword and object paths through _field_names.
+func (c *compiler) existsQuery(field string) bq.Query {
+	if f := c.m.lookup(field); f != nil && f.typ != typeObject && f.typ != typeText && f.typ != typeKeyword {
+		return newNumRange(f, field, nil, nil, true, true)
+	}
+	tq := bq.NewTermQuery(field)
+	tq.SetField(fieldFieldNames)
+	return tq
 }

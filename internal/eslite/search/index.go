@@ -26,6 +26,13 @@ const (
 // the same bleve batch as the documents it covers.
 var checkpointKey = []byte("eslite_checkpoint")
 
+// formatKey holds the version of how documents are indexed, indexFormat. An
+// index of another version is rebuilt from the engine's store when opened.
+// Version 2 indexes whole-number fields as the numbers themselves (numTerm).
+var formatKey = []byte("eslite_format")
+
+const indexFormat = "2"
+
 // Index is the searchable (refreshed) view of one concrete index. Apply makes
 // operations visible to Search at once; near-real-time behaviour is the engine's job.
 // An Index is safe for concurrent use.
@@ -65,18 +72,38 @@ func OpenIndex(dir string, m *Mapping) (*Index, error) {
 	// batch need not wait for bleve to persist its segment (unsafe_batch):
 	// bleve still persists in order, with the checkpoint of each batch.
 	config := map[string]any{"unsafe_batch": true}
-	switch {
-	case dir == "":
-		bi, err = bleve.NewUsing("", im, scorch.Name, scorch.Name, config)
-	default:
-		if _, statErr := os.Stat(filepath.Join(dir, "index_meta.json")); statErr == nil {
-			bi, err = bleve.OpenUsing(dir, config)
-		} else {
-			bi, err = bleve.NewUsing(dir, im, scorch.Name, scorch.Name, config)
-		}
+	existing := false
+	if dir != "" {
+		_, statErr := os.Stat(filepath.Join(dir, "index_meta.json"))
+		existing = statErr == nil
+	}
+	if existing {
+		bi, err = bleve.OpenUsing(dir, config)
+	} else {
+		bi, err = newBleveIndex(dir, im, config)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("open search index %q: %w", dir, err)
+	}
+	if existing {
+		format, ferr := bi.GetInternal(formatKey)
+		if ferr != nil {
+			_ = bi.Close()
+			return nil, fmt.Errorf("read search index format: %w", ferr)
+		}
+		if string(format) != indexFormat {
+			// Written by an older eslite: start it again empty, with
+			// checkpoint 0, so that the engine replays every document.
+			if err := bi.Close(); err != nil {
+				return nil, fmt.Errorf("close search index to rebuild it: %w", err)
+			}
+			if err := os.RemoveAll(dir); err != nil {
+				return nil, fmt.Errorf("remove search index to rebuild it: %w", err)
+			}
+			if bi, err = newBleveIndex(dir, im, config); err != nil {
+				return nil, fmt.Errorf("open search index %q: %w", dir, err)
+			}
+		}
 	}
 	ix := &Index{bi: bi, keyword: keywordAnalyzer(), mapping: m, bm25Type: index.BM25Scoring}
 	if err := ix.publish(); err != nil {
@@ -92,6 +119,36 @@ func OpenIndex(dir string, m *Mapping) (*Index, error) {
 		ix.ckpt = binary.BigEndian.Uint64(raw)
 	}
 	return ix, nil
+}
+
+// newBleveIndex creates a bleve index holding indexFormat. On disk it is
+// created with safe batches, so that its mapping and format are persisted
+// before it is reopened with config: bleve cannot open an index whose
+// mapping was lost.
+func newBleveIndex(dir string, im *blevemapping.IndexMappingImpl, config map[string]any) (bleve.Index, error) {
+	if dir == "" {
+		bi, err := bleve.NewUsing("", im, scorch.Name, scorch.Name, config)
+		if err != nil {
+			return nil, err
+		}
+		if err := bi.SetInternal(formatKey, []byte(indexFormat)); err != nil {
+			_ = bi.Close()
+			return nil, err
+		}
+		return bi, nil
+	}
+	bi, err := bleve.NewUsing(dir, im, scorch.Name, scorch.Name, nil)
+	if err != nil {
+		return nil, err
+	}
+	if err := bi.SetInternal(formatKey, []byte(indexFormat)); err != nil {
+		_ = bi.Close()
+		return nil, err
+	}
+	if err := bi.Close(); err != nil {
+		return nil, err
+	}
+	return bleve.OpenUsing(dir, config)
 }
 
 // Op is one refreshed change: Doc == nil deletes ID.
@@ -235,8 +292,7 @@ func (ix *Index) bleveDoc(id string, d *Document) *document.Document {
 			doc.AddField(document.NewTextFieldCustom(v.path, nil, []byte(v.str),
 				index.IndexField|index.DocValues, ix.keyword))
 		case vNumber:
-			doc.AddField(document.NewNumericFieldWithIndexingOptions(v.path, nil, v.num,
-				index.IndexField|index.DocValues))
+			doc.AddField(newNumField(v.path, v.i64, index.IndexField|index.DocValues))
 		}
 	}
 	for _, n := range d.names {

@@ -17,7 +17,7 @@ type Document struct {
 	Source []byte
 
 	values []docValue
-	names  []string // paths that hold a value, for exists (_field_names)
+	names  []string // paths that hold a text or keyword value or an object, for exists (_field_names)
 }
 
 // valueKind says how a value is indexed.
@@ -35,6 +35,7 @@ type docValue struct {
 	kind valueKind
 	str  string
 	num  float64
+	i64  int64 // what vNumber indexes: numTerm of num
 	an   analysis.Analyzer
 }
 
@@ -340,8 +341,17 @@ func (p *preparer) one(v *node, f *field, path string) *Error {
 		return nil
 	}
 	dv.path = path
+	if dv.kind == vNumber {
+		dv.i64 = numTerm(f, dv.num)
+	}
 	p.doc.values = append(p.doc.values, dv)
-	p.markName(path)
+	if dv.kind != vNumber {
+		p.markName(path)
+	} else if i := strings.LastIndexByte(path, '.'); i >= 0 {
+		// exists on a number, date or boolean reads the field's own terms
+		// (existsQuery); only the objects around it need their names.
+		p.markName(path[:i])
+	}
 	return nil
 }
 

@@ -681,7 +681,7 @@ func (l *valueLoader) load(d *bsearch.DocumentMatch, sorts []resolvedSort) ([]so
 		if err != nil {
 			return
 		}
-		vals[fieldName] = append(vals[fieldName], aggVal{num: numeric.Int64ToFloat64(i64)})
+		vals[fieldName] = append(vals[fieldName], aggVal{num: numValue(f, i64)})
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("read doc values: %w", err)
