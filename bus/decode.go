@@ -44,67 +44,15 @@ func decodeJSON(data []byte, v any) error {
 // read batch.
 // Numbers stay exact and every change's schema version is checked.
 func DecodeChanges(data []byte) ([]Change, error) {
-	trimmed := bytes.TrimLeft(data, " \t\r\n")
-	if len(trimmed) == 0 || trimmed[0] != '[' {
-		// One change, or a read batch (see ReadBatch).
-		var one struct {
-			Change
-			readBatch
-		}
-		if err := decodeJSON(data, &one); err != nil {
-			return nil, err
-		}
-		if one.V > SchemaVersion {
-			return nil, fmt.Errorf("decode event (schema version %d): %w", one.V, ErrNewerSchema)
-		}
-		if one.Rows != nil {
-			return one.expand(&one.Change)
-		}
-		return []Change{one.Change}, nil
-	}
-	var cs []Change
-	if err := decodeJSON(data, &cs); err != nil {
+	cs, err := DecodeChangesRaw(data)
+	if err != nil {
 		return nil, err
 	}
-	if len(cs) == 0 {
-		return nil, fmt.Errorf("decode event: empty change batch")
-	}
 	for i := range cs {
-		if cs[i].V > SchemaVersion {
-			return nil, fmt.Errorf("decode event (schema version %d): %w", cs[i].V, ErrNewerSchema)
+		if err := cs[i].DecodeRow(); err != nil {
+			return nil, err
 		}
-	}
-	return cs, nil
-}
-
-// readBatch is the read batch form as it is decoded.
-type readBatch struct {
-	KeyColumns []string         `json:"key_columns"`
-	Rows       []map[string]any `json:"rows"`
-}
-
-// expand turns a decoded read batch into its changes; head holds the
-// fields the changes share.
-func (r *readBatch) expand(head *Change) ([]Change, error) {
-	if head.Op != OpRead || len(r.Rows) == 0 {
-		return nil, fmt.Errorf("decode event: a read batch of %d %q rows", len(r.Rows), head.Op)
-	}
-	cs := make([]Change, len(r.Rows))
-	keys := make([]Column, len(r.Rows)*len(r.KeyColumns))
-	for i, row := range r.Rows {
-		key := keys[i*len(r.KeyColumns) : (i+1)*len(r.KeyColumns) : (i+1)*len(r.KeyColumns)]
-		for k, name := range r.KeyColumns {
-			v, ok := row[name]
-			if !ok {
-				return nil, fmt.Errorf("decode event: row %d of a read batch of %s.%s lacks key column %q", i, head.Schema, head.Table, name)
-			}
-			key[k] = Column{Name: name, Value: v}
-		}
-		if len(key) == 0 {
-			key = nil
-		}
-		cs[i] = Change{V: head.V, Op: OpRead, Schema: head.Schema, Table: head.Table, Key: key, Row: row,
-			LSN: head.LSN, Pos: head.Pos + uint64(i)}
+		cs[i].RowJSON = nil
 	}
 	return cs, nil
 }
@@ -186,8 +134,9 @@ func decodeChangesRawSlow(data []byte) ([]Change, error) {
 	return cs, nil
 }
 
-// expandRaw is readBatch.expand for rows left encoded: each row's key is
-// read from its top-level members without decoding the rest.
+// expandRaw turns a read batch into its changes, the rows left encoded:
+// each row's key is read from its top-level members without decoding the
+// rest.
 func (w *wireChange) expandRaw() ([]Change, error) {
 	if w.Op != OpRead || len(w.Rows) == 0 {
 		return nil, fmt.Errorf("decode event: a read batch of %d %q rows", len(w.Rows), w.Op)

@@ -1,6 +1,8 @@
 package bus_test
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"reflect"
 	"strings"
@@ -30,12 +32,92 @@ var rawSeeds = []string{
 	`{"v":2,"op":"update","lsn":"0/1","row":{"a":1},"key":null,"unchanged":null,"commit_time":null,"rows":null}`,
 }
 
+// referenceDecode is change message decoding written plainly with
+// encoding/json (as DecodeChanges was before the scanner): the decoders
+// are held to it.
+func referenceDecode(data []byte) ([]bus.Change, error) {
+	trimmed := bytes.TrimLeft(data, " \t\r\n")
+	if len(trimmed) == 0 || trimmed[0] != '[' {
+		// One change, or a read batch (see ReadBatch).
+		var one struct {
+			bus.Change
+			referenceReadBatch
+		}
+		if err := referenceJSON(data, &one); err != nil {
+			return nil, err
+		}
+		if one.V > bus.SchemaVersion {
+			return nil, fmt.Errorf("decode event (schema version %d): %w", one.V, bus.ErrNewerSchema)
+		}
+		if one.Rows != nil {
+			return one.expand(&one.Change)
+		}
+		return []bus.Change{one.Change}, nil
+	}
+	var cs []bus.Change
+	if err := referenceJSON(data, &cs); err != nil {
+		return nil, err
+	}
+	if len(cs) == 0 {
+		return nil, fmt.Errorf("decode event: empty change batch")
+	}
+	for i := range cs {
+		if cs[i].V > bus.SchemaVersion {
+			return nil, fmt.Errorf("decode event (schema version %d): %w", cs[i].V, bus.ErrNewerSchema)
+		}
+	}
+	return cs, nil
+}
+
+// referenceReadBatch is the read batch form as encoding/json decodes it.
+type referenceReadBatch struct {
+	KeyColumns []string         `json:"key_columns"`
+	Rows       []map[string]any `json:"rows"`
+}
+
+// expand turns a decoded read batch into its changes; head holds the
+// fields the changes share.
+func (r *referenceReadBatch) expand(head *bus.Change) ([]bus.Change, error) {
+	if head.Op != bus.OpRead || len(r.Rows) == 0 {
+		return nil, fmt.Errorf("decode event: a read batch of %d %q rows", len(r.Rows), head.Op)
+	}
+	cs := make([]bus.Change, len(r.Rows))
+	keys := make([]bus.Column, len(r.Rows)*len(r.KeyColumns))
+	for i, row := range r.Rows {
+		key := keys[i*len(r.KeyColumns) : (i+1)*len(r.KeyColumns) : (i+1)*len(r.KeyColumns)]
+		for k, name := range r.KeyColumns {
+			v, ok := row[name]
+			if !ok {
+				return nil, fmt.Errorf("decode event: row %d of a read batch of %s.%s lacks key column %q", i, head.Schema, head.Table, name)
+			}
+			key[k] = bus.Column{Name: name, Value: v}
+		}
+		if len(key) == 0 {
+			key = nil
+		}
+		cs[i] = bus.Change{V: head.V, Op: bus.OpRead, Schema: head.Schema, Table: head.Table, Key: key, Row: row,
+			LSN: head.LSN, Pos: head.Pos + uint64(i)}
+	}
+	return cs, nil
+}
+
+// referenceJSON decodes with numbers kept exact, as the bus does.
+func referenceJSON(data []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	return dec.Decode(v)
+}
+
 // checkRawMatches fails unless DecodeChangesRaw, its rows then decoded with
-// DecodeRow, gives what DecodeChanges gives: the same changes, or an error
-// where DecodeChanges has one.
+// DecodeRow, gives what referenceDecode gives: the same changes, or an
+// error where it has one. DecodeChanges must give the same too.
 func checkRawMatches(t *testing.T, data []byte) {
 	t.Helper()
-	full, fullErr := bus.DecodeChanges(data)
+	full, fullErr := referenceDecode(data)
+	decoded, decodedErr := bus.DecodeChanges(data)
+	if (fullErr == nil) != (decodedErr == nil) || fullErr == nil && !reflect.DeepEqual(full, decoded) {
+		t.Fatalf("%s: DecodeChanges gives %#v (%v), the reference %#v (%v)", data, decoded, decodedErr, full, fullErr)
+	}
 	raw, rawErr := bus.DecodeChangesRaw(data)
 	if rawErr != nil {
 		if fullErr == nil {
