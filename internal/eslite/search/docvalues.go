@@ -177,7 +177,7 @@ func (d *dvFetch) render(b *bytes.Buffer, id index.IndexInternalID) error {
 		if err != nil {
 			return
 		}
-		vals[name] = append(vals[name], o.value(numeric.Int64ToFloat64(i64)))
+		vals[name] = append(vals[name], o.value(numValue(o.f, i64)))
 	})
 	if err != nil {
 		return err
