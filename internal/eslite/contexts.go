@@ -109,6 +109,21 @@ func parseContextID(kind contextKind, id string) (int64, bool) {
 	return int64(binary.BigEndian.Uint64(raw[len(prefix):])), true
 }
 
+// openContextFor resolves expr and pins its indices in a new context of
+// kind, kept alive for the time value in the request parameter param.
+func (e *Engine) openContextFor(c *call, kind contextKind, expr, param string) (*readerContext, []*index, *search.Error) {
+	keepAlive, err := parseKeepAlive(param, c.param(param))
+	if err != nil {
+		return nil, nil, err
+	}
+	_, ixs, err := e.targets(c, expr)
+	if err != nil {
+		return nil, nil, err
+	}
+	rc, err := e.openContext(kind, ixs, keepAlive)
+	return rc, ixs, err
+}
+
 // openContext pins the current view of ixs and registers it. It fails with
 // Elasticsearch's rejection once the kind's limit is reached.
 func (e *Engine) openContext(kind contextKind, ixs []*index, keepAlive time.Duration) (*readerContext, *search.Error) {

@@ -15,19 +15,9 @@ func (e *Engine) openPITAPI(c *call, expr string) {
 		c.fail(errValidation("[keep_alive] is not specified"))
 		return
 	}
-	keepAlive, kerr := parseKeepAlive("keep_alive", c.param("keep_alive"))
-	if kerr != nil {
-		c.fail(kerr)
-		return
-	}
-	_, ixs, err := e.targets(c, expr)
+	rc, ixs, err := e.openContextFor(c, kindPIT, expr, "keep_alive")
 	if err != nil {
 		c.fail(err)
-		return
-	}
-	rc, oerr := e.openContext(kindPIT, ixs, keepAlive)
-	if oerr != nil {
-		c.fail(oerr)
 		return
 	}
 	c.reply(http.StatusOK, map[string]any{

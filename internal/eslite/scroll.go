@@ -13,19 +13,9 @@ import (
 // openScroll serves a search with ?scroll=: it pins the view of the target
 // indices, answers the first page and keeps the rest for _search/scroll.
 func (e *Engine) openScroll(c *call, expr string, req *search.Request) {
-	keepAlive, kerr := parseKeepAlive("scroll", c.param("scroll"))
-	if kerr != nil {
-		c.fail(kerr)
-		return
-	}
-	_, ixs, err := e.targets(c, expr)
+	rc, _, err := e.openContextFor(c, kindScroll, expr, "scroll")
 	if err != nil {
 		c.fail(err)
-		return
-	}
-	rc, oerr := e.openContext(kindScroll, ixs, keepAlive)
-	if oerr != nil {
-		c.fail(oerr)
 		return
 	}
 	rc.mu.Lock()

@@ -100,30 +100,43 @@ type dbqFailure struct {
 // scrollSize is the batch size Elasticsearch's _delete_by_query uses.
 const scrollSize = 1000
 
+// parseConflicts reads a by-query request's conflicts value: "abort" (or
+// none) stops at the first version conflict, "proceed" counts it and goes on.
+func parseConflicts(v string) (proceed bool, err *search.Error) {
+	switch v {
+	case "", "abort":
+		return false, nil
+	case "proceed":
+		return true, nil
+	}
+	return false, errIllegalArgument("conflicts may only be \"proceed\" or \"abort\" but was [%s]", v)
+}
+
+// byQueryTargets reads the parameters _delete_by_query and _update_by_query
+// share (refresh, wait_for_completion) and resolves their target indices.
+func (e *Engine) byQueryTargets(c *call, expr string) ([]search.Target, []*index, bool, *search.Error) {
+	refresh, err := c.boolParam("refresh", false)
+	if err != nil {
+		return nil, nil, false, err
+	}
+	if wait, _ := c.boolParam("wait_for_completion", true); !wait {
+		return nil, nil, false, errIllegalArgument("wait_for_completion=false is not supported by eslite")
+	}
+	targets, ixs, err := e.targets(c, expr)
+	return targets, ixs, refresh, err
+}
+
 // deleteByQueryAPI serves POST /{index}/_delete_by_query. It matches on the
 // refreshed view, as Elasticsearch's scroll does, and deletes through the
 // normal versioned write path, so versions and tombstones stay right.
 func (e *Engine) deleteByQueryAPI(c *call, expr string) {
 	start := time.Now()
-	proceed := false
-	switch c.param("conflicts") {
-	case "", "abort":
-	case "proceed":
-		proceed = true
-	default:
-		c.fail(errIllegalArgument("conflicts may only be \"proceed\" or \"abort\" but was [%s]", c.param("conflicts")))
-		return
-	}
-	refresh, perr := c.boolParam("refresh", false)
+	proceed, perr := parseConflicts(c.param("conflicts"))
 	if perr != nil {
 		c.fail(perr)
 		return
 	}
-	if wait, _ := c.boolParam("wait_for_completion", true); !wait {
-		c.fail(errIllegalArgument("wait_for_completion=false is not supported by eslite"))
-		return
-	}
-	targets, ixs, err := e.targets(c, expr)
+	targets, ixs, refresh, err := e.byQueryTargets(c, expr)
 	if err != nil {
 		c.fail(err)
 		return

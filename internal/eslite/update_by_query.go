@@ -23,13 +23,12 @@ func (e *Engine) updateByQueryAPI(c *call, expr string) {
 		c.fail(perr)
 		return
 	}
-	proceed := opts.conflicts == "proceed"
 	if v := c.param("conflicts"); v != "" {
-		proceed = v == "proceed"
 		opts.conflicts = v
 	}
-	if opts.conflicts != "" && opts.conflicts != "abort" && opts.conflicts != "proceed" {
-		c.fail(errIllegalArgument("conflicts may only be \"proceed\" or \"abort\" but was [%s]", opts.conflicts))
+	proceed, perr := parseConflicts(opts.conflicts)
+	if perr != nil {
+		c.fail(perr)
 		return
 	}
 	maxDocs, perr := c.longParam("max_docs", opts.maxDocs)
@@ -37,16 +36,7 @@ func (e *Engine) updateByQueryAPI(c *call, expr string) {
 		c.fail(perr)
 		return
 	}
-	refresh, perr := c.boolParam("refresh", false)
-	if perr != nil {
-		c.fail(perr)
-		return
-	}
-	if wait, _ := c.boolParam("wait_for_completion", true); !wait {
-		c.fail(errIllegalArgument("wait_for_completion=false is not supported by eslite"))
-		return
-	}
-	targets, ixs, err := e.targets(c, expr)
+	targets, ixs, refresh, err := e.byQueryTargets(c, expr)
 	if err != nil {
 		c.fail(err)
 		return
