@@ -153,15 +153,7 @@ func (c *Capture) run(ctx context.Context) error {
 	}
 	// Nothing is created or altered before the slot and publication are
 	// known to be this instance's.
-	slot, err := readSlot(ctx, conn, c.cfg.Slot)
-	if err != nil {
-		return err
-	}
-	pubExists, err := publicationExists(ctx, conn, c.cfg.Publication)
-	if err != nil {
-		return err
-	}
-	own, err := c.checkOwnership(ctx, conn, slot, pubExists)
+	slot, _, own, err := c.readOwnership(ctx, conn)
 	if err != nil {
 		return err
 	}

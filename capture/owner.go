@@ -125,6 +125,21 @@ type ownership struct {
 	adopt []string
 }
 
+// readOwnership reads the slot and whether the publication exists, and
+// checks that both are this instance's to use (see checkOwnership).
+func (c *Capture) readOwnership(ctx context.Context, conn *pgx.Conn) (slotInfo, bool, ownership, error) {
+	slot, err := readSlot(ctx, conn, c.cfg.Slot)
+	if err != nil {
+		return slotInfo{}, false, ownership{}, err
+	}
+	pubExists, err := publicationExists(ctx, conn, c.cfg.Publication)
+	if err != nil {
+		return slotInfo{}, false, ownership{}, err
+	}
+	own, err := c.checkOwnership(ctx, conn, slot, pubExists)
+	return slot, pubExists, own, err
+}
+
 // checkOwnership decides, without changing anything, whether this instance
 // may use (and alter or drop) the configured slot and publication. It fails
 // with ErrNotOwned when another instance owns either, or when one exists

@@ -69,15 +69,8 @@ func (c *Capture) preflight(ctx context.Context) error {
 		return err
 	}
 
-	slot, err := readSlot(ctx, conn, c.cfg.Slot)
+	slot, pubExists, _, err := c.readOwnership(ctx, conn)
 	if err != nil {
-		return err
-	}
-	pubExists, err := publicationExists(ctx, conn, c.cfg.Publication)
-	if err != nil {
-		return err
-	}
-	if _, err := c.checkOwnership(ctx, conn, slot, pubExists); err != nil {
 		return err
 	}
 
