@@ -28,10 +28,12 @@ var checkpointKey = []byte("eslite_checkpoint")
 
 // formatKey holds the version of how documents are indexed, indexFormat. An
 // index of another version is rebuilt from the engine's store when opened.
-// Version 2 indexes whole-number fields as the numbers themselves (numTerm).
+// Version 2 indexes whole-number fields as the numbers themselves (numTerm);
+// version 3 indexes every long exactly (version 2 rounded a long past 2^53
+// through a float64, so neighbours shared a term).
 var formatKey = []byte("eslite_format")
 
-const indexFormat = "2"
+const indexFormat = "3"
 
 // Index is the searchable (refreshed) view of one concrete index. Apply makes
 // operations visible to Search at once; near-real-time behaviour is the engine's job.

@@ -1,6 +1,7 @@
 package search
 
 import (
+	"errors"
 	"math"
 	"net/http"
 	"strconv"
@@ -35,7 +36,7 @@ type docValue struct {
 	kind valueKind
 	str  string
 	num  float64
-	i64  int64 // what vNumber indexes: numTerm of num
+	i64  int64 // what vNumber indexes: the exact whole number of an integral field, else numTerm of num
 	an   analysis.Analyzer
 }
 
@@ -341,9 +342,6 @@ func (p *preparer) one(v *node, f *field, path string) *Error {
 		return nil
 	}
 	dv.path = path
-	if dv.kind == vNumber {
-		dv.i64 = numTerm(f, dv.num)
-	}
 	p.doc.values = append(p.doc.values, dv)
 	if dv.kind != vNumber {
 		p.markName(path)
@@ -371,9 +369,9 @@ func convertValue(v *node, f *field) (docValue, bool, *Error) {
 	case typeBoolean:
 		switch {
 		case v.kind == kBool:
-			return docValue{kind: vNumber, num: boolNum(v.b)}, false, nil
+			return docValue{kind: vNumber, num: boolNum(v.b), i64: int64(boolNum(v.b))}, false, nil
 		case v.kind == kString && v.str == "true":
-			return docValue{kind: vNumber, num: 1}, false, nil
+			return docValue{kind: vNumber, num: 1, i64: 1}, false, nil
 		case v.kind == kString && v.str == "false":
 			return docValue{kind: vNumber, num: 0}, false, nil
 		case v.kind == kString && v.str == "":
@@ -392,10 +390,10 @@ func convertValue(v *node, f *field) (docValue, bool, *Error) {
 		if !ok {
 			return docValue{}, false, illegalArgument("failed to parse date field [" + s + "] with format [" + f.dates.text + "]")
 		}
-		return docValue{kind: vNumber, num: float64(ms)}, false, nil
+		return docValue{kind: vNumber, num: float64(ms), i64: ms}, false, nil
 	}
-	n, skip, err := convertNumber(v, f)
-	return docValue{kind: vNumber, num: n}, skip, err
+	n, i64, skip, err := convertNumber(v, f)
+	return docValue{kind: vNumber, num: n, i64: i64}, skip, err
 }
 
 func boolNum(b bool) float64 {
@@ -415,8 +413,8 @@ func scalarText(v *node) string {
 	return ""
 }
 
-// intRanges are the limits of Elasticsearch's integer types.
-func intRange(typ string) (float64, float64, string) {
+// intRange is the limits of an Elasticsearch integer type and its name in messages.
+func intRange(typ string) (int64, int64, string) {
 	switch typ {
 	case typeInteger:
 		return math.MinInt32, math.MaxInt32, "an integer"
@@ -428,7 +426,10 @@ func intRange(typ string) (float64, float64, string) {
 	return math.MinInt64, math.MaxInt64, "a long"
 }
 
-func convertNumber(v *node, f *field) (float64, bool, *Error) {
+// convertNumber converts a document value for a numeric field: the number
+// and, for integer types, the exact whole number (i64), which is what the
+// field indexes; a long beyond 2^53 has no float64 of its own.
+func convertNumber(v *node, f *field) (num float64, i64 int64, skip bool, cause *Error) {
 	coerce := f.coerce == nil || *f.coerce
 	var text string
 	switch v.kind {
@@ -436,62 +437,46 @@ func convertNumber(v *node, f *field) (float64, bool, *Error) {
 		text = v.str
 	case kString:
 		if !coerce {
-			return 0, false, illegalArgument("[coerce] is false, can't parse string value [" + v.str + "]")
+			return 0, 0, false, illegalArgument("[coerce] is false, can't parse string value [" + v.str + "]")
 		}
 		text = strings.TrimSpace(v.str)
 		if text == "" {
-			return 0, true, nil
+			return 0, 0, true, nil
 		}
 	default:
-		return 0, false, illegalArgument("Current token (" + v.kind.String() + ") not numeric, can not use numeric value accessors")
+		return 0, 0, false, illegalArgument("Current token (" + v.kind.String() + ") not numeric, can not use numeric value accessors")
 	}
 	if isIntegerType(f.typ) {
-		if n, err := strconv.ParseInt(text, 10, 64); err == nil {
-			lo, hi, name := intRange(f.typ)
-			if float64(n) < lo || float64(n) > hi {
-				return 0, false, illegalArgument("Value [" + text + "] is out of range for " + name)
-			}
-			return float64(n), false, nil
-		}
-		x, err := strconv.ParseFloat(text, 64)
-		if err != nil || strings.ContainsAny(text, "xXpP_") {
-			if strings.Trim(text, "-+0123456789") == "" && text != "" && text != "-" && text != "+" {
-				_, _, name := intRange(f.typ)
-				return 0, false, illegalArgument("Value [" + text + "] is out of range for " + name)
-			}
-			return 0, false, illegalArgument("For input string: \"" + text + "\"")
-		}
-		if math.IsNaN(x) || math.IsInf(x, 0) {
-			return 0, false, illegalArgument("For input string: \"" + text + "\"")
-		}
-		if !coerce && x != math.Trunc(x) {
-			return 0, false, illegalArgument("Value [" + text + "] has a decimal part")
-		}
-		x = math.Trunc(x)
 		lo, hi, name := intRange(f.typ)
-		if x < lo || x > hi {
-			return 0, false, illegalArgument("Value [" + text + "] is out of range for " + name)
+		w, err := parseWhole(text, lo, hi, f.typ == typeLong)
+		switch {
+		case errors.Is(err, errOutOfRange):
+			return 0, 0, false, illegalArgument("Value [" + text + "] is out of range for " + name)
+		case err != nil:
+			return 0, 0, false, illegalArgument("For input string: \"" + text + "\"")
+		case !coerce && w.frac:
+			return 0, 0, false, illegalArgument("Value [" + text + "] has a decimal part")
 		}
-		return x, false, nil
+		return float64(w.n), w.n, false, nil
 	}
 	x, err := strconv.ParseFloat(text, 64)
 	if err != nil || strings.ContainsAny(text, "xXpP_") {
 		if ne, ok := err.(*strconv.NumError); ok && ne.Err == strconv.ErrRange {
-			return 0, false, illegalArgument("[" + f.typ + "] supports only finite values, but got [" + text + "]")
+			return 0, 0, false, illegalArgument("[" + f.typ + "] supports only finite values, but got [" + text + "]")
 		}
-		return 0, false, illegalArgument("For input string: \"" + text + "\"")
+		return 0, 0, false, illegalArgument("For input string: \"" + text + "\"")
 	}
 	if math.IsNaN(x) || math.IsInf(x, 0) {
-		return 0, false, illegalArgument("[" + f.typ + "] supports only finite values, but got [" + text + "]")
+		return 0, 0, false, illegalArgument("[" + f.typ + "] supports only finite values, but got [" + text + "]")
 	}
 	switch f.typ {
 	case typeFloat, typeHalfFloat:
 		if math.Abs(x) > math.MaxFloat32 {
-			return 0, false, illegalArgument("[" + f.typ + "] supports only finite values, but got [" + text + "]")
+			return 0, 0, false, illegalArgument("[" + f.typ + "] supports only finite values, but got [" + text + "]")
 		}
 		x = float64(float32(x))
 	case typeScaledFloat:
 		x = math.Round(x*f.scalingFactor) / f.scalingFactor
 	}
-	return x, false, nil
+	return x, numTerm(f, x), false, nil
 }
