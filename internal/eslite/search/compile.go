@@ -57,11 +57,11 @@ func (c *compiler) compile(q dslQuery) (bq.Query, *Error) {
 		}
 		return bq.NewDisjunctionQuery(subs), nil
 	case qTerm:
-		return c.term(q.field, q.value, q.boost, q.noCase)
+		return c.term(q.field, q.value, q.boost, q.noCase, false)
 	case qTerms:
 		var subs []bq.Query
 		for _, v := range q.values {
-			sq, err := c.term(q.field, v, 1, false)
+			sq, err := c.term(q.field, v, 1, false, true)
 			if err != nil {
 				return nil, err
 			}
@@ -139,7 +139,7 @@ func (c *compiler) match(fieldName, text, operator, msm string, boost float64, p
 	}
 	if f.typ != typeText {
 		n := &node{kind: kString, str: text}
-		return c.term(fieldName, n, boost, false)
+		return c.term(fieldName, n, boost, false, false)
 	}
 	terms := analyze(f.san, text)
 	if len(terms) == 0 {
@@ -213,7 +213,10 @@ func minimumShouldMatch(spec string, n int) (int, *Error) {
 	return v, nil
 }
 
-func (c *compiler) term(fieldName string, v *node, boost float64, noCase bool) (bq.Query, *Error) {
+// term matches one value exactly. inSet marks a value of a terms query,
+// which (as in Elasticsearch 8.16 and later) fails on an integer beyond
+// the field's type where a term or match query matches nothing.
+func (c *compiler) term(fieldName string, v *node, boost float64, noCase, inSet bool) (bq.Query, *Error) {
 	if fieldName == "_id" {
 		return constant(bq.NewDocIDQuery([]string{scalarText(v)}), boost), nil
 	}
@@ -235,6 +238,20 @@ func (c *compiler) term(fieldName string, v *node, boost float64, noCase bool) (
 		tq.SetBoost(boost)
 		return tq, nil
 	}
+	if isIntegerType(f.typ) {
+		w, err := wholeValue(f, v)
+		if errors.Is(err, errOutOfRange) && !inSet {
+			return matchNone(), nil
+		}
+		if err != nil {
+			return nil, c.wholeErr(f, v, err)
+		}
+		if w.frac {
+			// Elasticsearch: a value with a decimal part matches no whole number.
+			return matchNone(), nil
+		}
+		return constant(&numRangeQuery{field: fieldName, lo: w.n, hi: w.n}, boost), nil
+	}
 	x, err := c.numericValue(f, fieldName, v, false)
 	if err != nil {
 		return nil, err
@@ -248,6 +265,39 @@ func (c *compiler) term(fieldName string, v *node, boost float64, noCase bool) (
 		return constant(newNumRange(f, fieldName, &x, &hi, true, true), boost), nil
 	}
 	return constant(newNumRange(f, fieldName, &x, &x, true, true), boost), nil
+}
+
+// wholeValue reads a query value for an integer field exactly (a long past
+// 2^53 has no float64 of its own). As in Elasticsearch, a query on a long
+// takes any long, and one on an integer, short or byte any integer (a
+// byte field queried for 300 matches nothing). The error is errNotNumber
+// or errOutOfRange; wholeErr turns it into the search's failure.
+func wholeValue(f *field, v *node) (wholeNum, error) {
+	if v.kind == kBool {
+		return wholeNum{}, errNotNumber
+	}
+	lo, hi, _ := wholeQueryRange(f)
+	return parseWhole(strings.TrimSpace(scalarText(v)), lo, hi, f.typ == typeLong)
+}
+
+// wholeQueryRange is the range of values a query on integer field f takes.
+func wholeQueryRange(f *field) (int64, int64, string) {
+	if f.typ == typeLong {
+		return intRange(typeLong)
+	}
+	return intRange(typeInteger)
+}
+
+// wholeErr is the failure for a query value wholeValue refused.
+func (c *compiler) wholeErr(f *field, v *node, err error) *Error {
+	s := strings.TrimSpace(scalarText(v))
+	if errors.Is(err, errOutOfRange) {
+		_, _, name := wholeQueryRange(f)
+		cause := illegalArgument("Value [" + s + "] is out of range for " + name)
+		return c.shardErr("failed to create query: "+cause.Reason, cause)
+	}
+	cause := newError(http.StatusBadRequest, "number_format_exception", "For input string: \""+s+"\"")
+	return c.shardErr("failed to create query: For input string: \""+s+"\"", cause)
 }
 
 // numericValue converts a query value for a numeric, date or boolean field.
@@ -339,6 +389,9 @@ func (c *compiler) rangeQuery(q qRange) (bq.Query, *Error) {
 		}
 		zone = z
 	}
+	if isIntegerType(f.typ) {
+		return c.wholeRange(f, q)
+	}
 	var lo, hi *float64
 	incLo, incHi := true, true
 	bound := func(v *node, roundUp bool) (*float64, *Error) {
@@ -369,27 +422,54 @@ func (c *compiler) rangeQuery(q qRange) (bq.Query, *Error) {
 	if err != nil {
 		return nil, err
 	}
-	if isIntegerType(f.typ) {
-		// Integer fields compare against whole numbers, as Elasticsearch rounds bounds.
-		if lo != nil {
-			v := math.Ceil(*lo)
-			if !incLo && v == *lo {
-				v++
-			}
-			lo, incLo = &v, true
-		}
-		if hi != nil {
-			v := math.Floor(*hi)
-			if !incHi && v == *hi {
-				v--
-			}
-			hi, incHi = &v, true
-		}
-	}
 	if lo == nil && hi == nil {
 		return constant(c.existsQuery(q.field), q.boost), nil
 	}
 	return constant(newNumRange(f, q.field, lo, hi, incLo, incHi), q.boost), nil
+}
+
+// wholeRange is a range query on an integer field, its bounds read exactly
+// and rounded to whole numbers as Elasticsearch does: gte 1.5 is gte 2, lte
+// -1.5 is lte -2, gt 7 is gte 8, and gt at the type's largest value matches
+// nothing.
+func (c *compiler) wholeRange(f *field, q qRange) (bq.Query, *Error) {
+	if q.gte == nil && q.gt == nil && q.lte == nil && q.lt == nil {
+		return constant(c.existsQuery(q.field), q.boost), nil
+	}
+	rq := &numRangeQuery{field: q.field, lo: math.MinInt64, hi: math.MaxInt64}
+	if v, inclusive := q.gte, true; v != nil || q.gt != nil {
+		if v == nil {
+			v, inclusive = q.gt, false
+		}
+		w, err := wholeValue(f, v)
+		if err != nil {
+			return nil, c.wholeErr(f, v, err)
+		}
+		rq.lo = w.n
+		if !w.frac && !inclusive || w.frac && !w.neg {
+			if w.n == math.MaxInt64 {
+				return matchNone(), nil
+			}
+			rq.lo++
+		}
+	}
+	if v, inclusive := q.lte, true; v != nil || q.lt != nil {
+		if v == nil {
+			v, inclusive = q.lt, false
+		}
+		w, err := wholeValue(f, v)
+		if err != nil {
+			return nil, c.wholeErr(f, v, err)
+		}
+		rq.hi = w.n
+		if !w.frac && !inclusive || w.frac && w.neg {
+			if w.n == math.MinInt64 {
+				return matchNone(), nil
+			}
+			rq.hi--
+		}
+	}
+	return constant(rq, q.boost), nil
 }
 
 func parseTimeZone(s string) (*time.Location, error) {
