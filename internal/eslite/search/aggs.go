@@ -2,6 +2,7 @@ package search
 
 import (
 	"bytes"
+	"cmp"
 	"math"
 	"sort"
 	"strconv"
@@ -26,11 +27,37 @@ type aggRange struct {
 	from, to *float64
 }
 
-// aggVal is one doc value of a field.
+// aggVal is one doc value of a field. A whole number (a value of an
+// integer, date or boolean field) is exactly i64; num is its nearest
+// float64, which past 2^53 is shared with its neighbours.
 type aggVal struct {
 	num   float64
+	i64   int64
+	isInt bool
 	str   string
 	isStr bool
+}
+
+// whole is the value as a whole number.
+func (v aggVal) whole() int64 {
+	if v.isInt {
+		return v.i64
+	}
+	return int64(v.num)
+}
+
+// cmpNum orders two numbers, exactly when both are whole.
+func cmpNum(an float64, ai int64, aInt bool, bn float64, bi int64, bInt bool) int {
+	if aInt && bInt {
+		return cmp.Compare(ai, bi)
+	}
+	switch {
+	case an < bn:
+		return -1
+	case an > bn:
+		return 1
+	}
+	return 0
 }
 
 // aggDoc is one matching document's values for the fields aggregations read.
@@ -327,7 +354,8 @@ func (a *aggSpec) writeTerms(b *bytes.Buffer, docs []aggDoc, m *Mapping, f *fiel
 		if list[i].v.isStr {
 			return list[i].v.str < list[j].v.str
 		}
-		return list[i].v.num < list[j].v.num
+		a, b := list[i].v, list[j].v
+		return cmpNum(a.num, a.i64, a.isInt, b.num, b.i64, b.isInt) < 0
 	})
 	other := 0
 	if len(list) > a.size {
@@ -345,6 +373,8 @@ func (a *aggSpec) writeTerms(b *bytes.Buffer, docs []aggDoc, m *Mapping, f *fiel
 		switch {
 		case tb.v.isStr:
 			writeJSONString(b, tb.v.str)
+		case tb.v.isInt:
+			b.WriteString(strconv.FormatInt(tb.v.i64, 10))
 		case f != nil && (isIntegerType(f.typ) || f.typ == typeDate || f.typ == typeBoolean):
 			b.WriteString(strconv.FormatInt(int64(tb.v.num), 10))
 		default:
@@ -352,11 +382,11 @@ func (a *aggSpec) writeTerms(b *bytes.Buffer, docs []aggDoc, m *Mapping, f *fiel
 		}
 		if f != nil && f.typ == typeDate {
 			b.WriteString(`,"key_as_string":`)
-			writeJSONString(b, a.dateFormat(f).format(int64(tb.v.num)))
+			writeJSONString(b, a.dateFormat(f).format(tb.v.whole()))
 		}
 		if f != nil && f.typ == typeBoolean {
 			b.WriteString(`,"key_as_string":`)
-			writeJSONString(b, strconv.FormatBool(tb.v.num == 1))
+			writeJSONString(b, strconv.FormatBool(tb.v.whole() == 1))
 		}
 		b.WriteString(`,"doc_count":` + strconv.Itoa(len(tb.docs)))
 		if err := a.writeSubs(b, tb.docs, m); err != nil {
@@ -424,7 +454,7 @@ func (a *aggSpec) writeDateHistogram(b *bytes.Buffer, docs []aggDoc, m *Mapping,
 	for _, d := range docs {
 		seen := map[int64]bool{}
 		for _, v := range d.vals[a.field] {
-			k, _ := a.bucketStart(int64(v.num))
+			k, _ := a.bucketStart(v.whole())
 			if !seen[k] {
 				seen[k] = true
 				buckets[k] = append(buckets[k], d)

@@ -177,7 +177,7 @@ func (d *dvFetch) render(b *bytes.Buffer, id index.IndexInternalID) error {
 		if err != nil {
 			return
 		}
-		vals[name] = append(vals[name], o.value(numValue(o.f, i64)))
+		vals[name] = append(vals[name], o.value(numValue(o.f, i64), i64))
 	})
 	if err != nil {
 		return err
@@ -205,8 +205,8 @@ func (d *dvFetch) render(b *bytes.Buffer, id index.IndexInternalID) error {
 }
 
 // value renders one numeric doc value as Elasticsearch shows it for the
-// field's type.
-func (o *dvOut) value(x float64) any {
+// field's type; i64 is the shift-0 term, exact for whole-number fields.
+func (o *dvOut) value(x float64, i64 int64) any {
 	switch {
 	case o.f.typ == typeBoolean:
 		return x != 0
@@ -218,9 +218,9 @@ func (o *dvOut) value(x float64) any {
 		if df == nil {
 			df = defaultDateFormat()
 		}
-		return df.format(int64(x))
+		return df.format(i64)
 	case isIntegerType(o.f.typ):
-		return int64(x)
+		return i64
 	case o.f.typ == typeFloat || o.f.typ == typeHalfFloat:
 		// Elasticsearch widens the stored float to a double.
 		return float64(float32(x))

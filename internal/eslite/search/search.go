@@ -607,12 +607,16 @@ func customMissing(c *compiler, s sortSpec, f *field, typ string) (sortVal, *Err
 			f.dates = defaultDateFormat()
 		}
 	}
+	if isIntegerType(typ) {
+		w, err := wholeValue(f, s.missingValue)
+		if err != nil {
+			return sortVal{}, c.wholeErr(f, s.missingValue, err)
+		}
+		return sortVal{num: float64(w.n), i64: w.n, isInt: true}, nil
+	}
 	x, err := c.numericValue(f, s.field, s.missingValue, false)
 	if err != nil {
 		return sortVal{}, err
-	}
-	if isIntegerType(typ) {
-		x = math.Trunc(x)
 	}
 	return sortVal{num: x}, nil
 }
@@ -681,7 +685,7 @@ func (l *valueLoader) load(d *bsearch.DocumentMatch, sorts []resolvedSort) ([]so
 		if err != nil {
 			return
 		}
-		vals[fieldName] = append(vals[fieldName], aggVal{num: numValue(f, i64)})
+		vals[fieldName] = append(vals[fieldName], aggVal{num: numValue(f, i64), i64: i64, isInt: integral(f)})
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("read doc values: %w", err)
@@ -722,11 +726,11 @@ func pickSortValue(vs []aggVal, rs *resolvedSort) sortVal {
 			if (v.str > best.str) == useMax && v.str != best.str {
 				best = v
 			}
-		} else if (v.num > best.num) == useMax && v.num != best.num {
+		} else if c := cmpNum(v.num, v.i64, v.isInt, best.num, best.i64, best.isInt); c != 0 && (c > 0) == useMax {
 			best = v
 		}
 	}
-	return sortVal{num: best.num, str: best.str, isStr: best.isStr}
+	return sortVal{num: best.num, i64: best.i64, isInt: best.isInt, str: best.str, isStr: best.isStr}
 }
 
 // render builds one response hit, loading its id and stored source.

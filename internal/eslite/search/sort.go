@@ -3,6 +3,7 @@ package search
 import (
 	"bytes"
 	"math"
+	"strconv"
 	"strings"
 )
 
@@ -96,6 +97,8 @@ func (s *sortSpec) setOrder(src []byte, v *node) *Error {
 type sortVal struct {
 	missing bool
 	num     float64
+	i64     int64 // the exact value when isInt (num is its nearest float64)
+	isInt   bool
 	str     string
 	isStr   bool
 }
@@ -129,6 +132,14 @@ func (rs *resolvedSort) missingNum() float64 {
 	return math.MinInt64
 }
 
+// missingVal is missingNum as a whole number.
+func (rs *resolvedSort) missingVal() sortVal {
+	if rs.missingNum() > 0 {
+		return sortVal{num: rs.missingNum(), i64: math.MaxInt64, isInt: true}
+	}
+	return sortVal{num: rs.missingNum(), i64: math.MinInt64, isInt: true}
+}
+
 // compareKeys orders two documents by the sort clauses (ties return 0).
 func compareKeys(a, b []sortVal, sorts []resolvedSort) int {
 	for i := range sorts {
@@ -157,19 +168,13 @@ func compareVal(a, b sortVal, rs *resolvedSort) int {
 	if rs.kind == sortStr || a.isStr || b.isStr {
 		c = strings.Compare(a.str, b.str)
 	} else {
-		an, bn := a.num, b.num
 		if a.missing {
-			an = rs.missingNum()
+			a = rs.missingVal()
 		}
 		if b.missing {
-			bn = rs.missingNum()
+			b = rs.missingVal()
 		}
-		switch {
-		case an < bn:
-			c = -1
-		case an > bn:
-			c = 1
-		}
+		c = cmpNum(a.num, a.i64, a.isInt, b.num, b.i64, b.isInt)
 	}
 	if rs.spec.desc {
 		c = -c
@@ -203,6 +208,9 @@ func renderSortValue(v sortVal, rs *resolvedSort) any {
 		return -math.MaxFloat64
 	}
 	if rs.integer {
+		if v.isInt {
+			return v.i64
+		}
 		return int64(v.num)
 	}
 	return v.num
@@ -218,6 +226,9 @@ func afterVal(n *node, rs *resolvedSort) (sortVal, bool) {
 		if rs.kind == sortStr {
 			return sortVal{str: n.str, isStr: true}, true
 		}
+		if i, err := strconv.ParseInt(n.str, 10, 64); err == nil {
+			return sortVal{num: float64(i), i64: i, isInt: true}, true
+		}
 		if ok && (f >= math.MaxInt64 || f <= math.MinInt64) {
 			return sortVal{num: f}, true
 		}
@@ -225,6 +236,9 @@ func afterVal(n *node, rs *resolvedSort) (sortVal, bool) {
 	case kString:
 		if rs.kind == sortStr {
 			return sortVal{str: n.str, isStr: true}, true
+		}
+		if i, err := strconv.ParseInt(n.str, 10, 64); err == nil {
+			return sortVal{num: float64(i), i64: i, isInt: true}, true
 		}
 		f, ok := nodeFloat(n)
 		return sortVal{num: f}, ok
