@@ -54,6 +54,7 @@ func scenarios() []scenario {
 		searchQueryScenarios(),
 		dateQueryScenarios(),
 		sortScenarios(),
+		longPrecisionScenarios(),
 		pagingScenarios(),
 		responseShapeScenarios(),
 		aggregationScenarios(),
