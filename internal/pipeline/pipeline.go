@@ -74,6 +74,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Pipeline,
 	sc := transform.DefaultScriptConfig()
 	sc.Dir, sc.Logger = cfg.ScriptsDir, log
 	sc.Timeout, sc.MaxDocBytes, sc.ReloadInterval, sc.Workers = cfg.Transform.Timeout, cfg.Transform.MaxDocBytes, cfg.Transform.ReloadInterval, cfg.Transform.Workers
+	sc.TimeoutRetries, sc.MaxTimeout = cfg.Transform.TimeoutRetries, cfg.Transform.MaxTimeout
 	scripts, err := transform.LoadScripts(sc)
 	if err != nil {
 		return nil, err
