@@ -247,6 +247,21 @@ func (p *Pipeline) newAPI() (*api.Server, error) {
 			return sv.health()
 		}})
 	}
+	// Dead letters are changes missing from the index until someone replays
+	// them: health says so, and returns to ok once they are replayed or
+	// purged. /health is public, so it does not say how many or of which
+	// tables; /status does, to keys allowed to see them.
+	comps = append(comps, api.Component{Name: "dead_letters", Check: func(ctx context.Context) error {
+		n, err := p.Bus.DLQCount(ctx)
+		if err != nil {
+			return err
+		}
+		if n > 0 {
+			return fmt.Errorf("%w: dead letters are waiting, so some changes are not indexed; /status counts them by table: "+
+				"fix their cause, then replay or purge them with walsearch dlq", api.ErrNeedsAttention)
+		}
+		return nil
+	}})
 	current := func() (*capture.Capture, *sink.Sink) {
 		p.mu.Lock()
 		defer p.mu.Unlock()
