@@ -199,7 +199,9 @@ func args(vm *goja.Runtime, c *bus.Change, withRow bool) (doc, key, ctx *goja.Ob
 // wall-clock time, so a call that is fast enough can still overrun it while
 // the machine is busy. Only a call that runs out of time on every attempt
 // fails with ErrTimeout, saying how long it ran in all. An exception, or
-// any other error, is deterministic and fails at once.
+// any other error, is deterministic and fails at once. A fresh runtime
+// whose top-level code ran out of its (longer) load limit counts as an
+// attempt that ran out of time too.
 //
 // The attempts run one after the other on the caller's goroutine, so the
 // changes of one document are still mapped one at a time, in order. fn
