@@ -137,7 +137,10 @@ func TestHealthReportsEachComponent(t *testing.T) {
 	t.Parallel()
 	up := api.Component{Name: "bus", Check: func(context.Context) error { return nil }}
 	down := api.Component{Name: "capture", Check: func(context.Context) error { return errors.New("slot busy") }}
-	base, _ := startAPI(t, []api.Component{up, down})
+	attention := api.Component{Name: "dead_letters", Check: func(context.Context) error {
+		return fmt.Errorf("%w: dead letters are waiting", api.ErrNeedsAttention)
+	}}
+	base, _ := startAPI(t, []api.Component{up, down, attention})
 	res, err := http.Get(base + "/health")
 	if err != nil {
 		t.Fatal(err)
@@ -156,6 +159,11 @@ func TestHealthReportsEachComponent(t *testing.T) {
 	// A stage being down does not stop searches: degraded, still serving.
 	if res.StatusCode != 200 || h.Status != "degraded" || h.Components["bus"].Status != "ok" || h.Components["capture"].Error != "slot busy" {
 		t.Fatalf("health = %d %+v", res.StatusCode, h)
+	}
+	// A component that works but needs attention is degraded, not down.
+	if c := h.Components["dead_letters"]; c.Status != "degraded" || c.Error != "needs attention: dead letters are waiting" ||
+		h.Components["capture"].Status != "down" {
+		t.Fatalf("health = %d %+v, want dead_letters degraded and capture down", res.StatusCode, h)
 	}
 }
 

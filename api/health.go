@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"sync"
 	"time"
@@ -12,9 +13,14 @@ import (
 // Health statuses.
 const (
 	HealthOK       = "ok"       // every component is up
-	HealthDegraded = "degraded" // something is down; "serving" says whether searches are answered
+	HealthDegraded = "degraded" // something is down or needs attention; "serving" says whether searches are answered
 	HealthDown     = "down"     // a component's status when its check fails
 )
+
+// ErrNeedsAttention is wrapped by the error of a Component check when the
+// component works but needs an operator, such as dead letters waiting: the
+// component's status is degraded rather than down.
+var ErrNeedsAttention = errors.New("needs attention")
 
 type componentHealth struct {
 	Status string `json:"status"`
@@ -68,7 +74,9 @@ func (s *Server) checkHealth(ctx context.Context) (healthResponse, int) {
 		go func() {
 			defer wg.Done()
 			h := componentHealth{Status: HealthOK}
-			if err := comp.Check(ctx); err != nil {
+			if err := comp.Check(ctx); errors.Is(err, ErrNeedsAttention) {
+				h = componentHealth{Status: HealthDegraded, Error: err.Error()}
+			} else if err != nil {
 				h = componentHealth{Status: HealthDown, Error: err.Error()}
 			}
 			mu.Lock()

@@ -160,7 +160,7 @@ func openAPI() obj {
 					"status":  obj{"type": "string", "enum": []string{HealthOK, HealthDegraded}},
 					"serving": boolean, "fallback": str,
 					"components": obj{"type": "object", "additionalProperties": obj{"type": "object", "properties": obj{
-						"status": obj{"type": "string", "enum": []string{HealthOK, HealthDown}}, "error": str}}},
+						"status": obj{"type": "string", "enum": []string{HealthOK, HealthDegraded, HealthDown}}, "error": str}}},
 				}},
 			},
 		},

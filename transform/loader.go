@@ -89,6 +89,7 @@ func (s *Scripts) compile(f scriptFile, src string, sum [32]byte) (*script, erro
 	sc := &script{
 		schema: f.schema, table: f.table, path: f.path, sum: sum, prog: prog,
 		timeout: s.cfg.Timeout,
+		budgets: s.cfg.budgets(),
 		log:     s.log.With("table", name, "script", f.path),
 		lim:     s.limiter(name),
 		pool:    make(chan *jsRuntime, s.cfg.Workers),

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/dop251/goja"
@@ -31,9 +32,12 @@ type script struct {
 	indices  []string
 	onDelete bool
 	timeout  time.Duration
-	log      *slog.Logger
-	lim      *logLimiter
-	pool     chan *jsRuntime
+	// budgets are the time limits of a call's attempts: the first is
+	// timeout, each retry after a timeout gets a larger one.
+	budgets []time.Duration
+	log     *slog.Logger
+	lim     *logLimiter
+	pool    chan *jsRuntime
 }
 
 // jsRuntime is a goja runtime with the script's functions looked up.
@@ -190,23 +194,59 @@ func args(vm *goja.Runtime, c *bus.Change, withRow bool) (doc, key, ctx *goja.Ob
 	return doc, key, ctx
 }
 
-// call runs fn on one runtime under the time limit. It returns the runtime to
-// the pool unless the call was interrupted or overflowed its stack: such a
-// runtime may hold a pending interrupt or half-updated state, so it is
-// dropped and the next call gets a fresh one.
+// call runs fn under the time limit, and again with a larger limit each
+// time it runs out of time (see ScriptConfig.TimeoutRetries): the limit is
+// wall-clock time, so a call that is fast enough can still overrun it while
+// the machine is busy. Only a call that runs out of time on every attempt
+// fails with ErrTimeout, saying how long it ran in all. An exception, or
+// any other error, is deterministic and fails at once. A fresh runtime
+// whose top-level code ran out of its (longer) load limit counts as an
+// attempt that ran out of time too.
+//
+// The attempts run one after the other on the caller's goroutine, so the
+// changes of one document are still mapped one at a time, in order. fn
+// must set everything it produces on each attempt: an interrupted attempt
+// may have set some of it.
 func (s *script) call(fn func(rt *jsRuntime) error) error {
+	var total time.Duration
+	for i, budget := range s.budgets {
+		start := time.Now()
+		err := s.attempt(fn, budget)
+		var se *ScriptError
+		if !errors.Is(err, ErrTimeout) || !errors.As(err, &se) {
+			return err
+		}
+		total += time.Since(start)
+		if i < len(s.budgets)-1 {
+			s.log.Debug("script call ran out of time; trying again with a larger limit",
+				"limit", budget, "next_limit", s.budgets[i+1])
+			continue
+		}
+		return &ScriptError{Table: s.name(), Stack: se.Stack, Err: fmt.Errorf("%w: interrupted %s, after running %s in total (limits %s)",
+			ErrTimeout, times(len(s.budgets)), total.Round(time.Millisecond), durations(s.budgets))}
+	}
+	panic("unreachable: a script has at least one time limit")
+}
+
+// attempt runs fn on one runtime under the time limit budget. It returns the
+// runtime to the pool unless the call was interrupted or overflowed its
+// stack: such a runtime may hold a pending interrupt or half-updated state,
+// so it is dropped and the next call gets a fresh one. A call that ran out
+// of time returns a ScriptError wrapping ErrTimeout, with the stack where
+// it was stopped.
+func (s *script) attempt(fn func(rt *jsRuntime) error, budget time.Duration) error {
 	rt, err := s.get()
 	if err != nil {
 		return &ScriptError{Table: s.name(), Err: err}
 	}
-	lim := startLimit(rt.vm, s.timeout)
+	lim := startLimit(rt.vm, budget)
 	err = fn(rt)
 	fired := lim.stop()
 	var interrupted *goja.InterruptedError
 	var overflow *goja.StackOverflowError
 	switch {
 	case errors.As(err, &interrupted):
-		return &ScriptError{Table: s.name(), Err: fmt.Errorf("%w (%s)", ErrTimeout, s.timeout), Stack: interrupted.String()}
+		return &ScriptError{Table: s.name(), Err: fmt.Errorf("%w (%s)", ErrTimeout, budget), Stack: interrupted.String()}
 	case errors.As(err, &overflow):
 		return &ScriptError{Table: s.name(), Err: errors.New("maximum call stack size exceeded"), Stack: overflow.String()}
 	}
@@ -226,12 +266,33 @@ func (s *script) call(fn func(rt *jsRuntime) error) error {
 	return nil
 }
 
+// times says "once", "twice" or "N times".
+func times(n int) string {
+	switch n {
+	case 1:
+		return "once"
+	case 2:
+		return "twice"
+	}
+	return fmt.Sprintf("%d times", n)
+}
+
+// durations lists ds as "100ms, 200ms, 400ms".
+func durations(ds []time.Duration) string {
+	parts := make([]string, len(ds))
+	for i, d := range ds {
+		parts[i] = d.String()
+	}
+	return strings.Join(parts, ", ")
+}
+
 func (s *script) name() string { return s.schema + "." + s.table }
 
 // transform runs transform(doc, ctx) for an insert, update or read.
 func (s *script) transform(c *bus.Change, maxBytes int) (outcome, error) {
 	var out outcome
 	err := s.call(func(rt *jsRuntime) error {
+		out = outcome{}
 		doc, _, ctx := args(rt.vm, c, true)
 		res, err := rt.transform(goja.Undefined(), doc, ctx)
 		if err != nil {

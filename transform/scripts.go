@@ -16,6 +16,7 @@ import (
 // Defaults for ScriptConfig.
 const (
 	DefaultScriptTimeout  = 100 * time.Millisecond
+	DefaultTimeoutRetries = 4
 	DefaultMaxDocBytes    = 10 << 20
 	DefaultReloadInterval = 2 * time.Second
 	DefaultLogRate        = 10
@@ -28,8 +29,20 @@ type ScriptConfig struct {
 	// ScriptPath). A missing folder means no scripts yet. Default: "./scripts".
 	Dir string
 	// Timeout bounds every call into a script; a call that runs longer is
-	// interrupted and its change dead-lettered. Default: 100ms.
+	// interrupted, and tried again (see TimeoutRetries). Default: 100ms.
 	Timeout time.Duration
+	// TimeoutRetries is how many times a call interrupted by its time limit
+	// is tried again before its change is dead-lettered, each time with
+	// twice the previous limit, up to MaxTimeout. The limit is wall-clock
+	// time, so a fast script can overrun it while the machine is busy; a
+	// script that loops forever is dead-lettered after all of them. A
+	// thrown exception is never tried again. 0 turns retries off.
+	// Default: 4 (limits of 100ms, 200ms, 400ms, 800ms and 1s: 2.5s in all
+	// before a change that never finishes is dead-lettered).
+	TimeoutRetries int
+	// MaxTimeout is the largest limit a retry gets. Default: 0, meaning
+	// 10 × Timeout.
+	MaxTimeout time.Duration
 	// MaxDocBytes is the largest document (as JSON) a script may return; a
 	// larger one is dead-lettered. Default: 10 MiB.
 	MaxDocBytes int
@@ -50,7 +63,7 @@ type ScriptConfig struct {
 // DefaultScriptConfig returns a ScriptConfig with every default filled in.
 func DefaultScriptConfig() ScriptConfig {
 	return ScriptConfig{
-		Dir: "./scripts", Timeout: DefaultScriptTimeout, MaxDocBytes: DefaultMaxDocBytes,
+		Dir: "./scripts", Timeout: DefaultScriptTimeout, TimeoutRetries: DefaultTimeoutRetries, MaxDocBytes: DefaultMaxDocBytes,
 		ReloadInterval: DefaultReloadInterval, LogRate: DefaultLogRate, LogBurst: DefaultLogBurst,
 	}
 }
@@ -63,6 +76,12 @@ func (c ScriptConfig) Validate() error {
 	}
 	if c.Timeout <= 0 {
 		errs = append(errs, fmt.Errorf("transform.timeout: want a positive duration, got %s", c.Timeout))
+	}
+	if c.TimeoutRetries < 0 || c.TimeoutRetries > maxTimeoutRetries {
+		errs = append(errs, fmt.Errorf("transform.timeout_retries: want 0 (no retries) to %d, got %d", maxTimeoutRetries, c.TimeoutRetries))
+	}
+	if c.MaxTimeout != 0 && c.MaxTimeout < c.Timeout {
+		errs = append(errs, fmt.Errorf("transform.max_timeout: want 0 (10 × transform.timeout) or at least transform.timeout (%s), got %s", c.Timeout, c.MaxTimeout))
 	}
 	if c.MaxDocBytes < 1 {
 		errs = append(errs, fmt.Errorf("transform.max_doc_bytes: want at least 1, got %d", c.MaxDocBytes))
@@ -77,6 +96,25 @@ func (c ScriptConfig) Validate() error {
 		errs = append(errs, fmt.Errorf("transform.log_rate, log_burst: want a positive rate and a burst of at least 1, got %g and %d", c.LogRate, c.LogBurst))
 	}
 	return errors.Join(errs...)
+}
+
+// maxTimeoutRetries bounds TimeoutRetries: past it, the doubling limits
+// reach any sensible MaxTimeout anyway, and a change that never finishes
+// would hold its worker for too long.
+const maxTimeoutRetries = 10
+
+// budgets are the time limits of a call's attempts: Timeout, then twice the
+// previous one for each retry, up to MaxTimeout (10 × Timeout when 0).
+func (c ScriptConfig) budgets() []time.Duration {
+	most := c.MaxTimeout
+	if most == 0 {
+		most = 10 * c.Timeout
+	}
+	out := []time.Duration{c.Timeout}
+	for range c.TimeoutRetries {
+		out = append(out, min(2*out[len(out)-1], most))
+	}
+	return out
 }
 
 // Scripts is the Mapper that runs per-table transform.js scripts; a table

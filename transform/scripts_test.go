@@ -164,7 +164,10 @@ function transform(doc) {
   doc.calls = calls;
   return doc;
 }`)
-	s := loadScripts(t, dir, func(c *transform.ScriptConfig) { c.Timeout = 250 * time.Millisecond; c.Workers = 1 })
+	// One attempt: retries are TestScriptThatNeverFinishesFailsAfterEveryRetry's.
+	s := loadScripts(t, dir, func(c *transform.ScriptConfig) {
+		c.Timeout, c.TimeoutRetries, c.Workers = 250*time.Millisecond, 0, 1
+	})
 	start := time.Now()
 	_, err := s.Map(change(bus.OpInsert, "users", 1, 10, map[string]any{"id": 1, "loop": true}))
 	took := time.Since(start)

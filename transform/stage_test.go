@@ -179,7 +179,9 @@ func TestStageDeadLettersScriptErrorsAndReplaysAfterAFix(t *testing.T) {
 	if err := bus.Decode(thrown.Event, &orig); err != nil || orig.LSN != 105 {
 		t.Fatalf("original event kept: %+v (%v)", orig, err)
 	}
-	if !strings.Contains(looped.Error, "time limit") || !strings.Contains(looped.Stack, "transform.js:2:") {
+	// After every retry, with how long it ran in all.
+	if !strings.Contains(looped.Error, "time limit: interrupted 5 times") || !strings.Contains(looped.Error, "in total") ||
+		!strings.Contains(looped.Stack, "transform.js:2:") {
 		t.Fatalf("dead letter of the loop: %+v", looped)
 	}
 

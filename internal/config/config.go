@@ -150,8 +150,15 @@ type IndexCfg struct {
 // Transform configures the per-table scripts.
 type Transform struct {
 	// Timeout bounds every call into a script; a call that runs longer is
-	// interrupted and its change dead-lettered.
+	// interrupted, tried again with more time (TimeoutRetries), and then
+	// its change dead-lettered.
 	Timeout time.Duration `koanf:"timeout"`
+	// TimeoutRetries is how many times a call that ran out of time is tried
+	// again, each time with twice the limit, up to MaxTimeout; 0 turns
+	// retries off.
+	TimeoutRetries int `koanf:"timeout_retries"`
+	// MaxTimeout is the largest limit a retry gets; 0 means 10 × Timeout.
+	MaxTimeout time.Duration `koanf:"max_timeout"`
 	// MaxDocBytes is the largest document a script may return.
 	MaxDocBytes int `koanf:"max_doc_bytes"`
 	// ReloadInterval is how often scripts_dir is checked for edits; 0 turns
@@ -175,7 +182,7 @@ func Default() Config {
 		NATS:       NATS{Replicas: 1},
 		Capture:    Capture{SnapshotWorkers: 4, ChunkRows: 10000, MaxSlotLagBytes: 1 << 30, WatermarkInterval: 200 * time.Millisecond},
 		ScriptsDir: "./scripts",
-		Transform: Transform{Timeout: transform.DefaultScriptTimeout, MaxDocBytes: transform.DefaultMaxDocBytes,
+		Transform: Transform{Timeout: transform.DefaultScriptTimeout, TimeoutRetries: transform.DefaultTimeoutRetries, MaxDocBytes: transform.DefaultMaxDocBytes,
 			ReloadInterval: transform.DefaultReloadInterval},
 		API: API{Listen: "127.0.0.1:8080", RateLimit: 100, RequestTimeout: 10 * time.Second, BodyLimit: 1 << 20, MinLSNTimeout: 5 * time.Second,
 			BreakerCooldown: 2 * time.Second},
@@ -223,6 +230,13 @@ func (c Config) Validate() error {
 	}
 	if c.Transform.Timeout < time.Millisecond {
 		errs = append(errs, fmt.Errorf("transform.timeout: want at least 1ms, got %s", c.Transform.Timeout))
+	}
+	if c.Transform.TimeoutRetries < 0 || c.Transform.TimeoutRetries > 10 {
+		errs = append(errs, fmt.Errorf("transform.timeout_retries: want 0 (no retries) to 10, got %d", c.Transform.TimeoutRetries))
+	}
+	if c.Transform.MaxTimeout != 0 && c.Transform.MaxTimeout < c.Transform.Timeout {
+		errs = append(errs, fmt.Errorf("transform.max_timeout: want 0 (10 × transform.timeout) or at least transform.timeout (%s), got %s",
+			c.Transform.Timeout, c.Transform.MaxTimeout))
 	}
 	if c.Transform.MaxDocBytes < 1024 {
 		errs = append(errs, fmt.Errorf("transform.max_doc_bytes: want at least 1024, got %d", c.Transform.MaxDocBytes))

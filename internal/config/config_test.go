@@ -123,20 +123,25 @@ func TestBadLegacyValuesAreErrors(t *testing.T) {
 }
 
 func TestTransformSettings(t *testing.T) {
-	path := write(t, "transform:\n  timeout: 250ms\n  max_doc_bytes: 2048\n  workers: 3\n")
+	path := write(t, "transform:\n  timeout: 250ms\n  timeout_retries: 2\n  max_timeout: 600ms\n  max_doc_bytes: 2048\n  workers: 3\n")
 	c, err := Load(path, []string{"WALSEARCH_TRANSFORM_RELOAD_INTERVAL=0s"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Transform.Timeout != 250*time.Millisecond || c.Transform.MaxDocBytes != 2048 || c.Transform.Workers != 3 || c.Transform.ReloadInterval != 0 {
+	if c.Transform.Timeout != 250*time.Millisecond || c.Transform.MaxDocBytes != 2048 || c.Transform.Workers != 3 || c.Transform.ReloadInterval != 0 ||
+		c.Transform.TimeoutRetries != 2 || c.Transform.MaxTimeout != 600*time.Millisecond {
 		t.Fatalf("transform = %+v", c.Transform)
 	}
-	if d := Default().Transform; d.Timeout != 100*time.Millisecond || d.MaxDocBytes != 10<<20 {
+	if d := Default().Transform; d.Timeout != 100*time.Millisecond || d.MaxDocBytes != 10<<20 || d.TimeoutRetries != 4 || d.MaxTimeout != 0 {
 		t.Fatalf("transform defaults = %+v", d)
 	}
 	c.Transform.Timeout = 0
 	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "transform.timeout") {
 		t.Fatalf("zero timeout accepted: %v", err)
+	}
+	c.Transform.Timeout, c.Transform.TimeoutRetries, c.Transform.MaxTimeout = time.Second, -1, time.Millisecond
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "transform.timeout_retries") || !strings.Contains(err.Error(), "transform.max_timeout") {
+		t.Fatalf("negative retries and a max_timeout below the timeout accepted: %v", err)
 	}
 }
 

@@ -74,6 +74,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Pipeline,
 	sc := transform.DefaultScriptConfig()
 	sc.Dir, sc.Logger = cfg.ScriptsDir, log
 	sc.Timeout, sc.MaxDocBytes, sc.ReloadInterval, sc.Workers = cfg.Transform.Timeout, cfg.Transform.MaxDocBytes, cfg.Transform.ReloadInterval, cfg.Transform.Workers
+	sc.TimeoutRetries, sc.MaxTimeout = cfg.Transform.TimeoutRetries, cfg.Transform.MaxTimeout
 	scripts, err := transform.LoadScripts(sc)
 	if err != nil {
 		return nil, err
@@ -246,6 +247,21 @@ func (p *Pipeline) newAPI() (*api.Server, error) {
 			return sv.health()
 		}})
 	}
+	// Dead letters are changes missing from the index until someone replays
+	// them: health says so, and returns to ok once they are replayed or
+	// purged. /health is public, so it does not say how many or of which
+	// tables; /status does, to keys allowed to see them.
+	comps = append(comps, api.Component{Name: "dead_letters", Check: func(ctx context.Context) error {
+		n, err := p.Bus.DLQCount(ctx)
+		if err != nil {
+			return err
+		}
+		if n > 0 {
+			return fmt.Errorf("%w: dead letters are waiting, so some changes are not indexed; /status counts them by table: "+
+				"fix their cause, then replay or purge them with walsearch dlq", api.ErrNeedsAttention)
+		}
+		return nil
+	}})
 	current := func() (*capture.Capture, *sink.Sink) {
 		p.mu.Lock()
 		defer p.mu.Unlock()
