@@ -1,0 +1,91 @@
+package sink
+
+import (
+	"encoding/json"
+	"testing"
+
+	"github.com/walsearch/walsearch/bus"
+)
+
+func TestDeriveProperties(t *testing.T) {
+	t.Parallel()
+	cols := []bus.ColumnSchema{
+		{Name: "id", Type: "bigint"}, {Name: "n", Type: "numeric"}, {Name: "r", Type: "real"},
+		{Name: "name", Type: "text"}, {Name: "tags", Type: "text[]", Array: true},
+		{Name: "doc", Type: "jsonb"}, {Name: "raw", Type: "json"}, {Name: "docs", Type: "jsonb[]", Array: true},
+		{Name: "at", Type: "timestamp with time zone"}, {Name: "blob", Type: "bytea"},
+	}
+	derivedText := `{"fields":{"keyword":{"ignore_above":256,"type":"keyword"}},"type":"text"}`
+	object := `{"dynamic":true,"type":"object"}`
+	for _, tc := range []struct {
+		name       string
+		configured map[string]any
+		want       map[string]string // field → mapping JSON; "" = not mapped
+	}{
+		{"defaults", nil, map[string]string{
+			"id": `{"type":"long"}`, "n": `{"type":"double"}`, "r": `{"type":"double"}`,
+			"name": derivedText, "tags": derivedText,
+			// Left to dynamic mapping so that arrays and scalars index too.
+			"doc": "", "raw": "", "docs": "",
+			"at":   `{"format":"strict_date_optional_time||epoch_millis","ignore_malformed":true,"type":"date"}`,
+			"blob": `{"doc_values":false,"index":false,"type":"keyword"}`,
+		}},
+		{"dynamic true as a string", map[string]any{"dynamic": "true"}, map[string]string{"doc": "", "raw": "", "docs": ""}},
+		// Without dynamic mapping a json column left unmapped would be
+		// dropped or refuse the row: objects keep being indexed.
+		{"dynamic false", map[string]any{"dynamic": false}, map[string]string{"doc": object, "raw": object, "docs": object, "id": `{"type":"long"}`}},
+		{"dynamic strict", map[string]any{"dynamic": "strict"}, map[string]string{"doc": object, "raw": object, "docs": object}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := deriveProperties(&bus.TableSchema{Columns: cols}, tc.configured)
+			for field, want := range tc.want {
+				f, ok := got[field]
+				if want == "" {
+					if ok {
+						t.Errorf("%s: mapped as %v, want it left to dynamic mapping", field, f)
+					}
+					continue
+				}
+				b, _ := json.Marshal(f)
+				if string(b) != want {
+					t.Errorf("%s: mapped as %s, want %s", field, b, want)
+				}
+			}
+		})
+	}
+}
+
+func TestBuildMappingsConfiguredFieldReplacesDerived(t *testing.T) {
+	t.Parallel()
+	ts := &bus.TableSchema{Columns: []bus.ColumnSchema{{Name: "doc", Type: "jsonb"}, {Name: "n", Type: "integer"}}}
+	configured := map[string]any{"properties": map[string]any{"doc": map[string]any{"type": "keyword"}}}
+	got := buildMappings(deriveProperties(ts, configured), configured)
+	b, _ := json.Marshal(got)
+	if want := `{"properties":{"doc":{"type":"keyword"},"n":{"type":"long"}}}`; string(b) != want {
+		t.Fatalf("mappings %s, want %s", b, want)
+	}
+}
+
+func TestTopLevelKeys(t *testing.T) {
+	t.Parallel()
+	for src, want := range map[string]string{
+		`{}`: "",
+		` { "a" : 1 , "b":"x,}\"y", "c":[1,{"d":"]"}], "e":{"f":{"g":null}}, "h":true }`: "a b c e h",
+		`{"a\u0062":1,"c":-1.5e3}`: "ab c",
+		`{"a":{"unterminated":`:    "a",
+		`[1,2]`:                    "",
+		`not json`:                 "",
+	} {
+		var got string
+		topLevelKeys([]byte(src), func(k string) bool {
+			if got != "" {
+				got += " "
+			}
+			got += k
+			return true
+		})
+		if got != want {
+			t.Errorf("topLevelKeys(%s) = %q, want %q", src, got, want)
+		}
+	}
+}
