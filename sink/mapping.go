@@ -114,11 +114,26 @@ func deriveProperties(ts *bus.TableSchema, configured map[string]any) map[string
 	return props
 }
 
+// floatsAsDouble is the dynamic template that maps every JSON number with a
+// fraction to double, as the derived mapping maps every fractional column,
+// where dynamic mapping would choose float: fields no column type describes
+// (jsonb contents, a script's computed fields) get the same precision, and
+// so would a column that reached the engine before its derived field.
+var floatsAsDouble = map[string]any{"walsearch_floats_as_double": map[string]any{
+	"match_mapping_type": "double", "mapping": map[string]any{"type": "double"},
+}}
+
 // buildMappings merges the derived properties with the configured mappings:
-// a configured field replaces the derived one entirely, other configured
-// top-level keys (dynamic, _source, ...) are taken as they are.
+// a configured field replaces the derived one entirely, configured dynamic
+// templates come before the sink's own (the first match wins), other
+// configured top-level keys (dynamic, _source, ...) are taken as they are.
 func buildMappings(derived map[string]any, configured map[string]any) map[string]any {
 	out := map[string]any{}
+	var templates []any
+	if t, ok := configured["dynamic_templates"].([]any); ok {
+		templates = append(templates, t...)
+	}
+	out["dynamic_templates"] = append(templates, floatsAsDouble)
 	props := maps.Clone(derived)
 	if props == nil {
 		props = map[string]any{}
@@ -128,6 +143,9 @@ func buildMappings(derived map[string]any, configured map[string]any) map[string
 			if cp, ok := v.(map[string]any); ok {
 				maps.Copy(props, cp)
 			}
+			continue
+		}
+		if _, ok := v.([]any); ok && k == "dynamic_templates" {
 			continue
 		}
 		out[k] = v

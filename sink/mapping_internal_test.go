@@ -55,14 +55,29 @@ func TestDeriveProperties(t *testing.T) {
 	}
 }
 
-func TestBuildMappingsConfiguredFieldReplacesDerived(t *testing.T) {
+func TestBuildMappings(t *testing.T) {
 	t.Parallel()
 	ts := &bus.TableSchema{Columns: []bus.ColumnSchema{{Name: "doc", Type: "jsonb"}, {Name: "n", Type: "integer"}}}
-	configured := map[string]any{"properties": map[string]any{"doc": map[string]any{"type": "keyword"}}}
-	got := buildMappings(deriveProperties(ts, configured), configured)
-	b, _ := json.Marshal(got)
-	if want := `{"properties":{"doc":{"type":"keyword"},"n":{"type":"long"}}}`; string(b) != want {
-		t.Fatalf("mappings %s, want %s", b, want)
+	ours := `{"walsearch_floats_as_double":{"mapping":{"type":"double"},"match_mapping_type":"double"}}`
+	theirs := map[string]any{"ids": map[string]any{"match_mapping_type": "string", "mapping": map[string]any{"type": "keyword"}}}
+	for _, tc := range []struct {
+		name       string
+		configured map[string]any
+		want       string
+	}{
+		{"derived only", nil, `{"dynamic_templates":[` + ours + `],"properties":{"n":{"type":"long"}}}`},
+		{"a configured field replaces the derived one", map[string]any{"properties": map[string]any{"doc": map[string]any{"type": "keyword"}}},
+			`{"dynamic_templates":[` + ours + `],"properties":{"doc":{"type":"keyword"},"n":{"type":"long"}}}`},
+		{"configured templates come first", map[string]any{"dynamic_templates": []any{theirs}, "date_detection": false},
+			`{"date_detection":false,"dynamic_templates":[{"ids":{"mapping":{"type":"keyword"},"match_mapping_type":"string"}},` + ours + `],"properties":{"n":{"type":"long"}}}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := buildMappings(deriveProperties(ts, tc.configured), tc.configured)
+			b, _ := json.Marshal(got)
+			if string(b) != tc.want {
+				t.Fatalf("mappings\n%s\nwant\n%s", b, tc.want)
+			}
+		})
 	}
 }
 

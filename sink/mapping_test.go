@@ -128,9 +128,10 @@ func TestSinkIndexesEveryCommonJSONShape(t *testing.T) {
 
 // TestSinkMapsAnAddedColumnBeforeWritingIt: a document carrying a column
 // added a moment ago (the periodic recheck far off) is written only after
-// the column is mapped from its type, so a fractional number lands in a
-// double field as in every other numeric column, not in the float dynamic
-// mapping would pick.
+// the column is mapped from its type: a uuid is a keyword, not the text
+// dynamic mapping would pick, and a numeric is double like every other
+// numeric column, not float. A script's fractional field, which no column
+// describes, is double too (the dynamic template).
 func TestSinkMapsAnAddedColumnBeforeWritingIt(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, nil)
@@ -145,11 +146,11 @@ func TestSinkMapsAnAddedColumnBeforeWritingIt(t *testing.T) {
 	e.publish(idx("1", 100, `{"id":1,"name":"ann","script_score":0.5}`))
 	e.waitFor("first document", func() bool { _, _, ok := e.get("users", "1"); return ok })
 
-	ts.Columns = append(ts.Columns, bus.ColumnSchema{Name: "price", Type: "numeric"}, bus.ColumnSchema{Name: "seen", Type: "timestamp with time zone"})
+	ts.Columns = append(ts.Columns, bus.ColumnSchema{Name: "price", Type: "numeric"}, bus.ColumnSchema{Name: "ref", Type: "uuid"})
 	e.putSchema(ts)
-	e.publish(idx("2", 101, `{"id":2,"name":"bob","script_score":1.5,"price":2.5,"seen":"2024-01-02T03:04:05Z"}`))
+	e.publish(idx("2", 101, `{"id":2,"name":"bob","script_score":1.5,"price":2.5,"ref":"a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"}`))
 	e.waitFor("second document", func() bool { _, _, ok := e.get("users", "2"); return ok })
-	for field, want := range map[string]string{"price": "double", "seen": "date", "script_score": "float"} {
+	for field, want := range map[string]string{"price": "double", "ref": "keyword", "script_score": "double"} {
 		if got := e.fieldType("users", field); got != want {
 			t.Errorf("%s mapped as %q, want %q", field, got, want)
 		}
@@ -169,14 +170,16 @@ func TestSinkMapsColumnsAddedWhileItWasStopped(t *testing.T) {
 	}
 	res.Body.Close()
 	e.putSchema(&bus.TableSchema{Schema: "public", Table: "users", Key: []string{"id"}, Columns: []bus.ColumnSchema{
-		{Name: "id", Type: "bigint"}, {Name: "ratio", Type: "double precision"}}})
+		{Name: "id", Type: "bigint"}, {Name: "ratio", Type: "double precision"}, {Name: "ref", Type: "uuid"}}})
 	cfg := sink.DefaultConfig()
 	cfg.Schemas = e.bus.State()
 	cfg.SchemaRecheck = time.Hour
 	e.start(cfg)
-	e.publish(idx("1", 100, `{"id":1,"ratio":0.25}`))
+	e.publish(idx("1", 100, `{"id":1,"ratio":0.25,"ref":"a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"}`))
 	e.waitFor("document", func() bool { _, _, ok := e.get("users", "1"); return ok })
-	if got := e.fieldType("users", "ratio"); got != "double" {
-		t.Fatalf("ratio mapped as %q, want double", got)
+	for field, want := range map[string]string{"ratio": "double", "ref": "keyword"} {
+		if got := e.fieldType("users", field); got != want {
+			t.Errorf("%s mapped as %q, want %q", field, got, want)
+		}
 	}
 }
