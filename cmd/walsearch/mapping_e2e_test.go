@@ -12,15 +12,15 @@ import (
 // table whose jsonb columns hold arrays of scalars, scalars, objects and
 // arrays of objects: every row is indexed and searchable by its JSON values.
 // A column added while running, written at once, is mapped from its type
-// (double for numeric, like every other numeric column, never the float
-// dynamic mapping would guess), and a column added with a DEFAULT, which
+// (keyword for a uuid, double for numeric like every other numeric column,
+// never the text or float dynamic mapping would guess), and a column added with a DEFAULT, which
 // PostgreSQL gives the existing rows without a change in the WAL, is named in
 // a warning with the backfill that fixes those rows.
 func TestJSONShapesAndAddedColumnsAreMappedAsDocumented(t *testing.T) {
 	ctx := context.Background()
 	dbURL, conn := testDB(t, `CREATE TABLE items (id int PRIMARY KEY, name text, tags jsonb, attrs jsonb, score jsonb);
 INSERT INTO items VALUES
-  (1, 'apple', '["red","green"]', '{"origin":"france","sizes":[{"cm":7}]}', '4'),
+  (1, 'apple', '["red","green"]', '{"origin":"france","sizes":[{"cm":7}]}', '4.5'),
   (2, 'pear', '"yellow"', '[{"origin":"spain"},{"origin":"italy"}]', '7.5'),
   (3, 'fig', '["purple"]', NULL, NULL)`)
 	exec := func(sql string) {
@@ -76,17 +76,19 @@ INSERT INTO items VALUES
 		}
 	}
 
-	exec(`ALTER TABLE items ADD COLUMN price numeric(10,2), ADD COLUMN stock int NOT NULL DEFAULT 5;
-INSERT INTO items (id, name, price) VALUES (4, 'plum', 2.50)`)
+	exec(`ALTER TABLE items ADD COLUMN price numeric(10,2), ADD COLUMN ref uuid, ADD COLUMN stock int NOT NULL DEFAULT 5;
+INSERT INTO items (id, name, price, ref) VALUES (4, 'plum', 2.50, 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11')`)
 	var fields struct {
 		FieldTypes map[string]string `json:"field_types"`
 	}
 	waitFor("the added columns in the mapping", func() (bool, any) {
 		err := r.apiJSON("GET", "/indices/items/fields", "", &fields)
-		return err == nil && fields.FieldTypes["price"] != "" && fields.FieldTypes["stock"] != "", fmt.Sprint(fields, err)
+		return err == nil && fields.FieldTypes["price"] != "" && fields.FieldTypes["ref"] != "" && fields.FieldTypes["stock"] != "", fmt.Sprint(fields, err)
 	})
-	if fields.FieldTypes["price"] != "double" || fields.FieldTypes["stock"] != "long" {
-		t.Errorf("added columns mapped as price=%q stock=%q, want double and long", fields.FieldTypes["price"], fields.FieldTypes["stock"])
+	for field, want := range map[string]string{"price": "double", "ref": "keyword", "stock": "long", "score": "double"} {
+		if got := fields.FieldTypes[field]; got != want {
+			t.Errorf("%s mapped as %q, want %q", field, got, want)
+		}
 	}
 	var warning string
 	waitFor("a warning naming the backfill", func() (bool, any) {
