@@ -5,8 +5,9 @@ import "encoding/json"
 // topLevelKeys calls fn with each key of the JSON object src, in order, until
 // fn returns false. It reads only as far as it needs and does not validate
 // the values it skips: a malformed source simply ends the scan (the engine
-// reports it when the document is indexed).
-func topLevelKeys(src []byte, fn func(key string) bool) {
+// reports it when the document is indexed). key is valid during the call
+// only; passing it as m[string(key)] costs no allocation.
+func topLevelKeys(src []byte, fn func(key []byte) bool) {
 	i := skipSpace(src, 0)
 	if i >= len(src) || src[i] != '{' {
 		return
@@ -21,11 +22,13 @@ func topLevelKeys(src []byte, fn func(key string) bool) {
 		if end < 0 {
 			return
 		}
-		key := string(src[i+1 : end-1])
+		key := src[i+1 : end-1]
 		if escaped {
-			if err := json.Unmarshal(src[i:end], &key); err != nil {
+			var s string
+			if err := json.Unmarshal(src[i:end], &s); err != nil {
 				return
 			}
+			key = []byte(s)
 		}
 		if !fn(key) {
 			return

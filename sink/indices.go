@@ -329,8 +329,8 @@ func (m *indexManager) schemaMayHaveChanged(st *managed, d *bus.Doc) bool {
 		return false
 	}
 	found := false
-	topLevelKeys(d.Source, func(k string) bool {
-		found = !st.columns[k] && !st.others[k]
+	topLevelKeys(d.Source, func(k []byte) bool {
+		found = !st.columns[string(k)] && !st.others[string(k)]
 		return !found
 	})
 	return found
@@ -368,12 +368,12 @@ func (m *indexManager) rememberOthers(st *managed, d *bus.Doc) {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	topLevelKeys(d.Source, func(k string) bool {
-		if !st.columns[k] {
+	topLevelKeys(d.Source, func(k []byte) bool {
+		if !st.columns[string(k)] {
 			if st.others == nil {
 				st.others = map[string]bool{}
 			}
-			st.others[k] = true
+			st.others[string(k)] = true
 		}
 		return len(st.others) < maxOtherFields
 	})
