@@ -386,6 +386,7 @@ func (c *Capture) learnRelation(ctx context.Context, catalog *pgx.Conn, dec *dec
 	if r.skipped() {
 		c.warnNoKey(r)
 	}
+	c.warnUnstreamedDefaults(ctx, catalog, r)
 	return c.storeSchema(ctx, catalog, r, dec.lsn)
 }
 

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/walsearch/walsearch/bus"
 )
 
@@ -113,6 +115,55 @@ func columnTypes(ctx context.Context, q queryer, oids []uint32) (map[uint32]bus.
 		return nil, fmt.Errorf("read column types: %w", err)
 	}
 	return out, nil
+}
+
+// warnUnstreamedDefaults warns about columns of r that are new since its
+// stored schema and have a default. ALTER TABLE ... ADD COLUMN ... DEFAULT
+// gives the rows already there the default without writing them to the WAL
+// (PostgreSQL 11+ keeps it in pg_attribute.attmissingval; a volatile default
+// rewrites the table, which is not decoded either), so their documents lack
+// the column until each row changes. A backfill re-reads them. Failures only
+// cost the warning and are logged at debug level.
+func (c *Capture) warnUnstreamedDefaults(ctx context.Context, q queryer, r *relation) {
+	if r.skipped() || isWatermarkTable(r.schema, r.table) || isOwnersTable(r.schema, r.table) {
+		return
+	}
+	prev, err := bus.GetTableSchema(ctx, c.state, r.schema, r.table)
+	if err != nil || prev == nil {
+		return // a table seen for the first time is read by a snapshot or backfill
+	}
+	known := make(map[string]bool, len(prev.Columns))
+	for _, col := range prev.Columns {
+		known[col.Name] = true
+	}
+	var added []string
+	for _, col := range r.columns {
+		if !known[col.name] {
+			added = append(added, col.name)
+		}
+	}
+	if len(added) == 0 {
+		return
+	}
+	rows, err := q.Query(ctx, `SELECT attname FROM pg_catalog.pg_attribute
+		WHERE attrelid = $1 AND attname = ANY($2) AND NOT attisdropped AND (atthasmissing OR atthasdef)
+		ORDER BY attnum`, r.id, added)
+	if err != nil {
+		c.log.Debug("cannot check new columns for defaults", "table", r.qualifiedName(), "error", err)
+		return
+	}
+	defaults, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		c.log.Debug("cannot check new columns for defaults", "table", r.qualifiedName(), "error", err)
+		return
+	}
+	if len(defaults) == 0 {
+		return
+	}
+	name := bus.IndexName(r.schema, r.table)
+	c.log.Warn("columns were added with a DEFAULT: rows that existed before hold it without a change in the WAL, "+
+		"so their documents lack these columns until each row is written again; run `walsearch backfill "+name+"` to re-read the table",
+		"table", r.qualifiedName(), "columns", defaults)
 }
 
 // storeSchema writes r's description to the state store for the sink, from

@@ -27,6 +27,11 @@ const DefaultGCDeletes = "1h"
 // stored table schemas of the indices it writes to.
 const DefaultSchemaRecheck = 10 * time.Second
 
+// maxOtherFields bounds how many top-level document fields that are not
+// columns (added by a transform script) the sink remembers per index. Past
+// it, new columns are found by the periodic schema recheck only.
+const maxOtherFields = 1024
+
 // IndexConfig overrides how the index of one table (or script-chosen index)
 // is created. The sink's Config.Indices is keyed like document index names:
 // "users" for public.users, "schema.table" otherwise.
@@ -54,6 +59,10 @@ type managed struct {
 	table *bus.TableSchema
 	// checked is when the stored schema was last looked at.
 	checked time.Time
+	// columns are the names of table's columns; others are top-level
+	// document fields seen that are not columns of table. A document field
+	// in neither means the table may have a new column.
+	columns, others map[string]bool
 	// shadow is the index a running reindex builds, written alongside the
 	// alias; "" when none.
 	shadow string
@@ -125,8 +134,8 @@ func (m *indexManager) setShadow(name, target string) {
 // returns its state. Transient failures are retried until ctx ends.
 func (m *indexManager) ensure(ctx context.Context, d *bus.Doc) (*managed, error) {
 	if st := m.lookup(d.Index); st != nil {
-		if m.s.cfg.Schemas != nil && st.table != nil && time.Since(st.checked) > m.s.cfg.SchemaRecheck {
-			m.recheck(ctx, st)
+		if m.s.cfg.Schemas != nil && m.schemaMayHaveChanged(st, d) {
+			m.recheck(ctx, st, d)
 		}
 		return st, nil
 	}
@@ -158,11 +167,11 @@ func (m *indexManager) open(ctx context.Context, d *bus.Doc) (*managed, error) {
 		if err != nil {
 			m.s.log.Warn("table schema unreadable; using dynamic mapping", "index", d.Index, "error", err)
 		}
-		st.table = ts
 		if ts == nil {
 			// Not stored yet: look again later and add the columns then.
-			st.table = &bus.TableSchema{Schema: d.Schema, Table: d.Table}
+			ts = &bus.TableSchema{Schema: d.Schema, Table: d.Table}
 		}
+		st.setTable(ts)
 	}
 	for range 3 {
 		write, found, err := m.writeIndexOf(ctx, st.alias)
@@ -171,6 +180,13 @@ func (m *indexManager) open(ctx context.Context, d *bus.Doc) (*managed, error) {
 		}
 		if found {
 			st.write = write
+			// Columns added while the sink was not running are mapped from
+			// their types before any document carrying them is written.
+			if st.table != nil && len(st.table.Columns) > 0 {
+				if err := m.putNewColumns(ctx, write, m.derive(st, st.table)); err != nil {
+					m.s.log.Warn("cannot add new columns to the mapping; dynamic mapping applies", "index", st.alias, "error", err)
+				}
+			}
 			return st, nil
 		}
 		created, err := m.create(ctx, st, versionedName(st.alias, 1))
@@ -179,7 +195,7 @@ func (m *indexManager) open(ctx context.Context, d *bus.Doc) (*managed, error) {
 		}
 		if created {
 			st.write = versionedName(st.alias, 1)
-			m.s.log.Info("index created", "index", st.write, "alias", st.alias, "mapped_columns", len(deriveProperties(st.table)))
+			m.s.log.Info("index created", "index", st.write, "alias", st.alias, "mapped_columns", len(m.derive(st, st.table)))
 			return st, nil
 		}
 		// Someone else created it meanwhile: look again.
@@ -246,7 +262,7 @@ func (m *indexManager) indexBody(st *managed, withAlias bool) []byte {
 	}
 	body := map[string]any{
 		"settings": settings,
-		"mappings": buildMappings(deriveProperties(st.table), ic.Mappings),
+		"mappings": buildMappings(m.derive(st, st.table), ic.Mappings),
 	}
 	if withAlias {
 		body["aliases"] = map[string]any{st.alias: map[string]any{"is_write_index": true}}
@@ -276,25 +292,91 @@ func (m *indexManager) create(ctx context.Context, st *managed, index string) (c
 	return false, fmt.Errorf("create index %s: HTTP %d: %s", index, status, truncate(rb, 300))
 }
 
+// derive returns the derived properties of ts's columns for st's index.
+func (m *indexManager) derive(st *managed, ts *bus.TableSchema) map[string]any {
+	return deriveProperties(ts, m.s.cfg.Indices[st.name].Mappings)
+}
+
+// setTable makes ts the schema st's mapping follows. Callers hold m.mu or
+// own st alone.
+func (st *managed) setTable(ts *bus.TableSchema) {
+	st.table = ts
+	st.columns = make(map[string]bool, len(ts.Columns))
+	for _, c := range ts.Columns {
+		st.columns[c.Name] = true
+	}
+	st.others = nil
+}
+
+// schemaMayHaveChanged reports whether st's index follows a table whose
+// stored schema should be read again before d is written: periodically, and
+// as soon as d has a top-level field that is neither a column nor a field
+// already found not to be one. Such a field is usually a column just added;
+// its schema was stored before the change was published, so reading it now
+// maps the column from its type before the document reaches the engine,
+// whose dynamic mapping would guess instead (float for every fractional
+// number, for instance).
+func (m *indexManager) schemaMayHaveChanged(st *managed, d *bus.Doc) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if st.table == nil {
+		return false
+	}
+	if time.Since(st.checked) > m.s.cfg.SchemaRecheck {
+		return true
+	}
+	if d.Op != bus.DocIndex || len(st.others) >= maxOtherFields {
+		return false
+	}
+	found := false
+	topLevelKeys(d.Source, func(k []byte) bool {
+		found = !st.columns[string(k)] && !st.others[string(k)]
+		return !found
+	})
+	return found
+}
+
 // recheck adds the columns that appeared in the table's stored schema since
-// the index was created (or last checked) to its mapping. Failures are
-// logged; dynamic mapping covers new fields meanwhile.
-func (m *indexManager) recheck(ctx context.Context, st *managed) {
+// the index was created (or last checked) to its mapping, before d (which
+// may carry one of them) is written. Failures are logged; dynamic mapping
+// covers new fields meanwhile.
+func (m *indexManager) recheck(ctx context.Context, st *managed, d *bus.Doc) {
 	m.mu.Lock()
 	st.checked = time.Now()
 	old := st.table
 	m.mu.Unlock()
+	defer m.rememberOthers(st, d)
 	ts, err := bus.GetTableSchema(ctx, m.s.cfg.Schemas, old.Schema, old.Table)
 	if err != nil || ts == nil || sameColumns(old, ts) {
 		return
 	}
-	if err := m.putNewColumns(ctx, st.alias, deriveProperties(ts)); err != nil {
+	if err := m.putNewColumns(ctx, st.alias, m.derive(st, ts)); err != nil {
 		m.s.log.Warn("cannot add new columns to the mapping; dynamic mapping applies", "index", st.alias, "error", err)
 		return
 	}
 	m.mu.Lock()
-	st.table = ts
+	st.setTable(ts)
 	m.mu.Unlock()
+}
+
+// rememberOthers records the top-level fields of d that are not columns of
+// st's table as it now stands, so that they do not send every later document
+// to the stored schema again.
+func (m *indexManager) rememberOthers(st *managed, d *bus.Doc) {
+	if d.Op != bus.DocIndex {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	topLevelKeys(d.Source, func(k []byte) bool {
+		if !st.columns[string(k)] {
+			if st.others == nil {
+				st.others = map[string]bool{}
+			}
+			st.others[string(k)] = true
+		}
+		return len(st.others) < maxOtherFields
+	})
 }
 
 func sameColumns(a, b *bus.TableSchema) bool {

@@ -44,7 +44,11 @@ func fieldForType(typ string, array bool) map[string]any {
 		// (with the value in _source) instead of rejecting it.
 		return map[string]any{"type": "date", "format": "strict_date_optional_time||epoch_millis", "ignore_malformed": true}
 	case "json", "jsonb":
-		return map[string]any{"type": "object", "dynamic": true}
+		// Left to dynamic mapping: a JSON value can be an object, an array
+		// or a scalar, and no field type accepts them all. The first value
+		// indexed decides, as Elasticsearch's dynamic mapping rules say;
+		// docs/indices.md has the table of shapes.
+		return nil
 	case "bytea":
 		// Base64 text: kept in _source, not indexed. (Elasticsearch's binary
 		// type would do the same; the embedded engine does not have it.)
@@ -64,25 +68,72 @@ func textField() map[string]any {
 	}}
 }
 
-// deriveProperties returns the properties of ts's columns.
-func deriveProperties(ts *bus.TableSchema) map[string]any {
+// jsonObjectField maps a json/jsonb column when the configured mappings turn
+// dynamic mapping off at the top level: left unmapped, the column would be
+// dropped (dynamic false) or reject the row (strict). Objects are then the
+// only shape accepted, their keys mapped dynamically.
+func jsonObjectField() map[string]any {
+	return map[string]any{"type": "object", "dynamic": true}
+}
+
+// isJSONType reports whether typ is json or jsonb (or an array of them).
+func isJSONType(typ string) bool {
+	t := strings.TrimSuffix(strings.ToLower(strings.TrimSpace(typ)), "[]")
+	return t == "json" || t == "jsonb"
+}
+
+// dynamicByDefault reports whether the configured mappings leave dynamic
+// mapping on at the top level (the default).
+func dynamicByDefault(configured map[string]any) bool {
+	switch d := configured["dynamic"].(type) {
+	case nil:
+		return true
+	case bool:
+		return d
+	case string:
+		return d == "true"
+	}
+	return false
+}
+
+// deriveProperties returns the properties of ts's columns, for an index whose
+// configured mappings are configured.
+func deriveProperties(ts *bus.TableSchema, configured map[string]any) map[string]any {
 	props := map[string]any{}
 	if ts == nil {
 		return props
 	}
+	dynamic := dynamicByDefault(configured)
 	for _, c := range ts.Columns {
 		if f := fieldForType(c.Type, c.Array); f != nil {
 			props[c.Name] = f
+		} else if !dynamic && isJSONType(c.Type) {
+			props[c.Name] = jsonObjectField()
 		}
 	}
 	return props
 }
 
+// floatsAsDouble is the dynamic template that maps every JSON number with a
+// fraction to double, as the derived mapping maps every fractional column,
+// where dynamic mapping would choose float: fields no column type describes
+// (jsonb contents, a script's computed fields) get the same precision, and
+// so would a column that reached the engine before its derived field.
+var floatsAsDouble = map[string]any{"walsearch_floats_as_double": map[string]any{
+	"match_mapping_type": "double", "mapping": map[string]any{"type": "double"},
+}}
+
 // buildMappings merges the derived properties with the configured mappings:
-// a configured field replaces the derived one entirely, other configured
-// top-level keys (dynamic, _source, ...) are taken as they are.
+// a configured field replaces the derived one entirely, configured dynamic
+// templates come before the sink's own (the first match wins), other
+// configured top-level keys (dynamic, _source, ...) are taken as they are.
 func buildMappings(derived map[string]any, configured map[string]any) map[string]any {
 	out := map[string]any{}
+	var templates []any
+	if t, ok := configured["dynamic_templates"].([]any); ok {
+		templates = append(templates, t...)
+	}
+	out["dynamic_templates"] = append(templates, floatsAsDouble)
 	props := maps.Clone(derived)
 	if props == nil {
 		props = map[string]any{}
@@ -92,6 +143,9 @@ func buildMappings(derived map[string]any, configured map[string]any) map[string
 			if cp, ok := v.(map[string]any); ok {
 				maps.Copy(props, cp)
 			}
+			continue
+		}
+		if _, ok := v.([]any); ok && k == "dynamic_templates" {
 			continue
 		}
 		out[k] = v

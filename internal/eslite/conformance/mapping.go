@@ -147,6 +147,46 @@ func mappingScenarios() []scenario {
 			r.wantError(http.StatusBadRequest, "strict_dynamic_mapping_exception", "strict_dynamic_mapping_exception").
 				contains("error.reason", "dynamic introduction of [extra]")
 		}},
+		{name: "mapping/dynamic_templates_match_mapping_type", run: func(t *testing.T, c *client) {
+			// Templates apply to new fields in order, the first whose
+			// match_mapping_type is the detected type winning: "double" is
+			// a number with a fraction (mapped float without a template), a
+			// date-looking string is "date", not "string". GET _mapping
+			// returns them; PUT _mapping replaces a template of the same
+			// name and appends others.
+			n := c.createIndex(t, "dyntpl", obj{"mappings": obj{"dynamic_templates": []any{
+				obj{"floats": obj{"match_mapping_type": "double", "mapping": obj{"type": "double"}}},
+				obj{"strings": obj{"match_mapping_type": "string", "mapping": obj{"type": "keyword"}}},
+			}}})
+			c.do(t, http.MethodPut, "/"+n+"/_doc/1?refresh=true", obj{
+				"f": 1.5, "n": 2, "s": "hello world", "d": "2015-01-01", "o": obj{"g": 0.25}, "b": true,
+			}).wantStatus(http.StatusCreated)
+			r := c.do(t, http.MethodGet, "/"+n+"/_mapping", nil).wantStatus(http.StatusOK)
+			p := n + ".mappings.properties."
+			r.eq(p+"f.type", "double")
+			r.eq(p+"n.type", "long")
+			r.eq(p+"s", obj{"type": "keyword"})
+			r.eq(p+"d.type", "date")
+			r.eq(p+"o.properties.g.type", "double")
+			r.eq(p+"b.type", "boolean")
+			r.eq(n+".mappings.dynamic_templates.0.floats", obj{"match_mapping_type": "double", "mapping": obj{"type": "double"}})
+			r.eq(n+".mappings.dynamic_templates.1.strings.mapping.type", "keyword")
+			wantIDs(t, c.searchIDs(t, n, q(obj{"term": obj{"s": "hello world"}})), "1")
+			wantIDs(t, c.searchIDs(t, n, q(obj{"range": obj{"f": obj{"gt": 1.4, "lt": 1.6}}})), "1")
+
+			c.do(t, http.MethodPut, "/"+n+"/_mapping", obj{"dynamic_templates": []any{
+				obj{"strings": obj{"match_mapping_type": "string", "mapping": obj{"type": "text"}}},
+				obj{"longs": obj{"match_mapping_type": "long", "mapping": obj{"type": "integer"}}},
+			}}).wantStatus(http.StatusOK)
+			c.do(t, http.MethodPut, "/"+n+"/_doc/2?refresh=true", obj{"s2": "x", "n2": 3, "f2": 2.5}).wantStatus(http.StatusCreated)
+			r = c.do(t, http.MethodGet, "/"+n+"/_mapping", nil).wantStatus(http.StatusOK)
+			r.eq(p+"s2", obj{"type": "text"})
+			r.eq(p+"n2.type", "integer")
+			r.eq(p+"f2.type", "double")
+			r.eq(n+".mappings.dynamic_templates.0.floats.mapping.type", "double")
+			r.eq(n+".mappings.dynamic_templates.1.strings.mapping.type", "text")
+			r.eq(n+".mappings.dynamic_templates.2.longs.mapping.type", "integer")
+		}},
 		{name: "mapping/object_field_rejects_concrete_value", run: func(t *testing.T, c *client) {
 			// Once a field is an object, a scalar for it is a parse error:
 			// "object mapping for [o] tried to parse field [o] as object,

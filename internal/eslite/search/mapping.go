@@ -57,6 +57,7 @@ type Mapping struct {
 	numericDetection *bool
 	sourceEnabled    *bool
 	meta             json.RawMessage
+	dynamicTemplates []dynamicTemplate
 	properties       map[string]*field
 }
 
@@ -166,7 +167,13 @@ func parseRootMapping(root *node) (*Mapping, *Error) {
 			}
 		case "_meta":
 			m.meta = json.RawMessage(mustJSON(v.toAny()))
-		case "dynamic_templates", "runtime", "dynamic_date_formats", "_routing", "subobjects":
+		case "dynamic_templates":
+			t, err := parseDynamicTemplates(v)
+			if err != nil {
+				return nil, err
+			}
+			m.dynamicTemplates = t
+		case "runtime", "dynamic_date_formats", "_routing", "subobjects":
 			return nil, mapperParsing("eslite does not support the mapping parameter [" + k + "]")
 		default:
 			unsupported = append(unsupported, k+" : "+javaString(v.toAny()))

@@ -57,6 +57,7 @@ func (m *Mapping) Merge(update *Mapping) error {
 	if update.sourceEnabled != nil {
 		merged.sourceEnabled = update.sourceEnabled
 	}
+	merged.dynamicTemplates = mergeDynamicTemplates(m.dynamicTemplates, update.dynamicTemplates)
 	if merged.properties == nil {
 		merged.properties = map[string]*field{}
 	}
@@ -181,6 +182,11 @@ func (m *Mapping) MarshalJSON() ([]byte, error) {
 	if m.numericDetection != nil {
 		sep()
 		b.WriteString(`"numeric_detection":` + strconv.FormatBool(*m.numericDetection))
+	}
+	if len(m.dynamicTemplates) > 0 {
+		sep()
+		b.WriteString(`"dynamic_templates":`)
+		writeDynamicTemplates(&b, m.dynamicTemplates)
 	}
 	if len(m.properties) > 0 {
 		sep()

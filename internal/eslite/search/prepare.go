@@ -159,6 +159,9 @@ func (p *preparer) field(name string, v *node, mfields map[string]*field, added 
 				Reason: loc(p.src, v.off) + " mapping set to strict, dynamic introduction of [" + name + "] within [" + within + "] is not allowed"}
 		}
 		f = p.dynamicField(first)
+		if tf := p.m.fromTemplate(first, f); tf != nil {
+			f = tf
+		}
 		added.properties[name] = f
 	}
 	if f.typ == typeObject {
