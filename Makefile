@@ -40,9 +40,17 @@ lint:
 	$(GO) vet $(PKGS)
 
 # A throwaway PostgreSQL with an example schema and live writes, the whole
-# pipeline on embedded defaults, and the API on 127.0.0.1:8080.
+# pipeline on embedded defaults, and the API on 127.0.0.1:8080. The build
+# shows its progress (the first one compiles every dependency); compiler
+# errors are shown as they are. DEMO_ARGS passes flags, e.g.
+# DEMO_ARGS="-products 20000 -listen 127.0.0.1:9090".
+demo: SHELL := /bin/bash
 demo:
-	$(GO) run ./examples/demo
+	@mkdir -p bin
+	@echo "Building the demo: the first build compiles every dependency and takes a few minutes; later ones are quick."
+	@set -o pipefail; $(GO) build -v -o bin/walsearch-demo ./examples/demo 2>&1 | \
+	  awk '/^[A-Za-z0-9._~\/-]+$$/ { n++; if (n % 10 == 0) printf "  %d packages compiled\n", n; fflush(); next } { print; fflush() }'
+	@bin/walsearch-demo $(DEMO_ARGS)
 
 clean:
 	rm -rf bin walsearch-data

@@ -10,6 +10,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -18,6 +19,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -63,8 +65,14 @@ func main() {
 	}
 }
 
+// stopSignals end the demo, which then stops and removes everything it
+// started. SIGPIPE is among them: with the output piped (make demo | tee
+// log), Ctrl-C ends the reader too, and the next write would otherwise kill
+// the demo before it cleaned up.
+var stopSignals = []os.Signal{os.Interrupt, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGPIPE}
+
 func run(listen string, products int, writesPerSec float64) error {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signal.NotifyContext(context.Background(), stopSignals...)
 	defer stop()
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 
@@ -77,16 +85,28 @@ func run(listen string, products int, writesPerSec float64) error {
 		return err
 	}
 	defer pg.Stop()
-	dbURL := pg.URL("postgres")
-	if err := seed(ctx, dbURL, products); err != nil {
-		return err
-	}
-
 	dataDir, err := os.MkdirTemp("", "walsearch-demo-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(dataDir)
+	fmt.Printf("PostgreSQL files: %s\nWalsearch files:  %s\n(both are removed when the demo stops)\n", pg.Dir, dataDir)
+
+	err = demo(ctx, pg.URL("postgres"), dataDir, listen, products, writesPerSec, log)
+	if ctx.Err() != nil {
+		// Printed to stderr: stdout may be the pipe that just closed.
+		fmt.Fprintln(os.Stderr, "\nStopping; the throwaway database and data directory are removed.")
+		return nil
+	}
+	return err
+}
+
+// demo seeds the database and runs the pipeline, the live writes and the
+// announcement until ctx ends.
+func demo(ctx context.Context, dbURL, dataDir, listen string, products int, writesPerSec float64, log *slog.Logger) error {
+	if err := seed(ctx, dbURL, products); err != nil {
+		return err
+	}
 	cfg := config.Default()
 	cfg.DataDir, cfg.Postgres.URL, cfg.API.Listen = dataDir, dbURL, listen
 	p, err := pipeline.Start(ctx, cfg, log)
@@ -99,12 +119,7 @@ func run(listen string, products int, writesPerSec float64) error {
 	g.Go(func() error { return p.Run(gctx) })
 	g.Go(func() error { return trickle(gctx, dbURL, products, writesPerSec) })
 	g.Go(func() error { return announce(gctx, "http://"+listen, dbURL) })
-	err = g.Wait()
-	if errors.Is(err, context.Canceled) || ctx.Err() != nil {
-		fmt.Println("\nStopped; the throwaway database and data directory are removed.")
-		return nil
-	}
-	return err
+	return g.Wait()
 }
 
 func seed(ctx context.Context, url string, n int) error {
@@ -179,24 +194,31 @@ func trickle(ctx context.Context, url string, n int, perSec float64) error {
 	}
 }
 
-// announce waits for the API and prints queries to try.
+// announce waits until the API answers and every table's snapshot is
+// indexed, showing the progress, and then prints queries to try: printed
+// earlier, a quick first query would find no index yet.
 func announce(ctx context.Context, base, dbURL string) error {
+	fmt.Println("Indexing the catalogue…")
+	last := ""
 	for {
-		res, err := http.Get(base + "/health")
+		st, err := fetchStatus(ctx, base)
 		if err == nil {
-			res.Body.Close()
-			if res.StatusCode == 200 {
+			if line := progress(st); line != last {
+				fmt.Println("  " + line)
+				last = line
+			}
+			if indexed(st) && searchable(ctx, base, "products", "categories") {
 				break
 			}
 		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(200 * time.Millisecond):
+		case <-time.After(500 * time.Millisecond):
 		}
 	}
 	fmt.Printf(`
-Walsearch is running. The catalogue is being indexed and changes stream in live.
+Walsearch is running. The catalogue is indexed and changes stream in live.
 
   PostgreSQL:  psql '%s'
   Search API:  %s
@@ -213,4 +235,80 @@ Ctrl-C stops everything.
 `, dbURL, base, base, base, base, base, base)
 	<-ctx.Done()
 	return ctx.Err()
+}
+
+// demoStatus is the part of GET /status the demo reads.
+type demoStatus struct {
+	Tables []struct {
+		Table        string `json:"table"`
+		Snapshot     string `json:"snapshot"`
+		SnapshotRows uint64 `json:"snapshot_rows"`
+		Documents    int64  `json:"documents"`
+	} `json:"tables"`
+}
+
+func fetchStatus(ctx context.Context, base string) (*demoStatus, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/status", nil)
+	if err != nil {
+		return nil, err
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET /status: %s", res.Status)
+	}
+	var st demoStatus
+	if err := json.NewDecoder(res.Body).Decode(&st); err != nil {
+		return nil, fmt.Errorf("GET /status: %w", err)
+	}
+	return &st, nil
+}
+
+// progress says how far each table is, e.g. "products: snapshot running,
+// 3000 documents indexed".
+func progress(st *demoStatus) string {
+	if len(st.Tables) == 0 {
+		return "starting…"
+	}
+	var parts []string
+	for _, t := range st.Tables {
+		parts = append(parts, fmt.Sprintf("%s: snapshot %s, %d documents indexed", t.Table, t.Snapshot, max(t.Documents, 0)))
+	}
+	return strings.Join(parts, "; ")
+}
+
+// searchable reports whether a search of each index answers 200: the API
+// learns of a new index shortly after it is created.
+func searchable(ctx context.Context, base string, indices ...string) bool {
+	for _, index := range indices {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/search",
+			strings.NewReader(`{"index":"`+index+`","page_size":1}`))
+		if err != nil {
+			return false
+		}
+		req.Header.Set("Content-Type", "application/json")
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return false
+		}
+		res.Body.Close()
+		if res.StatusCode != http.StatusOK {
+			return false
+		}
+	}
+	return true
+}
+
+// indexed reports whether both tables' snapshots are done and searchable.
+func indexed(st *demoStatus) bool {
+	done := 0
+	for _, t := range st.Tables {
+		if t.Snapshot == "done" && t.Documents >= int64(t.SnapshotRows) && t.Documents > 0 {
+			done++
+		}
+	}
+	return done == 2
 }
