@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -39,8 +40,12 @@ type Config struct {
 	DataDir string
 	// Listen makes the embedded server accept NATS clients on this address
 	// (e.g. 127.0.0.1:4222) so other walsearch processes can share it.
-	// Default: "" (no listening port; in-process connections only).
+	// Default: "" (a free loopback port for clients with the token kept in
+	// DataDir/nats-access.json, mode 0600: the walsearch commands on this
+	// machine).
 	Listen string
+	// Token authenticates to URL. Default: "" (none).
+	Token string
 	// Replicas is the JetStream replica count of Walsearch's streams; use 3
 	// on a three-node cluster. Default: 1.
 	Replicas int
@@ -85,6 +90,7 @@ type Bus struct {
 	cfg    Config
 	log    *slog.Logger
 	server *server.Server // nil when external
+	access LocalAccess    // what LocalAccessFile says of the embedded server
 	nc     *nats.Conn
 	js     jetstream.JetStream
 	state  *KV
@@ -105,13 +111,31 @@ func Open(ctx context.Context, cfg Config) (*Bus, error) {
 	b.log = b.log.With("component", "bus")
 	var err error
 	if cfg.URL == "" {
-		b.server, err = startEmbedded(filepath.Join(cfg.DataDir, "nats"), cfg.Listen, b.log)
+		token := ""
+		if cfg.Listen == "" {
+			if token, err = newToken(); err != nil {
+				return nil, err
+			}
+		}
+		b.server, err = startEmbedded(filepath.Join(cfg.DataDir, "nats"), cfg.Listen, token, b.log)
 		if err != nil {
 			return nil, err
 		}
-		b.nc, err = nats.Connect("", nats.InProcessServer(b.server), nats.Name("walsearch"))
+		opts := []nats.Option{nats.InProcessServer(b.server), nats.Name("walsearch")}
+		if token != "" {
+			opts = append(opts, nats.Token(token))
+		}
+		b.nc, err = nats.Connect("", opts...)
+		if err == nil {
+			b.access = LocalAccess{URL: "nats://" + DialAddr(b.server.Addr().String()), Token: token, PID: os.Getpid()}
+			err = writeLocalAccess(cfg.DataDir, b.access)
+		}
 	} else {
-		b.nc, err = nats.Connect(cfg.URL, nats.Name("walsearch"), nats.MaxReconnects(-1))
+		opts := []nats.Option{nats.Name("walsearch"), nats.MaxReconnects(-1)}
+		if cfg.Token != "" {
+			opts = append(opts, nats.Token(cfg.Token))
+		}
+		b.nc, err = nats.Connect(cfg.URL, opts...)
 	}
 	if err != nil {
 		b.Close()
@@ -175,6 +199,9 @@ func (b *Bus) Ping(ctx context.Context) error {
 // Close drains the connection and stops the embedded server. It is idempotent.
 func (b *Bus) Close() error {
 	b.closeOnce.Do(func() {
+		if b.access.URL != "" {
+			removeLocalAccess(b.cfg.DataDir, b.access)
+		}
 		if b.nc != nil {
 			_ = b.nc.Drain()
 			b.nc.Close()

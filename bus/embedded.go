@@ -1,6 +1,7 @@
 package bus
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -11,18 +12,24 @@ import (
 )
 
 // startEmbedded runs a JetStream-enabled nats-server storing under storeDir.
-// With listen empty it opens no port: stages connect in-process.
-func startEmbedded(storeDir, listen string, log *slog.Logger) (*server.Server, error) {
+// With listen empty it listens on a free loopback port for clients with
+// token only (the walsearch commands on this machine; stages connect
+// in-process); with listen set it takes any client there.
+func startEmbedded(storeDir, listen, token string, log *slog.Logger) (*server.Server, error) {
 	opts := &server.Options{
 		ServerName:         "walsearch",
 		JetStream:          true,
 		StoreDir:           storeDir,
 		NoSigs:             true,
-		DontListen:         listen == "",
 		MaxPayload:         8 << 20,
 		JetStreamMaxMemory: 64 << 20,
 	}
-	if listen != "" {
+	if listen == "" {
+		if token == "" {
+			return nil, errors.New("start embedded nats: the loopback listener needs a token")
+		}
+		opts.Host, opts.Port, opts.Authorization = "127.0.0.1", server.RANDOM_PORT, token
+	} else {
 		host, port, err := net.SplitHostPort(listen)
 		if err != nil {
 			return nil, fmt.Errorf("nats.listen %q: %w", listen, err)

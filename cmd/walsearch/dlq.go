@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -32,11 +31,11 @@ process — a script that threw or ran out of time, a document Elasticsearch
 rejected — with the original event, the stage, the error, the script's stack
 trace and the time. Entries stay until replayed or purged.
 
-dlq reaches the bus from the same configuration as walsearch run. The embedded
-NATS store under data_dir can be opened by one process at a time: while
-walsearch run holds it, dlq connects to the address in nats.listen of the
-same configuration (set it, e.g. 127.0.0.1:4222, to use dlq on a running
-instance), or to --nats-url.`,
+dlq reaches the bus from the same configuration as walsearch run, whether it
+runs or not: while walsearch run holds the embedded NATS store under
+data_dir, dlq connects to it on loopback with the access it keeps in
+data_dir/nats-access.json (readable by its user only). With nats.url set it
+uses that cluster.`,
 	}
 	cmd.PersistentFlags().StringVarP(&path, "config", "c", "", "path to walsearch.yaml")
 	config.AddFlags(cmd.PersistentFlags(), config.FlagDataDir, config.FlagNATSURL)
@@ -191,12 +190,16 @@ func openCLIBus(ctx context.Context, cfg config.Config) (*bus.Bus, error) {
 			return nil, fmt.Errorf("no walsearch bus under %s (data_dir): %w; set --data-dir, or --nats-url for an external bus", cfg.DataDir, err)
 		}
 		if pid, ok := storeHolder(store); ok {
-			if cfg.NATS.Listen == "" {
-				return nil, &storeInUseError{store: store, pid: pid}
+			// The running instance serves its bus on loopback and says
+			// where in data_dir (or on the configured nats.listen).
+			switch a, err := bus.ReadLocalAccess(cfg.DataDir); {
+			case err == nil:
+				bc.URL, bc.Token = a.URL, a.Token
+			case cfg.NATS.Listen != "":
+				bc.URL = "nats://" + bus.DialAddr(cfg.NATS.Listen)
+			default:
+				return nil, &storeInUseError{store: store, pid: pid, cause: err}
 			}
-			// The running instance serves its bus on nats.listen: reach
-			// it there, as --nats-url would.
-			bc.URL = "nats://" + dialAddr(cfg.NATS.Listen)
 		}
 	}
 	b, err := bus.Open(ctx, bc)
@@ -206,29 +209,18 @@ func openCLIBus(ctx context.Context, cfg config.Config) (*bus.Bus, error) {
 	return b, nil
 }
 
-// dialAddr turns a listen address into one to connect to: a wildcard host
-// (":4222", "0.0.0.0:4222", "[::]:4222") is reached on loopback.
-func dialAddr(listen string) string {
-	host, port, err := net.SplitHostPort(listen)
-	if err != nil {
-		return listen
-	}
-	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
-		host = "127.0.0.1"
-	}
-	return net.JoinHostPort(host, port)
-}
-
 // storeInUseError says that another process has the embedded store open.
 type storeInUseError struct {
 	store string
 	pid   int
+	cause error // why the running instance's local access could not be read
 }
 
 func (e *storeInUseError) Error() string {
-	return fmt.Sprintf("the embedded NATS store %s is in use by process %d (is walsearch run running?); "+
-		"only one process may open it. Set nats.listen in the configuration both use (e.g. WALSEARCH_NATS_LISTEN=127.0.0.1:4222) "+
-		"and restart walsearch run, or give this command --nats-url nats://<its nats.listen address>", e.store, e.pid)
+	return fmt.Sprintf("the embedded NATS store %s is in use by process %d, and its local access cannot be read (%v); "+
+		"only one process may open the store. Is the running walsearch an older version, or this command run by another user? "+
+		"Set nats.listen in the configuration both use (e.g. WALSEARCH_NATS_LISTEN=127.0.0.1:4222) "+
+		"and restart walsearch run, or give this command --nats-url nats://<its nats.listen address>", e.store, e.pid, e.cause)
 }
 
 // storeHolder finds another process with a file under store open. nats-server

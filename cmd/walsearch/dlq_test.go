@@ -123,15 +123,22 @@ func TestDLQRefusesAStoreInUse(t *testing.T) {
 	store := filepath.Join(dataDir, "nats")
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		if _, held := storeHolder(store); held {
+		_, statErr := os.Stat(filepath.Join(dataDir, bus.LocalAccessFile))
+		if _, held := storeHolder(store); held && statErr == nil {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("walsearch run never opened its store")
+			t.Fatal("walsearch run never opened its store and wrote its local access")
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 
+	// A running instance says in data_dir how to reach it (see
+	// TestCommandsReachARunningInstanceFromItsConfig); one that does not
+	// (an older version: fault injected by removing the file) is refused.
+	if err := os.Remove(filepath.Join(dataDir, bus.LocalAccessFile)); err != nil {
+		t.Fatal(err)
+	}
 	_, err := runCLI(t, nil, "dlq", "list", "--data-dir", dataDir)
 	var inUse *storeInUseError
 	if !errors.As(err, &inUse) || inUse.pid != p.cmd.Process.Pid {

@@ -35,10 +35,10 @@ public.users, "schema.table" otherwise, or the name a script routes to):
 Searches go through the alias and see the old index or the new one, never a
 half-built one. One reindex runs at a time.
 
-The request travels through the bus. While walsearch run holds the embedded
-NATS store, this command reaches it at nats.listen of the same configuration
-(set it, e.g. 127.0.0.1:4222), or at --nats-url. Requested while walsearch is
-stopped, the reindex starts with the next walsearch run.`,
+The request travels through the bus, reached from the same configuration as
+walsearch run whether it runs or not (a running instance on loopback, with
+the access it keeps in data_dir). Requested while walsearch is stopped, the
+reindex starts with the next walsearch run.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg, err := config.Load(path, m.Env, cmd.Flags())
