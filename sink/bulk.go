@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -323,6 +324,12 @@ func (s *Sink) send(ctx context.Context, items []item, body []byte) error {
 			}
 			s.adapt(took, true)
 			s.transient(err.Error())
+			if errors.Is(err, context.DeadlineExceeded) && len(items) > 1 {
+				// A request the engine cannot answer within the timeout
+				// would time out again as it is: send it in two halves,
+				// in order, each splitting further if need be.
+				return s.sendHalves(ctx, items)
+			}
 			continue
 		}
 		switch {
@@ -360,6 +367,22 @@ func (s *Sink) send(ctx context.Context, items []item, body []byte) error {
 		}
 		body = buf.Bytes()
 	}
+}
+
+// sendHalves sends items as two bulk requests, the first half first.
+func (s *Sink) sendHalves(ctx context.Context, items []item) error {
+	s.record(func(st *Status) { st.Splits++ })
+	h := len(items) / 2
+	for _, part := range [][]item{items[:h], items[h:]} {
+		var buf bytes.Buffer
+		for _, it := range part {
+			appendAction(&buf, it)
+		}
+		if err := s.send(ctx, part, buf.Bytes()); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (s *Sink) doBulk(ctx context.Context, body []byte) (int, []byte, error) {

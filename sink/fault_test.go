@@ -559,3 +559,30 @@ func TestSinkSaysWhatToFixWhenCredentialsAreRefused(t *testing.T) {
 		t.Fatalf("%d documents dead-lettered for refused credentials", n)
 	}
 }
+
+// TestSinkSplitsABulkRequestThatTimesOut: an engine that cannot answer a
+// large bulk request within the client's timeout (a fault injector delays
+// every request of two items or more past it) gets the request again in
+// halves, down to single documents, instead of the same request for ever.
+func TestSinkSplitsABulkRequestThatTimesOut(t *testing.T) {
+	t.Parallel()
+	const n = 40
+	e, srv := newHTTPEnv(t, 300*time.Millisecond)
+	e.publish(idx("warmup", 1, `{"n":0}`))
+	cfg := sink.DefaultConfig()
+	cfg.MaxBackoff, cfg.MaxBatchSize = 100*time.Millisecond, 50
+	s := e.start(cfg)
+	e.waitFor("warm-up acknowledged", func() bool { _, un := e.consumerState(); return un == 0 })
+
+	srv.Inject(faultes.Fault{Delay: 700 * time.Millisecond, MinItems: 2})
+	e.publish(history(n)...)
+	e.waitFor("backlog drained", func() bool { _, un := e.consumerState(); return un == 0 })
+	want := expected(n)
+	got, count := e.state("users", n)
+	if msg := sameState(got, want); msg != "" || count != int64(len(want))+1 {
+		t.Fatalf("after the timeouts: %s; search count %d, want %d", msg, count, len(want)+1)
+	}
+	if st := s.Status(); st.Splits == 0 || st.DeadLetters != 0 {
+		t.Fatalf("status: %+v; want splits and no dead letters", st)
+	}
+}

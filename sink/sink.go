@@ -184,11 +184,14 @@ type DeadLetters interface {
 
 // Status is a point-in-time view of the sink's progress.
 type Status struct {
-	Indexed     uint64  `json:"documents_indexed"`
-	Deleted     uint64  `json:"documents_deleted"`
-	Stale       uint64  `json:"stale_writes_skipped"`
-	DeadLetters uint64  `json:"dead_lettered"`
-	Retries     uint64  `json:"retries"`
+	Indexed     uint64 `json:"documents_indexed"`
+	Deleted     uint64 `json:"documents_deleted"`
+	Stale       uint64 `json:"stale_writes_skipped"`
+	DeadLetters uint64 `json:"dead_lettered"`
+	Retries     uint64 `json:"retries"`
+	// Splits counts bulk requests that timed out and were sent again as
+	// two halves.
+	Splits      uint64  `json:"timeout_splits"`
 	LastVersion bus.LSN `json:"last_written_lsn"`
 	// AppliedLSN is the latest watermark reached: every transaction that
 	// committed before it is written to the search engine (visible after the

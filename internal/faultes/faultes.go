@@ -39,6 +39,9 @@ type Fault struct {
 	Count int
 	// All applies the fault to every request, not only _bulk.
 	All bool
+	// MinItems limits the fault to bulk requests of at least this many
+	// items; 0 means any size.
+	MinItems int
 	// Hold keeps the request received and unanswered, without passing it
 	// on, until Release (then it is handled normally) or until the client
 	// goes away (then it is dropped: the engine never sees it). Held says
@@ -160,11 +163,14 @@ func (s *Server) LargestBulk() int64 { return s.largestBulk.Load() }
 func (s *Server) BulkItems() int64 { return s.items.Load() }
 
 // take returns the fault to apply to a request, counting it down.
-func (s *Server) take(isBulk bool) *Fault {
+func (s *Server) take(isBulk bool, body []byte) *Fault {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	f := s.fault
 	if f == nil || (!isBulk && !f.All) {
+		return nil
+	}
+	if f.MinItems > 0 && (!isBulk || countItems(body) < f.MinItems) {
 		return nil
 	}
 	if f.Count > 0 {
@@ -200,7 +206,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		})
 		return
 	}
-	f := s.take(isBulk)
+	f := s.take(isBulk, body)
 	if f != nil {
 		s.faulted.Add(1)
 		if f.Delay > 0 {
