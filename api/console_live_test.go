@@ -245,7 +245,7 @@ func TestConsoleEndpointsLive(t *testing.T) {
 	}
 
 	// The console's files answer without a key; unknown ones are 404.
-	for path, want := range map[string]string{"/ui": "<title>Walsearch console</title>", "/ui/console.js": "/dlq/", "/ui/console.css": "progress"} {
+	for path, want := range map[string]string{"/ui": "<title>Walsearch console</title>", "/ui/": "<title>Walsearch console</title>", "/ui/console.js": "/dlq/", "/ui/console.css": "progress"} {
 		code, raw, _ := lp.sendAs("", "GET", path, "", "")
 		if code != 200 || !strings.Contains(string(raw), want) {
 			t.Errorf("GET %s without a key: %d, body has %q: %v", path, code, want, strings.Contains(string(raw), want))

@@ -266,6 +266,9 @@ async function refresh() {
     $("updated").dataset.ok = "1";
     if (!$("s-index").options.length) loadIndices();
   }
+  // A refresh started meanwhile (by a replay or a new key) set a timer too:
+  // keep one, so the refreshes never multiply.
+  clearTimeout(timer);
   if (!state.needKey) timer = setTimeout(refresh, REFRESH_MS);
 }
 
