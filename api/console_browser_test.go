@@ -299,3 +299,26 @@ func TestConsoleInBrowser(t *testing.T) {
 		document.querySelector("#s-results tbody tr td").textContent === "1948" && !document.getElementById("s-prev").disabled`, within)
 	b.screenshot("console-search")
 }
+
+// TestConsoleInBrowserWithoutKeys opens the console of an API without keys
+// (loopback only): it never asks for a key and shows the pipeline at once.
+func TestConsoleInBrowserWithoutKeys(t *testing.T) {
+	t.Parallel()
+	b := newBrowser(t)
+	lp := startLivePipeline(t, 40)
+	within := 120 * time.Second
+	b.do("open the console", chromedp.Navigate(lp.base+"/ui"))
+	b.waitFor("users at 100% without a key", `(() => {
+		const q = (s) => document.querySelector(s);
+		return q('[data-progress="users"]')?.textContent === "100%" &&
+			q('[data-documents="users"]')?.textContent === "40" &&
+			q('[data-engine-index="users"]') !== null && q('#updated').dataset.ok === "1" &&
+			q('#key-panel').hidden && q('#error').hidden && q('#s-index option[value="users"]') !== null;
+	})()`, within)
+	b.fill("search", map[string]string{"#s-index": "users", "#s-filters": `{"status": "active"}`})
+	b.do("search", chromedp.Click(chromedp.CSS("#s-run")))
+	b.waitFor("20 active users", `document.getElementById("s-meta").dataset.total === "20"`, within)
+	if curl := eval[string](b, `document.getElementById("s-curl").textContent`); strings.Contains(curl, "Authorization") {
+		t.Errorf("curl command without keys sends a key:\n%s", curl)
+	}
+}
