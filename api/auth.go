@@ -73,13 +73,14 @@ func (kr keyring) find(token string) (*keyEntry, bool) {
 
 const localsKey = "walsearch.key"
 
-// publicPaths answer without a key: liveness probes and the API description.
+// publicPaths answer without a key: liveness probes and the API description
+// (and the web console's static files, see isConsoleAsset).
 var publicPaths = map[string]bool{"/health": true, "/openapi.json": true}
 
 // authenticate requires a valid key (Authorization: Bearer or X-API-Key)
 // when keys are configured.
 func (s *Server) authenticate(c *fiber.Ctx) error {
-	if len(s.keys) == 0 || publicPaths[c.Path()] {
+	if len(s.keys) == 0 || publicPaths[c.Path()] || isConsoleAsset(c.Path()) {
 		return c.Next()
 	}
 	token := c.Get(fiber.HeaderAuthorization)

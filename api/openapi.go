@@ -2,6 +2,7 @@ package api
 
 import (
 	"encoding/json"
+	"fmt"
 
 	"github.com/gofiber/fiber/v2"
 )
@@ -100,6 +101,31 @@ func openAPI() obj {
 				"summary": "Prometheus metrics (a key limited to some indices gets 403)", "operationId": "metrics",
 				"responses": merge(obj{"200": obj{"description": "Prometheus text format",
 					"content": obj{"text/plain": obj{"schema": str}}}}, errorReplies("401", "403", "429")),
+			}},
+			"/engine": obj{"get": obj{
+				"summary": "The search engine's circuit breaker, and each index's current version and document count", "operationId": "engine",
+				"responses": merge(obj{"200": reply("engine state", anyObj)}, errorReplies("401", "429", "503")),
+			}},
+			"/dlq": obj{"get": obj{
+				"summary": "Dead letters, oldest first, with their errors (a key limited to some indices sees its tables' only)", "operationId": "listDeadLetters",
+				"parameters": []any{param("limit", "query", fmt.Sprintf("at most this many (1-%d, default %d)", MaxDLQLimit, DefaultDLQLimit), integer, false)},
+				"responses":  merge(obj{"200": reply("dead letters", anyObj)}, errorReplies("400", "401", "429", "503")),
+			}},
+			"/dlq/{seq}/replay": obj{"post": obj{
+				"summary": "Publish a dead letter's event again and remove the entry (send Content-Type: application/json)", "operationId": "replayDeadLetter",
+				"parameters": []any{param("seq", "path", "the dead letter's sequence number (GET /dlq)", integer, true)},
+				"responses":  merge(obj{"200": reply("replayed", anyObj)}, errorReplies("400", "401", "404", "409", "415", "429", "503")),
+			}},
+			"/ui": obj{"get": obj{
+				"summary": "The web console (a page that asks for the API key and then calls this API)", "operationId": "console",
+				"security":  []any{},
+				"responses": obj{"200": obj{"description": "HTML page", "content": obj{"text/html": obj{"schema": str}}}},
+			}},
+			"/ui/{file}": obj{"get": obj{
+				"summary": "The web console's scripts and style sheets", "operationId": "consoleFile",
+				"security":   []any{},
+				"parameters": []any{param("file", "path", "file name", str, true)},
+				"responses":  obj{"200": obj{"description": "static file"}, "404": obj{"description": "no such file"}},
 			}},
 			"/openapi.json": obj{"get": obj{
 				"summary": "This document", "operationId": "openapi", "security": []any{},

@@ -155,6 +155,8 @@ type Server struct {
 	metrics    *metrics
 	fallback   *pgFallback
 	health     *healthCache
+	// deadLetters serves GET /dlq and replays; nil answers 503.
+	deadLetters DeadLetterStore
 
 	ready chan struct{}
 	mu    sync.Mutex
@@ -251,6 +253,11 @@ func (s *Server) routes() {
 	s.app.Get("/indices/:index/fields", s.fieldsHandler)
 	s.app.Get("/status", s.statusHandler)
 	s.app.Get("/metrics", s.metricsHandler)
+	s.app.Get("/engine", s.engineHandler)
+	s.app.Get("/dlq", s.dlqHandler)
+	s.app.Post("/dlq/:seq/replay", s.dlqReplayHandler)
+	s.app.Get("/ui", s.consoleHandler)
+	s.app.Get("/ui/:file", s.consoleFileHandler)
 }
 
 // requestContext bounds a request's work by Config.RequestTimeout.

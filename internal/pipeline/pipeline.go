@@ -429,7 +429,7 @@ func (p *Pipeline) newAPI() (*api.Server, error) {
 		},
 		StatusFunc: status,
 	}
-	var opts []api.Option
+	opts := []api.Option{api.WithDeadLetters(&deadLetterStore{js: p.Bus.JetStream()})}
 	if a.Fallback == api.FallbackPostgres {
 		opts = append(opts, api.WithPostgres(connect))
 	}
