@@ -47,6 +47,6 @@ Watch the capture's log or GET /status (capture.backfills) for progress.`,
 	}
 	cmd.Flags().StringVarP(&path, "config", "c", "", "path to walsearch.yaml")
 	cmd.Flags().Float64Var(&rate, "rate", 0, "read at most this many rows per second; 0 = no limit")
-	config.AddFlags(cmd.Flags())
+	config.AddFlags(cmd.Flags(), config.FlagPostgresURL)
 	return cmd
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -33,11 +34,12 @@ trace and the time. Entries stay until replayed or purged.
 
 dlq reaches the bus from the same configuration as walsearch run. The embedded
 NATS store under data_dir can be opened by one process at a time: while
-walsearch run holds it, start run with nats.listen (e.g. 127.0.0.1:4222) and
-give this command --nats-url nats://127.0.0.1:4222.`,
+walsearch run holds it, dlq connects to the address in nats.listen of the
+same configuration (set it, e.g. 127.0.0.1:4222, to use dlq on a running
+instance), or to --nats-url.`,
 	}
 	cmd.PersistentFlags().StringVarP(&path, "config", "c", "", "path to walsearch.yaml")
-	config.AddFlags(cmd.PersistentFlags())
+	config.AddFlags(cmd.PersistentFlags(), config.FlagDataDir, config.FlagNATSURL)
 
 	var stage string
 	var limit int
@@ -189,7 +191,12 @@ func openCLIBus(ctx context.Context, cfg config.Config) (*bus.Bus, error) {
 			return nil, fmt.Errorf("no walsearch bus under %s (data_dir): %w; set --data-dir, or --nats-url for an external bus", cfg.DataDir, err)
 		}
 		if pid, ok := storeHolder(store); ok {
-			return nil, &storeInUseError{store: store, pid: pid}
+			if cfg.NATS.Listen == "" {
+				return nil, &storeInUseError{store: store, pid: pid}
+			}
+			// The running instance serves its bus on nats.listen: reach
+			// it there, as --nats-url would.
+			bc.URL = "nats://" + dialAddr(cfg.NATS.Listen)
 		}
 	}
 	b, err := bus.Open(ctx, bc)
@@ -197,6 +204,19 @@ func openCLIBus(ctx context.Context, cfg config.Config) (*bus.Bus, error) {
 		return nil, fmt.Errorf("open bus: %w", err)
 	}
 	return b, nil
+}
+
+// dialAddr turns a listen address into one to connect to: a wildcard host
+// (":4222", "0.0.0.0:4222", "[::]:4222") is reached on loopback.
+func dialAddr(listen string) string {
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return listen
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, port)
 }
 
 // storeInUseError says that another process has the embedded store open.
@@ -207,8 +227,8 @@ type storeInUseError struct {
 
 func (e *storeInUseError) Error() string {
 	return fmt.Sprintf("the embedded NATS store %s is in use by process %d (is walsearch run running?); "+
-		"only one process may open it. Run walsearch with nats.listen set (e.g. WALSEARCH_NATS_LISTEN=127.0.0.1:4222) "+
-		"and give this command --nats-url nats://127.0.0.1:4222", e.store, e.pid)
+		"only one process may open it. Set nats.listen in the configuration both use (e.g. WALSEARCH_NATS_LISTEN=127.0.0.1:4222) "+
+		"and restart walsearch run, or give this command --nats-url nats://<its nats.listen address>", e.store, e.pid)
 }
 
 // storeHolder finds another process with a file under store open. nats-server

@@ -147,6 +147,11 @@ func TestDLQRefusesAStoreInUse(t *testing.T) {
 	if err != nil || !strings.HasPrefix(out, "SEQ") {
 		t.Fatalf("dlq list through nats.url: %v\n%s", err, out)
 	}
+	// With run's own configuration, nats.listen there is enough.
+	out, err = runCLI(t, nil, "dlq", "list", "--config", cfgPath)
+	if err != nil || !strings.HasPrefix(out, "SEQ") {
+		t.Fatalf("dlq list with the configuration of the running instance (nats.listen): %v\n%s", err, out)
+	}
 	if err := p.stop(syscall.SIGTERM); err != nil {
 		t.Fatalf("walsearch run: %v", err)
 	}

@@ -36,8 +36,8 @@ Searches go through the alias and see the old index or the new one, never a
 half-built one. One reindex runs at a time.
 
 The request travels through the bus. While walsearch run holds the embedded
-NATS store, start it with nats.listen (e.g. 127.0.0.1:4222) and give this
-command --nats-url nats://127.0.0.1:4222. Requested while walsearch is
+NATS store, this command reaches it at nats.listen of the same configuration
+(set it, e.g. 127.0.0.1:4222), or at --nats-url. Requested while walsearch is
 stopped, the reindex starts with the next walsearch run.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -70,7 +70,7 @@ stopped, the reindex starts with the next walsearch run.`,
 	cmd.Flags().StringVarP(&path, "config", "c", "", "path to walsearch.yaml")
 	cmd.Flags().BoolVar(&wait, "wait", true, "follow the reindex until the alias is swapped")
 	cmd.Flags().DurationVar(&timeout, "timeout", 0, "give up following after this long (0 = no limit); the reindex goes on")
-	config.AddFlags(cmd.Flags())
+	config.AddFlags(cmd.Flags(), config.FlagDataDir, config.FlagNATSURL)
 	return cmd
 }
 

@@ -58,7 +58,7 @@ is picked up again on the next start.`,
 	}
 	cmd.Flags().StringVarP(&path, "config", "c", "", "path to walsearch.yaml")
 	cmd.Flags().StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file (read it with go tool pprof)")
-	config.AddFlags(cmd.Flags())
+	config.AddFlags(cmd.Flags(), config.AllFlags...)
 	return cmd
 }
 

@@ -86,6 +86,6 @@ snapshot.`,
 	cmd.Flags().StringVarP(&path, "config", "c", "", "path to walsearch.yaml")
 	cmd.Flags().BoolVar(&yes, "yes", false, "remove what is listed (without it, only list it)")
 	cmd.Flags().StringVar(&owner, "owner", "", "also remove what this owner id recorded (an instance gone for good)")
-	config.AddFlags(cmd.Flags())
+	config.AddFlags(cmd.Flags(), config.FlagPostgresURL, config.FlagDataDir, config.FlagNATSURL)
 	return cmd
 }

@@ -102,7 +102,7 @@ Rows read with --from-db go through the same type conversion as capture
 	}
 	f := cmd.Flags()
 	f.StringVarP(&path, "config", "c", "", "path to walsearch.yaml")
-	config.AddFlags(f)
+	config.AddFlags(f, config.FlagPostgresURL, config.FlagScriptsDir, config.FlagLogLevel)
 	f.StringArrayVar(&rows, "row", nil, "a row as a JSON object (repeatable)")
 	f.StringSliceVar(&keyCols, "key", []string{"id"}, "with --row: the primary-key columns")
 	f.StringVar(&op, "op", "", "operation: insert, update, read or delete (default insert for --row, read for --from-db)")

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"slices"
 	"strings"
 	"testing"
 )
@@ -32,6 +33,37 @@ func TestDLQRefusesAnUnknownStage(t *testing.T) {
 		_, err := runCLI(t, nil, append(args, "--data-dir", t.TempDir())...)
 		if err == nil || !strings.Contains(err.Error(), `--stage "bogus": no such stage`) || !strings.Contains(err.Error(), "transform and sink") {
 			t.Errorf("walsearch %s: %v", strings.Join(args, " "), err)
+		}
+	}
+}
+
+// TestSubcommandHelpListsOnlyItsSettings: each command's --help lists the
+// configuration flags it reads and no other (every command listed all of
+// them: backfill offered --api-listen, dlq --postgres-url, ...).
+func TestSubcommandHelpListsOnlyItsSettings(t *testing.T) {
+	all := []string{"--data-dir", "--postgres-url", "--tables", "--elasticsearch-url",
+		"--nats-url", "--scripts-dir", "--api-listen", "--log-level"}
+	for _, tc := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"run"}, all},
+		{[]string{"dlq", "list"}, []string{"--data-dir", "--nats-url"}},
+		{[]string{"dlq", "purge"}, []string{"--data-dir", "--nats-url"}},
+		{[]string{"reindex"}, []string{"--data-dir", "--nats-url"}},
+		{[]string{"backfill"}, []string{"--postgres-url"}},
+		{[]string{"teardown"}, []string{"--postgres-url", "--data-dir", "--nats-url"}},
+		{[]string{"transform", "test"}, []string{"--postgres-url", "--scripts-dir", "--log-level"}},
+	} {
+		out, err := runCLI(t, nil, append(tc.args, "--help")...)
+		if err != nil {
+			t.Fatalf("walsearch %s --help: %v", strings.Join(tc.args, " "), err)
+		}
+		for _, f := range all {
+			listed := strings.Contains(out, "  "+f+" ") || strings.Contains(out, ", "+f+" ")
+			if want := slices.Contains(tc.want, f); listed != want {
+				t.Errorf("walsearch %s --help lists %s: %v, want %v\n%s", strings.Join(tc.args, " "), f, listed, want, out)
+			}
 		}
 	}
 }

@@ -362,7 +362,7 @@ func flagKey(fs *pflag.FlagSet) func(f *pflag.Flag) (string, any) {
 	}
 }
 
-// flagKeys lists the flags that set configuration keys.
+// flagKeys maps each flag to the key it sets.
 var flagKeys = map[string]string{
 	"data-dir":          "data_dir",
 	"postgres-url":      "postgres.url",
@@ -374,17 +374,53 @@ var flagKeys = map[string]string{
 	"log-level":         "log.level",
 }
 
-// AddFlags registers the configuration flags on fs.
-func AddFlags(fs *pflag.FlagSet) {
+// Flag names a configuration key that a command takes as a flag.
+type Flag string
+
+// The configuration keys with a flag of their own.
+const (
+	FlagDataDir          Flag = "data-dir"
+	FlagPostgresURL      Flag = "postgres-url"
+	FlagTables           Flag = "tables"
+	FlagElasticsearchURL Flag = "elasticsearch-url"
+	FlagNATSURL          Flag = "nats-url"
+	FlagScriptsDir       Flag = "scripts-dir"
+	FlagAPIListen        Flag = "api-listen"
+	FlagLogLevel         Flag = "log-level"
+)
+
+// AllFlags are the flags of every configuration key that has one, in the
+// order --help lists them.
+var AllFlags = []Flag{FlagDataDir, FlagPostgresURL, FlagTables, FlagElasticsearchURL,
+	FlagNATSURL, FlagScriptsDir, FlagAPIListen, FlagLogLevel}
+
+// AddFlags defines the given flags on fs, so that a command's --help lists
+// only the settings it uses. It panics on a flag that names no key: that is
+// a programming error, like defining a flag twice.
+func AddFlags(fs *pflag.FlagSet, flags ...Flag) {
 	d := Default()
-	fs.String("data-dir", d.DataDir, "directory for the embedded NATS store and search engine (data_dir)")
-	fs.String("postgres-url", "", "PostgreSQL connection URL (postgres.url)")
-	fs.StringSlice("tables", nil, "tables to capture, comma-separated; empty = all (postgres.tables)")
-	fs.String("elasticsearch-url", "", "Elasticsearch URL; empty = embedded engine (elasticsearch.url)")
-	fs.String("nats-url", "", "external NATS URL; empty = embedded server (nats.url)")
-	fs.String("scripts-dir", d.ScriptsDir, "folder of per-table transform.js scripts (scripts_dir)")
-	fs.String("api-listen", d.API.Listen, "address of the search API (api.listen)")
-	fs.String("log-level", d.Log.Level, "debug, info, warn or error (log.level)")
+	for _, f := range flags {
+		switch f {
+		case FlagDataDir:
+			fs.String(string(f), d.DataDir, "directory for the embedded NATS store and search engine (data_dir)")
+		case FlagPostgresURL:
+			fs.String(string(f), "", "PostgreSQL connection URL (postgres.url)")
+		case FlagTables:
+			fs.StringSlice(string(f), nil, "tables to capture, comma-separated; empty = all (postgres.tables)")
+		case FlagElasticsearchURL:
+			fs.String(string(f), "", "Elasticsearch URL; empty = embedded engine (elasticsearch.url)")
+		case FlagNATSURL:
+			fs.String(string(f), "", "external NATS URL; empty = embedded server (nats.url)")
+		case FlagScriptsDir:
+			fs.String(string(f), d.ScriptsDir, "folder of per-table transform.js scripts (scripts_dir)")
+		case FlagAPIListen:
+			fs.String(string(f), d.API.Listen, "address of the search API (api.listen)")
+		case FlagLogLevel:
+			fs.String(string(f), d.Log.Level, "debug, info, warn or error (log.level)")
+		default:
+			panic(fmt.Sprintf("config.AddFlags: no flag %q", f))
+		}
+	}
 }
 
 // Redact hides the password in a URL.
