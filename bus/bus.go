@@ -33,25 +33,25 @@ const (
 type Config struct {
 	// URL of an external NATS cluster. Empty runs an embedded nats-server.
 	// Default: "" (embedded).
-	URL string
+	URL string `koanf:"url" help:"URL of an external NATS cluster; empty runs an embedded server with its store under data_dir"`
 	// DataDir is where the embedded server keeps JetStream files
 	// (DataDir/nats). Required when URL is empty.
-	DataDir string
+	DataDir string `koanf:"-"`
 	// Listen makes the embedded server accept NATS clients on this address
 	// (e.g. 127.0.0.1:4222) so other walsearch processes can share it.
 	// Default: "" (no listening port; in-process connections only).
-	Listen string
+	Listen string `koanf:"listen" help:"address where the embedded server also accepts NATS clients (e.g. 127.0.0.1:4222), so that walsearch dlq and reindex reach a running instance; empty means in-process only"`
 	// Replicas is the JetStream replica count of Walsearch's streams; use 3
 	// on a three-node cluster. Default: 1.
-	Replicas int
+	Replicas int `koanf:"replicas" help:"JetStream replicas of walsearch's streams (1 to 5); 3 on a three-node cluster"`
 	// DuplicateWindow is how long JetStream remembers message ids to drop
 	// republished events. Default: 2m.
-	DuplicateWindow time.Duration
+	DuplicateWindow time.Duration `koanf:"-"`
 	// AckWait is how long a delivered message may stay unacknowledged before
 	// JetStream delivers it again. Default: 15s.
-	AckWait time.Duration
+	AckWait time.Duration `koanf:"-"`
 	// Logger receives the embedded server's warnings and errors. Default: discard.
-	Logger *slog.Logger
+	Logger *slog.Logger `koanf:"-"`
 }
 
 // DefaultConfig returns a Config with every default filled in.

@@ -183,8 +183,8 @@ func (m *Main) withDLQ(cmd *cobra.Command, path string, fn func(context.Context,
 // command. With the embedded server it refuses a store another process has
 // open: two servers on one store would corrupt it.
 func openCLIBus(ctx context.Context, cfg config.Config) (*bus.Bus, error) {
-	bc := bus.DefaultConfig()
-	bc.URL, bc.DataDir, bc.Replicas = cfg.NATS.URL, cfg.DataDir, cfg.NATS.Replicas
+	bc := cfg.BusConfig()
+	bc.Listen = "" // a short-lived command serves no clients
 	if bc.URL == "" {
 		store := filepath.Join(cfg.DataDir, "nats")
 		if _, err := os.Stat(store); err != nil {

@@ -43,7 +43,7 @@ sink:
 `)
 	env := []string{"WALSEARCH_API_LISTEN=127.0.0.1:9100", "WALSEARCH_DATA_DIR=/from/env", "MAX_BATCH_SIZE=250", "SYNC_INTERVAL=0.5"}
 	fs := pflag.NewFlagSet("t", pflag.ContinueOnError)
-	AddFlags(fs)
+	AddFlags(fs, AllFlags...)
 	if err := fs.Parse([]string{"--data-dir=/from/flag"}); err != nil {
 		t.Fatal(err)
 	}

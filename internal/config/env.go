@@ -183,7 +183,7 @@ func walkKeys(t reflect.Type, prefix string, out map[string]string) {
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
 		name := f.Tag.Get("koanf")
-		if name == "" {
+		if name == "" || name == "-" {
 			continue
 		}
 		key := prefix + name
@@ -215,7 +215,7 @@ func normaliseValue(v any) any {
 		m := map[string]any{}
 		for i := 0; i < rv.NumField(); i++ {
 			tag := rv.Type().Field(i).Tag.Get("koanf")
-			if tag != "" {
+			if tag != "" && tag != "-" {
 				m[tag] = normaliseValue(rv.Field(i).Interface())
 			}
 		}

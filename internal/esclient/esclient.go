@@ -31,22 +31,22 @@ const EmbeddedURL = "http://eslite.embedded"
 type Config struct {
 	// URL of the cluster, e.g. https://es.example.com:9200. Empty means the
 	// embedded engine, reached through Transport.
-	URL      string
-	Username string
-	Password string
-	APIKey   string
+	URL      string `koanf:"url" help:"Elasticsearch or OpenSearch URL, http(s)://host:port; empty runs the embedded engine under data_dir"`
+	Username string `koanf:"username" help:"user name for basic authentication"`
+	Password string `koanf:"password" help:"password for basic authentication"`
+	APIKey   string `koanf:"api_key" help:"API key, instead of a user name and password"`
 	// CACert is a path to a PEM file of CA certificates to trust (for an
 	// https URL), instead of the system's.
-	CACert string
+	CACert string `koanf:"ca_cert" help:"PEM file of the certificate authorities to trust for an https URL, instead of the system's"`
 	// InsecureSkipVerify accepts any certificate the server presents, so
 	// that anyone on the path can read and change the traffic: for test
 	// clusters with self-signed certificates only. Prefer CACert.
-	InsecureSkipVerify bool
+	InsecureSkipVerify bool `koanf:"insecure_skip_verify" help:"accept any server certificate, so that anyone on the path can read the traffic: test clusters only; prefer ca_cert"`
 	// Transport overrides the HTTP transport (the embedded engine's
 	// RoundTripper, or a fault-injecting one in tests).
-	Transport http.RoundTripper
+	Transport http.RoundTripper `koanf:"-"`
 	// Timeout bounds each request. Default: 30s.
-	Timeout time.Duration
+	Timeout time.Duration `koanf:"-"`
 }
 
 // Validate reports every problem with c.

@@ -71,26 +71,22 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Pipeline,
 	p := &Pipeline{cfg: cfg, log: log, stages: map[string]*supervised{}}
 	// Scripts load once, here, so that a script that does not compile stops
 	// the start with its file and line instead of failing every batch.
-	sc := transform.DefaultScriptConfig()
-	sc.Dir, sc.Logger = cfg.ScriptsDir, log
-	sc.Timeout, sc.MaxDocBytes, sc.ReloadInterval, sc.Workers = cfg.Transform.Timeout, cfg.Transform.MaxDocBytes, cfg.Transform.ReloadInterval, cfg.Transform.Workers
-	sc.TimeoutRetries, sc.MaxTimeout = cfg.Transform.TimeoutRetries, cfg.Transform.MaxTimeout
+	sc := cfg.ScriptConfig()
+	sc.Logger = log
 	scripts, err := transform.LoadScripts(sc)
 	if err != nil {
 		return nil, err
 	}
 	p.Scripts = scripts
-	bc := bus.DefaultConfig()
-	bc.URL, bc.DataDir, bc.Listen, bc.Replicas, bc.Logger = cfg.NATS.URL, cfg.DataDir, cfg.NATS.Listen, cfg.NATS.Replicas, log
+	bc := cfg.BusConfig()
+	bc.Logger = log
 	b, err := bus.Open(ctx, bc)
 	if err != nil {
 		p.Close()
 		return nil, fmt.Errorf("open bus: %w", err)
 	}
 	p.Bus = b
-	ec := esclient.Config{URL: cfg.Elasticsearch.URL, Username: cfg.Elasticsearch.Username,
-		Password: cfg.Elasticsearch.Password, APIKey: cfg.Elasticsearch.APIKey, CACert: cfg.Elasticsearch.CACert,
-		InsecureSkipVerify: cfg.Elasticsearch.InsecureSkipVerify}
+	ec := cfg.ESConfig()
 	if ec.InsecureSkipVerify {
 		log.Warn("elasticsearch.insecure_skip_verify is on: the search engine's certificate is not checked; use elasticsearch.ca_cert outside test clusters")
 	}
@@ -177,8 +173,8 @@ func (p *Pipeline) runTransform(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	tc := transform.DefaultConfig()
-	tc.Logger, tc.Workers = p.log, p.cfg.Transform.Workers
+	tc := p.cfg.TransformConfig()
+	tc.Logger = p.log
 	st, err := transform.New(tc, src, sink.NewHandoff(p.sink), p.Bus, p.Scripts)
 	if err != nil {
 		return err
@@ -194,49 +190,16 @@ func (p *Pipeline) newSink(ctx context.Context) (*sink.Sink, error) {
 	if err != nil {
 		return nil, err
 	}
-	sc := sink.DefaultConfig()
-	sc.MinBatchSize, sc.MaxBatchSize, sc.SyncInterval, sc.RateLimit = p.cfg.Sink.MinBatchSize, p.cfg.Sink.MaxBatchSize, p.cfg.Sink.SyncInterval, p.cfg.Sink.RateLimit
-	sc.Concurrency, sc.ReindexGrace, sc.MaxContentLength = p.cfg.Sink.Concurrency, p.cfg.Sink.ReindexGrace, p.cfg.Sink.MaxContentLength
-	sc.Schemas, sc.Control = p.Bus.State(), p.Bus.State()
-	sc.Indices = map[string]sink.IndexConfig{}
-	for name, ic := range p.cfg.Indices {
-		sc.Indices[name] = sink.IndexConfig{Index: ic.Index, Settings: ic.Settings, Mappings: ic.Mappings}
-	}
-	sc.Logger = p.log
+	sc := p.cfg.SinkConfig()
+	sc.Schemas, sc.Control, sc.Logger = p.Bus.State(), p.Bus.State(), p.log
 	return sink.New(sc, src, p.ES, p.Bus)
 }
 
 func (p *Pipeline) newAPI() (*api.Server, error) {
-	ac := api.DefaultConfig()
-	a := p.cfg.API
-	ac.Listen, ac.Logger = a.Listen, p.log
-	ac.RateLimit, ac.RateBurst, ac.CursorSecret, ac.Fallback = a.RateLimit, a.RateBurst, a.CursorSecret, a.Fallback
-	if a.RequestTimeout > 0 {
-		ac.RequestTimeout = a.RequestTimeout
-	}
-	if a.BodyLimit > 0 {
-		ac.BodyLimit = a.BodyLimit
-	}
-	if a.MinLSNTimeout > 0 {
-		ac.MinLSNTimeout = a.MinLSNTimeout
-	}
-	if a.BreakerCooldown > 0 {
-		ac.BreakerCooldown = a.BreakerCooldown
-	}
-	for _, k := range a.Keys {
-		ac.Keys = append(ac.Keys, api.Key{Key: k.Key, Indices: k.Indices})
-	}
+	ac := p.cfg.APIConfig()
+	ac.Logger = p.log
 	// The API knows indices by the name clients use: the alias.
-	alias := func(docIndex string) string {
-		if ic, ok := p.cfg.Indices[docIndex]; ok && ic.Index != "" {
-			return ic.Index
-		}
-		return sink.AliasName(docIndex)
-	}
-	ac.Indices = map[string]api.IndexConfig{}
-	for name, ic := range p.cfg.Indices {
-		ac.Indices[alias(name)] = api.IndexConfig{HiddenFields: ic.HiddenFields, SearchFields: ic.SearchFields}
-	}
+	alias := p.cfg.IndexAlias
 	comps := []api.Component{{Name: "bus", Check: p.Bus.Ping}}
 	for _, name := range []string{"capture", "transform", "sink"} {
 		comps = append(comps, api.Component{Name: name, Check: func(context.Context) error {
@@ -430,7 +393,7 @@ func (p *Pipeline) newAPI() (*api.Server, error) {
 		StatusFunc: status,
 	}
 	var opts []api.Option
-	if a.Fallback == api.FallbackPostgres {
+	if ac.Fallback == api.FallbackPostgres {
 		opts = append(opts, api.WithPostgres(connect))
 	}
 	return api.New(ac, p.ES, src, comps, opts...)

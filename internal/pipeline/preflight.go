@@ -48,13 +48,8 @@ func (p *Pipeline) preflight(ctx context.Context) error {
 
 // captureConfig is the capture stage's configuration.
 func (p *Pipeline) captureConfig() capture.Config {
-	cc := capture.DefaultConfig()
-	cc.URL, cc.Tables, cc.Slot, cc.Publication = p.cfg.Postgres.URL, p.cfg.Postgres.Tables, p.cfg.Postgres.Slot, p.cfg.Postgres.Publication
-	cc.Logger = p.log
-	// Each snapshot worker holds one connection: postgres.pool_size caps them.
-	cc.SnapshotWorkers, cc.ChunkRows = min(p.cfg.Capture.SnapshotWorkers, p.cfg.Postgres.PoolSize), p.cfg.Capture.ChunkRows
-	cc.MaxSlotLagBytes, cc.WatermarkInterval = p.cfg.Capture.MaxSlotLagBytes, p.cfg.Capture.WatermarkInterval
-	cc.Instance = instanceName(p.cfg)
+	cc := p.cfg.CaptureConfig()
+	cc.Logger, cc.Instance = p.log, instanceName(p.cfg)
 	return cc
 }
 
