@@ -40,7 +40,7 @@ type Config struct {
 	Capture       capture.Config         `koanf:"capture"`
 	Elasticsearch esclient.Config        `koanf:"elasticsearch"`
 	NATS          bus.Config             `koanf:"nats"`
-	ScriptsDir    string                 `koanf:"scripts_dir" help:"folder of the per-table scripts, one <schema>.<table>/transform.js each"`
+	ScriptsDir    string                 `koanf:"scripts_dir" help:"folder of the per-table scripts: <index name>/transform.js, e.g. users/transform.js for public.users and shop.orders/transform.js"`
 	Transform     transform.ScriptConfig `koanf:"transform"`
 	API           api.Config             `koanf:"api"`
 	Sink          sink.Config            `koanf:"sink"`
@@ -163,85 +163,6 @@ func Load(path string, env []string, flags *pflag.FlagSet) (Config, error) {
 		return Config{}, fmt.Errorf("config: %w", err)
 	}
 	return c, nil
-}
-
-// flagKey maps a flag like --postgres-url to the key postgres.url. Only flags
-// the user set are taken, so a flag's default never hides the file or env.
-func flagKey(fs *pflag.FlagSet) func(f *pflag.Flag) (string, any) {
-	return func(f *pflag.Flag) (string, any) {
-		if !f.Changed {
-			return "", nil
-		}
-		key, ok := flagKeys[f.Name]
-		if !ok {
-			return "", nil
-		}
-		if sv, ok := f.Value.(pflag.SliceValue); ok {
-			return key, sv.GetSlice()
-		}
-		return key, posflag.FlagVal(fs, f)
-	}
-}
-
-// flagKeys maps each flag to the key it sets.
-var flagKeys = map[string]string{
-	"data-dir":          "data_dir",
-	"postgres-url":      "postgres.url",
-	"tables":            "postgres.tables",
-	"elasticsearch-url": "elasticsearch.url",
-	"nats-url":          "nats.url",
-	"scripts-dir":       "scripts_dir",
-	"api-listen":        "api.listen",
-	"log-level":         "log.level",
-}
-
-// Flag names a configuration key that a command takes as a flag.
-type Flag string
-
-// The configuration keys with a flag of their own.
-const (
-	FlagDataDir          Flag = "data-dir"
-	FlagPostgresURL      Flag = "postgres-url"
-	FlagTables           Flag = "tables"
-	FlagElasticsearchURL Flag = "elasticsearch-url"
-	FlagNATSURL          Flag = "nats-url"
-	FlagScriptsDir       Flag = "scripts-dir"
-	FlagAPIListen        Flag = "api-listen"
-	FlagLogLevel         Flag = "log-level"
-)
-
-// AllFlags are the flags of every configuration key that has one, in the
-// order --help lists them.
-var AllFlags = []Flag{FlagDataDir, FlagPostgresURL, FlagTables, FlagElasticsearchURL,
-	FlagNATSURL, FlagScriptsDir, FlagAPIListen, FlagLogLevel}
-
-// AddFlags defines the given flags on fs, so that a command's --help lists
-// only the settings it uses. It panics on a flag that names no key: that is
-// a programming error, like defining a flag twice.
-func AddFlags(fs *pflag.FlagSet, flags ...Flag) {
-	d := Default()
-	for _, f := range flags {
-		switch f {
-		case FlagDataDir:
-			fs.String(string(f), d.DataDir, "directory for the embedded NATS store and search engine (data_dir)")
-		case FlagPostgresURL:
-			fs.String(string(f), "", "PostgreSQL connection URL (postgres.url)")
-		case FlagTables:
-			fs.StringSlice(string(f), nil, "tables to capture, comma-separated; empty = all (postgres.tables)")
-		case FlagElasticsearchURL:
-			fs.String(string(f), "", "Elasticsearch URL; empty = embedded engine (elasticsearch.url)")
-		case FlagNATSURL:
-			fs.String(string(f), "", "external NATS URL; empty = embedded server (nats.url)")
-		case FlagScriptsDir:
-			fs.String(string(f), d.ScriptsDir, "folder of per-table transform.js scripts (scripts_dir)")
-		case FlagAPIListen:
-			fs.String(string(f), d.API.Listen, "address of the search API (api.listen)")
-		case FlagLogLevel:
-			fs.String(string(f), d.Log.Level, "debug, info, warn or error (log.level)")
-		default:
-			panic(fmt.Sprintf("config.AddFlags: no flag %q", f))
-		}
-	}
 }
 
 // Redact hides the password in a URL.
