@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
@@ -115,7 +114,7 @@ func Open(ctx context.Context, cfg Config) (*Bus, error) {
 	}
 	if err != nil {
 		b.Close()
-		return nil, fmt.Errorf("connect to nats %s: %w", redactURL(cfg.URL), err)
+		return nil, fmt.Errorf("connect to nats %s: %w", RedactURL(cfg.URL), err)
 	}
 	b.js, err = jetstream.New(b.nc)
 	if err != nil {
@@ -185,14 +184,4 @@ func (b *Bus) Close() error {
 		}
 	})
 	return nil
-}
-
-// redactURL hides credentials in a NATS URL for logs and errors.
-func redactURL(u string) string {
-	at := strings.LastIndex(u, "@")
-	scheme := strings.Index(u, "://")
-	if at < 0 || scheme < 0 || at < scheme {
-		return u
-	}
-	return u[:scheme+3] + "***@" + u[at+1:]
 }

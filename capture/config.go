@@ -14,6 +14,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgconn/ctxwatch"
+
+	"github.com/walsearch/walsearch/bus"
 )
 
 // Defaults of Config.
@@ -146,7 +148,7 @@ func (c Config) Validate() error {
 	if c.URL == "" {
 		errs = append(errs, errors.New("postgres.url: required, a PostgreSQL URL such as postgres://user@host:5432/db (or set PG_HOST, PG_DATABASE, PG_USER, ...)"))
 	} else if u, err := url.Parse(c.URL); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
-		errs = append(errs, fmt.Errorf("postgres.url: want postgres://user:pass@host:5432/db, got %q", redactURL(c.URL)))
+		errs = append(errs, fmt.Errorf("postgres.url: want postgres://user:pass@host:5432/db, got %q", bus.RedactURL(c.URL)))
 	} else if _, err := pgconn.ParseConfig(c.URL); err != nil {
 		errs = append(errs, fmt.Errorf("postgres.url: want a PostgreSQL connection URL: %w", err))
 	}
@@ -255,13 +257,4 @@ func replicationConfig(url string) (*pgconn.Config, error) {
 		return &pgconn.DeadlineContextWatcherHandler{Conn: c.Conn()}
 	}
 	return cfg, nil
-}
-
-// redactURL returns url without its password, for logs and errors.
-func redactURL(url string) string {
-	cfg, err := pgconn.ParseConfig(url)
-	if err != nil {
-		return "(unparsable url)"
-	}
-	return fmt.Sprintf("postgres://%s@%s:%d/%s", cfg.User, cfg.Host, cfg.Port, cfg.Database)
 }

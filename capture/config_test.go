@@ -54,10 +54,3 @@ func TestNewFillsDefaults(t *testing.T) {
 		t.Fatalf("Run after Close = %v, want ErrClosed", err)
 	}
 }
-
-func TestRedactURL(t *testing.T) {
-	got := redactURL("postgres://walsearch:secret@db:5432/app?sslmode=disable")
-	if strings.Contains(got, "secret") || !strings.Contains(got, "walsearch@db:5432/app") {
-		t.Fatalf("redactURL = %q", got)
-	}
-}

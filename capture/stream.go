@@ -354,7 +354,7 @@ func (c *Capture) measureSlot(ctx context.Context, conn **pgx.Conn) (*int64, err
 			return nil, err
 		}
 		if *conn, err = pgx.ConnectConfig(ctx, cfg); err != nil {
-			return nil, fmt.Errorf("connect to %s: %w", redactURL(c.cfg.URL), err)
+			return nil, fmt.Errorf("connect to %s: %w", bus.RedactURL(c.cfg.URL), err)
 		}
 	}
 	var lag *int64

@@ -166,7 +166,7 @@ func readTableRows(ctx context.Context, url, schema, table string, limit int, op
 	}
 	conn, err := pgx.Connect(ctx, url)
 	if err != nil {
-		return nil, fmt.Errorf("connect to postgres %s: %w", config.Redact(url), err)
+		return nil, fmt.Errorf("connect to postgres %s: %w", bus.RedactURL(url), err)
 	}
 	defer conn.Close(ctx)
 	ident := pgx.Identifier{schema, table}.Sanitize()

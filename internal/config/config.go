@@ -8,7 +8,6 @@ package config
 import (
 	"errors"
 	"fmt"
-	"net/url"
 	"os"
 
 	"github.com/go-viper/mapstructure/v2"
@@ -163,16 +162,4 @@ func Load(path string, env []string, flags *pflag.FlagSet) (Config, error) {
 		return Config{}, fmt.Errorf("config: %w", err)
 	}
 	return c, nil
-}
-
-// Redact hides the password in a URL.
-func Redact(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil || u.User == nil {
-		return raw
-	}
-	if _, ok := u.User.Password(); ok {
-		u.User = url.UserPassword(u.User.Username(), "***")
-	}
-	return u.String()
 }

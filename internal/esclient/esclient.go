@@ -21,6 +21,8 @@ import (
 
 	"github.com/elastic/elastic-transport-go/v8/elastictransport"
 	"github.com/elastic/go-elasticsearch/v8/esapi"
+
+	"github.com/walsearch/walsearch/bus"
 )
 
 // EmbeddedURL is the base URL used for the in-process engine; no request
@@ -55,7 +57,7 @@ func (c Config) Validate() error {
 	if c.URL != "" {
 		u, err := url.Parse(c.URL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			errs = append(errs, fmt.Errorf("elasticsearch.url: want http(s)://host:port, got %q", redact(c.URL)))
+			errs = append(errs, fmt.Errorf("elasticsearch.url: want http(s)://host:port, got %q", bus.RedactURL(c.URL)))
 		}
 	}
 	if c.APIKey != "" && (c.Username != "" || c.Password != "") {
@@ -68,7 +70,7 @@ func (c Config) Validate() error {
 		errs = append(errs, errors.New("elasticsearch.url: empty means the embedded engine, but none was provided"))
 	}
 	if (c.CACert != "" || c.InsecureSkipVerify) && !strings.HasPrefix(c.URL, "https://") {
-		errs = append(errs, fmt.Errorf("elasticsearch.ca_cert, elasticsearch.insecure_skip_verify: only used with an https:// url, got %q", redact(c.URL)))
+		errs = append(errs, fmt.Errorf("elasticsearch.ca_cert, elasticsearch.insecure_skip_verify: only used with an https:// url, got %q", bus.RedactURL(c.URL)))
 	}
 	if c.CACert != "" && c.InsecureSkipVerify {
 		errs = append(errs, errors.New("elasticsearch.insecure_skip_verify: set either ca_cert (verify against that CA) or insecure_skip_verify (verify nothing), not both"))
@@ -202,13 +204,4 @@ func (c *Client) Ping(ctx context.Context) (*Info, error) {
 		return nil, ErrNotElasticsearch
 	}
 	return &info, nil
-}
-
-func redact(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil || u.User == nil {
-		return raw
-	}
-	u.User = url.User("***")
-	return u.String()
 }

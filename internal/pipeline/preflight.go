@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/walsearch/walsearch/bus"
 	"github.com/walsearch/walsearch/capture"
 	"github.com/walsearch/walsearch/internal/config"
 	"github.com/walsearch/walsearch/internal/esclient"
@@ -37,7 +38,7 @@ func (p *Pipeline) preflight(ctx context.Context) error {
 		return &StartError{Err: fmt.Errorf("check the embedded search engine: %w", err)}
 	case err != nil:
 		return &StartError{Err: fmt.Errorf("check elasticsearch.url %s: %w (fix elasticsearch.url and its credentials, start the cluster before walsearch, or leave elasticsearch.url empty for the embedded engine)",
-			config.Redact(p.cfg.Elasticsearch.URL), notElasticsearch(err))}
+			bus.RedactURL(p.cfg.Elasticsearch.URL), notElasticsearch(err))}
 	}
 	p.log.Info("search engine", "version", info.Version.Number, "embedded", p.Engine != nil)
 	if err := capture.Preflight(ctx, p.captureConfig(), p.Bus.State()); err != nil && ctx.Err() == nil {
@@ -58,7 +59,7 @@ func (p *Pipeline) captureConfig() capture.Config {
 func instanceName(cfg config.Config) string {
 	host, _ := os.Hostname()
 	if cfg.NATS.URL != "" {
-		return host + " nats " + config.Redact(cfg.NATS.URL)
+		return host + " nats " + bus.RedactURL(cfg.NATS.URL)
 	}
 	dir, err := filepath.Abs(cfg.DataDir)
 	if err != nil {
