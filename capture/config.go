@@ -8,7 +8,6 @@ import (
 	"maps"
 	"net/url"
 	"regexp"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -201,14 +200,8 @@ func (t tableName) String() string { return t.schema + "." + t.table }
 
 // parseTableName parses "schema.table" or "table" (in public).
 func parseTableName(s string) (tableName, error) {
-	schema, table, ok := strings.Cut(s, ".")
-	if !ok {
-		schema, table = "public", s
-	}
-	if schema == "" || table == "" || strings.Contains(table, ".") {
-		return tableName{}, fmt.Errorf("%q: want schema.table or table", s)
-	}
-	return tableName{schema, table}, nil
+	schema, table, err := bus.ParseTable(s)
+	return tableName{schema, table}, err
 }
 
 // tableNames parses c.Tables, which Validate has checked.

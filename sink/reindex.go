@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"strings"
 	"sync"
 	"time"
 
@@ -219,9 +218,10 @@ func (s *Sink) startReindex(ctx context.Context, st *ReindexState) {
 		s.log.Error("reindex failed", "index", st.Index, "error", err)
 		_ = putReindex(ctx, s.cfg.Control, st)
 	}
-	schema, table := "public", st.Index
-	if a, b, ok := strings.Cut(st.Index, "."); ok {
-		schema, table = a, b
+	schema, table, err := bus.ParseTable(st.Index)
+	if err != nil {
+		fail(fmt.Errorf("reindex %s: the index of no table: %w", st.Index, err))
+		return
 	}
 	m, err := s.idx.ensure(ctx, &bus.Doc{Index: st.Index, Schema: schema, Table: table})
 	if err != nil {

@@ -58,9 +58,12 @@ Rows read with --from-db go through the same type conversion as capture
 			if err != nil {
 				return err
 			}
-			schema, table := splitTable(args[0])
-			sc := transform.DefaultScriptConfig()
-			sc.Dir, sc.Workers = cfg.ScriptsDir, 1
+			schema, table, err := bus.ParseTable(args[0])
+			if err != nil {
+				return fmt.Errorf("transform test: %w", err)
+			}
+			sc := cfg.ScriptConfig()
+			sc.Workers = 1
 			sc.Logger = newLogger(m.Stderr, cfg.Log)
 			scripts, err := transform.LoadTableScript(sc, schema, table)
 			if err != nil {
@@ -109,14 +112,6 @@ Rows read with --from-db go through the same type conversion as capture
 	f.BoolVar(&fromDB, "from-db", false, "read rows from the table in postgres.url")
 	f.IntVar(&limit, "limit", 10, "with --from-db: how many rows")
 	return cmd
-}
-
-// splitTable reads "table" (public) or "schema.table".
-func splitTable(name string) (string, string) {
-	if s, t, ok := strings.Cut(name, "."); ok {
-		return s, t
-	}
-	return "public", name
 }
 
 func validOp(op bus.Op) error {

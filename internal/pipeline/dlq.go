@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -159,39 +157,8 @@ func deadLetterTable(data []byte) string {
 	if json.Unmarshal(dl.Event, &origin) == nil && origin.Table != "" {
 		return origin.Schema + "." + origin.Table
 	}
-	if rest, ok := strings.CutPrefix(dl.Subject, bus.ChangePrefix); ok {
-		schema, table, ok := strings.Cut(rest, ".")
-		if ok && !strings.Contains(table, ".") {
-			s, okS := unescapeToken(schema)
-			t, okT := unescapeToken(table)
-			if okS && okT && t != "" {
-				return s + "." + t
-			}
-		}
+	if schema, table, ok := bus.ParseChangeSubject(dl.Subject); ok {
+		return schema + "." + table
 	}
 	return ""
-}
-
-// unescapeToken reverses bus.EscapeToken.
-func unescapeToken(tok string) (string, bool) {
-	if tok == "~" {
-		return "", true
-	}
-	var b strings.Builder
-	for i := 0; i < len(tok); i++ {
-		if tok[i] != '~' {
-			b.WriteByte(tok[i])
-			continue
-		}
-		if i+3 > len(tok) {
-			return "", false
-		}
-		v, err := strconv.ParseUint(tok[i+1:i+3], 16, 8)
-		if err != nil {
-			return "", false
-		}
-		b.WriteByte(byte(v))
-		i += 2
-	}
-	return b.String(), true
 }

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"maps"
-	"strings"
 	"testing"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -37,16 +36,6 @@ func TestDeadLetterTable(t *testing.T) {
 	} {
 		if got := deadLetterTable(tc.data); got != tc.want {
 			t.Errorf("%s: %q, want %q", tc.name, got, tc.want)
-		}
-	}
-	for _, s := range []string{"", "~", "plain", "with space", "dots.and~tildes", "ünïcode"} {
-		if got, ok := unescapeToken(bus.EscapeToken(s)); !ok || got != s {
-			t.Errorf("unescapeToken(EscapeToken(%q)) = %q, %v", s, got, ok)
-		}
-	}
-	for _, bad := range []string{"~4", "a~zz", "x~"} {
-		if _, ok := unescapeToken(bad); ok {
-			t.Errorf("unescapeToken(%q) accepted", bad)
 		}
 	}
 }
@@ -206,20 +195,4 @@ func TestDLQTallyReportsTheTotalWhenReadingFails(t *testing.T) {
 	if err != nil || n != 3*dlqReadBatch || !maps.Equal(byTable, map[string]uint64{"public.users": 3 * dlqReadBatch}) {
 		t.Fatalf("after the fault: %d %v %v", n, byTable, err)
 	}
-}
-
-// FuzzUnescapeToken: every subject token bus.EscapeToken makes reads back
-// as the name it was made from, and no token makes unescapeToken fail badly.
-func FuzzUnescapeToken(f *testing.F) {
-	for _, s := range []string{"", "users", "Odd Schema", "t.a~b", "ünï", "~", "~4", "a~zz"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		if got, ok := unescapeToken(bus.EscapeToken(s)); !ok || got != s {
-			t.Fatalf("unescapeToken(EscapeToken(%q)) = %q, %v", s, got, ok)
-		}
-		if got, ok := unescapeToken(s); ok && strings.Contains(s, "~") == (got == s) && s != "~" {
-			t.Fatalf("unescapeToken(%q) = %q: a token with escapes must change, one without must not", s, got)
-		}
-	})
 }

@@ -64,8 +64,8 @@ func (p *Pipeline) recordedSnapshots(ctx context.Context, alias func(string) str
 		}
 		for _, k := range keys {
 			st, tb, _ := strings.Cut(strings.TrimPrefix(k, prefix), ".")
-			schema, ok1 := unescapeToken(st)
-			table, ok2 := unescapeToken(tb)
+			schema, ok1 := bus.UnescapeToken(st)
+			table, ok2 := bus.UnescapeToken(tb)
 			if !ok1 || !ok2 {
 				continue
 			}
