@@ -331,7 +331,7 @@ func (p *Pipeline) newAPI() (*api.Server, error) {
 		return out, nil
 	}
 	connect := func(ctx context.Context) (*pgx.Conn, error) { return pgx.Connect(ctx, p.cfg.Postgres.URL) }
-	dlq := newDLQTally(p.Bus.JetStream())
+	dlq := p.Bus.DeadLetters()
 	status := func(ctx context.Context) (api.PipelineStatus, error) {
 		st := api.PipelineStatus{SlotLagBytes: -1, Backlog: map[string]uint64{}}
 		c, sk := current()
@@ -354,7 +354,7 @@ func (p *Pipeline) newAPI() (*api.Server, error) {
 			bounds := sink.BulkDocBuckets()
 			st.Sink.BulkDocBounds = bounds[:]
 		}
-		n, byTable, err := dlq.count(ctx)
+		n, byTable, err := dlq.CountByTable(ctx)
 		st.DeadLetters, st.DeadLettersByTable = n, byTable
 		if err != nil {
 			p.log.Warn("count dead letters", "error", err)

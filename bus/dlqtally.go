@@ -1,4 +1,4 @@
-package pipeline
+package bus
 
 import (
 	"context"
@@ -9,8 +9,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
-
-	"github.com/walsearch/walsearch/bus"
 )
 
 // dlqReadBatch is how many dead letters are fetched per request while
@@ -43,7 +41,7 @@ func newDLQTally(js jetstream.JetStream) *dlqTally {
 // in time), it still returns the number, without the breakdown; what was
 // read is kept, and the next call goes on from there.
 func (t *dlqTally) count(ctx context.Context) (uint64, map[string]uint64, error) {
-	s, err := t.js.Stream(ctx, bus.DLQStream)
+	s, err := t.js.Stream(ctx, DLQStream)
 	if err != nil {
 		return 0, nil, fmt.Errorf("dlq stream: %w", err)
 	}
@@ -157,7 +155,7 @@ func deadLetterTable(data []byte) string {
 	if json.Unmarshal(dl.Event, &origin) == nil && origin.Table != "" {
 		return origin.Schema + "." + origin.Table
 	}
-	if schema, table, ok := bus.ParseChangeSubject(dl.Subject); ok {
+	if schema, table, ok := ParseChangeSubject(dl.Subject); ok {
 		return schema + "." + table
 	}
 	return ""
