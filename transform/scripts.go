@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -208,6 +209,17 @@ func (s *Scripts) Tables() []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// Indices lists every index the script of schema.table may write to: the
+// table's own index first, then those the script declares in
+// `var indices = [...]`. It is nil for a table without a script.
+func (s *Scripts) Indices(schema, table string) []string {
+	sc := (*s.current.Load())[schema+"."+table]
+	if sc == nil {
+		return nil
+	}
+	return slices.Clone(sc.indices)
 }
 
 // Close stops watching for edits and waits. It is idempotent.
