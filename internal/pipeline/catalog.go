@@ -2,7 +2,6 @@ package pipeline
 
 import (
 	"context"
-	"strings"
 
 	"github.com/walsearch/walsearch/api"
 	"github.com/walsearch/walsearch/bus"
@@ -85,7 +84,7 @@ func (c *catalog) Indices(ctx context.Context) ([]api.ManagedIndex, error) {
 		}
 		mi := api.ManagedIndex{Name: name}
 		if len(tables) == 1 { // an index fed by several tables has no one table or key
-			mi.Schema, mi.Table, _ = strings.Cut(tables[0], ".")
+			mi.Schema, mi.Table, _ = bus.ParseTable(tables[0])
 			mi.Key = rowKeys[tables[0]]
 		}
 		byName[name] = mi
