@@ -8,7 +8,7 @@ VERSION   ?= $(shell git describe --tags --dirty 2>/dev/null)
 COMMIT    ?= $(shell git rev-parse HEAD 2>/dev/null)
 LDFLAGS   := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 
-.PHONY: build test test-short bench fuzz lint demo clean
+.PHONY: build test test-short bench fuzz lint docs demo clean
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/walsearch
@@ -34,6 +34,11 @@ fuzz:
 	    echo "fuzz $$pkg $$t"; $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg; \
 	  done; \
 	done
+
+# Writes the generated docs (docs/configuration.md) from the code; a test
+# fails when they differ.
+docs:
+	$(GO) generate ./internal/config
 
 lint:
 	@test -z "$$(gofmt -l .)" || { echo "gofmt needed:"; gofmt -l .; exit 1; }

@@ -13,8 +13,8 @@ import (
 // Key is an API key and the indices it may query (all managed indices when
 // Indices is empty).
 type Key struct {
-	Key     string
-	Indices []string
+	Key     string   `koanf:"key"`
+	Indices []string `koanf:"indices"`
 }
 
 // MinKeyLength is the shortest API key accepted.

@@ -18,6 +18,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/walsearch/walsearch/api"
 	"github.com/walsearch/walsearch/internal/config"
 	"github.com/walsearch/walsearch/internal/pgtest"
 	"github.com/walsearch/walsearch/internal/pipeline"
@@ -111,7 +112,7 @@ func startLivePipelineWith(t *testing.T, n int, o liveOpts) *livePipeline {
 	cfg.Postgres.Slot = "ws_" + path.Base(u.Path)
 	cfg.API.Listen = addr
 	cfg.API.RateLimit = 0
-	cfg.Indices = map[string]config.IndexCfg{"users": {HiddenFields: []string{"password_hash"}}}
+	cfg.Indices = map[string]config.IndexCfg{"users": {API: api.IndexConfig{HiddenFields: []string{"password_hash"}}}}
 	if o.cfg != nil {
 		o.cfg(&cfg)
 	}

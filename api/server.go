@@ -46,43 +46,43 @@ const (
 type IndexConfig struct {
 	// HiddenFields are never returned, searched, sorted on, faceted,
 	// highlighted or listed. A name hides the field and everything under it.
-	HiddenFields []string
+	HiddenFields []string `koanf:"hidden_fields" help:"fields the API never returns, searches, sorts on, facets, highlights or lists; a name hides everything under it"`
 	// SearchFields are the fields "q" searches, each optionally boosted
 	// ("title^3"). Default: every text and keyword field.
-	SearchFields []string
+	SearchFields []string `koanf:"search_fields" help:"fields the API's full-text q searches, each optionally boosted (title^3); empty means every text and keyword field"`
 }
 
 // Config configures the API server.
 type Config struct {
 	// Listen is the address to serve on. Without Keys it must be a loopback
 	// address. Default: 127.0.0.1:8080.
-	Listen string
+	Listen string `koanf:"listen" help:"address of the search API; without api.keys it must be a loopback address"`
 	// RequestTimeout bounds each request. Default: 10s.
-	RequestTimeout time.Duration
+	RequestTimeout time.Duration `koanf:"request_timeout" help:"time limit of each API request"`
 	// BodyLimit caps request bodies in bytes. Default: 1 MiB.
-	BodyLimit int
+	BodyLimit int `koanf:"body_limit" help:"largest request body in bytes (at least 1024)"`
 	// Keys are the accepted API keys; none means no authentication, on
 	// loopback only.
-	Keys []Key
+	Keys []Key `koanf:"keys" help:"accepted API keys, each a key of at least 16 characters and optionally the indices it may query (all when empty); WALSEARCH_API_KEYS takes comma-separated keys, each allowed every index; without keys the API listens on loopback only"`
 	// RateLimit is requests per second per key (or per client address
 	// without keys); 0 means no limit. Default: 100.
-	RateLimit float64
+	RateLimit float64 `koanf:"rate_limit" help:"requests per second per API key (or client address without keys); 0 means no limit"`
 	// RateBurst is the burst allowed above RateLimit. Default: 2×RateLimit.
-	RateBurst int
+	RateBurst int `koanf:"rate_burst" help:"requests allowed in a burst above api.rate_limit; 0 means twice api.rate_limit"`
 	// CursorSecret signs scroll cursors; empty means a random key per
 	// process (cursors then end with the process). Default: "".
-	CursorSecret string
+	CursorSecret string `koanf:"cursor_secret" help:"secret that signs scroll cursors; empty means a random key per process, so cursors end with it"`
 	// MinLSNTimeout bounds a read-your-writes wait. Default: 5s.
-	MinLSNTimeout time.Duration
+	MinLSNTimeout time.Duration `koanf:"min_lsn_timeout" help:"longest a read-your-writes search (min_lsn) waits for its change to be indexed"`
 	// BreakerCooldown is how long searches fail fast after the search engine
 	// failed. Default: 2s.
-	BreakerCooldown time.Duration
+	BreakerCooldown time.Duration `koanf:"breaker_cooldown" help:"how long searches fail fast (503, or the fallback) after the search engine failed, before it is tried again"`
 	// Fallback is "postgres" to answer simple searches from PostgreSQL while
 	// the search engine is down (needs a PostgreSQL connector). Default: "".
-	Fallback string
+	Fallback string `koanf:"fallback" help:"postgres answers simple searches from PostgreSQL while the search engine is unreachable; empty answers 503"`
 	// Indices holds per-index settings.
-	Indices map[string]IndexConfig
-	Logger  *slog.Logger
+	Indices map[string]IndexConfig `koanf:"-"`
+	Logger  *slog.Logger           `koanf:"-"`
 }
 
 // DefaultConfig returns a Config with every default filled in.

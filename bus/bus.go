@@ -14,7 +14,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
@@ -34,29 +33,29 @@ const (
 type Config struct {
 	// URL of an external NATS cluster. Empty runs an embedded nats-server.
 	// Default: "" (embedded).
-	URL string
+	URL string `koanf:"url" help:"URL of an external NATS cluster; empty runs an embedded server with its store under data_dir"`
 	// DataDir is where the embedded server keeps JetStream files
 	// (DataDir/nats). Required when URL is empty.
-	DataDir string
+	DataDir string `koanf:"-"`
 	// Listen makes the embedded server accept NATS clients on this address
 	// (e.g. 127.0.0.1:4222) so other walsearch processes can share it.
 	// Default: "" (a free loopback port for clients with the token kept in
 	// DataDir/nats-access.json, mode 0600: the walsearch commands on this
 	// machine).
-	Listen string
+	Listen string `koanf:"listen" help:"address where the embedded server accepts NATS clients without a token (e.g. 127.0.0.1:4222); empty means a free loopback port for clients with the token kept in data_dir/nats-access.json (mode 0600), which walsearch dlq, reindex and teardown read to reach a running instance"`
 	// Token authenticates to URL. Default: "" (none).
-	Token string
+	Token string `koanf:"-"`
 	// Replicas is the JetStream replica count of Walsearch's streams; use 3
 	// on a three-node cluster. Default: 1.
-	Replicas int
+	Replicas int `koanf:"replicas" help:"JetStream replicas of walsearch's streams (1 to 5); 3 on a three-node cluster"`
 	// DuplicateWindow is how long JetStream remembers message ids to drop
 	// republished events. Default: 2m.
-	DuplicateWindow time.Duration
+	DuplicateWindow time.Duration `koanf:"-"`
 	// AckWait is how long a delivered message may stay unacknowledged before
 	// JetStream delivers it again. Default: 15s.
-	AckWait time.Duration
+	AckWait time.Duration `koanf:"-"`
 	// Logger receives the embedded server's warnings and errors. Default: discard.
-	Logger *slog.Logger
+	Logger *slog.Logger `koanf:"-"`
 }
 
 // DefaultConfig returns a Config with every default filled in.
@@ -139,7 +138,7 @@ func Open(ctx context.Context, cfg Config) (*Bus, error) {
 	}
 	if err != nil {
 		b.Close()
-		return nil, fmt.Errorf("connect to nats %s: %w", redactURL(cfg.URL), err)
+		return nil, fmt.Errorf("connect to nats %s: %w", RedactURL(cfg.URL), err)
 	}
 	b.js, err = jetstream.New(b.nc)
 	if err != nil {
@@ -212,14 +211,4 @@ func (b *Bus) Close() error {
 		}
 	})
 	return nil
-}
-
-// redactURL hides credentials in a NATS URL for logs and errors.
-func redactURL(u string) string {
-	at := strings.LastIndex(u, "@")
-	scheme := strings.Index(u, "://")
-	if at < 0 || scheme < 0 || at < scheme {
-		return u
-	}
-	return u[:scheme+3] + "***@" + u[at+1:]
 }

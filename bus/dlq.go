@@ -60,14 +60,4 @@ func (b *Bus) publishDeadLetter(ctx context.Context, dl *DeadLetter) error {
 }
 
 // DLQCount returns the number of dead letters stored.
-func (b *Bus) DLQCount(ctx context.Context) (uint64, error) {
-	s, err := b.js.Stream(ctx, DLQStream)
-	if err != nil {
-		return 0, fmt.Errorf("dlq stream: %w", err)
-	}
-	info, err := s.Info(ctx)
-	if err != nil {
-		return 0, fmt.Errorf("dlq stream info: %w", err)
-	}
-	return info.State.Msgs, nil
-}
+func (b *Bus) DLQCount(ctx context.Context) (uint64, error) { return b.DeadLetters().Count(ctx) }

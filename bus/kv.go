@@ -39,3 +39,17 @@ func (s *KV) Delete(ctx context.Context, key string) error {
 	}
 	return nil
 }
+
+// Keys lists the keys matching filter, a subject pattern such as
+// "schema.>".
+func (s *KV) Keys(ctx context.Context, filter string) ([]string, error) {
+	lister, err := s.kv.ListKeysFiltered(ctx, filter)
+	if err != nil {
+		return nil, fmt.Errorf("list state %s: %w", filter, err)
+	}
+	var keys []string
+	for k := range lister.Keys() { // closed once every key was listed
+		keys = append(keys, k)
+	}
+	return keys, nil
+}

@@ -50,6 +50,64 @@ func EscapeToken(s string) string {
 	return b.String()
 }
 
+// UnescapeToken reverses EscapeToken; ok is false for a token EscapeToken
+// cannot have written.
+func UnescapeToken(tok string) (s string, ok bool) {
+	if tok == "~" {
+		return "", true
+	}
+	var b strings.Builder
+	for i := 0; i < len(tok); i++ {
+		if tok[i] != '~' {
+			b.WriteByte(tok[i])
+			continue
+		}
+		if i+3 > len(tok) {
+			return "", false
+		}
+		v, err := strconv.ParseUint(tok[i+1:i+3], 16, 8)
+		if err != nil {
+			return "", false
+		}
+		b.WriteByte(byte(v))
+		i += 2
+	}
+	return b.String(), true
+}
+
+// ParseChangeSubject returns the schema and table a change subject
+// (ChangeSubject) names; ok is false for any other subject.
+func ParseChangeSubject(subject string) (schema, table string, ok bool) {
+	rest, ok := strings.CutPrefix(subject, ChangePrefix)
+	if !ok {
+		return "", "", false
+	}
+	s, t, ok := strings.Cut(rest, ".")
+	if !ok || strings.Contains(t, ".") {
+		return "", "", false
+	}
+	schema, okS := UnescapeToken(s)
+	table, okT := UnescapeToken(t)
+	if !okS || !okT || table == "" {
+		return "", "", false
+	}
+	return schema, table, true
+}
+
+// ParseTable reads a table name as users write it — in postgres.tables, on
+// the command line, as a script's folder or a default index name (see
+// IndexName): "schema.table", or "table" in the public schema.
+func ParseTable(name string) (schema, table string, err error) {
+	schema, table, ok := strings.Cut(name, ".")
+	if !ok {
+		schema, table = "public", name
+	}
+	if schema == "" || table == "" || strings.Contains(table, ".") {
+		return "", "", fmt.Errorf("%q: want schema.table or table (in the public schema)", name)
+	}
+	return schema, table, nil
+}
+
 // IndexName is the search index a table is written to by default: the table
 // name for the public schema, "schema.table" otherwise.
 func IndexName(schema, table string) string {

@@ -76,3 +76,24 @@ func GetTableSchema(ctx context.Context, s SchemaStore, schema, table string) (*
 	}
 	return &ts, nil
 }
+
+// ListTableSchemas returns every stored table schema; one that cannot be
+// read is left out.
+func ListTableSchemas(ctx context.Context, s *KV) ([]*TableSchema, error) {
+	keys, err := s.Keys(ctx, "schema.>")
+	if err != nil {
+		return nil, fmt.Errorf("list table schemas: %w", err)
+	}
+	out := make([]*TableSchema, 0, len(keys))
+	for _, k := range keys {
+		raw, ok, err := s.Get(ctx, k)
+		if err != nil || !ok {
+			continue
+		}
+		var ts TableSchema
+		if json.Unmarshal(raw, &ts) == nil && ts.Table != "" {
+			out = append(out, &ts)
+		}
+	}
+	return out, nil
+}

@@ -95,7 +95,7 @@ func (b *backfiller) run(ctx context.Context) error {
 	}
 	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
-		return fmt.Errorf("connect backfill to %s: %w", redactURL(b.c.cfg.URL), err)
+		return fmt.Errorf("connect backfill to %s: %w", bus.RedactURL(b.c.cfg.URL), err)
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
 	for {

@@ -144,7 +144,7 @@ func (c *Capture) run(ctx context.Context) error {
 	}
 	conn, err := pgx.ConnectConfig(ctx, connCfg)
 	if err != nil {
-		return fmt.Errorf("connect to %s: %w", redactURL(c.cfg.URL), err)
+		return fmt.Errorf("connect to %s: %w", bus.RedactURL(c.cfg.URL), err)
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
 
@@ -188,7 +188,7 @@ func (c *Capture) run(ctx context.Context) error {
 	}
 	rconn, err := pgconn.ConnectConfig(ctx, rcfg)
 	if err != nil {
-		return explain(fmt.Errorf("open replication connection to %s: %w", redactURL(c.cfg.URL), err))
+		return explain(fmt.Errorf("open replication connection to %s: %w", bus.RedactURL(c.cfg.URL), err))
 	}
 	defer rconn.Close(context.WithoutCancel(ctx))
 

@@ -6,13 +6,15 @@ import (
 	"io"
 	"log/slog"
 	"maps"
+	"net/url"
 	"regexp"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgconn/ctxwatch"
+
+	"github.com/walsearch/walsearch/bus"
 )
 
 // Defaults of Config.
@@ -42,48 +44,48 @@ type Config struct {
 	// The user needs the REPLICATION attribute, and either superuser (for a
 	// publication FOR ALL TABLES) or ownership of the captured tables.
 	// Required.
-	URL string
+	URL string `koanf:"-"`
 	// Tables lists the captured tables as "schema.table", or "table" for the
 	// public schema. Empty captures every table (a publication FOR ALL TABLES).
 	// Default: empty.
-	Tables []string
+	Tables []string `koanf:"-"`
 	// Slot is the logical replication slot's name: lower-case letters,
 	// digits and underscores, at most 63 characters. Default: "walsearch".
-	Slot string
+	Slot string `koanf:"-"`
 	// Publication is the publication's name, with the same rules as Slot.
 	// Default: "walsearch".
-	Publication string
+	Publication string `koanf:"-"`
 	// Instance describes this instance (for example host and data_dir) in
 	// the owners table, so that another instance refused the slot can say
 	// whose it is. Default: empty.
-	Instance string
+	Instance string `koanf:"-"`
 	// StatusInterval is how often the slot position is confirmed to
 	// PostgreSQL (after the Publisher flushed), and on shutdown. Default: 10s.
-	StatusInterval time.Duration
+	StatusInterval time.Duration `koanf:"-"`
 	// SnapshotWorkers is how many connections read the initial snapshot in
 	// parallel, each importing the slot's exported snapshot. Default: 4.
-	SnapshotWorkers int
+	SnapshotWorkers int `koanf:"snapshot_workers" help:"connections reading the initial snapshot in parallel (1 to 64), at most postgres.pool_size"`
 	// ChunkRows is how many rows a snapshot or backfill chunk reads, by
 	// primary key; progress is recorded after each chunk. Default: 10000.
-	ChunkRows int
+	ChunkRows int `koanf:"chunk_rows" help:"rows a snapshot or backfill chunk reads, by primary key; progress is recorded after each chunk"`
 	// WatermarkInterval is how often a bus watermark (bus.OpWatermark) is
 	// published while the received position advances. Default: 200ms.
-	WatermarkInterval time.Duration
+	WatermarkInterval time.Duration `koanf:"watermark_interval" help:"how often a watermark is published while the position advances; read-your-writes searches wait on it"`
 	// MaxSlotLagBytes is how much WAL the slot may hold back
 	// (pg_current_wal_lsn() - confirmed_flush_lsn) before capture warns,
 	// repeatedly, that the disk of the PostgreSQL server is filling up.
 	// Default: 1 GiB.
-	MaxSlotLagBytes int64
+	MaxSlotLagBytes int64 `koanf:"max_slot_lag_bytes" help:"WAL in bytes the slot may hold back on the PostgreSQL server before capture warns that its disk fills up"`
 	// SlotCheckInterval is how often the slot's lag is measured. Default: 10s.
-	SlotCheckInterval time.Duration
+	SlotCheckInterval time.Duration `koanf:"-"`
 	// LagWarnInterval is the least time between two slot lag warnings.
 	// Default: 1m.
-	LagWarnInterval time.Duration
+	LagWarnInterval time.Duration `koanf:"-"`
 	// Progress, when set, receives a progress bar of the initial snapshot
 	// (pass os.Stderr when it is a terminal, see IsTerminal). Default: none.
-	Progress io.Writer
+	Progress io.Writer `koanf:"-"`
 	// Logger receives the capture's logs. Default: discard.
-	Logger *slog.Logger
+	Logger *slog.Logger `koanf:"-"`
 }
 
 // DefaultConfig returns a Config with every default set; URL must still be set.
@@ -143,25 +145,27 @@ var nameRE = regexp.MustCompile(`^[a-z0-9_]{1,63}$`)
 func (c Config) Validate() error {
 	var errs []error
 	if c.URL == "" {
-		errs = append(errs, errors.New("capture.url: required, a PostgreSQL URL such as postgres://user@host:5432/db"))
+		errs = append(errs, errors.New("postgres.url: required, a PostgreSQL URL such as postgres://user@host:5432/db (or set PG_HOST, PG_DATABASE, PG_USER, ...)"))
+	} else if u, err := url.Parse(c.URL); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		errs = append(errs, fmt.Errorf("postgres.url: want postgres://user:pass@host:5432/db, got %q", bus.RedactURL(c.URL)))
 	} else if _, err := pgconn.ParseConfig(c.URL); err != nil {
-		errs = append(errs, fmt.Errorf("capture.url: want a PostgreSQL connection URL: %w", err))
+		errs = append(errs, fmt.Errorf("postgres.url: want a PostgreSQL connection URL: %w", err))
 	}
 	if !nameRE.MatchString(c.Slot) {
-		errs = append(errs, fmt.Errorf("capture.slot: %q: want 1 to 63 lower-case letters, digits or underscores", c.Slot))
+		errs = append(errs, fmt.Errorf("postgres.slot: %q: want 1 to 63 lower-case letters, digits or underscores", c.Slot))
 	}
 	if !nameRE.MatchString(c.Publication) {
-		errs = append(errs, fmt.Errorf("capture.publication: %q: want 1 to 63 lower-case letters, digits or underscores", c.Publication))
+		errs = append(errs, fmt.Errorf("postgres.publication: %q: want 1 to 63 lower-case letters, digits or underscores", c.Publication))
 	}
 	seen := make(map[tableName]bool)
 	for _, t := range c.Tables {
 		n, err := parseTableName(t)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("capture.tables: %w", err))
+			errs = append(errs, fmt.Errorf("postgres.tables: %w", err))
 			continue
 		}
 		if seen[n] {
-			errs = append(errs, fmt.Errorf("capture.tables: %q is listed twice", t))
+			errs = append(errs, fmt.Errorf("postgres.tables: %q is listed twice", t))
 		}
 		seen[n] = true
 	}
@@ -196,14 +200,8 @@ func (t tableName) String() string { return t.schema + "." + t.table }
 
 // parseTableName parses "schema.table" or "table" (in public).
 func parseTableName(s string) (tableName, error) {
-	schema, table, ok := strings.Cut(s, ".")
-	if !ok {
-		schema, table = "public", s
-	}
-	if schema == "" || table == "" || strings.Contains(table, ".") {
-		return tableName{}, fmt.Errorf("%q: want schema.table or table", s)
-	}
-	return tableName{schema, table}, nil
+	schema, table, err := bus.ParseTable(s)
+	return tableName{schema, table}, err
 }
 
 // tableNames parses c.Tables, which Validate has checked.
@@ -252,13 +250,4 @@ func replicationConfig(url string) (*pgconn.Config, error) {
 		return &pgconn.DeadlineContextWatcherHandler{Conn: c.Conn()}
 	}
 	return cfg, nil
-}
-
-// redactURL returns url without its password, for logs and errors.
-func redactURL(url string) string {
-	cfg, err := pgconn.ParseConfig(url)
-	if err != nil {
-		return "(unparsable url)"
-	}
-	return fmt.Sprintf("postgres://%s@%s:%d/%s", cfg.User, cfg.Host, cfg.Port, cfg.Database)
 }

@@ -10,6 +10,8 @@ import (
 	"github.com/jackc/pglogrepl"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/walsearch/walsearch/bus"
 )
 
 // Preflight checks, creating and changing nothing, that a Capture with cfg
@@ -45,7 +47,7 @@ func (c *Capture) preflight(ctx context.Context) error {
 	}
 	conn, err := pgx.ConnectConfig(ctx, connCfg)
 	if err != nil {
-		return explainConnect(fmt.Errorf("connect to %s: %w", redactURL(c.cfg.URL), err))
+		return explainConnect(fmt.Errorf("connect to %s: %w", bus.RedactURL(c.cfg.URL), err))
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
 	if err := checkWALLevel(ctx, conn); err != nil {
@@ -137,7 +139,7 @@ func checkReplicationConn(ctx context.Context, url string) error {
 	}
 	rconn, err := pgconn.ConnectConfig(ctx, rcfg)
 	if err != nil {
-		return explainConnect(fmt.Errorf("open replication connection to %s: %w", redactURL(url), err))
+		return explainConnect(fmt.Errorf("open replication connection to %s: %w", bus.RedactURL(url), err))
 	}
 	defer rconn.Close(context.WithoutCancel(ctx))
 	if _, err := pglogrepl.IdentifySystem(ctx, rconn); err != nil {

@@ -341,7 +341,7 @@ func (c *Capture) snapshotWorker(ctx context.Context, slot createdSlot, queue <-
 	}
 	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
-		return fmt.Errorf("connect snapshot worker to %s: %w", redactURL(c.cfg.URL), err)
+		return fmt.Errorf("connect snapshot worker to %s: %w", bus.RedactURL(c.cfg.URL), err)
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
 	tx, err := conn.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})

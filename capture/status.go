@@ -50,6 +50,9 @@ type Status struct {
 	// SlotLagBytes is the WAL the slot holds back on the server
 	// (pg_current_wal_lsn() - confirmed_flush_lsn), as last measured.
 	SlotLagBytes int64 `json:"slot_lag_bytes"`
+	// WALLSN is the server's WAL position (pg_current_wal_lsn()) when
+	// SlotLagBytes was measured; 0 until then.
+	WALLSN bus.LSN `json:"current_wal_lsn,omitzero"`
 	// Snapshot sums up the progress of the snapshot in Tables.
 	Snapshot *SnapshotProgress `json:"snapshot_progress,omitempty"`
 	// Backfills lists the tables being backfilled or queued for it.
@@ -86,6 +89,7 @@ type tracker struct {
 	confirmed    atomic.Uint64
 	watermark    atomic.Uint64
 	slotLag      atomic.Int64
+	wal          atomic.Uint64 // the server's WAL position when slotLag was measured
 	backfillRows atomic.Uint64
 
 	mu          sync.Mutex
@@ -177,6 +181,7 @@ func (t *tracker) status(slot, publication string) Status {
 		ConfirmedLSN: bus.LSN(t.confirmed.Load()),
 		WatermarkLSN: bus.LSN(t.watermark.Load()),
 		SlotLagBytes: t.slotLag.Load(),
+		WALLSN:       bus.LSN(t.wal.Load()),
 		Snapshot:     t.snapshotProgress(),
 		Backfills:    slices.Clone(t.backfills),
 		BackfillRows: t.backfillRows.Load(),

@@ -314,7 +314,7 @@ func (c *Capture) watchSlot(ctx context.Context) {
 	tick := time.NewTicker(c.cfg.SlotCheckInterval)
 	defer tick.Stop()
 	for {
-		lag, err := c.measureSlot(ctx, &conn)
+		lag, wal, err := c.measureSlot(ctx, &conn)
 		switch {
 		case ctx.Err() != nil:
 			return
@@ -329,6 +329,7 @@ func (c *Capture) watchSlot(ctx context.Context) {
 			}
 		case lag != nil:
 			c.track.slotLag.Store(*lag)
+			c.track.wal.Store(uint64(wal))
 			if *lag > c.cfg.MaxSlotLagBytes && time.Since(lastWarn) >= c.cfg.LagWarnInterval {
 				lastWarn = time.Now()
 				c.log.Warn("replication slot holds back more WAL than capture.max_slot_lag_bytes: PostgreSQL keeps this WAL on disk until walsearch confirms it. "+
@@ -346,24 +347,30 @@ func (c *Capture) watchSlot(ctx context.Context) {
 }
 
 // measureSlot returns the WAL bytes the slot holds back (nil when the slot
-// is gone), connecting *conn first if needed.
-func (c *Capture) measureSlot(ctx context.Context, conn **pgx.Conn) (*int64, error) {
+// is gone) and the server's current WAL position, connecting *conn first if
+// needed.
+func (c *Capture) measureSlot(ctx context.Context, conn **pgx.Conn) (*int64, bus.LSN, error) {
 	if *conn == nil {
 		cfg, err := queryConfig(c.cfg.URL)
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		if *conn, err = pgx.ConnectConfig(ctx, cfg); err != nil {
-			return nil, fmt.Errorf("connect to %s: %w", redactURL(c.cfg.URL), err)
+			return nil, 0, fmt.Errorf("connect to %s: %w", bus.RedactURL(c.cfg.URL), err)
 		}
 	}
 	var lag *int64
-	err := (*conn).QueryRow(ctx, `SELECT (pg_current_wal_lsn() - confirmed_flush_lsn)::int8
-		FROM pg_catalog.pg_replication_slots WHERE slot_name = $1`, c.cfg.Slot).Scan(&lag)
-	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-		return nil, fmt.Errorf("measure slot lag: %w", err)
+	var wal string
+	err := (*conn).QueryRow(ctx, `SELECT pg_current_wal_lsn()::text, (SELECT (pg_current_wal_lsn() - confirmed_flush_lsn)::int8
+		FROM pg_catalog.pg_replication_slots WHERE slot_name = $1)`, c.cfg.Slot).Scan(&wal, &lag)
+	if err != nil {
+		return nil, 0, fmt.Errorf("measure slot lag: %w", err)
 	}
-	return lag, nil
+	lsn, err := bus.ParseLSN(wal)
+	if err != nil {
+		return nil, 0, fmt.Errorf("measure slot lag: %w", err)
+	}
+	return lag, lsn, nil
 }
 
 // learnRelation completes what a Relation message says with the catalogue:

@@ -6,6 +6,8 @@ import (
 	"slices"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/walsearch/walsearch/bus"
 )
 
 // TeardownOptions says what Teardown may remove.
@@ -51,7 +53,7 @@ func Teardown(ctx context.Context, opts TeardownOptions) (TeardownReport, error)
 	}
 	conn, err := pgx.ConnectConfig(ctx, connCfg)
 	if err != nil {
-		return TeardownReport{}, explainConnect(fmt.Errorf("connect to %s: %w", redactURL(opts.URL), err))
+		return TeardownReport{}, explainConnect(fmt.Errorf("connect to %s: %w", bus.RedactURL(opts.URL), err))
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
 

@@ -87,7 +87,7 @@ func RequestBackfill(ctx context.Context, url, slot, table string, rate float64)
 	}
 	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
-		return 0, fmt.Errorf("connect to %s: %w", redactURL(url), err)
+		return 0, fmt.Errorf("connect to %s: %w", bus.RedactURL(url), err)
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
 	var exists bool

@@ -1,6 +1,9 @@
 package sink
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 // ErrReindexRunning is returned when a reindex of the index is already under way.
 var ErrReindexRunning = errors.New("a reindex of this index is already running")
@@ -21,4 +24,13 @@ type IndexCreateError struct {
 
 func (e *IndexCreateError) Error() string {
 	return "create index " + e.Index + ": refused, check indices.<table>.settings and .mappings: " + e.Reason
+}
+
+// callError describes a failed call to the search engine: the transport's
+// error, wrapped, or the status and body the engine refused it with.
+func callError(what string, status int, body []byte, err error) error {
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	return fmt.Errorf("%s: HTTP %d: %s", what, status, truncate(body, 200))
 }

@@ -38,14 +38,14 @@ const maxOtherFields = 1024
 type IndexConfig struct {
 	// Index is the alias documents are written to and searched through,
 	// instead of AliasName(key).
-	Index string
+	Index string `koanf:"index" help:"alias the table's documents are written to and searched through, instead of the default name"`
 	// Settings are added to (and override) the defaults, e.g.
 	// {"number_of_shards": 3}.
-	Settings map[string]any
+	Settings map[string]any `koanf:"settings" help:"index settings added to (and overriding) the defaults, e.g. number_of_shards: 3"`
 	// Mappings are merged over the mapping derived from the column types: a
 	// field given here replaces the derived one; other keys (dynamic,
 	// _source, ...) are used as they are.
-	Mappings map[string]any
+	Mappings map[string]any `koanf:"mappings" help:"mappings merged over the one derived from the column types: a field given here replaces the derived one"`
 }
 
 // managed is what the sink knows about one index name.

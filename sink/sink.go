@@ -57,59 +57,59 @@ type Config struct {
 	// MinBatchSize is how many documents the sink waits for before sending a
 	// bulk request, for at most SyncInterval. Env MIN_BATCH_SIZE. Default: 1
 	// (send as soon as anything is there).
-	MinBatchSize int
+	MinBatchSize int `koanf:"min_batch_size" help:"documents the sink waits for before it sends a bulk request, for at most sink.sync_interval"`
 	// MaxBatchSize is the most documents per bulk request. Env MAX_BATCH_SIZE.
 	// Default: 1000.
-	MaxBatchSize int
+	MaxBatchSize int `koanf:"max_batch_size" help:"most documents in one bulk request (1 to 100000)"`
 	// MaxBatchBytes caps a bulk request body. Default: 8 MiB.
-	MaxBatchBytes int
+	MaxBatchBytes int `koanf:"-"`
 	// MaxContentLength is the search engine's request size limit
 	// (Elasticsearch's http.max_content_length). A document whose bulk item
 	// alone is larger can never be accepted: it is dead-lettered without
 	// being sent. Bulk requests never exceed it either. Default: 100 MiB,
 	// Elasticsearch's default.
-	MaxContentLength int
+	MaxContentLength int `koanf:"max_content_length" help:"the search engine's request size limit in bytes (Elasticsearch's http.max_content_length): a document too large to fit a request on its own is dead-lettered instead of sent"`
 	// SyncInterval is the longest a document waits for a batch to fill up to
 	// MinBatchSize. Env SYNC_INTERVAL (seconds). Default: 1s.
-	SyncInterval time.Duration
+	SyncInterval time.Duration `koanf:"sync_interval" help:"longest a document waits for its batch to fill up to sink.min_batch_size"`
 	// RateLimit caps documents per second sent to Elasticsearch; 0 means no
 	// limit. Env RATE_LIMIT. Default: 0.
-	RateLimit float64
+	RateLimit float64 `koanf:"rate_limit" help:"documents per second sent to the search engine; 0 means no limit"`
 	// MaxBackoff caps the wait between retries of a failing request. Default: 30s.
-	MaxBackoff time.Duration
+	MaxBackoff time.Duration `koanf:"-"`
 	// Concurrency is the number of lanes: documents are partitioned by a hash
 	// of their index and id, each lane sends one bulk request at a time, in
 	// order, so up to Concurrency requests are in flight while every
 	// document's writes stay ordered. Env SINK_CONCURRENCY. Default: 4.
-	Concurrency int
+	Concurrency int `koanf:"concurrency" help:"ordered lanes, each with one bulk request in flight (1 to 64); a document's writes always stay in order"`
 	// SlowRequest is the bulk response time above which the sink halves its
 	// batch size, as it does on a 429; below half of it the batch size grows
 	// again, step by step, up to MaxBatchSize. Default: 2s.
-	SlowRequest time.Duration
+	SlowRequest time.Duration `koanf:"-"`
 	// Indices overrides index names, settings and mappings, keyed like
 	// document index names ("users" for public.users, "schema.table").
-	Indices map[string]IndexConfig
+	Indices map[string]IndexConfig `koanf:"-"`
 	// Schemas is where capture stores table schemas (the bus state KV); the
 	// mapping of a table's index is derived from its column types. Nil means
 	// dynamic mapping only.
-	Schemas bus.SchemaStore
+	Schemas bus.SchemaStore `koanf:"-"`
 	// SchemaRecheck is how often stored schemas are checked for new columns.
 	// Default: 10s.
-	SchemaRecheck time.Duration
+	SchemaRecheck time.Duration `koanf:"-"`
 	// Control is where reindex requests and their progress are kept (the bus
 	// state KV). Nil disables reindex requests.
-	Control ControlStore
+	Control ControlStore `koanf:"-"`
 	// ControlPoll is how often the sink looks for a reindex request.
 	// Default: 1s.
-	ControlPoll time.Duration
+	ControlPoll time.Duration `koanf:"-"`
 	// ReindexGrace is how long a replaced index is kept after a reindex
 	// swapped the alias. Default: 1m.
-	ReindexGrace time.Duration
+	ReindexGrace time.Duration `koanf:"reindex_grace" help:"how long walsearch reindex keeps the replaced index after it moved the alias"`
 	// AckWait must be the bus's ack wait: while a batch is retried the sink
 	// tells the bus it is still working on it at a third of this interval.
 	// Default: bus.DefaultAckWait.
-	AckWait time.Duration
-	Logger  *slog.Logger
+	AckWait time.Duration `koanf:"-"`
+	Logger  *slog.Logger  `koanf:"-"`
 }
 
 // DefaultConfig returns a Config with every default filled in.

@@ -52,12 +52,9 @@ func discover(dir string) ([]scriptFile, error) {
 		if err != nil || !st.Mode().IsRegular() {
 			continue // a folder without a script, or not a folder at all
 		}
-		schema, table := "public", name
-		if s, t, ok := strings.Cut(name, "."); ok {
-			schema, table = s, t
-		}
-		if schema == "" || table == "" {
-			continue
+		schema, table, err := bus.ParseTable(name)
+		if err != nil {
+			continue // not a table's folder
 		}
 		out = append(out, scriptFile{schema: schema, table: table, path: path})
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -27,10 +28,10 @@ const (
 type ScriptConfig struct {
 	// Dir holds one folder per table with a transform.js in it (see
 	// ScriptPath). A missing folder means no scripts yet. Default: "./scripts".
-	Dir string
+	Dir string `koanf:"-"`
 	// Timeout bounds every call into a script; a call that runs longer is
 	// interrupted, and tried again (see TimeoutRetries). Default: 100ms.
-	Timeout time.Duration
+	Timeout time.Duration `koanf:"timeout" help:"time limit of every call into a script; a call that runs longer is interrupted, tried again (transform.timeout_retries), then its change is dead-lettered"`
 	// TimeoutRetries is how many times a call interrupted by its time limit
 	// is tried again before its change is dead-lettered, each time with
 	// twice the previous limit, up to MaxTimeout. The limit is wall-clock
@@ -39,25 +40,25 @@ type ScriptConfig struct {
 	// thrown exception is never tried again. 0 turns retries off.
 	// Default: 4 (limits of 100ms, 200ms, 400ms, 800ms and 1s: 2.5s in all
 	// before a change that never finishes is dead-lettered).
-	TimeoutRetries int
+	TimeoutRetries int `koanf:"timeout_retries" help:"how many times a call that ran out of time is tried again, each time with twice the limit up to transform.max_timeout (0 to 10; 0 turns retries off)"`
 	// MaxTimeout is the largest limit a retry gets. Default: 0, meaning
 	// 10 × Timeout.
-	MaxTimeout time.Duration
+	MaxTimeout time.Duration `koanf:"max_timeout" help:"largest limit a retry gets; 0 means 10 × transform.timeout"`
 	// MaxDocBytes is the largest document (as JSON) a script may return; a
 	// larger one is dead-lettered. Default: 10 MiB.
-	MaxDocBytes int
+	MaxDocBytes int `koanf:"max_doc_bytes" help:"largest document, as JSON, a script may return; a larger one is dead-lettered"`
 	// ReloadInterval is how often Dir is checked for added, changed and
 	// removed scripts. Zero turns hot reload off. Default: 2s.
-	ReloadInterval time.Duration
+	ReloadInterval time.Duration `koanf:"reload_interval" help:"how often scripts_dir is checked for added, edited and removed scripts; 0 turns hot reload off"`
 	// Workers is how many idle runtimes each script keeps; match it to the
 	// stage's Workers. Default: 0, meaning GOMAXPROCS.
-	Workers int
+	Workers int `koanf:"workers" help:"changes mapped at once; 0 means one per CPU"`
 	// LogRate and LogBurst limit console output per table (messages per
 	// second, and burst). Default: 10 and 50.
-	LogRate  float64
-	LogBurst int
+	LogRate  float64 `koanf:"-"`
+	LogBurst int     `koanf:"-"`
 	// Logger receives console output and reload messages. Default: discard.
-	Logger *slog.Logger
+	Logger *slog.Logger `koanf:"-"`
 }
 
 // DefaultScriptConfig returns a ScriptConfig with every default filled in.
@@ -208,6 +209,17 @@ func (s *Scripts) Tables() []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// Indices lists every index the script of schema.table may write to: the
+// table's own index first, then those the script declares in
+// `var indices = [...]`. It is nil for a table without a script.
+func (s *Scripts) Indices(schema, table string) []string {
+	sc := (*s.current.Load())[schema+"."+table]
+	if sc == nil {
+		return nil
+	}
+	return slices.Clone(sc.indices)
 }
 
 // Close stops watching for edits and waits. It is idempotent.

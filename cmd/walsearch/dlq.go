@@ -14,7 +14,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/spf13/cobra"
 
 	"github.com/walsearch/walsearch/bus"
@@ -49,11 +48,11 @@ uses that cluster.`,
 		Short: "List dead letters: sequence, time, stage, subject and error",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return m.withDLQ(cmd, path, func(ctx context.Context, d *dlqStore) error {
+			return m.withDLQ(cmd, path, func(ctx context.Context, d *bus.DeadLetters) error {
 				w := tabwriter.NewWriter(m.Stdout, 0, 4, 2, ' ', 0)
 				fmt.Fprintln(w, "SEQ\tTIME\tSTAGE\tSUBJECT\tERROR")
 				n := 0
-				err := d.each(ctx, stage, func(seq uint64, dl *bus.DeadLetter) bool {
+				err := d.Each(ctx, stage, func(seq uint64, dl *bus.DeadLetter) bool {
 					fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\n", seq, dl.Time.UTC().Format(time.RFC3339), dl.Stage, dl.Subject, oneLine(dl.Error, 120))
 					n++
 					return limit == 0 || n < limit
@@ -77,8 +76,8 @@ uses that cluster.`,
 			if err != nil {
 				return err
 			}
-			return m.withDLQ(cmd, path, func(ctx context.Context, d *dlqStore) error {
-				dl, err := d.get(ctx, seq)
+			return m.withDLQ(cmd, path, func(ctx context.Context, d *bus.DeadLetters) error {
+				dl, err := d.Get(ctx, seq)
 				if err != nil {
 					return err
 				}
@@ -108,9 +107,9 @@ an event that fails again is dead-lettered again.`,
 				}
 				seqs = append(seqs, seq)
 			}
-			return m.withDLQ(cmd, path, func(ctx context.Context, d *dlqStore) error {
+			return m.withDLQ(cmd, path, func(ctx context.Context, d *bus.DeadLetters) error {
 				if all {
-					if err := d.each(ctx, stage, func(seq uint64, _ *bus.DeadLetter) bool {
+					if err := d.Each(ctx, stage, func(seq uint64, _ *bus.DeadLetter) bool {
 						seqs = append(seqs, seq)
 						return true
 					}); err != nil {
@@ -118,7 +117,7 @@ an event that fails again is dead-lettered again.`,
 					}
 				}
 				for _, seq := range seqs {
-					dl, err := d.replay(ctx, seq)
+					dl, err := d.Replay(ctx, seq)
 					if err != nil {
 						return err
 					}
@@ -141,8 +140,8 @@ an event that fails again is dead-lettered again.`,
 			if purgeAll == (stage != "") {
 				return errors.New("dlq purge: give --all or --stage")
 			}
-			return m.withDLQ(cmd, path, func(ctx context.Context, d *dlqStore) error {
-				n, err := d.purge(ctx, stage)
+			return m.withDLQ(cmd, path, func(ctx context.Context, d *bus.DeadLetters) error {
+				n, err := d.Purge(ctx, stage)
 				if err != nil {
 					return err
 				}
@@ -160,7 +159,7 @@ an event that fails again is dead-lettered again.`,
 
 // withDLQ loads the configuration, opens the bus and runs fn on the
 // dead-letter stream.
-func (m *Main) withDLQ(cmd *cobra.Command, path string, fn func(context.Context, *dlqStore) error) error {
+func (m *Main) withDLQ(cmd *cobra.Command, path string, fn func(context.Context, *bus.DeadLetters) error) error {
 	cfg, err := config.Load(path, m.Env, cmd.Flags())
 	if err != nil {
 		return err
@@ -171,19 +170,15 @@ func (m *Main) withDLQ(cmd *cobra.Command, path string, fn func(context.Context,
 		return err
 	}
 	defer b.Close()
-	s, err := b.JetStream().Stream(ctx, bus.DLQStream)
-	if err != nil {
-		return fmt.Errorf("open dead-letter stream: %w", err)
-	}
-	return fn(ctx, &dlqStore{js: b.JetStream(), s: s})
+	return fn(ctx, b.DeadLetters())
 }
 
 // openCLIBus opens the bus the way walsearch run does, for a short-lived
 // command. With the embedded server it refuses a store another process has
 // open: two servers on one store would corrupt it.
 func openCLIBus(ctx context.Context, cfg config.Config) (*bus.Bus, error) {
-	bc := bus.DefaultConfig()
-	bc.URL, bc.DataDir, bc.Replicas = cfg.NATS.URL, cfg.DataDir, cfg.NATS.Replicas
+	bc := cfg.BusConfig()
+	bc.Listen = "" // a short-lived command serves no clients
 	if bc.URL == "" {
 		store := filepath.Join(cfg.DataDir, "nats")
 		if _, err := os.Stat(store); err != nil {
@@ -264,77 +259,6 @@ func storeHolder(store string) (int, bool) {
 	return 0, false
 }
 
-// dlqStore reads and edits the dead-letter stream.
-type dlqStore struct {
-	js jetstream.JetStream
-	s  jetstream.Stream
-}
-
-// each calls fn for every entry (of stage, if not empty) in sequence order
-// until fn returns false.
-func (d *dlqStore) each(ctx context.Context, stage string, fn func(seq uint64, dl *bus.DeadLetter) bool) error {
-	subject := bus.DLQPrefix + ">"
-	if stage != "" {
-		subject = bus.DLQSubject(stage)
-	}
-	for seq := uint64(1); ; seq++ {
-		raw, err := d.s.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(subject))
-		if errors.Is(err, jetstream.ErrMsgNotFound) {
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("read dead letters: %w", err)
-		}
-		dl, err := decodeDeadLetter(raw)
-		if err != nil {
-			return err
-		}
-		if !fn(raw.Sequence, dl) {
-			return nil
-		}
-		seq = raw.Sequence
-	}
-}
-
-func (d *dlqStore) get(ctx context.Context, seq uint64) (*bus.DeadLetter, error) {
-	raw, err := d.s.GetMsg(ctx, seq)
-	if errors.Is(err, jetstream.ErrMsgNotFound) {
-		return nil, fmt.Errorf("dead letter %d: not found", seq)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read dead letter %d: %w", seq, err)
-	}
-	return decodeDeadLetter(raw)
-}
-
-func decodeDeadLetter(raw *jetstream.RawStreamMsg) (*bus.DeadLetter, error) {
-	var dl bus.DeadLetter
-	if err := bus.Decode(raw.Data, &dl); err != nil {
-		return nil, fmt.Errorf("dead letter %d: %w", raw.Sequence, err)
-	}
-	return &dl, nil
-}
-
-// replay republishes the original event of entry seq and removes the entry
-// once JetStream stored the event.
-func (d *dlqStore) replay(ctx context.Context, seq uint64) (*bus.DeadLetter, error) {
-	dl, err := d.get(ctx, seq)
-	if err != nil {
-		return nil, err
-	}
-	if dl.Subject == "" || strings.HasPrefix(dl.Subject, bus.DLQPrefix) || len(dl.Event) == 0 {
-		return nil, fmt.Errorf("replay dead letter %d: it has no original subject or event", seq)
-	}
-	id := fmt.Sprintf("%s:replay:%d:%d", dl.MsgID, seq, time.Now().UnixNano())
-	if _, err := d.js.Publish(ctx, dl.Subject, dl.Event, jetstream.WithMsgID(id)); err != nil {
-		return nil, fmt.Errorf("replay dead letter %d to %s: %w", seq, dl.Subject, err)
-	}
-	if err := d.s.DeleteMsg(ctx, seq); err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
-		return nil, fmt.Errorf("remove replayed dead letter %d: %w", seq, err)
-	}
-	return dl, nil
-}
-
 // checkStage refuses a --stage that names no stage that dead-letters: it
 // would match nothing and look like an empty dead-letter stream.
 func checkStage(stage string) error {
@@ -343,26 +267,6 @@ func checkStage(stage string) error {
 		return nil
 	}
 	return fmt.Errorf("--stage %q: no such stage; the stages that dead-letter are transform and sink", stage)
-}
-
-// purge deletes every entry, or stage's, and returns how many.
-func (d *dlqStore) purge(ctx context.Context, stage string) (uint64, error) {
-	before, err := d.s.Info(ctx)
-	if err != nil {
-		return 0, fmt.Errorf("dead-letter stream info: %w", err)
-	}
-	var opts []jetstream.StreamPurgeOpt
-	if stage != "" {
-		opts = append(opts, jetstream.WithPurgeSubject(bus.DLQSubject(stage)))
-	}
-	if err := d.s.Purge(ctx, opts...); err != nil {
-		return 0, fmt.Errorf("purge dead letters: %w", err)
-	}
-	after, err := d.s.Info(ctx)
-	if err != nil {
-		return 0, fmt.Errorf("dead-letter stream info: %w", err)
-	}
-	return before.State.Msgs - after.State.Msgs, nil
 }
 
 func writeDeadLetter(w io.Writer, seq uint64, dl *bus.DeadLetter) error {

@@ -53,6 +53,7 @@ scripts into Elasticsearch (or the embedded engine), and serves a search API.`,
 		m.backfillCommand(),
 		m.reindexCommand(),
 		m.teardownCommand(),
+		m.configCommand(),
 	)
 	return root.ExecuteContext(ctx)
 }

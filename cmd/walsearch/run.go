@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/walsearch/walsearch/bus"
 	"github.com/walsearch/walsearch/internal/config"
 	"github.com/walsearch/walsearch/internal/pipeline"
 )
@@ -43,9 +44,9 @@ is picked up again on the next start.`,
 				}
 				defer stop()
 			}
-			log.Info("starting walsearch", "postgres", config.Redact(cfg.Postgres.URL),
-				"elasticsearch", orDefault(config.Redact(cfg.Elasticsearch.URL), "embedded"),
-				"nats", orDefault(config.Redact(cfg.NATS.URL), "embedded"), "data_dir", cfg.DataDir)
+			log.Info("starting walsearch", "postgres", bus.RedactURL(cfg.Postgres.URL),
+				"elasticsearch", orDefault(bus.RedactURL(cfg.Elasticsearch.URL), "embedded"),
+				"nats", orDefault(bus.RedactURL(cfg.NATS.URL), "embedded"), "data_dir", cfg.DataDir)
 			p, err := pipeline.Start(cmd.Context(), cfg, log)
 			if err != nil {
 				return err

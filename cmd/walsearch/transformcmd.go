@@ -58,9 +58,12 @@ Rows read with --from-db go through the same type conversion as capture
 			if err != nil {
 				return err
 			}
-			schema, table := splitTable(args[0])
-			sc := transform.DefaultScriptConfig()
-			sc.Dir, sc.Workers = cfg.ScriptsDir, 1
+			schema, table, err := bus.ParseTable(args[0])
+			if err != nil {
+				return fmt.Errorf("transform test: %w", err)
+			}
+			sc := cfg.ScriptConfig()
+			sc.Workers = 1
 			sc.Logger = newLogger(m.Stderr, cfg.Log)
 			scripts, err := transform.LoadTableScript(sc, schema, table)
 			if err != nil {
@@ -111,14 +114,6 @@ Rows read with --from-db go through the same type conversion as capture
 	return cmd
 }
 
-// splitTable reads "table" (public) or "schema.table".
-func splitTable(name string) (string, string) {
-	if s, t, ok := strings.Cut(name, "."); ok {
-		return s, t
-	}
-	return "public", name
-}
-
 func validOp(op bus.Op) error {
 	switch op {
 	case bus.OpInsert, bus.OpUpdate, bus.OpRead, bus.OpDelete:
@@ -166,7 +161,7 @@ func readTableRows(ctx context.Context, url, schema, table string, limit int, op
 	}
 	conn, err := pgx.Connect(ctx, url)
 	if err != nil {
-		return nil, fmt.Errorf("connect to postgres %s: %w", config.Redact(url), err)
+		return nil, fmt.Errorf("connect to postgres %s: %w", bus.RedactURL(url), err)
 	}
 	defer conn.Close(ctx)
 	ident := pgx.Identifier{schema, table}.Sanitize()

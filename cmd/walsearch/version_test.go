@@ -4,6 +4,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/walsearch/walsearch/internal/config"
 )
 
 // TestVersionFlagAndCommandPrintTheStampedVersion: `walsearch --version` is
@@ -65,5 +67,18 @@ func TestSubcommandHelpListsOnlyItsSettings(t *testing.T) {
 				t.Errorf("walsearch %s --help lists %s: %v, want %v\n%s", strings.Join(tc.args, " "), f, listed, want, out)
 			}
 		}
+	}
+}
+
+// TestConfigDefaultsPrintsTheReference: walsearch config --defaults prints
+// the commented file of every key's default, and refuses to guess without
+// --defaults.
+func TestConfigDefaultsPrintsTheReference(t *testing.T) {
+	out, err := runCLI(t, nil, "config", "--defaults")
+	if err != nil || out != config.DefaultsYAML() {
+		t.Fatalf("walsearch config --defaults: %v\n%s", err, out)
+	}
+	if _, err := runCLI(t, nil, "config"); err == nil || !strings.Contains(err.Error(), "--defaults") {
+		t.Fatalf("walsearch config without --defaults: %v", err)
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+
+	"github.com/walsearch/walsearch/bus"
 )
 
 func write(t *testing.T, body string) string {
@@ -84,7 +86,7 @@ func TestLegacyPostgresAndElasticsearchEnv(t *testing.T) {
 	if c.Postgres.PoolSize != 8 || c.Sink.RateLimit != 5000 {
 		t.Errorf("pool/rate = %d/%g", c.Postgres.PoolSize, c.Sink.RateLimit)
 	}
-	if got := Redact(c.Postgres.URL); strings.Contains(got, "s3cret") {
+	if got := bus.RedactURL(c.Postgres.URL); strings.Contains(got, "s3cret") {
 		t.Errorf("Redact leaked the password: %s", got)
 	}
 }

@@ -38,12 +38,9 @@ func fromEnv(env []string, k *koanf.Koanf) (map[string]any, error) {
 	if err := legacyElasticsearch(vars, k.String("elasticsearch.url"), out); err != nil {
 		return nil, err
 	}
-	for name, key := range map[string]string{
-		"MIN_BATCH_SIZE": "sink.min_batch_size", "MAX_BATCH_SIZE": "sink.max_batch_size",
-		"RATE_LIMIT": "sink.rate_limit", "POOL_SIZE": "postgres.pool_size",
-	} {
-		if v, ok := vars[name]; ok {
-			out[key] = v
+	for _, l := range legacyEnv {
+		if v, ok := vars[l.name]; ok && l.plain {
+			out[l.key] = v
 		}
 	}
 	if v, ok := vars["SYNC_INTERVAL"]; ok {
@@ -74,6 +71,22 @@ func fromEnv(env []string, k *koanf.Koanf) (map[string]any, error) {
 		}
 	}
 	return out, nil
+}
+
+// legacyEnv lists the variables of the original design by the key each
+// sets; a plain one holds the key's value as it is, the others are read by
+// fromEnv's own code.
+var legacyEnv = []struct {
+	name, key string
+	plain     bool
+}{
+	{"PG_HOST", "postgres.url", false}, {"PG_PORT", "postgres.url", false}, {"PG_DATABASE", "postgres.url", false},
+	{"PG_USER", "postgres.url", false}, {"PG_PASSWORD", "postgres.url", false},
+	{"POOL_SIZE", "postgres.pool_size", true},
+	{"ES_HOST", "elasticsearch.url", false}, {"ES_PORT", "elasticsearch.url", false}, {"ES_USE_SSL", "elasticsearch.url", false},
+	{"ES_USER", "elasticsearch.username", false}, {"ES_PASSWORD", "elasticsearch.password", false},
+	{"MIN_BATCH_SIZE", "sink.min_batch_size", true}, {"MAX_BATCH_SIZE", "sink.max_batch_size", true},
+	{"RATE_LIMIT", "sink.rate_limit", true}, {"SYNC_INTERVAL", "sink.sync_interval", false},
 }
 
 func legacyPostgres(vars map[string]string, base string, out map[string]any) error {
@@ -183,7 +196,7 @@ func walkKeys(t reflect.Type, prefix string, out map[string]string) {
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
 		name := f.Tag.Get("koanf")
-		if name == "" {
+		if name == "" || name == "-" {
 			continue
 		}
 		key := prefix + name
@@ -215,7 +228,7 @@ func normaliseValue(v any) any {
 		m := map[string]any{}
 		for i := 0; i < rv.NumField(); i++ {
 			tag := rv.Type().Field(i).Tag.Get("koanf")
-			if tag != "" {
+			if tag != "" && tag != "-" {
 				m[tag] = normaliseValue(rv.Field(i).Interface())
 			}
 		}

@@ -21,6 +21,8 @@ import (
 
 	"github.com/elastic/elastic-transport-go/v8/elastictransport"
 	"github.com/elastic/go-elasticsearch/v8/esapi"
+
+	"github.com/walsearch/walsearch/bus"
 )
 
 // EmbeddedURL is the base URL used for the in-process engine; no request
@@ -31,22 +33,22 @@ const EmbeddedURL = "http://eslite.embedded"
 type Config struct {
 	// URL of the cluster, e.g. https://es.example.com:9200. Empty means the
 	// embedded engine, reached through Transport.
-	URL      string
-	Username string
-	Password string
-	APIKey   string
+	URL      string `koanf:"url" help:"Elasticsearch or OpenSearch URL, http(s)://host:port; empty runs the embedded engine under data_dir"`
+	Username string `koanf:"username" help:"user name for basic authentication"`
+	Password string `koanf:"password" help:"password for basic authentication"`
+	APIKey   string `koanf:"api_key" help:"API key, instead of a user name and password"`
 	// CACert is a path to a PEM file of CA certificates to trust (for an
 	// https URL), instead of the system's.
-	CACert string
+	CACert string `koanf:"ca_cert" help:"PEM file of the certificate authorities to trust for an https URL, instead of the system's"`
 	// InsecureSkipVerify accepts any certificate the server presents, so
 	// that anyone on the path can read and change the traffic: for test
 	// clusters with self-signed certificates only. Prefer CACert.
-	InsecureSkipVerify bool
+	InsecureSkipVerify bool `koanf:"insecure_skip_verify" help:"accept any server certificate, so that anyone on the path can read the traffic: test clusters only; prefer ca_cert"`
 	// Transport overrides the HTTP transport (the embedded engine's
 	// RoundTripper, or a fault-injecting one in tests).
-	Transport http.RoundTripper
+	Transport http.RoundTripper `koanf:"-"`
 	// Timeout bounds each request. Default: 30s.
-	Timeout time.Duration
+	Timeout time.Duration `koanf:"-"`
 }
 
 // Validate reports every problem with c.
@@ -55,7 +57,7 @@ func (c Config) Validate() error {
 	if c.URL != "" {
 		u, err := url.Parse(c.URL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			errs = append(errs, fmt.Errorf("elasticsearch.url: want http(s)://host:port, got %q", redact(c.URL)))
+			errs = append(errs, fmt.Errorf("elasticsearch.url: want http(s)://host:port, got %q", bus.RedactURL(c.URL)))
 		}
 	}
 	if c.APIKey != "" && (c.Username != "" || c.Password != "") {
@@ -68,7 +70,7 @@ func (c Config) Validate() error {
 		errs = append(errs, errors.New("elasticsearch.url: empty means the embedded engine, but none was provided"))
 	}
 	if (c.CACert != "" || c.InsecureSkipVerify) && !strings.HasPrefix(c.URL, "https://") {
-		errs = append(errs, fmt.Errorf("elasticsearch.ca_cert, elasticsearch.insecure_skip_verify: only used with an https:// url, got %q", redact(c.URL)))
+		errs = append(errs, fmt.Errorf("elasticsearch.ca_cert, elasticsearch.insecure_skip_verify: only used with an https:// url, got %q", bus.RedactURL(c.URL)))
 	}
 	if c.CACert != "" && c.InsecureSkipVerify {
 		errs = append(errs, errors.New("elasticsearch.insecure_skip_verify: set either ca_cert (verify against that CA) or insecure_skip_verify (verify nothing), not both"))
@@ -202,13 +204,4 @@ func (c *Client) Ping(ctx context.Context) (*Info, error) {
 		return nil, ErrNotElasticsearch
 	}
 	return &info, nil
-}
-
-func redact(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil || u.User == nil {
-		return raw
-	}
-	u.User = url.User("***")
-	return u.String()
 }

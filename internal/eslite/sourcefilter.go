@@ -1,7 +1,6 @@
 package eslite
 
 import (
-	"bytes"
 	"encoding/json"
 	"strings"
 
@@ -9,7 +8,7 @@ import (
 )
 
 // sourceFilter is the _source parameter of the document read APIs: off, or
-// include/exclude path patterns in which '*' matches any characters.
+// include/exclude path patterns, applied by search.SourceFilter.
 type sourceFilter struct {
 	off      bool
 	includes []string
@@ -106,109 +105,12 @@ func sourceFilterFromJSON(raw json.RawMessage) (*sourceFilter, *search.Error) {
 	return f, nil
 }
 
-// apply filters a stored _source. The unfiltered source is returned as
-// stored, byte for byte.
+// apply filters a stored _source with the search's filter, so that a
+// document reads the same from the document APIs and from _search. The
+// unfiltered source is returned as stored, byte for byte.
 func (f *sourceFilter) apply(src []byte) []byte {
 	if f.identity() {
 		return src
 	}
-	v, err := decodeOrdered(src)
-	if err != nil {
-		return src
-	}
-	o, ok := v.(*object)
-	if !ok {
-		return src
-	}
-	out := f.filterObject(o, "")
-	var buf bytes.Buffer
-	encodeOrdered(&buf, out)
-	return buf.Bytes()
-}
-
-func (f *sourceFilter) filterObject(o *object, prefix string) *object {
-	out := &object{vals: map[string]any{}}
-	for _, k := range o.keys {
-		path := k
-		if prefix != "" {
-			path = prefix + "." + k
-		}
-		if anyMatch(f.excludes, path) {
-			continue
-		}
-		v := o.vals[k]
-		included := len(f.includes) == 0 || anyMatch(f.includes, path)
-		if child, ok := v.(*object); ok {
-			if included && len(f.excludes) == 0 {
-				out.keys = append(out.keys, k)
-				out.vals[k] = child
-				continue
-			}
-			if !included && !f.mayInclude(path) {
-				continue
-			}
-			sub := f.filterObject(child, path)
-			if len(sub.keys) > 0 || included {
-				out.keys = append(out.keys, k)
-				out.vals[k] = sub
-			}
-			continue
-		}
-		if included {
-			out.keys = append(out.keys, k)
-			out.vals[k] = v
-		}
-	}
-	return out
-}
-
-// mayInclude reports whether some include pattern could match below path.
-func (f *sourceFilter) mayInclude(path string) bool {
-	if len(f.includes) == 0 {
-		return true
-	}
-	for _, p := range f.includes {
-		if strings.HasPrefix(p, path+".") || strings.Contains(p, "*") {
-			return true
-		}
-	}
-	return false
-}
-
-// anyMatch reports whether a pattern matches path or one of its parents.
-func anyMatch(patterns []string, path string) bool {
-	for _, p := range patterns {
-		for cur := path; ; {
-			if wildMatch(p, cur) {
-				return true
-			}
-			i := strings.LastIndexByte(cur, '.')
-			if i < 0 {
-				break
-			}
-			cur = cur[:i]
-		}
-	}
-	return false
-}
-
-// wildMatch matches s against a pattern in which '*' matches any run of
-// characters, dots included.
-func wildMatch(p, s string) bool {
-	if !strings.Contains(p, "*") {
-		return p == s
-	}
-	parts := strings.Split(p, "*")
-	if !strings.HasPrefix(s, parts[0]) {
-		return false
-	}
-	s = s[len(parts[0]):]
-	for i := 1; i < len(parts)-1; i++ {
-		j := strings.Index(s, parts[i])
-		if j < 0 {
-			return false
-		}
-		s = s[j+len(parts[i]):]
-	}
-	return strings.HasSuffix(s, parts[len(parts)-1])
+	return search.NewSourceFilter(true, f.includes, f.excludes).Apply(src)
 }

@@ -8,14 +8,12 @@ package pipeline
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
@@ -71,26 +69,22 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Pipeline,
 	p := &Pipeline{cfg: cfg, log: log, stages: map[string]*supervised{}}
 	// Scripts load once, here, so that a script that does not compile stops
 	// the start with its file and line instead of failing every batch.
-	sc := transform.DefaultScriptConfig()
-	sc.Dir, sc.Logger = cfg.ScriptsDir, log
-	sc.Timeout, sc.MaxDocBytes, sc.ReloadInterval, sc.Workers = cfg.Transform.Timeout, cfg.Transform.MaxDocBytes, cfg.Transform.ReloadInterval, cfg.Transform.Workers
-	sc.TimeoutRetries, sc.MaxTimeout = cfg.Transform.TimeoutRetries, cfg.Transform.MaxTimeout
+	sc := cfg.ScriptConfig()
+	sc.Logger = log
 	scripts, err := transform.LoadScripts(sc)
 	if err != nil {
 		return nil, err
 	}
 	p.Scripts = scripts
-	bc := bus.DefaultConfig()
-	bc.URL, bc.DataDir, bc.Listen, bc.Replicas, bc.Logger = cfg.NATS.URL, cfg.DataDir, cfg.NATS.Listen, cfg.NATS.Replicas, log
+	bc := cfg.BusConfig()
+	bc.Logger = log
 	b, err := bus.Open(ctx, bc)
 	if err != nil {
 		p.Close()
 		return nil, fmt.Errorf("open bus: %w", err)
 	}
 	p.Bus = b
-	ec := esclient.Config{URL: cfg.Elasticsearch.URL, Username: cfg.Elasticsearch.Username,
-		Password: cfg.Elasticsearch.Password, APIKey: cfg.Elasticsearch.APIKey, CACert: cfg.Elasticsearch.CACert,
-		InsecureSkipVerify: cfg.Elasticsearch.InsecureSkipVerify}
+	ec := cfg.ESConfig()
 	if ec.InsecureSkipVerify {
 		log.Warn("elasticsearch.insecure_skip_verify is on: the search engine's certificate is not checked; use elasticsearch.ca_cert outside test clusters")
 	}
@@ -177,8 +171,8 @@ func (p *Pipeline) runTransform(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	tc := transform.DefaultConfig()
-	tc.Logger, tc.Workers = p.log, p.cfg.Transform.Workers
+	tc := p.cfg.TransformConfig()
+	tc.Logger = p.log
 	st, err := transform.New(tc, src, sink.NewHandoff(p.sink), p.Bus, p.Scripts)
 	if err != nil {
 		return err
@@ -194,49 +188,15 @@ func (p *Pipeline) newSink(ctx context.Context) (*sink.Sink, error) {
 	if err != nil {
 		return nil, err
 	}
-	sc := sink.DefaultConfig()
-	sc.MinBatchSize, sc.MaxBatchSize, sc.SyncInterval, sc.RateLimit = p.cfg.Sink.MinBatchSize, p.cfg.Sink.MaxBatchSize, p.cfg.Sink.SyncInterval, p.cfg.Sink.RateLimit
-	sc.Concurrency, sc.ReindexGrace, sc.MaxContentLength = p.cfg.Sink.Concurrency, p.cfg.Sink.ReindexGrace, p.cfg.Sink.MaxContentLength
-	sc.Schemas, sc.Control = p.Bus.State(), p.Bus.State()
-	sc.Indices = map[string]sink.IndexConfig{}
-	for name, ic := range p.cfg.Indices {
-		sc.Indices[name] = sink.IndexConfig{Index: ic.Index, Settings: ic.Settings, Mappings: ic.Mappings}
-	}
-	sc.Logger = p.log
+	sc := p.cfg.SinkConfig()
+	sc.Schemas, sc.Control, sc.Logger = p.Bus.State(), p.Bus.State(), p.log
 	return sink.New(sc, src, p.ES, p.Bus)
 }
 
 func (p *Pipeline) newAPI() (*api.Server, error) {
-	ac := api.DefaultConfig()
-	a := p.cfg.API
-	ac.Listen, ac.Logger = a.Listen, p.log
-	ac.RateLimit, ac.RateBurst, ac.CursorSecret, ac.Fallback = a.RateLimit, a.RateBurst, a.CursorSecret, a.Fallback
-	if a.RequestTimeout > 0 {
-		ac.RequestTimeout = a.RequestTimeout
-	}
-	if a.BodyLimit > 0 {
-		ac.BodyLimit = a.BodyLimit
-	}
-	if a.MinLSNTimeout > 0 {
-		ac.MinLSNTimeout = a.MinLSNTimeout
-	}
-	if a.BreakerCooldown > 0 {
-		ac.BreakerCooldown = a.BreakerCooldown
-	}
-	for _, k := range a.Keys {
-		ac.Keys = append(ac.Keys, api.Key{Key: k.Key, Indices: k.Indices})
-	}
-	// The API knows indices by the name clients use: the alias.
-	alias := func(docIndex string) string {
-		if ic, ok := p.cfg.Indices[docIndex]; ok && ic.Index != "" {
-			return ic.Index
-		}
-		return sink.AliasName(docIndex)
-	}
-	ac.Indices = map[string]api.IndexConfig{}
-	for name, ic := range p.cfg.Indices {
-		ac.Indices[alias(name)] = api.IndexConfig{HiddenFields: ic.HiddenFields, SearchFields: ic.SearchFields}
-	}
+	ac := p.cfg.APIConfig()
+	ac.Logger = p.log
+	dlq := p.Bus.DeadLetters()
 	comps := []api.Component{{Name: "bus", Check: p.Bus.Ping}}
 	for _, name := range []string{"capture", "transform", "sink"} {
 		comps = append(comps, api.Component{Name: name, Check: func(context.Context) error {
@@ -252,7 +212,7 @@ func (p *Pipeline) newAPI() (*api.Server, error) {
 	// purged. /health is public, so it does not say how many or of which
 	// tables; /status does, to keys allowed to see them.
 	comps = append(comps, api.Component{Name: "dead_letters", Check: func(ctx context.Context) error {
-		n, err := p.Bus.DLQCount(ctx)
+		n, err := dlq.Count(ctx)
 		if err != nil {
 			return err
 		}
@@ -262,178 +222,31 @@ func (p *Pipeline) newAPI() (*api.Server, error) {
 		}
 		return nil
 	}})
-	current := func() (*capture.Capture, *sink.Sink) {
-		p.mu.Lock()
-		defer p.mu.Unlock()
-		return p.cap, p.sink
-	}
-	// Managed indices: every table whose schema capture stored, every
-	// configured table and index, every table capture is snapshotting, and
-	// every index a table's script may route documents to.
-	indices := func(ctx context.Context) ([]api.ManagedIndex, error) {
-		byName := map[string]api.ManagedIndex{}
-		// A table with a script may reshape, filter or route its rows, so
-		// its indices do not hold the rows as they are: the PostgreSQL
-		// fallback must not answer for them (no Columns).
-		scripted := map[string]bool{}
-		for _, t := range p.Scripts.Tables() {
-			scripted[t] = true
-		}
-		rowKeys := map[string][]string{} // row keys by "schema.table"
-		add := func(schema, table string, ts *bus.TableSchema) {
-			mi := api.ManagedIndex{Name: alias(bus.IndexName(schema, table)), Schema: schema, Table: table}
-			if ts != nil {
-				mi.Key = ts.Key
-				rowKeys[schema+"."+table] = ts.Key
-				if !scripted[schema+"."+table] {
-					for _, c := range ts.Columns {
-						mi.Columns = append(mi.Columns, c.Name)
-					}
-				}
-			}
-			if old, ok := byName[mi.Name]; !ok || len(old.Key) == 0 {
-				byName[mi.Name] = mi
-			}
-		}
-		kv, err := p.Bus.JetStream().KeyValue(ctx, bus.StateBucket)
-		if err != nil {
-			return nil, fmt.Errorf("open state: %w", err)
-		}
-		lister, err := kv.ListKeysFiltered(ctx, "schema.>")
-		if err != nil {
-			return nil, fmt.Errorf("list table schemas: %w", err)
-		}
-		var keys []string
-		for k := range lister.Keys() { // closed once every key was listed
-			keys = append(keys, k)
-		}
-		for _, k := range keys {
-			raw, ok, err := p.Bus.State().Get(ctx, k)
-			if err != nil || !ok {
-				continue
-			}
-			var ts bus.TableSchema
-			if json.Unmarshal(raw, &ts) == nil && ts.Table != "" {
-				add(ts.Schema, ts.Table, &ts)
-			}
-		}
-		for _, t := range p.cfg.Postgres.Tables {
-			schema, table, ok := strings.Cut(t, ".")
-			if !ok {
-				schema, table = "public", t
-			}
-			add(schema, table, nil)
-		}
-		if c, _ := current(); c != nil {
-			for _, t := range c.Status().Tables {
-				add(t.Schema, t.Table, nil)
-			}
-		}
-		// A truncate reaches every index a table's documents can be in: its
-		// own and every index its script declares (routing anywhere else is
-		// refused), so mapping one, which has no other effect, lists them.
-		routedFrom := map[string][]string{} // tables by routed index
-		for t := range scripted {
-			schema, table, _ := strings.Cut(t, ".")
-			docs, err := p.Scripts.Map(&bus.Change{Op: bus.OpTruncate, Schema: schema, Table: table})
-			if err != nil {
-				continue
-			}
-			for _, d := range docs {
-				if name := alias(d.Index); name != alias(bus.IndexName(schema, table)) {
-					routedFrom[name] = append(routedFrom[name], t)
-				}
-			}
-		}
-		for name, tables := range routedFrom {
-			if _, ok := byName[name]; ok {
-				continue
-			}
-			mi := api.ManagedIndex{Name: name}
-			if len(tables) == 1 { // an index fed by several tables has no one table or key
-				mi.Schema, mi.Table, _ = strings.Cut(tables[0], ".")
-				mi.Key = rowKeys[tables[0]]
-			}
-			byName[name] = mi
-		}
-		for name := range p.cfg.Indices {
-			if _, ok := byName[alias(name)]; !ok {
-				byName[alias(name)] = api.ManagedIndex{Name: alias(name)}
-			}
-		}
-		out := make([]api.ManagedIndex, 0, len(byName))
-		for _, mi := range byName {
-			out = append(out, mi)
-		}
-		return out, nil
-	}
-	connect := func(ctx context.Context) (*pgx.Conn, error) { return pgx.Connect(ctx, p.cfg.Postgres.URL) }
-	dlq := newDLQTally(p.Bus.JetStream())
-	status := func(ctx context.Context) (api.PipelineStatus, error) {
-		st := api.PipelineStatus{SlotLagBytes: -1, Backlog: map[string]uint64{}}
-		c, sk := current()
-		if c != nil {
-			cs := c.Status()
-			st.Capture = api.CaptureStatus{Phase: string(cs.Phase), Slot: cs.Slot, ReceivedLSN: cs.ReceivedLSN, ConfirmedLSN: cs.ConfirmedLSN}
-			for _, t := range cs.Tables {
-				st.Tables = append(st.Tables, api.TableProgress{Schema: t.Schema, Table: t.Table,
-					Index: alias(bus.IndexName(t.Schema, t.Table)), Snapshot: t.State, SnapshotRows: t.Rows})
-			}
-		} else {
-			st.Capture.Phase = string(capture.PhaseIdle)
-		}
-		st.Tables = p.withRecordedSnapshots(ctx, st.Tables, alias)
-		if sk != nil {
-			ss := sk.Status()
-			st.Sink = api.SinkStatus{Indexed: ss.Indexed, Deleted: ss.Deleted, Stale: ss.Stale, DeadLetters: ss.DeadLetters,
-				Retries: ss.Retries, AppliedLSN: ss.AppliedLSN, LastCommit: ss.LastCommit, LastError: ss.LastError,
-				BatchSize: ss.BatchSize, InFlight: ss.InFlight, BulkDocs: ss.BulkDocs[:], BulkDocsSum: ss.BulkDocsSum}
-			bounds := sink.BulkDocBuckets()
-			st.Sink.BulkDocBounds = bounds[:]
-		}
-		n, byTable, err := dlq.count(ctx)
-		st.DeadLetters, st.DeadLettersByTable = n, byTable
-		if err != nil {
-			p.log.Warn("count dead letters", "error", err)
-		}
-		for stream, consumer := range map[string]string{bus.ChangesStream: TransformConsumer, bus.DocsStream: SinkConsumer} {
-			if cons, err := p.Bus.JetStream().Consumer(ctx, stream, consumer); err == nil {
-				if info, err := cons.Info(ctx); err == nil {
-					st.Backlog[consumer] = info.NumPending + uint64(info.NumAckPending)
-				}
-			}
-		}
-		qctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		defer cancel()
-		if conn, err := connect(qctx); err == nil {
-			var wal string
-			var slotLag *int64
-			if conn.QueryRow(qctx, `SELECT pg_current_wal_lsn()::text, (SELECT (pg_current_wal_lsn() - confirmed_flush_lsn)::bigint FROM pg_replication_slots WHERE slot_name = $1)`,
-				p.cfg.Postgres.Slot).Scan(&wal, &slotLag) == nil {
-				st.WALLSN, _ = bus.ParseLSN(wal)
-				if slotLag != nil {
-					st.SlotLagBytes = *slotLag
-				}
-			}
-			_ = conn.Close(qctx)
-		}
-		return st, nil
-	}
+	cat := &catalog{cfg: p.cfg, state: p.Bus.State(), scripts: p.Scripts,
+		capture: func() *capture.Capture { c, _ := p.running(); return c }}
+	status := &statusAssembler{bus: p.Bus, deadLetters: dlq, slot: p.cfg.Postgres.Slot, alias: p.cfg.IndexAlias, stages: p.running, log: p.log}
 	src := api.PipelineFuncs{
-		IndicesFunc: indices,
+		IndicesFunc: cat.Indices,
 		AppliedLSNFunc: func() bus.LSN {
-			if _, sk := current(); sk != nil {
+			if _, sk := p.running(); sk != nil {
 				return sk.Status().AppliedLSN
 			}
 			return 0
 		},
-		StatusFunc: status,
+		StatusFunc: status.Status,
 	}
-	opts := []api.Option{api.WithDeadLetters(&deadLetterStore{js: p.Bus.JetStream()})}
-	if a.Fallback == api.FallbackPostgres {
-		opts = append(opts, api.WithPostgres(connect))
+	opts := []api.Option{api.WithDeadLetters(&deadLetterStore{dl: p.Bus.DeadLetters()})}
+	if ac.Fallback == api.FallbackPostgres {
+		opts = append(opts, api.WithPostgres(func(ctx context.Context) (*pgx.Conn, error) { return pgx.Connect(ctx, p.cfg.Postgres.URL) }))
 	}
 	return api.New(ac, p.ES, src, comps, opts...)
+}
+
+// running returns the running capture and sink, or nil.
+func (p *Pipeline) running() (*capture.Capture, *sink.Sink) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.cap, p.sink
 }
 
 // APIAddr returns the API's listening address once it is up, or nil.

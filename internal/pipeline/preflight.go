@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/walsearch/walsearch/bus"
 	"github.com/walsearch/walsearch/capture"
 	"github.com/walsearch/walsearch/internal/config"
 	"github.com/walsearch/walsearch/internal/esclient"
@@ -37,7 +38,7 @@ func (p *Pipeline) preflight(ctx context.Context) error {
 		return &StartError{Err: fmt.Errorf("check the embedded search engine: %w", err)}
 	case err != nil:
 		return &StartError{Err: fmt.Errorf("check elasticsearch.url %s: %w (fix elasticsearch.url and its credentials, start the cluster before walsearch, or leave elasticsearch.url empty for the embedded engine)",
-			config.Redact(p.cfg.Elasticsearch.URL), notElasticsearch(err))}
+			bus.RedactURL(p.cfg.Elasticsearch.URL), notElasticsearch(err))}
 	}
 	p.log.Info("search engine", "version", info.Version.Number, "embedded", p.Engine != nil)
 	if err := capture.Preflight(ctx, p.captureConfig(), p.Bus.State()); err != nil && ctx.Err() == nil {
@@ -48,13 +49,8 @@ func (p *Pipeline) preflight(ctx context.Context) error {
 
 // captureConfig is the capture stage's configuration.
 func (p *Pipeline) captureConfig() capture.Config {
-	cc := capture.DefaultConfig()
-	cc.URL, cc.Tables, cc.Slot, cc.Publication = p.cfg.Postgres.URL, p.cfg.Postgres.Tables, p.cfg.Postgres.Slot, p.cfg.Postgres.Publication
-	cc.Logger = p.log
-	// Each snapshot worker holds one connection: postgres.pool_size caps them.
-	cc.SnapshotWorkers, cc.ChunkRows = min(p.cfg.Capture.SnapshotWorkers, p.cfg.Postgres.PoolSize), p.cfg.Capture.ChunkRows
-	cc.MaxSlotLagBytes, cc.WatermarkInterval = p.cfg.Capture.MaxSlotLagBytes, p.cfg.Capture.WatermarkInterval
-	cc.Instance = instanceName(p.cfg)
+	cc := p.cfg.CaptureConfig()
+	cc.Logger, cc.Instance = p.log, instanceName(p.cfg)
 	return cc
 }
 
@@ -63,7 +59,7 @@ func (p *Pipeline) captureConfig() capture.Config {
 func instanceName(cfg config.Config) string {
 	host, _ := os.Hostname()
 	if cfg.NATS.URL != "" {
-		return host + " nats " + config.Redact(cfg.NATS.URL)
+		return host + " nats " + bus.RedactURL(cfg.NATS.URL)
 	}
 	dir, err := filepath.Abs(cfg.DataDir)
 	if err != nil {

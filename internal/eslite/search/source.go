@@ -6,11 +6,31 @@ import (
 	"strings"
 )
 
-// sourceFilter is the _source part of a request.
+// sourceFilter is the _source part of a request: off, or include and
+// exclude patterns matched the way Elasticsearch matches them — a pattern
+// names a field and everything under it, '*' matches any characters, dots
+// included, and no other character is special; excludes win; objects in
+// arrays are filtered like the object they are in. The document APIs (get,
+// mget, bulk's fetch) filter with it too, through SourceFilter.
 type sourceFilter struct {
 	enabled            bool
 	includes, excludes []string
 }
+
+// SourceFilter is a _source filter of the document APIs: the one the search
+// applies, so that a document reads the same from _search, _doc and _mget.
+type SourceFilter struct{ f sourceFilter }
+
+// NewSourceFilter returns a filter that drops the source (enabled false),
+// or keeps the fields includes names (all when empty) but those excludes
+// names.
+func NewSourceFilter(enabled bool, includes, excludes []string) SourceFilter {
+	return SourceFilter{sourceFilter{enabled: enabled, includes: includes, excludes: excludes}}
+}
+
+// Apply returns the filtered source, keeping the key order; an unfiltered
+// source is returned byte for byte. It does not look at enabled.
+func (f SourceFilter) Apply(source []byte) []byte { return f.f.apply(source) }
 
 func parseSourceNode(src []byte, v *node) (sourceFilter, *Error) {
 	switch v.kind {

@@ -1,18 +1,14 @@
-package pipeline
+package bus
 
 import (
 	"context"
 	"encoding/json"
 	"fmt"
 	"maps"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
-
-	"github.com/walsearch/walsearch/bus"
 )
 
 // dlqReadBatch is how many dead letters are fetched per request while
@@ -45,7 +41,7 @@ func newDLQTally(js jetstream.JetStream) *dlqTally {
 // in time), it still returns the number, without the breakdown; what was
 // read is kept, and the next call goes on from there.
 func (t *dlqTally) count(ctx context.Context) (uint64, map[string]uint64, error) {
-	s, err := t.js.Stream(ctx, bus.DLQStream)
+	s, err := t.js.Stream(ctx, DLQStream)
 	if err != nil {
 		return 0, nil, fmt.Errorf("dlq stream: %w", err)
 	}
@@ -145,13 +141,18 @@ func (t *dlqTally) read(ctx context.Context, s jetstream.Stream, from, to uint64
 // or a document, which names the table it was made from), else the table
 // the change subject names.
 func deadLetterTable(data []byte) string {
-	var dl struct {
-		Subject string          `json:"subject"`
-		Event   json.RawMessage `json:"event"`
-	}
+	var dl DeadLetter
 	if json.Unmarshal(data, &dl) != nil {
 		return ""
 	}
+	return dl.Origin()
+}
+
+// Origin returns "schema.table" of the row dl came from, or "" when it
+// cannot be told: the event's own schema and table (a change, or a
+// document, which names the table it was made from), else the table the
+// change subject names.
+func (dl *DeadLetter) Origin() string {
 	var origin struct {
 		Schema string `json:"schema"`
 		Table  string `json:"table"`
@@ -159,39 +160,8 @@ func deadLetterTable(data []byte) string {
 	if json.Unmarshal(dl.Event, &origin) == nil && origin.Table != "" {
 		return origin.Schema + "." + origin.Table
 	}
-	if rest, ok := strings.CutPrefix(dl.Subject, bus.ChangePrefix); ok {
-		schema, table, ok := strings.Cut(rest, ".")
-		if ok && !strings.Contains(table, ".") {
-			s, okS := unescapeToken(schema)
-			t, okT := unescapeToken(table)
-			if okS && okT && t != "" {
-				return s + "." + t
-			}
-		}
+	if schema, table, ok := ParseChangeSubject(dl.Subject); ok {
+		return schema + "." + table
 	}
 	return ""
-}
-
-// unescapeToken reverses bus.EscapeToken.
-func unescapeToken(tok string) (string, bool) {
-	if tok == "~" {
-		return "", true
-	}
-	var b strings.Builder
-	for i := 0; i < len(tok); i++ {
-		if tok[i] != '~' {
-			b.WriteByte(tok[i])
-			continue
-		}
-		if i+3 > len(tok) {
-			return "", false
-		}
-		v, err := strconv.ParseUint(tok[i+1:i+3], 16, 8)
-		if err != nil {
-			return "", false
-		}
-		b.WriteByte(byte(v))
-		i += 2
-	}
-	return b.String(), true
 }

@@ -1,29 +1,26 @@
-package pipeline
+package bus
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
 	"maps"
-	"strings"
 	"testing"
 
 	"github.com/nats-io/nats.go/jetstream"
-
-	"github.com/walsearch/walsearch/bus"
 )
 
 func TestDeadLetterTable(t *testing.T) {
 	change := func(schema, table string) []byte {
-		ev, _ := json.Marshal(bus.Change{V: 1, Op: bus.OpInsert, Schema: schema, Table: table})
-		dl, _ := json.Marshal(bus.DeadLetter{Stage: "transform", Subject: bus.ChangeSubject(schema, table), Event: ev})
+		ev, _ := json.Marshal(Change{V: 1, Op: OpInsert, Schema: schema, Table: table})
+		dl, _ := json.Marshal(DeadLetter{Stage: "transform", Subject: ChangeSubject(schema, table), Event: ev})
 		return dl
 	}
-	doc, _ := json.Marshal(bus.Doc{V: 1, Op: bus.DocIndex, Index: "orders-eu", Schema: "shop", Table: "orders"})
-	routed, _ := json.Marshal(bus.DeadLetter{Stage: "sink", Subject: bus.DocSubject("orders-eu"), Event: doc})
-	batch, _ := json.Marshal(bus.DeadLetter{Stage: "transform", Subject: bus.ChangeSubject("Odd Schema", "t.a~b"),
+	doc, _ := json.Marshal(Doc{V: 1, Op: DocIndex, Index: "orders-eu", Schema: "shop", Table: "orders"})
+	routed, _ := json.Marshal(DeadLetter{Stage: "sink", Subject: DocSubject("orders-eu"), Event: doc})
+	batch, _ := json.Marshal(DeadLetter{Stage: "transform", Subject: ChangeSubject("Odd Schema", "t.a~b"),
 		Event: json.RawMessage(`[{"v":1,"op":"insert"}]`)})
-	unreadable, _ := json.Marshal(bus.DeadLetter{Stage: "sink", Subject: bus.DocSubject("x"), Event: json.RawMessage(`"?"`)})
+	unreadable, _ := json.Marshal(DeadLetter{Stage: "sink", Subject: DocSubject("x"), Event: json.RawMessage(`"?"`)})
 	for _, tc := range []struct {
 		name string
 		data []byte
@@ -39,16 +36,6 @@ func TestDeadLetterTable(t *testing.T) {
 			t.Errorf("%s: %q, want %q", tc.name, got, tc.want)
 		}
 	}
-	for _, s := range []string{"", "~", "plain", "with space", "dots.and~tildes", "ünïcode"} {
-		if got, ok := unescapeToken(bus.EscapeToken(s)); !ok || got != s {
-			t.Errorf("unescapeToken(EscapeToken(%q)) = %q, %v", s, got, ok)
-		}
-	}
-	for _, bad := range []string{"~4", "a~zz", "x~"} {
-		if _, ok := unescapeToken(bad); ok {
-			t.Errorf("unescapeToken(%q) accepted", bad)
-		}
-	}
 }
 
 // TestDLQTallyFollowsTheStream counts real dead letters in an embedded bus
@@ -57,9 +44,9 @@ func TestDeadLetterTable(t *testing.T) {
 func TestDLQTallyFollowsTheStream(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	bc := bus.DefaultConfig()
+	bc := DefaultConfig()
 	bc.DataDir = t.TempDir()
-	b, err := bus.Open(ctx, bc)
+	b, err := Open(ctx, bc)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,8 +54,8 @@ func TestDLQTallyFollowsTheStream(t *testing.T) {
 	put := func(stage, schema, table string, n int) {
 		t.Helper()
 		for range n {
-			ev, _ := json.Marshal(bus.Change{V: 1, Op: bus.OpInsert, Schema: schema, Table: table})
-			if err := b.DeadLetter(ctx, &bus.DeadLetter{Stage: stage, Subject: bus.ChangeSubject(schema, table), Event: ev}); err != nil {
+			ev, _ := json.Marshal(Change{V: 1, Op: OpInsert, Schema: schema, Table: table})
+			if err := b.DeadLetter(ctx, &DeadLetter{Stage: stage, Subject: ChangeSubject(schema, table), Event: ev}); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -80,7 +67,7 @@ func TestDLQTallyFollowsTheStream(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		stored, err := b.DLQCount(ctx)
+		stored, err := b.DeadLetters().Count(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -91,13 +78,13 @@ func TestDLQTallyFollowsTheStream(t *testing.T) {
 	check(0, map[string]uint64{})
 	put("transform", "public", "users", 3)
 	put("sink", "shop", "orders", 2000) // more than one fetch
-	if err := b.DeadLetter(ctx, &bus.DeadLetter{Stage: "sink", Subject: bus.DocSubject("x"), Event: json.RawMessage(`"?"`)}); err != nil {
+	if err := b.DeadLetter(ctx, &DeadLetter{Stage: "sink", Subject: DocSubject("x"), Event: json.RawMessage(`"?"`)}); err != nil {
 		t.Fatal(err)
 	}
 	check(2004, map[string]uint64{"public.users": 3, "shop.orders": 2000})
 	check(2004, map[string]uint64{"public.users": 3, "shop.orders": 2000}) // nothing new: nothing read
 
-	s, err := b.JetStream().Stream(ctx, bus.DLQStream)
+	s, err := b.JetStream().Stream(ctx, DLQStream)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,7 +94,7 @@ func TestDLQTallyFollowsTheStream(t *testing.T) {
 	put("transform", "public", "users", 1)
 	check(2004, map[string]uint64{"public.users": 3, "shop.orders": 2000})
 
-	if err := s.Purge(ctx, jetstream.WithPurgeSubject(bus.DLQSubject("sink"))); err != nil {
+	if err := s.Purge(ctx, jetstream.WithPurgeSubject(DLQSubject("sink"))); err != nil {
 		t.Fatal(err)
 	}
 	check(3, map[string]uint64{"public.users": 3})
@@ -179,16 +166,16 @@ func (f faultyConsumer) FetchNoWait(n int) (jetstream.MessageBatch, error) {
 func TestDLQTallyReportsTheTotalWhenReadingFails(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	bc := bus.DefaultConfig()
+	bc := DefaultConfig()
 	bc.DataDir = t.TempDir()
-	b, err := bus.Open(ctx, bc)
+	b, err := Open(ctx, bc)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { b.Close() })
 	for range 3 * dlqReadBatch {
-		ev, _ := json.Marshal(bus.Change{V: 1, Op: bus.OpInsert, Schema: "public", Table: "users"})
-		if err := b.DeadLetter(ctx, &bus.DeadLetter{Stage: "transform", Subject: bus.ChangeSubject("public", "users"), Event: ev}); err != nil {
+		ev, _ := json.Marshal(Change{V: 1, Op: OpInsert, Schema: "public", Table: "users"})
+		if err := b.DeadLetter(ctx, &DeadLetter{Stage: "transform", Subject: ChangeSubject("public", "users"), Event: ev}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -206,20 +193,4 @@ func TestDLQTallyReportsTheTotalWhenReadingFails(t *testing.T) {
 	if err != nil || n != 3*dlqReadBatch || !maps.Equal(byTable, map[string]uint64{"public.users": 3 * dlqReadBatch}) {
 		t.Fatalf("after the fault: %d %v %v", n, byTable, err)
 	}
-}
-
-// FuzzUnescapeToken: every subject token bus.EscapeToken makes reads back
-// as the name it was made from, and no token makes unescapeToken fail badly.
-func FuzzUnescapeToken(f *testing.F) {
-	for _, s := range []string{"", "users", "Odd Schema", "t.a~b", "ünï", "~", "~4", "a~zz"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		if got, ok := unescapeToken(bus.EscapeToken(s)); !ok || got != s {
-			t.Fatalf("unescapeToken(EscapeToken(%q)) = %q, %v", s, got, ok)
-		}
-		if got, ok := unescapeToken(s); ok && strings.Contains(s, "~") == (got == s) && s != "~" {
-			t.Fatalf("unescapeToken(%q) = %q: a token with escapes must change, one without must not", s, got)
-		}
-	})
 }

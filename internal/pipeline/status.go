@@ -1,0 +1,85 @@
+package pipeline
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/walsearch/walsearch/api"
+	"github.com/walsearch/walsearch/bus"
+	"github.com/walsearch/walsearch/capture"
+	"github.com/walsearch/walsearch/sink"
+)
+
+// statusAssembler builds /status from what each stage reports of itself:
+// capture's positions, slot lag and snapshot progress (with what earlier
+// runs recorded), the sink's counters, the dead letters by table and the
+// bus's backlog. It opens no connection to PostgreSQL.
+type statusAssembler struct {
+	bus         *bus.Bus
+	deadLetters *bus.DeadLetters
+	slot        string
+	alias       func(docIndex string) string
+	stages      func() (*capture.Capture, *sink.Sink) // the running ones, or nil
+	log         *slog.Logger
+}
+
+// Status implements api.Pipeline's status.
+func (a *statusAssembler) Status(ctx context.Context) (api.PipelineStatus, error) {
+	st := api.PipelineStatus{SlotLagBytes: -1, Backlog: map[string]uint64{}}
+	c, sk := a.stages()
+	var live []capture.TableStatus
+	if c != nil {
+		cs := c.Status()
+		st.Capture = api.CaptureStatus{Phase: string(cs.Phase), Slot: cs.Slot, ReceivedLSN: cs.ReceivedLSN, ConfirmedLSN: cs.ConfirmedLSN}
+		st.SlotLagBytes, st.WALLSN = cs.SlotLagBytes, cs.WALLSN
+		live = cs.Tables
+	} else {
+		st.Capture.Phase = string(capture.PhaseIdle)
+	}
+	for _, t := range a.withRecorded(ctx, live) {
+		st.Tables = append(st.Tables, api.TableProgress{Schema: t.Schema, Table: t.Table,
+			Index: a.alias(bus.IndexName(t.Schema, t.Table)), Snapshot: t.State, SnapshotRows: t.Rows})
+	}
+	if sk != nil {
+		ss := sk.Status()
+		st.Sink = api.SinkStatus{Indexed: ss.Indexed, Deleted: ss.Deleted, Stale: ss.Stale, DeadLetters: ss.DeadLetters,
+			Retries: ss.Retries, AppliedLSN: ss.AppliedLSN, LastCommit: ss.LastCommit, LastError: ss.LastError,
+			BatchSize: ss.BatchSize, InFlight: ss.InFlight, BulkDocs: ss.BulkDocs[:], BulkDocsSum: ss.BulkDocsSum}
+		bounds := sink.BulkDocBuckets()
+		st.Sink.BulkDocBounds = bounds[:]
+	}
+	n, byTable, err := a.deadLetters.CountByTable(ctx)
+	st.DeadLetters, st.DeadLettersByTable = n, byTable
+	if err != nil {
+		a.log.Warn("count dead letters", "error", err)
+	}
+	for stream, consumer := range map[string]string{bus.ChangesStream: TransformConsumer, bus.DocsStream: SinkConsumer} {
+		if cons, err := a.bus.JetStream().Consumer(ctx, stream, consumer); err == nil {
+			if info, err := cons.Info(ctx); err == nil {
+				st.Backlog[consumer] = info.NumPending + uint64(info.NumAckPending)
+			}
+		}
+	}
+	return st, nil
+}
+
+// withRecorded adds to the tables the running capture reports those only
+// an earlier run's records tell of: after a restart, every table whose
+// snapshot is done.
+func (a *statusAssembler) withRecorded(ctx context.Context, live []capture.TableStatus) []capture.TableStatus {
+	recorded, err := capture.RecordedTables(ctx, a.bus.State(), a.slot)
+	if err != nil {
+		a.log.Warn("read recorded snapshot progress", "error", err)
+		return live
+	}
+	seen := make(map[string]bool, len(live))
+	for _, t := range live {
+		seen[t.Schema+"."+t.Table] = true
+	}
+	for _, t := range recorded {
+		if !seen[t.Schema+"."+t.Table] {
+			live = append(live, t)
+		}
+	}
+	return live
+}
