@@ -356,7 +356,8 @@ func runOnComposeSeed(t *testing.T, bin string) {
 	}
 	for _, s := range scripts {
 		cmd := exec.Command("sh", s)
-		cmd.Env = append(os.Environ(), "PGHOST=127.0.0.1", "PGPORT="+strconv.Itoa(cluster.Port),
+		// psql: the cluster's own first, as the postgres image has it.
+		cmd.Env = append(os.Environ(), "PATH="+cluster.BinDir+string(os.PathListSeparator)+os.Getenv("PATH"), "PGHOST=127.0.0.1", "PGPORT="+strconv.Itoa(cluster.Port),
 			"POSTGRES_USER=postgres", "POSTGRES_DB="+db, "WALSEARCH_PG_PASSWORD="+serviceEnv(pg)["WALSEARCH_PG_PASSWORD"])
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("seed %s: %v\n%s", s, err, out)
