@@ -8,7 +8,14 @@ VERSION   ?= $(shell git describe --tags --dirty 2>/dev/null)
 COMMIT    ?= $(shell git rev-parse HEAD 2>/dev/null)
 LDFLAGS   := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 
-.PHONY: build test test-short bench fuzz lint docs demo clean
+.PHONY: build test test-short bench fuzz lint docs demo clean image release
+
+# Release archives: one per platform, built like the image's binary (static,
+# no cgo, paths trimmed), plus SHA256SUMS over them.
+PLATFORMS ?= linux/amd64 linux/arm64 darwin/amd64 darwin/arm64
+DIST      := dist
+IMAGE     ?= walsearch
+SHA256SUM ?= $(shell command -v sha256sum >/dev/null 2>&1 && echo sha256sum || echo 'shasum -a 256')
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/walsearch
@@ -57,5 +64,26 @@ demo:
 	  awk '/^[A-Za-z0-9._~\/-]+$$/ { n++; if (n % 10 == 0) printf "  %d packages compiled\n", n; fflush(); next } { print; fflush() }'
 	@bin/walsearch-demo $(DEMO_ARGS)
 
+# The container image (needs a Docker engine), stamped like `make build`.
+image:
+	docker build --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) -t $(IMAGE):$(or $(VERSION),dev) .
+
+# dist/walsearch_<version>_<os>_<arch>.tar.gz for every PLATFORMS entry, and
+# dist/SHA256SUMS. Needs a version: tag the commit (git tag v0.1.0) or pass
+# VERSION=v0.1.0.
+release:
+	@test -n "$(VERSION)" || { echo "make release: no version: tag the commit (git tag v0.1.0) or run make release VERSION=v0.1.0"; exit 1; }
+	rm -rf $(DIST) && mkdir -p $(DIST)
+	@set -e; for p in $(PLATFORMS); do \
+	  os=$${p%/*}; arch=$${p#*/}; name=walsearch_$(VERSION)_$${os}_$${arch}; \
+	  echo "build $$name"; mkdir -p $(DIST)/$$name; \
+	  CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build -trimpath -buildvcs=false \
+	    -ldflags "-s -w $(LDFLAGS)" -o $(DIST)/$$name/walsearch ./cmd/walsearch; \
+	  cp README.md CHANGELOG.md $(DIST)/$$name/; \
+	  tar -C $(DIST) -czf $(DIST)/$$name.tar.gz $$name; rm -rf $(DIST)/$$name; \
+	done
+	cd $(DIST) && $(SHA256SUM) *.tar.gz > SHA256SUMS
+	@cat $(DIST)/SHA256SUMS
+
 clean:
-	rm -rf bin walsearch-data
+	rm -rf bin dist walsearch-data

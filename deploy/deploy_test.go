@@ -1,0 +1,75 @@
+package deploy
+
+import (
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/walsearch/walsearch/internal/config"
+)
+
+// configPath is where the image keeps walsearch.yaml, and where compose and
+// Kubernetes mount theirs.
+const configPath = "/etc/walsearch/walsearch.yaml"
+
+// loadConfig runs walsearch's own configuration loader on body with env
+// (NAME=value) and validates the result, as `walsearch run --config` does.
+func loadConfig(t *testing.T, what, body string, env map[string]string) config.Config {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "walsearch.yaml")
+	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var list []string
+	for k, v := range env {
+		list = append(list, k+"="+v)
+	}
+	cfg, err := config.Load(path, list, nil)
+	if err != nil {
+		t.Fatalf("%s: walsearch refuses its configuration: %v", what, err)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("%s: walsearch refuses its configuration:\n%v", what, err)
+	}
+	return cfg
+}
+
+// listenPort is the port of a host:port listen address.
+func listenPort(t *testing.T, listen string) int {
+	t.Helper()
+	_, p, err := net.SplitHostPort(listen)
+	if err != nil {
+		t.Fatalf("listen address %q: %v", listen, err)
+	}
+	n, err := strconv.Atoi(p)
+	if err != nil {
+		t.Fatalf("listen address %q: %v", listen, err)
+	}
+	return n
+}
+
+// readFile returns the file's text, relative to this package's folder.
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// configArg is the value of --config (or -c) in a command line.
+func configArg(args []string) string {
+	for i, a := range args {
+		if (a == "--config" || a == "-c") && i+1 < len(args) {
+			return args[i+1]
+		}
+		if v, ok := strings.CutPrefix(a, "--config="); ok {
+			return v
+		}
+	}
+	return ""
+}
