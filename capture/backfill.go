@@ -226,7 +226,7 @@ func (b *backfiller) chunk(ctx context.Context, conn *pgx.Conn, t snapshotTable,
 	}
 	var rows []*bus.Change
 	enc := newRowEncoder(c.codec, t.rel)
-	res, err := c.readChunk(ctx, conn.PgConn(), t, rg, limit, func(fields []copyField) error {
+	res, err := readChunk(ctx, conn.PgConn(), t, rg, limit, func(fields []copyField) error {
 		ev, err := enc.change(fields, 0, uint64(len(rows)))
 		rows = append(rows, ev)
 		return err
