@@ -34,6 +34,7 @@ const watermarkDDL = `CREATE TABLE IF NOT EXISTS public.walsearch_watermarks (
 	tbl text,
 	chunk bigint,
 	rate double precision,
+	keys jsonb,
 	created_at timestamptz NOT NULL DEFAULT now())`
 
 func isWatermarkTable(schema, table string) bool {
@@ -49,7 +50,7 @@ func ensureWatermarkTable(ctx context.Context, conn *pgx.Conn) error {
 		return fmt.Errorf("look up %s: %w", WatermarkTable, err)
 	}
 	if exists {
-		return nil
+		return ensureKeysColumn(ctx, conn)
 	}
 	if _, err := conn.Exec(ctx, watermarkDDL); err != nil {
 		return explain(fmt.Errorf("create %s: %w", WatermarkTable, err))
@@ -111,6 +112,9 @@ type signal struct {
 	table string
 	chunk int64
 	rate  float64
+	// keys, on a backfill request, limits it to the rows with these keys
+	// (a repair): see RequestRepair.
+	keys [][]string
 }
 
 // parseSignal reads an inserted watermark table row.
@@ -126,6 +130,7 @@ func parseSignal(ev *bus.Change) (signal, bool) {
 	s.slot, _ = ev.Row["slot"].(string)
 	s.kind, _ = ev.Row["kind"].(string)
 	s.table, _ = ev.Row["tbl"].(string)
+	s.keys = asKeys(ev.Row["keys"])
 	return s, s.slot != "" && s.kind != ""
 }
 
