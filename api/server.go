@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"sync"
 	"time"
 
@@ -82,7 +83,10 @@ type Config struct {
 	Fallback string
 	// Indices holds per-index settings.
 	Indices map[string]IndexConfig
-	Logger  *slog.Logger
+	// Engine, when the search engine is the embedded one, is served
+	// read-only under EnginePrefix for operator tools (walsearch verify).
+	Engine http.Handler
+	Logger *slog.Logger
 }
 
 // DefaultConfig returns a Config with every default filled in.
@@ -251,6 +255,7 @@ func (s *Server) routes() {
 	s.app.Get("/indices/:index/fields", s.fieldsHandler)
 	s.app.Get("/status", s.statusHandler)
 	s.app.Get("/metrics", s.metricsHandler)
+	s.engineRoutes()
 }
 
 // requestContext bounds a request's work by Config.RequestTimeout.

@@ -233,6 +233,9 @@ func (p *Pipeline) newAPI() (*api.Server, error) {
 		}
 		return sink.AliasName(docIndex)
 	}
+	if p.Engine != nil {
+		ac.Engine = p.Engine
+	}
 	ac.Indices = map[string]api.IndexConfig{}
 	for name, ic := range p.cfg.Indices {
 		ac.Indices[alias(name)] = api.IndexConfig{HiddenFields: ic.HiddenFields, SearchFields: ic.SearchFields}
