@@ -157,6 +157,7 @@ type Server struct {
 	keys       keyring
 	limiter    *rateLimiter
 	metrics    *metrics
+	checks     Checks
 	fallback   *pgFallback
 	health     *healthCache
 
@@ -225,6 +226,11 @@ func New(cfg Config, es *esclient.Client, pipe Pipeline, components []Component,
 		s.fallback = nil
 	}
 	s.metrics = newMetrics(s)
+	if s.checks != nil {
+		if err := s.metrics.reg.Register(s.checks); err != nil {
+			return nil, err
+		}
+	}
 	s.app = fiber.New(fiber.Config{
 		DisableStartupMessage: true,
 		BodyLimit:             cfg.BodyLimit,

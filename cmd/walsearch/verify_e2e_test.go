@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"math/rand/v2"
 	"net/http"
 	"slices"
@@ -15,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/walsearch/walsearch/internal/e2e"
+	"github.com/walsearch/walsearch/internal/faultes"
 	"github.com/walsearch/walsearch/verify"
 )
 
@@ -195,4 +198,116 @@ func TestVerifyEmbeddedEngineAndExitStatus(t *testing.T) {
 	if exitCode(err) != 2 {
 		t.Fatalf("a table that does not exist: exit %d (%v), want 2", exitCode(err), err)
 	}
+}
+
+// statusChecks reads the checks section of GET /status.
+func statusChecks(t *testing.T, r running) verify.MonitorStatus {
+	t.Helper()
+	var st struct {
+		Checks verify.MonitorStatus `json:"checks"`
+	}
+	if err := r.apiJSON("GET", "/status", "", &st); err != nil {
+		t.Fatal(err)
+	}
+	return st.Checks
+}
+
+func metricsText(t *testing.T, r running) string {
+	t.Helper()
+	res, err := http.Get(r.base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// waitFor polls cond until it holds, failing the test after within.
+func waitFor(t *testing.T, within time.Duration, what string, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		ok, last := cond()
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %s; last: %s", what, within, last)
+		}
+		time.Sleep(100 * time.Millisecond) // polling interval
+	}
+}
+
+func deleteBehindBack(t *testing.T, eng *e2e.Engine, id string) {
+	t.Helper()
+	req, _ := http.NewRequest("DELETE", eng.URL+"/items/_doc/"+id+"?refresh=true", nil)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 200 {
+		t.Fatalf("delete %s: HTTP %d", id, res.StatusCode)
+	}
+}
+
+func TestContinuousVerifyReportsDrift(t *testing.T) {
+	t.Parallel()
+	dbURL, conn := testDB(t, verifyTable)
+	eng := e2e.StartEngine(t)
+	r := runPipeline(t, dbURL, "vcont", "elasticsearch:\n  url: "+eng.URL+"\nverify:\n  interval: 300ms\n  settle: 500ms\n  no_progress_after: 2s\n")
+	eng.WaitEqual(t, conn, "items", "id", "items", 60*time.Second)
+	waitFor(t, 30*time.Second, "a clean verification", func() (bool, string) {
+		st := statusChecks(t, r)
+		return len(st.Verify) == 1 && !st.Verify[0].LastVerified.IsZero() && st.Verify[0].Drift == 0, fmt.Sprintf("%+v", st)
+	})
+	deleteBehindBack(t, eng, "5")
+	waitFor(t, 30*time.Second, "drift in /status and /metrics", func() (bool, string) {
+		st := statusChecks(t, r)
+		m := metricsText(t, r)
+		ok := len(st.Verify) == 1 && st.Verify[0].Drift == 1 && slices.Equal(st.Verify[0].Missing.IDs, []string{"5"}) &&
+			strings.Contains(m, `walsearch_verify_drift_documents{kind="missing",table="public.items"} 1`) &&
+			strings.Contains(m, `walsearch_verify_last_verified_timestamp_seconds{table="public.items"}`)
+		return ok, fmt.Sprintf("%+v", st)
+	})
+	if !strings.Contains(r.p.output(), "the index has drifted from its table") {
+		t.Fatalf("drift not logged as an error:\n%s", r.p.output())
+	}
+
+	// No progress: the engine refuses every write while rows change.
+	eng.Inject(faultes.Fault{Status: 503})
+	if _, err := conn.Exec(context.Background(), `UPDATE items SET n = n + 1 WHERE id <= 10`); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, "no progress reported", func() (bool, string) {
+		st := statusChecks(t, r)
+		m := metricsText(t, r)
+		ok := len(st.NoProgress) > 0 && st.NoProgress[0].Check == "applied" &&
+			strings.Contains(m, `walsearch_no_progress{check="applied"} 1`)
+		return ok, fmt.Sprintf("%+v", st.NoProgress)
+	})
+	eng.Clear()
+	waitFor(t, 30*time.Second, "progress again", func() (bool, string) {
+		st := statusChecks(t, r)
+		return len(st.NoProgress) == 0, fmt.Sprintf("%+v", st.NoProgress)
+	})
+}
+
+func TestContinuousVerifyRepairs(t *testing.T) {
+	t.Parallel()
+	dbURL, conn := testDB(t, verifyTable)
+	eng := e2e.StartEngine(t)
+	r := runPipeline(t, dbURL, "vcrep", "elasticsearch:\n  url: "+eng.URL+"\nverify:\n  interval: 300ms\n  settle: 500ms\n  repair: true\n")
+	eng.WaitEqual(t, conn, "items", "id", "items", 60*time.Second)
+	deleteBehindBack(t, eng, "9")
+	waitFor(t, 60*time.Second, "the repair counted", func() (bool, string) {
+		st := statusChecks(t, r)
+		return len(st.Verify) == 1 && st.Verify[0].Repaired == 1 && st.Verify[0].Drift == 0 &&
+			strings.Contains(metricsText(t, r), `walsearch_verify_repaired_documents_total{table="public.items"} 1`), fmt.Sprintf("%+v", st)
+	})
+	eng.WaitEqual(t, conn, "items", "id", "items", 10*time.Second)
 }

@@ -40,6 +40,7 @@ type Config struct {
 	Sink          Sink                `koanf:"sink"`
 	Indices       map[string]IndexCfg `koanf:"indices"`
 	Log           Log                 `koanf:"log"`
+	Verify        Verify              `koanf:"verify"`
 }
 
 // Postgres says where the source database is and what to capture.
@@ -168,6 +169,27 @@ type Transform struct {
 	Workers int `koanf:"workers"`
 }
 
+// Verify configures the background checks of walsearch run (and the
+// defaults of walsearch verify's throttle).
+type Verify struct {
+	// Interval between verifications of every table against its index; 0
+	// turns continuous verification off.
+	Interval time.Duration `koanf:"interval"`
+	// Rate caps the rows a continuous verification reads per second; 0 =
+	// no limit.
+	Rate float64 `koanf:"rate"`
+	// Repair re-syncs the drifted documents a continuous verification
+	// finds, through the backfill path.
+	Repair bool `koanf:"repair"`
+	// Settle is how long a document must differ, unchanged on both sides,
+	// before it counts as drift.
+	Settle time.Duration `koanf:"settle"`
+	// NoProgressAfter is how long the applied watermark may stand still
+	// while the slot has lag, or a stage acknowledge nothing while messages
+	// wait, before it is reported; 0 turns the watch off.
+	NoProgressAfter time.Duration `koanf:"no_progress_after"`
+}
+
 // Log configures logging.
 type Log struct {
 	Level  string `koanf:"level"`
@@ -186,8 +208,9 @@ func Default() Config {
 			ReloadInterval: transform.DefaultReloadInterval},
 		API: API{Listen: "127.0.0.1:8080", RateLimit: 100, RequestTimeout: 10 * time.Second, BodyLimit: 1 << 20, MinLSNTimeout: 5 * time.Second,
 			BreakerCooldown: 2 * time.Second},
-		Sink: Sink{MinBatchSize: 1, MaxBatchSize: 1000, SyncInterval: time.Second, Concurrency: 4, ReindexGrace: time.Minute, MaxContentLength: sink.DefaultMaxContentLength},
-		Log:  Log{Level: "info", Format: "text"},
+		Sink:   Sink{MinBatchSize: 1, MaxBatchSize: 1000, SyncInterval: time.Second, Concurrency: 4, ReindexGrace: time.Minute, MaxContentLength: sink.DefaultMaxContentLength},
+		Log:    Log{Level: "info", Format: "text"},
+		Verify: Verify{Rate: 1000, Settle: 10 * time.Second, NoProgressAfter: 5 * time.Minute},
 	}
 }
 
@@ -279,6 +302,16 @@ func (c Config) Validate() error {
 	}
 	if c.Sink.ReindexGrace < 0 {
 		errs = append(errs, fmt.Errorf("sink.reindex_grace: want 0 or more, got %s", c.Sink.ReindexGrace))
+	}
+	if c.Verify.Interval < 0 || c.Verify.NoProgressAfter < 0 {
+		errs = append(errs, fmt.Errorf("verify.interval, verify.no_progress_after: want 0 (off) or a positive duration, got %s and %s",
+			c.Verify.Interval, c.Verify.NoProgressAfter))
+	}
+	if c.Verify.Rate < 0 {
+		errs = append(errs, fmt.Errorf("verify.rate: want 0 (no limit) or more rows per second, got %g", c.Verify.Rate))
+	}
+	if c.Verify.Settle <= 0 {
+		errs = append(errs, fmt.Errorf("verify.settle: want a positive duration such as 10s, got %s", c.Verify.Settle))
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":

@@ -136,13 +136,18 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	} {
 		p.stages[name] = &supervised{name: name, log: p.log, run: run}
 	}
-	srv, err := p.newAPI()
+	monitor, err := p.newMonitor()
+	if err != nil {
+		return err
+	}
+	srv, err := p.newAPI(api.WithChecks(monitor))
 	if err != nil {
 		return err
 	}
 	p.API = srv
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return srv.Run(gctx) })
+	g.Go(func() error { return monitor.Run(gctx) })
 	for _, sv := range p.stages {
 		g.Go(func() error { return sv.loop(gctx) })
 	}
@@ -206,7 +211,7 @@ func (p *Pipeline) newSink(ctx context.Context) (*sink.Sink, error) {
 	return sink.New(sc, src, p.ES, p.Bus)
 }
 
-func (p *Pipeline) newAPI() (*api.Server, error) {
+func (p *Pipeline) newAPI(opts ...api.Option) (*api.Server, error) {
 	ac := api.DefaultConfig()
 	a := p.cfg.API
 	ac.Listen, ac.Logger = a.Listen, p.log
@@ -432,7 +437,6 @@ func (p *Pipeline) newAPI() (*api.Server, error) {
 		},
 		StatusFunc: status,
 	}
-	var opts []api.Option
 	if a.Fallback == api.FallbackPostgres {
 		opts = append(opts, api.WithPostgres(connect))
 	}
