@@ -162,3 +162,19 @@ func asFloat(v any) float64 {
 	}
 	return 0
 }
+
+// BackfillDone reports whether the backfill request id (RequestBackfill) of
+// table on slot has read every row, reading its progress from state.
+func BackfillDone(ctx context.Context, state StateStore, slot, table string, id int64) (bool, error) {
+	name, err := parseTableName(table)
+	if err != nil {
+		return false, err
+	}
+	c := &Capture{cfg: Config{Slot: slot}, state: state}
+	var p tableProgress
+	found, err := c.getJSON(ctx, c.progressKey("backfill", name.schema, name.table), &p)
+	if err != nil || !found {
+		return false, err
+	}
+	return p.LSN == bus.LSN(id) && p.done(), nil
+}

@@ -62,6 +62,7 @@ scripts into Elasticsearch (or the embedded engine), and serves a search API.`,
 		m.reindexCommand(),
 		m.teardownCommand(),
 		m.verifyCommand(),
+		m.resyncCommand(),
 	)
 	return root.ExecuteContext(ctx)
 }

@@ -311,3 +311,34 @@ func TestContinuousVerifyRepairs(t *testing.T) {
 	})
 	eng.WaitEqual(t, conn, "items", "id", "items", 10*time.Second)
 }
+
+func TestResyncRebuildsFromPostgres(t *testing.T) {
+	t.Parallel()
+	dbURL, conn := testDB(t, verifyTable)
+	eng := e2e.StartEngine(t)
+	r := runPipeline(t, dbURL, "vresync", "elasticsearch:\n  url: "+eng.URL+"\nsink:\n  reindex_grace: 1s\n")
+	eng.WaitEqual(t, conn, "items", "id", "items", 60*time.Second)
+	deleteBehindBack(t, eng, "5")
+	req, _ := http.NewRequest("PUT", eng.URL+"/items/_doc/100000?refresh=true", strings.NewReader(`{"id":100000,"name":"ghost","n":0}`))
+	req.Header.Set("Content-Type", "application/json")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+
+	stop := concurrentWrites(t, dbURL)
+	out, err := runCLI(t, nil, "resync", "items", "--config", r.cfgPath, "--nats-url", "nats://"+r.natsAddr)
+	if err != nil {
+		t.Fatalf("resync: %v\n%s", err, out)
+	}
+	if !strings.Contains(out, "alias items now points to items_v2") {
+		t.Fatalf("resync output:\n%s", out)
+	}
+	stop()
+	eng.WaitEqual(t, conn, "items", "id", "items", 30*time.Second)
+	rep, code := verifyJSON(t, "--config", r.cfgPath, "--settle", "1s")
+	if code != 0 || rep.Tables[0].Rows < 300 {
+		t.Fatalf("verify after resync: exit %d: %+v", code, rep.Tables)
+	}
+}
