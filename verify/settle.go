@@ -97,11 +97,17 @@ func (v *verifier) confirm(ctx context.Context, t *capture.Table, cands []candid
 		for _, c := range cands {
 			e, want := exp[c.ref]
 			a := act[c.ref]
-			if want == a.found && (!want || e.hash == a.hash) {
+			if want == a.found && (!want || sameDoc(e.source, a.source)) {
 				delete(seen, c.ref)
 				continue // it matches now
 			}
-			o := observation{want: want, found: a.found, expected: e.hash, version: a.version, indexed: a.hash, since: now}
+			o := observation{want: want, found: a.found, version: a.version, since: now}
+			if want {
+				o.expected = docHash(e.source)
+			}
+			if a.found {
+				o.indexed = docHash(a.source)
+			}
 			if prev, ok := seen[c.ref]; ok && prev.same(o) {
 				o.since = prev.since
 			}
