@@ -60,6 +60,9 @@ func RequestRepair(ctx context.Context, url, slot, table string, keys [][]string
 	if err := ensureWatermarkTable(ctx, conn); err != nil {
 		return 0, err
 	}
+	if err := ensureKeysColumn(ctx, conn); err != nil {
+		return 0, err
+	}
 	var id int64
 	err = conn.QueryRow(ctx, `INSERT INTO public.walsearch_watermarks (slot, kind, tbl, chunk, rate, keys)
 		VALUES ($1, $2, $3, 0, 0, $4::jsonb) RETURNING id`, slot, signalBackfill, name.String(), string(data)).Scan(&id)

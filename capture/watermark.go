@@ -50,7 +50,7 @@ func ensureWatermarkTable(ctx context.Context, conn *pgx.Conn) error {
 		return fmt.Errorf("look up %s: %w", WatermarkTable, err)
 	}
 	if exists {
-		return ensureKeysColumn(ctx, conn)
+		return nil
 	}
 	if _, err := conn.Exec(ctx, watermarkDDL); err != nil {
 		return explain(fmt.Errorf("create %s: %w", WatermarkTable, err))

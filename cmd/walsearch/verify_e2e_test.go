@@ -101,9 +101,15 @@ func concurrentWrites(t *testing.T, dbURL string, keep ...int64) (stop func() in
 	return stop
 }
 
+// oldWatermarkTable is the watermark table as versions before repairs made
+// it: capture adds the keys column repairs need.
+const oldWatermarkTable = `CREATE TABLE public.walsearch_watermarks (
+	id bigserial PRIMARY KEY, slot text NOT NULL, kind text NOT NULL CHECK (kind IN ('low', 'high', 'backfill')),
+	tbl text, chunk bigint, rate double precision, created_at timestamptz NOT NULL DEFAULT now());`
+
 func TestVerifyFindsAndRepairsDrift(t *testing.T) {
 	t.Parallel()
-	dbURL, conn := testDB(t, verifyTable)
+	dbURL, conn := testDB(t, verifyTable+oldWatermarkTable)
 	eng := e2e.StartEngine(t)
 	r := runPipeline(t, dbURL, "vdrift", "elasticsearch:\n  url: "+eng.URL+"\n")
 	eng.WaitEqual(t, conn, "items", "id", "items", 60*time.Second)
