@@ -120,6 +120,20 @@ func (v *verifier) scan(ctx context.Context, schema, table string, tr *TableRepo
 	var cands []candidate
 	var after []string
 	began := time.Now()
+	// The documents of one chunk are fetched and compared while the next
+	// chunk is read: PostgreSQL and the engine work at the same time. One
+	// comparison is in flight at a time; it alone appends to cands until
+	// its result is received.
+	compared := make(chan error, 1)
+	inFlight := false
+	wait := func() error {
+		if !inFlight {
+			return nil
+		}
+		inFlight = false
+		return <-compared
+	}
+	defer func() { _ = wait() }()
 	for {
 		start := time.Now()
 		var rows []capture.Row
@@ -139,15 +153,19 @@ func (v *verifier) scan(ctx context.Context, schema, table string, tr *TableRepo
 			return nil, err
 		}
 		tr.Documents += uint64(len(exp))
-		act, err := v.indexedDocs(ctx, refsOf(exp))
-		if err != nil {
+		if err := wait(); err != nil {
 			return nil, err
 		}
-		for ref, e := range exp {
-			if a := act[ref]; !a.found || !sameDoc(e.source, a.source) {
-				cands = append(cands, candidate{ref: ref, key: e.key})
+		inFlight = true
+		go func() {
+			act, err := v.indexedDocs(ctx, refsOf(exp))
+			for ref, e := range exp {
+				if a := act[ref]; err == nil && (!a.found || !sameDoc(e.source, a.source)) {
+					cands = append(cands, candidate{ref: ref, key: e.key})
+				}
 			}
-		}
+			compared <- err
+		}()
 		if v.cfg.Progress != nil {
 			rate := float64(tr.Rows) / max(time.Since(began).Seconds(), 1e-9)
 			v.cfg.Progress(Progress{Table: tr.Table, Rows: tr.Rows, Total: uint64(max(estimate, int64(tr.Rows))), RowsPerSecond: rate})
@@ -158,6 +176,9 @@ func (v *verifier) scan(ctx context.Context, schema, table string, tr *TableRepo
 		if err := v.throttle(ctx, n, start); err != nil {
 			return nil, err
 		}
+	}
+	if err := wait(); err != nil {
+		return nil, err
 	}
 	err = v.es.scanIDs(ctx, tr.Index, v.cfg.ChunkRows, func(ids []string) error {
 		for _, id := range ids {
