@@ -64,6 +64,11 @@ func (v *verifier) settle(ctx context.Context, schema, table string, cands []can
 // without a watermark, settle alone decides). A document that keeps
 // changing is checked again until limit has passed and then left out of
 // the report: it is not known to differ.
+//
+// The watermark alone cannot decide: a row deleted (and its document
+// deleted) between the re-read and the fetch looks missing, and an absent
+// document has no version to tell that it changed after the read. Seeing
+// the same difference again, on a fresh read, after settle does.
 func (v *verifier) confirm(ctx context.Context, t *capture.Table, cands []candidate, settle, limit time.Duration, useApplied bool) ([]drift, error) {
 	deadline := time.Now().Add(limit)
 	backoff := firstRecheckBackoff
