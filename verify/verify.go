@@ -1,14 +1,15 @@
 // Package verify proves that a search index holds what its PostgreSQL table
 // says it should: it reads each table in primary-key chunks the way capture
 // reads them, runs every row through the table's transform script, and
-// compares a hash of each expected document with a hash of the indexed one,
-// reporting missing, extra and stale documents by id. It can repair what it
-// found through capture's backfill path.
+// compares each expected document with the indexed one (byte for byte, else
+// as canonical JSON), reporting missing, extra and stale documents by id. It
+// can repair what it found through capture's backfill path.
 //
 // It never locks a table (plain reads) and tolerates concurrent writes: a
-// document that differs is checked again once the pipeline has indexed every
-// change committed before the row was read, and only reported if it still
-// differs. It writes nothing to the search engine itself.
+// document that differs is read again on both sides until the difference
+// has stayed the same for Config.Settle and the pipeline has indexed every
+// change committed before the row was last read; only then is it reported.
+// It writes nothing to the search engine itself.
 package verify
 
 import (
