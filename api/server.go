@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"sync"
 	"time"
 
@@ -82,7 +83,10 @@ type Config struct {
 	Fallback string `koanf:"fallback" help:"postgres answers simple searches from PostgreSQL while the search engine is unreachable; empty answers 503"`
 	// Indices holds per-index settings.
 	Indices map[string]IndexConfig `koanf:"-"`
-	Logger  *slog.Logger           `koanf:"-"`
+	// Engine, when the search engine is the embedded one, is served
+	// read-only under EnginePrefix for operator tools (walsearch verify).
+	Engine http.Handler `koanf:"-"`
+	Logger *slog.Logger `koanf:"-"`
 }
 
 // DefaultConfig returns a Config with every default filled in.
@@ -153,6 +157,7 @@ type Server struct {
 	keys       keyring
 	limiter    *rateLimiter
 	metrics    *metrics
+	checks     Checks
 	fallback   *pgFallback
 	health     *healthCache
 	// deadLetters serves GET /dlq and replays; nil answers 503.
@@ -223,6 +228,11 @@ func New(cfg Config, es *esclient.Client, pipe Pipeline, components []Component,
 		s.fallback = nil
 	}
 	s.metrics = newMetrics(s)
+	if s.checks != nil {
+		if err := s.metrics.reg.Register(s.checks); err != nil {
+			return nil, err
+		}
+	}
 	s.app = fiber.New(fiber.Config{
 		DisableStartupMessage: true,
 		BodyLimit:             cfg.BodyLimit,
@@ -258,6 +268,7 @@ func (s *Server) routes() {
 	s.app.Post("/dlq/:seq/replay", s.dlqReplayHandler)
 	s.app.Get("/ui", s.consoleHandler)
 	s.app.Get("/ui/:file", s.consoleFileHandler)
+	s.engineRoutes()
 }
 
 // requestContext bounds a request's work by Config.RequestTimeout.

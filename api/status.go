@@ -42,6 +42,8 @@ type statusResponse struct {
 	DLQByTable   map[string]uint64 `json:"dlq_by_table"`
 	Capture      CaptureStatus     `json:"capture"`
 	Sink         *SinkStatus       `json:"sink,omitzero"`
+	// Checks is what the background checks found (see WithChecks).
+	Checks any `json:"checks,omitempty"`
 }
 
 // lag is how far the index is behind the source: bytes of WAL between the
@@ -138,6 +140,9 @@ func (s *Server) statusHandler(c *fiber.Ctx) error {
 			resp.DLQCount += n
 		}
 		resp.BusBacklog, resp.Sink = nil, nil
+	}
+	if s.checks != nil && allIndices(c) {
+		resp.Checks = s.checks.Status()
 	}
 	return c.JSON(resp)
 }

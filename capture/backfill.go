@@ -21,6 +21,9 @@ type backfillJob struct {
 	prog     tableProgress
 	rate     float64 // rows per second, 0: no limit
 	snapshot bool    // continues the initial snapshot
+	// keys, for a repair, are the only rows to read (as PostgreSQL prints
+	// their keys); a repair keeps no progress: asked again, it runs again.
+	keys [][]string
 }
 
 // chunkWindow is one backfill chunk between its watermarks, shared by the
@@ -127,8 +130,25 @@ func (b *backfiller) runJob(ctx context.Context, conn *pgx.Conn, j *backfillJob)
 		} else {
 			c.warnNoKey(t.rel)
 		}
+		if j.keys != nil {
+			return nil
+		}
 		j.prog.Ranges = []keyRange{{Done: true}}
 		return b.finish(ctx, j)
+	}
+	if j.keys != nil {
+		if !t.chunkable() {
+			c.log.Warn("repair skipped: the table has no unique key", "table", j.name.String())
+			return nil
+		}
+		began := time.Now()
+		if err := b.repairKeys(ctx, conn, t, j.keys); err != nil {
+			return err
+		}
+		c.track.backfillRows.Add(uint64(len(j.keys)))
+		c.log.Info("repair finished", "table", j.name.String(), "keys", len(j.keys),
+			"duration", time.Since(began).Round(time.Millisecond))
+		return nil
 	}
 	if len(j.prog.Ranges) == 0 {
 		j.prog.Ranges = []keyRange{{}}
@@ -205,6 +225,24 @@ func (b *backfiller) finish(ctx context.Context, j *backfillJob) error {
 // chunk reads one chunk between a low and a high watermark and waits until
 // the streaming goroutine published it.
 func (b *backfiller) chunk(ctx context.Context, conn *pgx.Conn, t snapshotTable, rg keyRange, limit int) (chunkResult, error) {
+	var res chunkResult
+	err := b.window(ctx, conn, t, func(enc *rowEncoder, rows *[]*bus.Change) error {
+		var err error
+		res, err = readChunk(ctx, conn.PgConn(), t, rg, limit, func(fields []copyField) error {
+			ev, err := enc.change(fields, 0, uint64(len(*rows)))
+			*rows = append(*rows, ev)
+			return err
+		})
+		return err
+	})
+	return res, err
+}
+
+// window writes a low watermark, reads rows with read in a read-only
+// transaction, writes a high watermark and waits until the streaming
+// goroutine published the rows not changed in the log in between.
+func (b *backfiller) window(ctx context.Context, conn *pgx.Conn, t snapshotTable,
+	read func(enc *rowEncoder, rows *[]*bus.Change) error) error {
 	c := b.c
 	name := tableName{t.rel.schema, t.rel.table}
 	id := time.Now().UnixNano()
@@ -218,25 +256,19 @@ func (b *backfiller) chunk(ctx context.Context, conn *pgx.Conn, t snapshotTable,
 		b.mu.Unlock()
 	}()
 	if _, err := writeSignal(ctx, conn, c.cfg.Slot, signalLow, name.String(), id, 0); err != nil {
-		return chunkResult{}, err
+		return err
 	}
 	tx, err := conn.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {
-		return chunkResult{}, fmt.Errorf("begin chunk: %w", err)
+		return fmt.Errorf("begin chunk: %w", err)
 	}
 	var rows []*bus.Change
-	enc := newRowEncoder(c.codec, t.rel)
-	res, err := c.readChunk(ctx, conn.PgConn(), t, rg, limit, func(fields []copyField) error {
-		ev, err := enc.change(fields, 0, uint64(len(rows)))
-		rows = append(rows, ev)
-		return err
-	})
-	if err != nil {
+	if err := read(newRowEncoder(c.codec, t.rel), &rows); err != nil {
 		_ = tx.Rollback(context.WithoutCancel(ctx))
-		return chunkResult{}, err
+		return err
 	}
 	if err := tx.Commit(ctx); err != nil {
-		return chunkResult{}, fmt.Errorf("end chunk: %w", err)
+		return fmt.Errorf("end chunk: %w", err)
 	}
 	if c.faultAfterChunkRead != nil {
 		c.faultAfterChunkRead()
@@ -245,13 +277,13 @@ func (b *backfiller) chunk(ctx context.Context, conn *pgx.Conn, t snapshotTable,
 	w.rows = rows
 	b.mu.Unlock()
 	if _, err := writeSignal(ctx, conn, c.cfg.Slot, signalHigh, name.String(), id, 0); err != nil {
-		return chunkResult{}, err
+		return err
 	}
 	select {
 	case <-w.emitted:
-		return res, nil
+		return nil
 	case <-ctx.Done():
-		return chunkResult{}, ctx.Err()
+		return ctx.Err()
 	}
 }
 
@@ -338,6 +370,11 @@ func (c *Capture) requestedBackfill(ctx context.Context, b *backfiller, s signal
 	name, err := parseTableName(s.table)
 	if err != nil {
 		c.log.Warn("backfill request ignored", "error", err)
+		return nil
+	}
+	if s.keys != nil {
+		c.log.Info("repair requested", "table", name.String(), "request", s.id, "keys", len(s.keys))
+		b.enqueue(&backfillJob{name: name, keys: s.keys})
 		return nil
 	}
 	key := c.progressKey("backfill", name.schema, name.table)

@@ -163,6 +163,10 @@ func (c *Capture) run(ctx context.Context) error {
 	if err := ensureWatermarkTable(ctx, conn); err != nil {
 		return err
 	}
+	if err := ensureKeysColumn(ctx, conn); err != nil {
+		// Only repairs need the column: capture runs without it.
+		c.log.Warn("walsearch verify --repair will not work until the column is added", "error", err)
+	}
 	tables := c.cfg.tableNames()
 	if len(tables) > 0 {
 		tables = append(tables, watermarkName())

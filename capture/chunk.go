@@ -85,7 +85,7 @@ type chunkResult struct {
 
 // readChunk reads the next chunk of rg over conn (inside the transaction the
 // caller began) and hands each row to onRow, which must not keep fields.
-func (c *Capture) readChunk(ctx context.Context, conn *pgconn.PgConn, t snapshotTable, rg keyRange, limit int,
+func readChunk(ctx context.Context, conn *pgconn.PgConn, t snapshotTable, rg keyRange, limit int,
 	onRow func(fields []copyField) error) (chunkResult, error) {
 	r := t.rel
 	var res chunkResult

@@ -387,7 +387,7 @@ func (c *Capture) readRange(ctx context.Context, conn *pgx.Conn, lsn bus.LSN, u 
 	)
 	for !rg.Done {
 		var pos uint64
-		res, err := c.readChunk(ctx, conn.PgConn(), p.t, rg, limit, func(f []copyField) error {
+		res, err := readChunk(ctx, conn.PgConn(), p.t, rg, limit, func(f []copyField) error {
 			var err error
 			if row, err = enc.encode(row[:0], f); err != nil {
 				return err

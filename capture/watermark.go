@@ -34,6 +34,7 @@ const watermarkDDL = `CREATE TABLE IF NOT EXISTS public.walsearch_watermarks (
 	tbl text,
 	chunk bigint,
 	rate double precision,
+	keys jsonb,
 	created_at timestamptz NOT NULL DEFAULT now())`
 
 func isWatermarkTable(schema, table string) bool {
@@ -111,6 +112,9 @@ type signal struct {
 	table string
 	chunk int64
 	rate  float64
+	// keys, on a backfill request, limits it to the rows with these keys
+	// (a repair): see RequestRepair.
+	keys [][]string
 }
 
 // parseSignal reads an inserted watermark table row.
@@ -126,6 +130,7 @@ func parseSignal(ev *bus.Change) (signal, bool) {
 	s.slot, _ = ev.Row["slot"].(string)
 	s.kind, _ = ev.Row["kind"].(string)
 	s.table, _ = ev.Row["tbl"].(string)
+	s.keys = asKeys(ev.Row["keys"])
 	return s, s.slot != "" && s.kind != ""
 }
 
@@ -156,4 +161,20 @@ func asFloat(v any) float64 {
 		return f
 	}
 	return 0
+}
+
+// BackfillDone reports whether the backfill request id (RequestBackfill) of
+// table on slot has read every row, reading its progress from state.
+func BackfillDone(ctx context.Context, state StateStore, slot, table string, id int64) (bool, error) {
+	name, err := parseTableName(table)
+	if err != nil {
+		return false, err
+	}
+	c := &Capture{cfg: Config{Slot: slot}, state: state}
+	var p tableProgress
+	found, err := c.getJSON(ctx, c.progressKey("backfill", name.schema, name.table), &p)
+	if err != nil || !found {
+		return false, err
+	}
+	return p.LSN == bus.LSN(id) && p.done(), nil
 }

@@ -67,6 +67,10 @@ type ReindexState struct {
 	// Index is the document index name ("users", "schema.table").
 	Index string       `json:"index"`
 	Phase ReindexPhase `json:"phase"`
+	// Source is where the new index's documents come from: "" copies the
+	// old index; ReindexFromPostgres waits for a backfill of the table
+	// (walsearch resync), see resync.go.
+	Source string `json:"source,omitempty"`
 	// Alias, From and To name the alias, the index it pointed to and the
 	// index being built.
 	Alias string `json:"alias,omitempty"`
@@ -118,6 +122,10 @@ func putReindex(ctx context.Context, store ControlStore, st *ReindexState) error
 // RequestReindex asks the running sink to rebuild the index of index. It
 // fails with ErrReindexRunning while another reindex is active.
 func RequestReindex(ctx context.Context, store ControlStore, index string) (*ReindexState, error) {
+	return requestReindex(ctx, store, index, "")
+}
+
+func requestReindex(ctx context.Context, store ControlStore, index, source string) (*ReindexState, error) {
 	cur, err := GetReindex(ctx, store)
 	if err != nil {
 		return nil, err
@@ -125,7 +133,7 @@ func RequestReindex(ctx context.Context, store ControlStore, index string) (*Rei
 	if cur != nil && cur.Active() {
 		return cur, fmt.Errorf("reindex %s (%s): %w", cur.Index, cur.Phase, ErrReindexRunning)
 	}
-	st := &ReindexState{Index: index, Phase: ReindexRequested, RequestedAt: time.Now().UTC()}
+	st := &ReindexState{Index: index, Phase: ReindexRequested, Source: source, RequestedAt: time.Now().UTC()}
 	if err := putReindex(ctx, store, st); err != nil {
 		return nil, err
 	}
@@ -281,7 +289,9 @@ func (s *Sink) finishCopy(ctx context.Context, j *reindexJob, copyErr error) {
 	from, to, err := s.counts(ctx, st.From, st.To)
 	j.update(func(r *ReindexState) { r.FromCount, r.ToCount, r.Attempt = from, to, r.Attempt+1 })
 	st = j.snapshot()
-	if err == nil && (from != to || st.Rejected > 0) {
+	// A resync's new index need not match the old one: dropping what the
+	// old one held without a row is its point.
+	if err == nil && ((from != to && st.Source != ReindexFromPostgres) || st.Rejected > 0) {
 		err = fmt.Errorf("%s holds %d documents, %s holds %d (%d refused by the new mapping): %w", st.From, from, st.To, to, st.Rejected, ErrCountMismatch)
 		if st.Rejected == 0 && st.Attempt < reindexAttempts {
 			s.log.Warn("reindex counts differ; copying again", "index", st.Index, "error", err)

@@ -21,6 +21,9 @@ import (
 // Elasticsearch's _reindex where the engine has it and a scan otherwise.
 func (s *Sink) copyIndex(ctx context.Context, j *reindexJob) error {
 	st := j.snapshot()
+	if st.Source == ReindexFromPostgres {
+		return s.waitResyncReady(ctx, st.To)
+	}
 	ok, err := s.serverReindex(ctx, j, st.From, st.To)
 	if ok || err != nil {
 		return err

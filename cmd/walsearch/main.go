@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -19,8 +20,15 @@ func main() {
 	err := m.Run(ctx, os.Args[1:])
 	stop()
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "walsearch:", err)
-		os.Exit(1)
+		code := 1
+		var ee *exitError
+		if errors.As(err, &ee) {
+			code = ee.Code
+		}
+		if ee == nil || ee.Err != nil {
+			fmt.Fprintln(os.Stderr, "walsearch:", err)
+		}
+		os.Exit(code)
 	}
 }
 
@@ -54,6 +62,8 @@ scripts into Elasticsearch (or the embedded engine), and serves a search API.`,
 		m.reindexCommand(),
 		m.teardownCommand(),
 		m.configCommand(),
+		m.verifyCommand(),
+		m.resyncCommand(),
 	)
 	return root.ExecuteContext(ctx)
 }

@@ -150,8 +150,9 @@ func parseRows(raw []string, schema, table string, keyCols []string, op bus.Op) 
 	return out, nil
 }
 
-// readTableRows reads up to limit rows of schema.table in primary-key order,
-// in text format, converted by capture's codec as a snapshot would.
+// readTableRows reads up to limit rows of schema.table in key order with
+// capture's row reader, so that values (enums, domains, numeric, timestamps,
+// jsonb, ...) are exactly what the pipeline hands the script.
 func readTableRows(ctx context.Context, url, schema, table string, limit int, op bus.Op) ([]*bus.Change, error) {
 	if err := validOp(op); err != nil {
 		return nil, err
@@ -164,82 +165,35 @@ func readTableRows(ctx context.Context, url, schema, table string, limit int, op
 		return nil, fmt.Errorf("connect to postgres %s: %w", bus.RedactURL(url), err)
 	}
 	defer conn.Close(ctx)
-	ident := pgx.Identifier{schema, table}.Sanitize()
-	var keyCols []string
-	rows, err := conn.Query(ctx, `SELECT a.attname FROM pg_index i
-		JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)
-		WHERE i.indrelid = $1::regclass AND i.indisprimary
-		ORDER BY array_position(i.indkey::int2[], a.attnum)`, ident)
+	rr, err := capture.NewRowReader(ctx, conn)
 	if err != nil {
-		return nil, fmt.Errorf("read primary key of %s.%s: %w", schema, table, err)
+		return nil, err
 	}
-	keyCols, err = pgx.CollectRows(rows, pgx.RowTo[string])
+	t, err := rr.Table(ctx, schema, table)
 	if err != nil {
-		return nil, fmt.Errorf("read primary key of %s.%s: %w", schema, table, err)
+		return nil, err
 	}
-	q := "SELECT * FROM " + ident
-	if len(keyCols) > 0 {
-		q += " ORDER BY " + strings.Join(quoteAll(keyCols), ", ")
-	}
-	q += fmt.Sprintf(" LIMIT %d", max(limit, 0))
-	// The simple protocol returns every value in text form, the form the
-	// codec converts for snapshots and pgoutput alike.
-	rows, err = conn.Query(ctx, q, pgx.QueryExecModeSimpleProtocol)
-	if err != nil {
-		return nil, fmt.Errorf("read %s.%s: %w", schema, table, err)
-	}
-	defer rows.Close()
-	codec := capture.NewCodec()
-	fields := rows.FieldDescriptions()
 	var out []*bus.Change
-	for rows.Next() {
-		row := make(map[string]any, len(fields))
-		for i, raw := range rows.RawValues() {
-			if raw == nil {
-				row[fields[i].Name] = nil
-				continue
-			}
-			row[fields[i].Name] = codec.DecodeText(fields[i].DataTypeOID, string(raw))
+	if limit <= 0 {
+		return nil, nil
+	}
+	errEnough := errors.New("enough rows")
+	_, err = rr.ReadChunk(ctx, t, nil, limit, func(r capture.Row) error {
+		if len(out) >= limit {
+			return errEnough // a table without a unique key is read whole
 		}
-		c := &bus.Change{Op: op, Schema: schema, Table: table, Row: row, Pos: uint64(len(out))}
-		for _, k := range keyCols {
-			c.Key = append(c.Key, bus.Column{Name: k, Value: row[k]})
-		}
-		// Round-trip through the bus encoding so the script sees exactly
-		// what it sees in the pipeline (numbers as json.Number).
-		if err := roundTrip(c); err != nil {
-			return nil, err
-		}
+		c := r.Change
+		c.Op, c.Pos = op, uint64(len(out))
 		if op == bus.OpDelete {
 			c.Row = nil
 		}
 		out = append(out, c)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read %s.%s: %w", schema, table, err)
+		return nil
+	})
+	if err != nil && !errors.Is(err, errEnough) {
+		return nil, err
 	}
 	return out, nil
-}
-
-func quoteAll(names []string) []string {
-	out := make([]string, len(names))
-	for i, n := range names {
-		out[i] = pgx.Identifier{n}.Sanitize()
-	}
-	return out
-}
-
-func roundTrip(c *bus.Change) error {
-	data, err := json.Marshal(c)
-	if err != nil {
-		return fmt.Errorf("encode row: %w", err)
-	}
-	var back bus.Change
-	if err := bus.Decode(data, &back); err != nil {
-		return err
-	}
-	*c = back
-	return nil
 }
 
 // printMapped prints a change and what the script made of it; it reports

@@ -77,25 +77,27 @@ func TestTransformTestFromDB(t *testing.T) {
 	}
 	defer conn.Close(ctx)
 	if _, err := conn.Exec(ctx, `CREATE SCHEMA shop;
+CREATE TYPE shop.mood AS ENUM ('sad', 'happy');
+CREATE DOMAIN shop.qty AS integer CHECK (VALUE >= 0);
 CREATE TABLE shop.orders (region text, id bigint, total numeric(12,2), big numeric, meta jsonb,
-  placed timestamptz, tags text[], PRIMARY KEY (region, id));
+  placed timestamptz, tags text[], moods shop.mood[], n shop.qty, PRIMARY KEY (region, id));
 INSERT INTO shop.orders VALUES
-  ('eu', 2, 10.50, 123456789012345678901234567890, '{"a": {"b": 1}}', '2024-05-01 10:00:00.123456+00', '{x,y}'),
-  ('eu', 1, 99.99, 1, '{}', '2024-05-01 09:00:00+00', '{}'),
-  ('us', 1, 5.00, NULL, NULL, NULL, NULL)`); err != nil {
+  ('eu', 2, 10.50, 123456789012345678901234567890, '{"a": {"b": 1}}', '2024-05-01 10:00:00.123456+00', '{x,y}', '{happy,sad}', 7),
+  ('eu', 1, 99.99, 1, '{}', '2024-05-01 09:00:00+00', '{}', '{}', 0),
+  ('us', 1, 5.00, NULL, NULL, NULL, NULL, NULL, NULL)`); err != nil {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
 	writeTableScript(t, dir, "shop.orders", `function transform(doc) {
   return {total: doc.total, total_type: typeof doc.total, big: doc.big, b: doc.meta && doc.meta.a ? doc.meta.a.b : null,
-          placed: doc.placed, tags: doc.tags};
+          placed: doc.placed, tags: doc.tags, moods: doc.moods, n: doc.n, n_type: typeof doc.n};
 }`)
 	out := mustCLI(t, "transform", "test", "shop.orders", "--from-db", "--limit", "2", "--postgres-url", url, "--scripts-dir", dir)
 	want := []string{
 		`input (read ["eu",1]):`,
-		`output: index shop.orders/["eu",1]` + "\n" + `  {"total":99.99,"total_type":"number","big":1,"b":null,"placed":"2024-05-01T09:00:00.000000Z","tags":[]}`,
+		`output: index shop.orders/["eu",1]` + "\n" + `  {"total":99.99,"total_type":"number","big":1,"b":null,"placed":"2024-05-01T09:00:00.000000Z","tags":[],"moods":[],"n":0,"n_type":"number"}`,
 		`input (read ["eu",2]):`,
-		`output: index shop.orders/["eu",2]` + "\n" + `  {"total":10.5,"total_type":"number","big":"123456789012345678901234567890","b":1,"placed":"2024-05-01T10:00:00.123456Z","tags":["x","y"]}`,
+		`output: index shop.orders/["eu",2]` + "\n" + `  {"total":10.5,"total_type":"number","big":"123456789012345678901234567890","b":1,"placed":"2024-05-01T10:00:00.123456Z","tags":["x","y"],"moods":["happy","sad"],"n":7,"n_type":"number"}`,
 	}
 	for _, w := range want {
 		if !strings.Contains(out, w) {

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/go-viper/mapstructure/v2"
 	"github.com/knadh/koanf/parsers/yaml"
@@ -24,6 +25,7 @@ import (
 	"github.com/walsearch/walsearch/internal/esclient"
 	"github.com/walsearch/walsearch/sink"
 	"github.com/walsearch/walsearch/transform"
+	"github.com/walsearch/walsearch/verify"
 )
 
 // Config is the whole configuration of a walsearch process.
@@ -45,6 +47,7 @@ type Config struct {
 	Sink          sink.Config            `koanf:"sink"`
 	Indices       map[string]IndexCfg    `koanf:"indices" help:"per-table index settings, keyed like the index name (users for public.users, shop.orders)"`
 	Log           Log                    `koanf:"log"`
+	Verify        Verify                 `koanf:"verify"`
 }
 
 // Postgres says where the source database is and what to capture; the
@@ -73,6 +76,27 @@ type IndexCfg struct {
 // APIKey is one API key and the indices it may query (all when empty).
 type APIKey = api.Key
 
+// Verify configures the background checks of walsearch run (and the
+// defaults of walsearch verify's throttle).
+type Verify struct {
+	// Interval between verifications of every table against its index; 0
+	// turns continuous verification off.
+	Interval time.Duration `koanf:"interval" help:"how often every table is verified against its index in the background (walsearch verify); 0 turns it off"`
+	// Rate caps the rows a continuous verification reads per second; 0 =
+	// no limit.
+	Rate float64 `koanf:"rate" help:"most rows per second a background verification reads; 0 means no limit"`
+	// Repair re-syncs the drifted documents a continuous verification
+	// finds, through the backfill path.
+	Repair bool `koanf:"repair" help:"re-sync the drifted documents a background verification finds, through the backfill path"`
+	// Settle is how long a document must differ, unchanged on both sides,
+	// before it counts as drift.
+	Settle time.Duration `koanf:"settle" help:"how long a document must differ, unchanged on both sides, before it counts as drift"`
+	// NoProgressAfter is how long the applied watermark may stand still
+	// while the slot has lag, or a stage acknowledge nothing while messages
+	// wait, before it is reported; 0 turns the watch off.
+	NoProgressAfter time.Duration `koanf:"no_progress_after" help:"how long the applied position may stand still while the slot has lag, or a stage acknowledge nothing while messages wait, before it is reported as no progress; 0 turns the watch off"`
+}
+
 // Log configures logging.
 type Log struct {
 	Level  string `koanf:"level" help:"debug, info, warn or error"`
@@ -94,6 +118,7 @@ func Default() Config {
 		API:           api.DefaultConfig(),
 		Sink:          sink.DefaultConfig(),
 		Log:           Log{Level: "info", Format: "text"},
+		Verify:        Verify{Rate: verify.DefaultRate, Settle: verify.DefaultSettle, NoProgressAfter: verify.DefaultNoProgressAfter},
 	}
 }
 
@@ -111,6 +136,16 @@ func (c Config) Validate() error {
 		errs = append(errs, errors.New("data_dir: required for the embedded search engine (or set elasticsearch.url)"))
 	}
 	errs = append(errs, c.BusConfig().Validate(), c.ScriptConfig().Validate(), c.APIConfig().Validate(), c.SinkConfig().Validate())
+	if c.Verify.Interval < 0 || c.Verify.NoProgressAfter < 0 {
+		errs = append(errs, fmt.Errorf("verify.interval, verify.no_progress_after: want 0 (off) or a positive duration, got %s and %s",
+			c.Verify.Interval, c.Verify.NoProgressAfter))
+	}
+	if c.Verify.Rate < 0 {
+		errs = append(errs, fmt.Errorf("verify.rate: want 0 (no limit) or more rows per second, got %g", c.Verify.Rate))
+	}
+	if c.Verify.Settle <= 0 {
+		errs = append(errs, fmt.Errorf("verify.settle: want a positive duration such as 10s, got %s", c.Verify.Settle))
+	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:

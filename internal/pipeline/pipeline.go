@@ -130,13 +130,18 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	} {
 		p.stages[name] = &supervised{name: name, log: p.log, run: run}
 	}
-	srv, err := p.newAPI()
+	monitor, err := p.newMonitor()
+	if err != nil {
+		return err
+	}
+	srv, err := p.newAPI(api.WithChecks(monitor))
 	if err != nil {
 		return err
 	}
 	p.API = srv
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return srv.Run(gctx) })
+	g.Go(func() error { return monitor.Run(gctx) })
 	for _, sv := range p.stages {
 		g.Go(func() error { return sv.loop(gctx) })
 	}
@@ -193,9 +198,12 @@ func (p *Pipeline) newSink(ctx context.Context) (*sink.Sink, error) {
 	return sink.New(sc, src, p.ES, p.Bus)
 }
 
-func (p *Pipeline) newAPI() (*api.Server, error) {
+func (p *Pipeline) newAPI(opts ...api.Option) (*api.Server, error) {
 	ac := p.cfg.APIConfig()
 	ac.Logger = p.log
+	if p.Engine != nil {
+		ac.Engine = p.Engine
+	}
 	dlq := p.Bus.DeadLetters()
 	comps := []api.Component{{Name: "bus", Check: p.Bus.Ping}}
 	for _, name := range []string{"capture", "transform", "sink"} {
@@ -235,7 +243,7 @@ func (p *Pipeline) newAPI() (*api.Server, error) {
 		},
 		StatusFunc: status.Status,
 	}
-	opts := []api.Option{api.WithDeadLetters(&deadLetterStore{dl: p.Bus.DeadLetters()})}
+	opts = append(opts, api.WithDeadLetters(&deadLetterStore{dl: p.Bus.DeadLetters()}))
 	if ac.Fallback == api.FallbackPostgres {
 		opts = append(opts, api.WithPostgres(func(ctx context.Context) (*pgx.Conn, error) { return pgx.Connect(ctx, p.cfg.Postgres.URL) }))
 	}
