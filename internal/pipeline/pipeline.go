@@ -369,6 +369,7 @@ func (p *Pipeline) newAPI() (*api.Server, error) {
 	}
 	connect := func(ctx context.Context) (*pgx.Conn, error) { return pgx.Connect(ctx, p.cfg.Postgres.URL) }
 	dlq := newDLQTally(p.Bus.JetStream())
+	searchable := newSearchable(p.ES)
 	status := func(ctx context.Context) (api.PipelineStatus, error) {
 		st := api.PipelineStatus{SlotLagBytes: -1, Backlog: map[string]uint64{}}
 		c, sk := current()
@@ -377,12 +378,17 @@ func (p *Pipeline) newAPI() (*api.Server, error) {
 			st.Capture = api.CaptureStatus{Phase: string(cs.Phase), Slot: cs.Slot, ReceivedLSN: cs.ReceivedLSN, ConfirmedLSN: cs.ConfirmedLSN}
 			for _, t := range cs.Tables {
 				st.Tables = append(st.Tables, api.TableProgress{Schema: t.Schema, Table: t.Table,
-					Index: alias(bus.IndexName(t.Schema, t.Table)), Snapshot: t.State, SnapshotRows: t.Rows})
+					Index: alias(bus.IndexName(t.Schema, t.Table)), Snapshot: t.State, SnapshotRows: t.Rows, SnapshotLSN: cs.SnapshotLSN})
 			}
 		} else {
 			st.Capture.Phase = string(capture.PhaseIdle)
 		}
 		st.Tables = p.withRecordedSnapshots(ctx, st.Tables, alias)
+		var applied bus.LSN
+		if sk != nil {
+			applied = sk.Status().AppliedLSN
+		}
+		searchable.apply(ctx, st.Tables, applied)
 		if sk != nil {
 			ss := sk.Status()
 			st.Sink = api.SinkStatus{Indexed: ss.Indexed, Deleted: ss.Deleted, Stale: ss.Stale, DeadLetters: ss.DeadLetters,

@@ -15,6 +15,8 @@ import (
 // keeps in the state bucket, under capture.<slot>.snapshot.<schema>.<table>
 // (or .backfill. for a table read by a backfill), that /status reads.
 type recordedProgress struct {
+	// LSN is the snapshot's consistent point (a backfill's request id).
+	LSN    bus.LSN `json:"lsn"`
 	Ranges []struct {
 		Rows uint64 `json:"rows"`
 		Done bool   `json:"done"`
@@ -78,8 +80,12 @@ func (p *Pipeline) recordedSnapshots(ctx context.Context, alias func(string) str
 				continue
 			}
 			state, rows := rec.state()
-			byTable[schema+"."+table] = api.TableProgress{Schema: schema, Table: table,
+			tp := api.TableProgress{Schema: schema, Table: table,
 				Index: alias(bus.IndexName(schema, table)), Snapshot: state, SnapshotRows: rows}
+			if kind == "snapshot" {
+				tp.SnapshotLSN = rec.LSN
+			}
+			byTable[schema+"."+table] = tp
 		}
 	}
 	out := make([]api.TableProgress, 0, len(byTable))
