@@ -89,10 +89,14 @@ type TableProgress struct {
 	Schema string `json:"schema"`
 	Table  string `json:"table"`
 	Index  string `json:"index"`
-	// Snapshot is pending, running, done or skipped; "done" also when the
-	// table was snapshotted by an earlier run.
+	// Snapshot is pending, running, indexing (every row read, not all
+	// searchable yet), done (every row searchable; also when the table was
+	// snapshotted by an earlier run) or skipped.
 	Snapshot     string `json:"snapshot"`
 	SnapshotRows uint64 `json:"snapshot_rows"`
+	// SnapshotLSN is the snapshot's consistent point: the table's snapshot
+	// is written once the sink applied a watermark there. 0 when unknown.
+	SnapshotLSN bus.LSN `json:"-"`
 }
 
 // PipelineFuncs implements Pipeline with functions; nil functions report

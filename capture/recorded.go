@@ -55,7 +55,11 @@ func RecordedTables(ctx context.Context, state StateLister, slot string) ([]Tabl
 				continue
 			}
 			s, rows := rec.state()
-			byTable[schema+"."+table] = TableStatus{Schema: schema, Table: table, State: s, Rows: rows}
+			ts := TableStatus{Schema: schema, Table: table, State: s, Rows: rows}
+			if kind == "snapshot" {
+				ts.SnapshotLSN = rec.LSN
+			}
+			byTable[schema+"."+table] = ts
 		}
 	}
 	out := make([]TableStatus, 0, len(byTable))

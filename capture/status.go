@@ -80,6 +80,9 @@ type TableStatus struct {
 	Rows   uint64 `json:"rows"`
 	// Total is the planner's estimate of the table's rows.
 	Total uint64 `json:"total"`
+	// SnapshotLSN is the consistent point of the snapshot that read the
+	// table; 0 for a table read by a backfill, or not known.
+	SnapshotLSN bus.LSN `json:"snapshot_lsn,omitzero"`
 }
 
 // tracker holds the Status of a Capture; the positions are updated on the

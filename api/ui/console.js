@@ -175,7 +175,7 @@ function renderTables(st, now) {
 
 function snapshotKind(s) {
   if (s === "done") return "ok";
-  if (s === "running" || s === "pending") return "warn";
+  if (s === "running" || s === "pending" || s === "indexing") return "warn";
   if (s === "skipped" || s === "unknown") return "";
   return "bad";
 }

@@ -232,7 +232,8 @@ func (p *Pipeline) newAPI(opts ...api.Option) (*api.Server, error) {
 	}})
 	cat := &catalog{cfg: p.cfg, state: p.Bus.State(), scripts: p.Scripts,
 		capture: func() *capture.Capture { c, _ := p.running(); return c }}
-	status := &statusAssembler{bus: p.Bus, deadLetters: dlq, slot: p.cfg.Postgres.Slot, alias: p.cfg.IndexAlias, stages: p.running, log: p.log}
+	status := &statusAssembler{bus: p.Bus, deadLetters: dlq, slot: p.cfg.Postgres.Slot, alias: p.cfg.IndexAlias, stages: p.running,
+		searchable: newSearchable(p.ES), log: p.log}
 	src := api.PipelineFuncs{
 		IndicesFunc: cat.Indices,
 		AppliedLSNFunc: func() bus.LSN {

@@ -20,6 +20,7 @@ type statusAssembler struct {
 	slot        string
 	alias       func(docIndex string) string
 	stages      func() (*capture.Capture, *sink.Sink) // the running ones, or nil
+	searchable  *searchable                           // turns "done" into "indexing" until searchable
 	log         *slog.Logger
 }
 
@@ -33,13 +34,21 @@ func (a *statusAssembler) Status(ctx context.Context) (api.PipelineStatus, error
 		st.Capture = api.CaptureStatus{Phase: string(cs.Phase), Slot: cs.Slot, ReceivedLSN: cs.ReceivedLSN, ConfirmedLSN: cs.ConfirmedLSN}
 		st.SlotLagBytes, st.WALLSN = cs.SlotLagBytes, cs.WALLSN
 		live = cs.Tables
+		for i := range live {
+			live[i].SnapshotLSN = cs.SnapshotLSN
+		}
 	} else {
 		st.Capture.Phase = string(capture.PhaseIdle)
 	}
 	for _, t := range a.withRecorded(ctx, live) {
 		st.Tables = append(st.Tables, api.TableProgress{Schema: t.Schema, Table: t.Table,
-			Index: a.alias(bus.IndexName(t.Schema, t.Table)), Snapshot: t.State, SnapshotRows: t.Rows})
+			Index: a.alias(bus.IndexName(t.Schema, t.Table)), Snapshot: t.State, SnapshotRows: t.Rows, SnapshotLSN: t.SnapshotLSN})
 	}
+	var applied bus.LSN
+	if sk != nil {
+		applied = sk.Status().AppliedLSN
+	}
+	a.searchable.apply(ctx, st.Tables, applied)
 	if sk != nil {
 		ss := sk.Status()
 		st.Sink = api.SinkStatus{Indexed: ss.Indexed, Deleted: ss.Deleted, Stale: ss.Stale, DeadLetters: ss.DeadLetters,
