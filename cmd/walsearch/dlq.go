@@ -157,9 +157,15 @@ an event that fails again is dead-lettered again.`,
 	return cmd
 }
 
-// withDLQ loads the configuration, opens the bus and runs fn on the
-// dead-letter stream.
+// withDLQ runs fn on the dead-letter stream of the configuration's bus.
 func (m *Main) withDLQ(cmd *cobra.Command, path string, fn func(context.Context, *bus.DeadLetters) error) error {
+	return m.withBus(cmd, path, func(ctx context.Context, b *bus.Bus) error { return fn(ctx, b.DeadLetters()) })
+}
+
+// withBus loads the configuration from path, the environment and cmd's
+// flags, opens its bus (reaching a running instance, see openCLIBus) and
+// runs fn.
+func (m *Main) withBus(cmd *cobra.Command, path string, fn func(context.Context, *bus.Bus) error) error {
 	cfg, err := config.Load(path, m.Env, cmd.Flags())
 	if err != nil {
 		return err
@@ -170,7 +176,7 @@ func (m *Main) withDLQ(cmd *cobra.Command, path string, fn func(context.Context,
 		return err
 	}
 	defer b.Close()
-	return fn(ctx, b.DeadLetters())
+	return fn(ctx, b)
 }
 
 // openCLIBus opens the bus the way walsearch run does, for a short-lived

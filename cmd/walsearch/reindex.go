@@ -41,30 +41,21 @@ the access it keeps in data_dir). Requested while walsearch is stopped, the
 reindex starts with the next walsearch run.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, err := config.Load(path, m.Env, cmd.Flags())
-			if err != nil {
-				return err
-			}
-			ctx := cmd.Context()
-			b, err := openCLIBus(ctx, cfg)
-			if err != nil {
-				return err
-			}
-			defer b.Close()
-			index := args[0]
-			st, err := sink.RequestReindex(ctx, b.State(), index)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(m.Stdout, "reindex of %s requested at %s\n", st.Index, st.RequestedAt.Format(time.RFC3339))
-			if !wait {
-				return nil
-			}
-			if b.Embedded() {
-				fmt.Fprintln(m.Stdout, "walsearch is not running: the reindex starts with the next walsearch run")
-				return nil
-			}
-			return m.followReindex(ctx, b, timeout)
+			return m.withBus(cmd, path, func(ctx context.Context, b *bus.Bus) error {
+				st, err := sink.RequestReindex(ctx, b.State(), args[0])
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(m.Stdout, "reindex of %s requested at %s\n", st.Index, st.RequestedAt.Format(time.RFC3339))
+				if !wait {
+					return nil
+				}
+				if b.Embedded() {
+					fmt.Fprintln(m.Stdout, "walsearch is not running: the reindex starts with the next walsearch run")
+					return nil
+				}
+				return m.followReindex(ctx, b, timeout)
+			})
 		},
 	}
 	cmd.Flags().StringVarP(&path, "config", "c", "", "path to walsearch.yaml")
