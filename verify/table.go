@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -44,7 +43,10 @@ func (v *verifier) tables(ctx context.Context) ([]string, error) {
 	if len(v.cfg.Tables) > 0 {
 		out := make([]string, len(v.cfg.Tables))
 		for i, t := range v.cfg.Tables {
-			s, n := splitName(t)
+			s, n, err := bus.ParseTable(t)
+			if err != nil {
+				return nil, fmt.Errorf("table %w", err)
+			}
 			out[i] = s + "." + n
 		}
 		return out, nil
@@ -65,13 +67,6 @@ func (v *verifier) tables(ctx context.Context) ([]string, error) {
 	return names, nil
 }
 
-func splitName(name string) (string, string) {
-	if s, t, ok := strings.Cut(name, "."); ok {
-		return s, t
-	}
-	return "public", name
-}
-
 // docRef names a document.
 type docRef struct{ index, id string }
 
@@ -90,7 +85,7 @@ type candidate struct {
 // checkTable compares one table with its index.
 func (v *verifier) checkTable(ctx context.Context, name string) TableReport {
 	began := time.Now()
-	schema, table := splitName(name)
+	schema, table, _ := bus.ParseTable(name) // "schema.table", from tables()
 	tr := TableReport{Table: name, Index: v.cfg.Alias(bus.IndexName(schema, table))}
 	cands, err := v.scan(ctx, schema, table, &tr)
 	if err == nil {
