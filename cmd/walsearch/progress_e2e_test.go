@@ -1,6 +1,7 @@
 package main
 
 import (
+	"strings"
 	"testing"
 	"time"
 )
@@ -51,6 +52,14 @@ INSERT INTO items SELECT g, 'item ' || g FROM generate_series(1, 100000) g;`)
 							states, tb.SnapshotRows, sr.Meta.Total, rows)
 					}
 					t.Logf("snapshot states seen: %v", states)
+					// The log says so too, after its rows were read.
+					logDeadline := time.Now().Add(time.Minute)
+					for !strings.Contains(r.p.output(), `msg="snapshot searchable" rows=100000`) {
+						if time.Now().After(logDeadline) {
+							t.Fatal(`no "snapshot searchable" log line with the snapshot's rows`)
+						}
+						time.Sleep(100 * time.Millisecond) // polling interval
+					}
 					return
 				}
 			}

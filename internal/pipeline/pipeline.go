@@ -53,9 +53,12 @@ type Pipeline struct {
 	Scripts *transform.Scripts
 
 	stages map[string]*supervised
-	sink   *sink.Sink
-	mu     sync.Mutex
-	cap    *capture.Capture
+	// searchable tells when a snapshot's rows are searchable, for /status
+	// and the snapshot's log lines.
+	searchable *searchable
+	sink       *sink.Sink
+	mu         sync.Mutex
+	cap        *capture.Capture
 }
 
 // Start opens the bus and the search engine client.
@@ -102,6 +105,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Pipeline,
 		p.Close()
 		return nil, err
 	}
+	p.searchable = newSearchable(p.ES)
 	return p, nil
 }
 
@@ -141,6 +145,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	p.API = srv
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return srv.Run(gctx) })
+	g.Go(func() error { p.watchSnapshot(gctx, capture.TerminalStderr()); return nil })
 	g.Go(func() error { return monitor.Run(gctx) })
 	for _, sv := range p.stages {
 		g.Go(func() error { return sv.loop(gctx) })
@@ -233,7 +238,7 @@ func (p *Pipeline) newAPI(opts ...api.Option) (*api.Server, error) {
 	cat := &catalog{cfg: p.cfg, state: p.Bus.State(), scripts: p.Scripts,
 		capture: func() *capture.Capture { c, _ := p.running(); return c }}
 	status := &statusAssembler{bus: p.Bus, deadLetters: dlq, slot: p.cfg.Postgres.Slot, alias: p.cfg.IndexAlias, stages: p.running,
-		searchable: newSearchable(p.ES), log: p.log}
+		searchable: p.searchable, log: p.log}
 	src := api.PipelineFuncs{
 		IndicesFunc: cat.Indices,
 		AppliedLSNFunc: func() bus.LSN {
