@@ -37,6 +37,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -184,10 +185,10 @@ type run struct {
 	outages  int
 	// faults are the disruptions that may make a start fail (PostgreSQL
 	// down, the engine failing), from when to when (zero while it lasts).
-	faultMu sync.Mutex
-	faults  [][2]time.Time
-	lastRows   int64 // rows changed at the last recovery
-	started    time.Time
+	faultMu  sync.Mutex
+	faults   [][2]time.Time
+	lastRows int64 // rows changed at the last recovery
+	started  time.Time
 }
 
 // Run plays a chaos run and fails tb on drift, a crash, a walsearch that
@@ -226,7 +227,8 @@ func Run(tb testing.TB, cfg Config) Summary {
 	r.sup = newSupervisor(cfg.Binary, cfgPath, logPath, append(os.Environ(), "WALSEARCH_API_RATE_LIMIT=0"))
 	tb.Logf("chaos: seed %d, %s of chaos; walsearch log %s", cfg.Seed, cfg.Duration, logPath)
 
-	r.status = &statusWatch{base: r.base}
+	r.status = &statusWatch{base: r.base, up: func() time.Duration { return r.sup.Uptime() }}
+	r.status.fast.Store(true)
 	// Writers start before walsearch: the snapshot runs under writes.
 	wctx, stopWriters := context.WithCancel(ctx)
 	var writers sync.WaitGroup
@@ -241,7 +243,7 @@ func Run(tb testing.TB, cfg Config) Summary {
 	var polls sync.WaitGroup
 	defer func() { stopPolls(); polls.Wait() }()
 	polls.Go(func() { r.lag.poll(pctx, 100*time.Millisecond) })
-	polls.Go(func() { r.status.watch(pctx, 20*time.Millisecond) })
+	polls.Go(func() { r.status.watch(pctx) })
 
 	supervised := make(chan struct{})
 	go func() { r.sup.run(); close(supervised) }()
@@ -280,6 +282,7 @@ func Run(tb testing.TB, cfg Config) Summary {
 // killDuringSnapshot starts walsearch and kills it while its initial
 // snapshot runs; a snapshot too quick to be caught is logged.
 func (r *run) killDuringSnapshot() {
+	defer r.status.fast.Store(false)
 	deadline := time.Now().Add(r.cfg.RecoverWithin)
 	for time.Now().Before(deadline) {
 		st, ok := r.status.Last()
@@ -587,21 +590,29 @@ type status struct {
 type statusWatch struct {
 	base string
 
+	fast atomic.Bool
+	// up says how long walsearch has been running.
+	up func() time.Duration
+
 	mu     sync.Mutex
 	last   status
 	ok     bool
 	maxLag float64
 }
 
-func (s *statusWatch) watch(ctx context.Context, interval time.Duration) {
+// watch polls every 250ms, or every 20ms while fast is set (to catch the
+// short initial snapshot): GET /status is not free for walsearch.
+func (s *statusWatch) watch(ctx context.Context) {
 	client := &http.Client{Timeout: 5 * time.Second}
-	t := time.NewTicker(interval)
-	defer t.Stop()
 	for {
+		interval := 250 * time.Millisecond
+		if s.fast.Load() {
+			interval = 20 * time.Millisecond
+		}
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
+		case <-time.After(interval):
 		}
 		st, err := getStatus(ctx, client, s.base)
 		s.mu.Lock()
@@ -647,11 +658,15 @@ const busyBacklog = 2000
 
 // Busy reports whether the pipeline has a backlog large enough that the
 // workload should wait: it lets the pipeline catch up on a slow machine.
-// While walsearch does not answer, the workload goes on.
+// While walsearch is down (killed), the workload goes on.
 func (s *statusWatch) Busy() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.ok && s.last.Backlog["transform"]+s.last.Backlog["sink"] > busyBacklog
+	if !s.ok {
+		// Not answering while it has run a while: overloaded.
+		return s.up() > 5*time.Second
+	}
+	return s.last.Backlog["transform"]+s.last.Backlog["sink"] > busyBacklog
 }
 
 // MaxLag is the largest lag_seconds seen.
