@@ -52,8 +52,8 @@ import (
 
 // Defaults for Config.
 const (
-	DefaultDuration      = 60 * time.Second
-	DefaultInitialItems  = 10000
+	DefaultDuration      = 45 * time.Second
+	DefaultInitialItems  = 5000
 	DefaultRecoverWithin = 3 * time.Minute
 	slot                 = "chaos"
 )
@@ -66,12 +66,12 @@ type Config struct {
 	// Binary is the walsearch binary to run. Required.
 	Binary string
 	// Duration is how long the chaos lasts, before the pipeline is left to
-	// settle and verified. Default: 60s.
+	// settle and verified. Default: 45s.
 	Duration time.Duration
 	// Seed makes the random choices. Default: 0 (a fixed seed).
 	Seed uint64
 	// InitialItems is how many rows items has before walsearch starts.
-	// Default: 10,000.
+	// Default: 5,000.
 	InitialItems int
 	// RecoverWithin is how long walsearch may take to index a change made
 	// after a disruption ended, on top of a millisecond per row changed

@@ -15,12 +15,12 @@ import (
 	"github.com/walsearch/walsearch/internal/pgtest"
 )
 
-var duration = flag.Duration("duration", 0, "how long the chaos lasts (default CHAOS_DURATION, else 60s)")
+var duration = flag.Duration("duration", 0, "how long the chaos lasts (default CHAOS_DURATION, else 45s)")
 
 // TestChaos runs the walsearch binary through chaos (see package chaos) and
 // fails on drift, a crash, a walsearch that does not come back or a
 // pipeline that stops making progress. CHAOS_DURATION (or -duration) sets
-// the length, 60s by default, which CI runs; `make chaos` runs 10 minutes.
+// the length, 45s by default, which CI runs; `make chaos` runs 10 minutes.
 // CHAOS_SEED picks the random choices (default: from the clock, printed).
 func TestChaos(t *testing.T) {
 	if testing.Short() {
