@@ -8,7 +8,7 @@ VERSION   ?= $(shell git describe --tags --dirty 2>/dev/null)
 COMMIT    ?= $(shell git rev-parse HEAD 2>/dev/null)
 LDFLAGS   := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 
-.PHONY: build test test-short bench fuzz lint docs demo clean image release
+.PHONY: build test test-short bench chaos fuzz lint docs demo clean image release
 
 # Release archives: one per platform, built like the image's binary (static,
 # no cgo, paths trimmed), plus SHA256SUMS over them.
@@ -33,6 +33,15 @@ test-short:
 # same run; nothing is asserted.
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 60m ./bench/
+
+# The chaos run (docs/chaos.md): a random workload while walsearch is killed
+# again and again, PostgreSQL restarted and the search engine failing, then
+# verify must find no drift. DURATION=30m make chaos for a bug hunt;
+# CHAOS_SEED=<n> repeats a run's random choices; CHAOS_RACE=1 builds the test
+# (which hosts the search engine) and walsearch with the race detector.
+DURATION  ?= 10m
+chaos:
+	WALSEARCH_REQUIRE_POSTGRES=1 CHAOS_DURATION=$(DURATION) $(GO) test $(if $(filter 1,$(CHAOS_RACE)),-race) -count=1 -v -timeout 0 -run '^TestChaos$$' ./internal/chaos/
 
 # Runs every fuzz target for FUZZTIME each.
 fuzz:

@@ -40,6 +40,10 @@ func StartEngine(tb testing.TB) *Engine {
 	return &Engine{Server: srv, direct: &http.Client{Transport: eng.RoundTripper()}}
 }
 
+// Transport reaches the engine itself, past the fault injection: for
+// reading what it holds while a fault is injected.
+func (e *Engine) Transport() http.RoundTripper { return e.direct.Transport }
+
 // call sends a request to the engine itself, past the fault injection.
 func (e *Engine) call(ctx context.Context, method, path string, body []byte) ([]byte, error) {
 	req, err := http.NewRequestWithContext(ctx, method, "http://eslite.e2e"+path, bytes.NewReader(body))

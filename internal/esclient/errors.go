@@ -44,6 +44,28 @@ func (e *AuthError) Error() string {
 	}
 }
 
+// UnavailableError is an answer of a server that is up but cannot serve
+// the request now: 429 or a 5xx status. Retrying later may succeed.
+type UnavailableError struct {
+	Status int
+	// Reason is the server's explanation (error.reason, or the start of
+	// the body).
+	Reason string
+}
+
+func (e *UnavailableError) Error() string {
+	return fmt.Sprintf("elasticsearch answered HTTP %d (%s): it is up but cannot serve requests now; "+
+		"check the cluster's health and logs, or start walsearch again once it answers", e.Status, e.Reason)
+}
+
+// unavailable returns an *UnavailableError for a 429 or 5xx status, else nil.
+func unavailable(status int, body []byte) error {
+	if status != http.StatusTooManyRequests && status < 500 {
+		return nil
+	}
+	return &UnavailableError{Status: status, Reason: errorReason(body)}
+}
+
 // AuthError returns an *AuthError when status (with the response body) says
 // the request's credentials or privileges were refused, and nil otherwise.
 func (c *Client) AuthError(status int, body []byte) error {

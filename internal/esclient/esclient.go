@@ -193,6 +193,9 @@ func (c *Client) Ping(ctx context.Context) (*Info, error) {
 	if err := c.AuthError(res.StatusCode, body); err != nil {
 		return nil, fmt.Errorf("reach elasticsearch: %w", err)
 	}
+	if err := unavailable(res.StatusCode, body); err != nil {
+		return nil, fmt.Errorf("reach elasticsearch: %w", err)
+	}
 	if res.IsError() {
 		return nil, fmt.Errorf("reach elasticsearch: %s: %s", res.Status(), strings.TrimSpace(string(body)))
 	}

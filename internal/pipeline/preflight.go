@@ -72,9 +72,10 @@ func instanceName(cfg config.Config) string {
 // but not the way Elasticsearch or OpenSearch do.
 func notElasticsearch(err error) error {
 	var auth *esclient.AuthError
+	var down *esclient.UnavailableError
 	var netErr net.Error
 	var urlErr *url.Error
-	if errors.Is(err, esclient.ErrNotElasticsearch) || errors.As(err, &auth) || errors.As(err, &netErr) || errors.As(err, &urlErr) {
+	if errors.Is(err, esclient.ErrNotElasticsearch) || errors.As(err, &auth) || errors.As(err, &down) || errors.As(err, &netErr) || errors.As(err, &urlErr) {
 		return err
 	}
 	return fmt.Errorf("the server at elasticsearch.url is not Elasticsearch or OpenSearch: %w", err)
