@@ -329,7 +329,7 @@ func (m *indexManager) schemaMayHaveChanged(st *managed, d *bus.Doc) bool {
 		return false
 	}
 	found := false
-	topLevelKeys(d.Source, func(k []byte) bool {
+	bus.ObjectKeys(d.Source, func(k []byte) bool {
 		found = !st.columns[string(k)] && !st.others[string(k)]
 		return !found
 	})
@@ -368,7 +368,7 @@ func (m *indexManager) rememberOthers(st *managed, d *bus.Doc) {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	topLevelKeys(d.Source, func(k []byte) bool {
+	bus.ObjectKeys(d.Source, func(k []byte) bool {
 		if !st.columns[string(k)] {
 			if st.others == nil {
 				st.others = map[string]bool{}
