@@ -67,6 +67,7 @@ type wireChange struct {
 	Key        []Column          `json:"key,omitempty"`
 	Row        json.RawMessage   `json:"row,omitempty"`
 	Unchanged  []string          `json:"unchanged,omitempty"`
+	From       []Column          `json:"from,omitempty"`
 	LSN        LSN               `json:"lsn"`
 	Pos        uint64            `json:"pos"`
 	CommitTime time.Time         `json:"commit_time,omitzero"`
@@ -76,7 +77,7 @@ type wireChange struct {
 
 func (w *wireChange) change() Change {
 	c := Change{V: w.V, Op: w.Op, Schema: w.Schema, Table: w.Table, Key: w.Key, Unchanged: w.Unchanged,
-		LSN: w.LSN, Pos: w.Pos, CommitTime: w.CommitTime}
+		From: w.From, LSN: w.LSN, Pos: w.Pos, CommitTime: w.CommitTime}
 	if len(w.Row) > 0 && !bytes.Equal(w.Row, []byte("null")) {
 		c.RowJSON = w.Row
 	}

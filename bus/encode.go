@@ -29,20 +29,9 @@ func appendChange(b []byte, ev *Change) ([]byte, error) {
 	b = appendString(b, ev.Table)
 	var err error
 	if len(ev.Key) > 0 {
-		b = append(b, `,"key":[`...)
-		for i, c := range ev.Key {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = append(b, `{"name":`...)
-			b = appendString(b, c.Name)
-			b = append(b, `,"value":`...)
-			if b, err = appendValue(b, c.Value, 0); err != nil {
-				return nil, err
-			}
-			b = append(b, '}')
+		if b, err = appendColumns(append(b, `,"key":`...), ev.Key); err != nil {
+			return nil, err
 		}
-		b = append(b, ']')
 	}
 	if len(ev.RowJSON) > 0 {
 		b = append(b, `,"row":`...)
@@ -63,6 +52,11 @@ func appendChange(b []byte, ev *Change) ([]byte, error) {
 		}
 		b = append(b, ']')
 	}
+	if len(ev.From) > 0 {
+		if b, err = appendColumns(append(b, `,"from":`...), ev.From); err != nil {
+			return nil, err
+		}
+	}
 	b = append(b, `,"lsn":"`...)
 	b = ev.LSN.appendTo(b)
 	b = append(b, `","pos":`...)
@@ -76,6 +70,25 @@ func appendChange(b []byte, ev *Change) ([]byte, error) {
 		b = append(b, ts...)
 	}
 	return append(b, '}'), nil
+}
+
+// appendColumns appends cols as a JSON array of {"name","value"} objects.
+func appendColumns(b []byte, cols []Column) ([]byte, error) {
+	b = append(b, '[')
+	for i, c := range cols {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"name":`...)
+		b = appendString(b, c.Name)
+		b = append(b, `,"value":`...)
+		var err error
+		if b, err = appendValue(b, c.Value, 0); err != nil {
+			return nil, err
+		}
+		b = append(b, '}')
+	}
+	return append(b, ']'), nil
 }
 
 // AppendJSONValue appends v as JSON, as encoding/json would write it, for
@@ -376,10 +389,23 @@ func encodeChange(b []byte, ev *Change) ([]byte, error) {
 
 // nextMessage encodes the message that starts evs: as many of them as may
 // share it (see sameBatch and EncodeChanges), Count saying how many.
+//
+// A message never ends between a key change's delete and the insert that
+// follows it (Change.From): the sink needs both in one batch to carry the
+// unchanged values over (see sink's fillUnchanged).
 func nextMessage(evs []*Change) (Message, error) {
-	data, used, err := EncodeChanges(evs[:sameBatch(evs)], MaxBatchBytes)
+	n := sameBatch(evs)
+	if n > 1 && n < len(evs) && len(evs[n].From) > 0 {
+		n--
+	}
+	data, used, err := EncodeChanges(evs[:n], MaxBatchBytes)
 	if err != nil {
 		return Message{}, err
+	}
+	if used > 1 && used < n && len(evs[used].From) > 0 {
+		if data, used, err = EncodeChanges(evs[:used-1], MaxBatchBytes); err != nil {
+			return Message{}, err
+		}
 	}
 	return Message{Subject: ChangeSubject(evs[0].Schema, evs[0].Table), ID: BatchMsgID(evs[:used]), Data: data, Count: used}, nil
 }

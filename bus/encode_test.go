@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"math"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 )
@@ -43,6 +44,9 @@ func TestAppendChangeMatchesEncodingJSON(t *testing.T) {
 				"when": commit, "raw": json.RawMessage(`{"x": [1, 2]}`), "empty_number": json.Number(""),
 			},
 			Unchanged: []string{"bio", "avatar"}},
+		"moved": {V: 2, Op: OpInsert, Schema: "public", Table: "notes", LSN: 0x20, Pos: 1,
+			Key: []Column{{Name: "id", Value: int64(11)}}, Row: map[string]any{"id": int64(11)},
+			Unchanged: []string{"body"}, From: []Column{{Name: "id", Value: int64(1)}}},
 		"delete": {V: 1, Op: OpDelete, Schema: "s", Table: "t.t", Key: []Column{{Name: "a", Value: "x"}, {Name: "b", Value: json.Number("1")}}},
 	}
 	for name, ev := range cases {
@@ -99,4 +103,56 @@ func FuzzAppendChange(f *testing.F) {
 			t.Fatalf("encoded\n%s\nwant\n%s", got, want)
 		}
 	})
+}
+
+// TestMessagesKeepAKeyChangeTogether: the insert of a row whose key changed
+// (Change.From) travels in the same message as the delete before it, where
+// the count or byte limit would have cut between them.
+func TestMessagesKeepAKeyChangeTogether(t *testing.T) {
+	t.Parallel()
+	change := func(pos int, op Op, from bool, pad int) *Change {
+		c := &Change{Op: op, Schema: "public", Table: "t", LSN: 0x30, Pos: uint64(pos),
+			Key: []Column{{Name: "id", Value: int64(pos)}}}
+		if op != OpDelete {
+			c.Row = map[string]any{"id": int64(pos), "pad": strings.Repeat("x", pad)}
+		}
+		if from {
+			c.Unchanged, c.From = []string{"body"}, []Column{{Name: "id", Value: int64(pos - 1)}}
+		}
+		return c
+	}
+	for _, tc := range []struct {
+		name string
+		evs  []*Change
+	}{
+		{"count limit", func() []*Change {
+			var evs []*Change
+			for i := range MaxBatchEvents - 1 {
+				evs = append(evs, change(i, OpDelete, false, 0)) // small: under the byte limit
+			}
+			return append(evs, change(MaxBatchEvents-1, OpDelete, false, 0), change(MaxBatchEvents, OpInsert, true, 0))
+		}()},
+		{"byte limit", func() []*Change {
+			var evs []*Change
+			for i := range 6 {
+				evs = append(evs, change(i, OpUpdate, false, 10_000))
+			}
+			return append(evs, change(6, OpDelete, false, 0), change(7, OpInsert, true, 10_000))
+		}()},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var sizes []int
+			for rest := tc.evs; len(rest) > 0; {
+				m, err := nextMessage(rest)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if m.Count < len(rest) && len(rest[m.Count].From) > 0 {
+					t.Fatalf("a message of %d changes ends between a key change's delete and insert (messages so far %v)", m.Count, sizes)
+				}
+				sizes = append(sizes, m.Count)
+				rest = rest[m.Count:]
+			}
+		})
+	}
 }

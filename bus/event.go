@@ -64,6 +64,11 @@ type Change struct {
 	// Unchanged names TOASTed columns whose value did not change and was not sent:
 	// they are absent from Row and must be left as they are in the index.
 	Unchanged []string `json:"unchanged,omitempty"`
+	// From is the old key of a row whose key an UPDATE changed, on the insert
+	// of its new key, when Unchanged is not empty: the unchanged values are
+	// then those of the document at From (the delete of From comes right
+	// before this change, in the same message).
+	From []Column `json:"from,omitempty"`
 	// LSN is the commit LSN of the transaction (the snapshot's consistent point for
 	// OpRead). It orders versions of a row: a later commit always has a higher LSN.
 	LSN LSN `json:"lsn"`
@@ -116,6 +121,10 @@ type Doc struct {
 	// Unchanged lists top-level fields of Source's row that were not sent by
 	// PostgreSQL (unchanged TOAST values): the sink must keep their indexed value.
 	Unchanged []string `json:"unchanged,omitempty"`
+	// From is the id, in the same index, of the document this one moved
+	// from (the row's key changed): Unchanged values are taken from it, and
+	// the sink deletes it only after this document is written.
+	From string `json:"from,omitempty"`
 	// Version is the external version of the write (the commit LSN).
 	Version uint64 `json:"version"`
 	// Origin identifies the change that produced this document.

@@ -86,6 +86,8 @@ func scanWire(obj []byte, w *wireChange, last *scanCache) bool {
 			w.Row = v
 		case "unchanged":
 			w.Unchanged, ok = scanStrings(ok, v)
+		case "from":
+			w.From, ok = scanKey(v), ok && scanKeyOK(v)
 		case "lsn":
 			s, isStr := scanString(v)
 			ok = ok && isStr && w.LSN.UnmarshalText([]byte(s)) == nil
@@ -117,7 +119,7 @@ func scanWire(obj []byte, w *wireChange, last *scanCache) bool {
 }
 
 // wireNames are wireChange's member names.
-var wireNames = []string{"v", "op", "schema", "table", "key", "row", "unchanged", "lsn", "pos", "commit_time", "key_columns", "rows"}
+var wireNames = []string{"v", "op", "schema", "table", "key", "row", "unchanged", "from", "lsn", "pos", "commit_time", "key_columns", "rows"}
 
 // fieldName is the one of names that name stands for, as encoding/json
 // matches struct fields: exactly, else ignoring case; "" for none.

@@ -14,12 +14,14 @@ func TestScannerReadsWhatCaptureWrites(t *testing.T) {
 		{Op: OpInsert, Schema: "public", Table: "t", Key: []Column{{Name: "id", Value: int64(1)}}, Row: map[string]any{"id": int64(1), "s": "é\"\n"}, LSN: 0x16B3748, CommitTime: at},
 		{Op: OpUpdate, Schema: "public", Table: "t", Key: []Column{{Name: "id", Value: int64(2)}}, Row: map[string]any{"id": int64(2)}, Unchanged: []string{"big"}, LSN: 0x16B3748, Pos: 1, CommitTime: at},
 		{Op: OpDelete, Schema: "public", Table: "t", Key: []Column{{Name: "id", Value: int64(3)}}, LSN: 0x16B3748, Pos: 2, CommitTime: at},
+		{Op: OpInsert, Schema: "public", Table: "t", Key: []Column{{Name: "id", Value: int64(4)}}, Row: map[string]any{"id": int64(4)}, Unchanged: []string{"big"},
+			From: []Column{{Name: "id", Value: int64(3)}}, LSN: 0x16B3748, Pos: 3, CommitTime: at},
 	}
 	batch, used, err := EncodeChanges(evs, MaxBatchBytes)
 	if err != nil || used != len(evs) {
 		t.Fatal(used, err)
 	}
-	one, _, err := EncodeChanges(evs[2:], MaxBatchBytes)
+	one, _, err := EncodeChanges(evs[2:3], MaxBatchBytes)
 	if err != nil {
 		t.Fatal(err)
 	}

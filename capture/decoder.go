@@ -386,6 +386,10 @@ func (d *decoder) update(r *relation, m *pglogrepl.UpdateMessage) ([]*bus.Change
 	c := d.newChange(op, r)
 	c.Key = d.key(r, newKey)
 	c.Row, c.Unchanged = d.row(r, cols, old)
+	if len(out) > 0 && len(c.Unchanged) > 0 {
+		// The unchanged values are those of the old key's document.
+		c.From = out[0].Key
+	}
 	return append(out, c), nil
 }
 

@@ -185,7 +185,8 @@ type streamer struct {
 	wal      walLayout
 	lastMark bus.LSN
 	// batch holds changes of the open transaction not yet passed to the
-	// Publisher: at most bus.MaxBatchEvents, sent at commit or when full.
+	// Publisher: at most bus.MaxBatchEvents (one more for a key change's
+	// insert), sent at commit or when full.
 	batch []*bus.Change
 }
 
@@ -258,7 +259,8 @@ func (s *streamer) apply(ctx context.Context, data []byte) error {
 			continue // walsearch's own bookkeeping, published FOR ALL TABLES
 		}
 		s.bf.onChange(ev)
-		if len(s.batch) == bus.MaxBatchEvents {
+		// A key change's insert stays with the delete before it (bus.Change.From).
+		if len(s.batch) >= bus.MaxBatchEvents && len(ev.From) == 0 {
 			if err := s.send(ctx); err != nil {
 				return err
 			}

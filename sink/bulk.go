@@ -114,7 +114,11 @@ func (s *Sink) write(ctx context.Context, items []item) error {
 	if err := s.fillUnchanged(ctx, items); err != nil {
 		return err
 	}
-	return s.sendLanes(ctx, withShadows(items, s.idx))
+	first, after := deferMoves(items)
+	if err := s.sendLanes(ctx, withShadows(first, s.idx)); err != nil || len(after) == 0 {
+		return err
+	}
+	return s.sendLanes(ctx, withShadows(after, s.idx))
 }
 
 // resolve sets each item's target to its index's alias, creating indices seen

@@ -26,6 +26,7 @@ func (Identity) Map(c *bus.Change) ([]*bus.Doc, error) {
 			}
 		}
 		d.Op, d.Source, d.Unchanged = bus.DocIndex, src, c.Unchanged
+		d.From = movedFrom(c, d.Unchanged)
 	case bus.OpDelete:
 		d.Op = bus.DocDelete
 	case bus.OpTruncate:
@@ -47,4 +48,14 @@ func BaseDoc(c *bus.Change) *bus.Doc {
 		d.ID = bus.DocumentID(c.Key)
 	}
 	return d
+}
+
+// movedFrom is the id of the document a row moved from when an UPDATE
+// changed its key and left TOASTed values unchanged: the sink takes them
+// from that document.
+func movedFrom(c *bus.Change, unchanged []string) string {
+	if len(unchanged) == 0 || len(c.From) == 0 {
+		return ""
+	}
+	return bus.DocumentID(c.From)
 }

@@ -268,6 +268,7 @@ func (s *Scripts) Map(c *bus.Change) ([]*bus.Doc, error) {
 		if out.source != nil {
 			d := BaseDoc(c)
 			d.Op, d.Index, d.Source, d.Unchanged = bus.DocIndex, out.index, out.source, out.unchanged
+			d.From = movedFrom(c, d.Unchanged)
 			docs = append(docs, d)
 		}
 		return append(docs, deletesExcept(c, sc.indices, out)...), nil

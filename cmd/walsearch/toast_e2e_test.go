@@ -134,3 +134,75 @@ func summarize(docs map[float64]map[string]any) string {
 	}
 	return b.String()
 }
+
+// TestToastedTextFollowsARowWhoseKeyChanged: an UPDATE that changes a row's
+// primary key and leaves its TOASTed text alone must index the text under
+// the new key — also when the new key belonged, in the same transaction, to
+// a row just deleted (whose text must not be taken instead).
+func TestToastedTextFollowsARowWhoseKeyChanged(t *testing.T) {
+	ctx := context.Background()
+	dbURL, conn := testDB(t, `CREATE TABLE moves_default (id int PRIMARY KEY, title text, body text);
+ALTER TABLE moves_default ALTER COLUMN body SET STORAGE EXTERNAL;
+CREATE TABLE moves_full (id int PRIMARY KEY, title text, body text);
+ALTER TABLE moves_full ALTER COLUMN body SET STORAGE EXTERNAL;
+ALTER TABLE moves_full REPLICA IDENTITY FULL`)
+	tables := []string{"moves_default", "moves_full"}
+	text := func(tag string) string { return strings.Repeat(tag+" ", 100_000/(len(tag)+1)) }
+	r := runPipeline(t, dbURL, "toastmove", "")
+	for _, tbl := range tables {
+		for id, tag := range map[int]string{1: "first", 2: "second", 3: "third"} {
+			if _, err := conn.Exec(ctx, fmt.Sprintf(`INSERT INTO %s VALUES ($1, 'row', $2)`, tbl), id, text(tag)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// want maps id to the tag of its text and its title.
+	waitFor := func(what string, want map[int][2]string) {
+		t.Helper()
+		deadline := time.Now().Add(60 * time.Second)
+		for _, tbl := range tables {
+			for {
+				got, err := r.docs(tbl)
+				ok := err == nil && len(got) == len(want)
+				for id, w := range want {
+					d := got[float64(id)]
+					if !ok || d == nil || d["title"] != w[1] {
+						ok = false
+						break
+					}
+					if b, _ := d["body"].(string); b != text(w[0]) {
+						t.Fatalf("%s: %s: row %d has title %q but body of %d bytes starting %.20q, want the %q text",
+							tbl, what, id, w[1], len(b), b, w[0])
+					}
+				}
+				if ok {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("%s: %s: not reached within 60s; last: %s %v", tbl, what, summarize(got), err)
+				}
+				time.Sleep(100 * time.Millisecond) // polling interval
+			}
+		}
+	}
+	waitFor("inserts", map[int][2]string{1: {"first", "row"}, 2: {"second", "row"}, 3: {"third", "row"}})
+	for _, tbl := range tables {
+		if _, err := conn.Exec(ctx, fmt.Sprintf(`UPDATE %s SET id = 11, title = 'moved' WHERE id = 1`, tbl)); err != nil {
+			t.Fatal(err)
+		}
+		tx, err := conn.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tx.Exec(ctx, fmt.Sprintf(`DELETE FROM %s WHERE id = 2`, tbl)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tx.Exec(ctx, fmt.Sprintf(`UPDATE %s SET id = 2, title = 'took 2' WHERE id = 3`, tbl)); err != nil {
+			t.Fatal(err)
+		}
+		if err := tx.Commit(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor("key changes", map[int][2]string{11: {"first", "moved"}, 2: {"third", "took 2"}})
+}
