@@ -373,7 +373,9 @@ func (r *run) chaos() {
 			event{0.85, "add column", special("add column")})
 		sort.Slice(events, func(i, j int) bool { return events[i].at < events[j].at })
 	}
-	gap := min(max(r.cfg.Duration/30, 2*time.Second), 20*time.Second)
+	// About one kill every 10–20 s of a long run (each waits until walsearch
+	// indexes again), so that a 10-minute run kills it 20 times or more.
+	gap := min(max(r.cfg.Duration/60, 2*time.Second), 10*time.Second)
 	for time.Now().Before(end) {
 		if len(events) > 0 && time.Since(begin) >= time.Duration(events[0].at*float64(r.cfg.Duration)) {
 			ev := events[0]
@@ -414,7 +416,8 @@ func minTime(a, b time.Time) time.Time {
 }
 
 // randomKill kills walsearch at a moment of a random kind, and waits until
-// it indexes again.
+// it indexes again — or, half of the time, only until it has run again for
+// a few seconds, so that kills also hit it while it catches up.
 func (r *run) randomKill() {
 	switch k := r.rng.IntN(10); {
 	case k < 3:
@@ -428,6 +431,12 @@ func (r *run) randomKill() {
 		r.kill("streaming")
 		r.waitUp(time.Duration(r.rng.Int64N(int64(3 * time.Second))))
 		r.kill("starting up")
+	}
+	if r.rng.IntN(2) == 0 {
+		// The next kill may hit it while it catches up: only make sure it
+		// runs again for a moment.
+		r.waitUp(time.Duration(1+r.rng.IntN(4)) * time.Second)
+		return
 	}
 	r.recovered("a kill")
 }
