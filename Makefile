@@ -21,9 +21,13 @@ build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/walsearch
 
 # The whole suite, with the race detector, against a real PostgreSQL (started
-# by the tests themselves), embedded NATS and the embedded search engine.
+# by the tests themselves), embedded NATS and the embedded search engine;
+# then a short chaos run (docs/chaos.md), without the race detector, which
+# would slow the search engine its test hosts too much for the run to mean
+# anything.
 test:
 	WALSEARCH_REQUIRE_POSTGRES=1 $(GO) test -race -count=1 -timeout 30m $(PKGS)
+	WALSEARCH_REQUIRE_POSTGRES=1 CHAOS_DURATION=45s $(GO) test -count=1 -timeout 30m -run '^TestChaos$$' ./internal/chaos/
 	d=$$(mktemp -d) && $(GO) build -o $$d ./examples/... && rm -rf $$d
 
 test-short:
