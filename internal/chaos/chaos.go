@@ -189,6 +189,11 @@ type run struct {
 	faults   [][2]time.Time
 	lastRows int64 // rows changed at the last recovery
 	started  time.Time
+	// gap is the mean time between random kills; during a long catch-up
+	// (after a migration, an outage) walsearch is killed as often.
+	gap      time.Duration
+	lastKill time.Time
+	inChaos  bool // random kills are on (not during the snapshot or the final settle)
 }
 
 // Run plays a chaos run and fails tb on drift, a crash, a walsearch that
@@ -311,6 +316,7 @@ func backfillRunning(logPath, table string) bool {
 // kill kills walsearch and counts the moment it hit.
 func (r *run) kill(moment string) {
 	r.sup.Kill()
+	r.lastKill = time.Now()
 	r.kills[moment]++
 	r.tb.Logf("chaos %s: killed walsearch (%s)", r.elapsed(), moment)
 }
@@ -375,7 +381,10 @@ func (r *run) chaos() {
 	}
 	// About one kill every 10–20 s of a long run (each waits until walsearch
 	// indexes again), so that a 10-minute run kills it 20 times or more.
-	gap := min(max(r.cfg.Duration/60, 2*time.Second), 10*time.Second)
+	r.gap = min(max(r.cfg.Duration/60, 2*time.Second), 10*time.Second)
+	gap := r.gap
+	r.inChaos = true
+	defer func() { r.inChaos = false }()
 	for time.Now().Before(end) {
 		if len(events) > 0 && time.Since(begin) >= time.Duration(events[0].at*float64(r.cfg.Duration)) {
 			ev := events[0]
@@ -557,9 +566,18 @@ func (r *run) recovered(after string) {
 	rows := r.work.Counts().Rows()
 	within := r.cfg.RecoverWithin + time.Duration(rows-r.lastRows)*time.Millisecond
 	deadline := since.Add(within)
+	nextKill := time.Now().Add(r.gap + time.Duration(r.rng.Int64N(int64(r.gap)+1)))
 	for !r.lag.IndexedSince(since) {
 		if time.Now().After(deadline) {
 			r.stuck("a change made after "+after+" to be indexed", since)
+		}
+		if r.inChaos && time.Now().After(nextKill) {
+			// A long catch-up: kill it in the middle, and give it the time
+			// a restart takes.
+			r.kill("catching up")
+			r.waitUp(time.Second)
+			deadline = deadline.Add(r.gap)
+			nextKill = time.Now().Add(r.gap + time.Duration(r.rng.Int64N(int64(r.gap)+1)))
 		}
 		pause(50 * time.Millisecond)
 	}
