@@ -63,7 +63,7 @@ type index struct {
 	visMu       sync.Mutex
 	visible     int64         // highest seq_no visible to search
 	visibleCh   chan struct{} // closed and replaced on every refresh
-	lastRefresh time.Time     // when the last refresh started; guarded by visMu
+	lastRefresh time.Time     // guarded by visMu
 }
 
 func newIndex(name, uuid string, created time.Time, s settings, m *search.Mapping, six *search.Index) *index {

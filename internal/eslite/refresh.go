@@ -27,10 +27,6 @@ func (e *Engine) refresh(ix *index) error {
 	ix.refreshMu.Lock()
 	defer ix.refreshMu.Unlock()
 
-	// The interval runs from the start of one refresh to the start of the
-	// next, so that the time a refresh takes does not add to how long a
-	// write waits to become visible.
-	started := e.now()
 	ix.mu.Lock()
 	if ix.deleted {
 		ix.mu.Unlock()
@@ -64,7 +60,7 @@ func (e *Engine) refresh(ix *index) error {
 	if upTo > ix.visible {
 		ix.visible = upTo
 	}
-	ix.lastRefresh = started
+	ix.lastRefresh = e.now()
 	close(ix.visibleCh)
 	ix.visibleCh = make(chan struct{})
 	ix.visMu.Unlock()
