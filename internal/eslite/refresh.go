@@ -96,10 +96,10 @@ func (e *Engine) stageIfFull(ix *index) {
 // stageWaiting indexes the queued writes of ix in the background, as
 // stageIfFull does, when the oldest has waited stageDelay and no refresh or
 // other indexing step is running: the refresh that follows then has only
-// the last writes left to index before it publishes, so a write becomes
-// searchable about refresh_interval after it was made, whatever the write
-// rate. Each step makes a bleve segment; waiting stageDelay bounds them to
-// a few per refresh interval. Called by the refresher without any lock.
+// the last writes left to index before it publishes, so the time a write
+// waits to become searchable grows less with the write rate. Each step
+// makes a bleve segment; waiting stageDelay bounds them to a few per
+// refresh interval. Called by the refresher without any lock.
 func (e *Engine) stageWaiting(ix *index, now time.Time, interval time.Duration) {
 	delay := stageDelay(interval)
 	ix.mu.RLock()
