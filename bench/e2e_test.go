@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -61,6 +62,9 @@ import (
 // the discard endpoint and walsearch with the embedded engine run in turn,
 // WALSEARCH_BENCH_ATTEMPTS times (default 1); each side keeps its best run
 // (most rows/s, or lowest p99 at a fixed rate).
+//
+// WALSEARCH_BENCH_E2E_CPUPROFILE=dir writes a CPU profile of each walsearch
+// process (start to stop, warm-up included) to dir/<workload>-<target>.pprof.
 func BenchmarkE2E(b *testing.B) {
 	rows := benchRows(b, "WALSEARCH_BENCH_E2E_ROWS", 200_000)
 	secs := benchRows(b, "WALSEARCH_BENCH_E2E_SECONDS", 10)
@@ -227,7 +231,15 @@ func runWalsearch(b *testing.B, env e2eEnv, w e2eWorkload, embedded bool) e2eRun
 	base := "http://" + addr
 	cfg := e2e.WriteConfig(b, e2e.Config{DataDir: dataDir, PostgresURL: db, Slot: slot, ElasticsearchURL: esURL, APIListen: addr,
 		Extra: "nats:\n  listen: " + natsAddr + "\n"})
-	cmd := exec.Command(env.bin, "run", "--config", cfg)
+	args := []string{"run", "--config", cfg}
+	if dir := os.Getenv("WALSEARCH_BENCH_E2E_CPUPROFILE"); dir != "" {
+		target := "discard"
+		if embedded {
+			target = "embedded"
+		}
+		args = append(args, "--cpuprofile", filepath.Join(dir, w.name+"-"+target+".pprof"))
+	}
+	cmd := exec.Command(env.bin, args...)
 	// The benchmark polls the search API faster than its default rate limit.
 	cmd.Env = append(os.Environ(), "WALSEARCH_API_RATE_LIMIT=0")
 	p := e2e.Start(b, cmd)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -283,5 +284,47 @@ func TestSinkRecordsWatermarksAfterEarlierWrites(t *testing.T) {
 	e.waitFor("later write", func() bool { _, v, _ := e.get("users", "2"); return v == 200 })
 	if got := s.Status().AppliedLSN; got != 150 {
 		t.Fatalf("applied LSN went backwards or moved without a watermark: %s", got)
+	}
+}
+
+// TestSinkSendsASmallBatchAsOneRequest: a batch of a few documents (what
+// single-row transactions at a steady rate make) goes out in one bulk
+// request, not one per lane; a large one still uses every lane.
+func TestSinkSendsASmallBatchAsOneRequest(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	cfg := sink.DefaultConfig()
+	cfg.Concurrency = 4
+	s := e.start(cfg)
+	requests := func() uint64 {
+		var n uint64
+		for _, c := range s.Status().BulkDocs {
+			n += c
+		}
+		return n
+	}
+	write := func(first, n int) {
+		t.Helper()
+		docs := make([]*bus.Doc, n)
+		for i := range docs {
+			docs[i] = idx("u"+strconv.Itoa(first+i), 100, `{"n":1}`)
+		}
+		if err := s.Write(context.Background(), docs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(0, 1) // creates the index
+	before := requests()
+	write(1, 10)
+	if got := requests() - before; got != 1 {
+		t.Fatalf("10 documents went out in %d bulk requests, want 1", got)
+	}
+	before = requests()
+	write(100, 1000)
+	if got := requests() - before; got < 4 {
+		t.Fatalf("1,000 documents went out in %d bulk requests, want one per lane (4)", got)
+	}
+	if c := e.count("users"); c != 1011 {
+		t.Fatalf("%d documents indexed, want 1011", c)
 	}
 }

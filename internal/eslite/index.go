@@ -41,16 +41,19 @@ type index struct {
 	settings settings             // guarded by Engine.mu
 	aliases  map[string]aliasMeta // guarded by Engine.mu
 
-	mu         sync.RWMutex
-	mapping    *search.Mapping
-	docs       map[string]*docEntry
-	seqNo      int64                // last assigned sequence number, -1 before the first write
-	pending    map[string]search.Op // writes not yet visible to search, by id
-	staged     bool                 // writes indexed but not yet visible to search
-	tombstones []tombstoneRef       // in delete order
-	liveDocs   int64
-	liveBytes  int64 // total _source bytes of live documents
-	deleted    bool  // the index was deleted; writes must not touch the store
+	mu      sync.RWMutex
+	mapping *search.Mapping
+	docs    map[string]*docEntry
+	seqNo   int64                // last assigned sequence number, -1 before the first write
+	pending map[string]search.Op // writes not yet visible to search, by id
+	staged  bool                 // writes indexed but not yet visible to search
+	// pendingSince is when the oldest write in pending was queued (zero
+	// while pending is empty).
+	pendingSince time.Time
+	tombstones   []tombstoneRef // in delete order
+	liveDocs     int64
+	liveBytes    int64 // total _source bytes of live documents
+	deleted      bool  // the index was deleted; writes must not touch the store
 
 	search *search.Index
 	store  *store // nil in memory; then docs keep their _source

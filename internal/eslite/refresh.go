@@ -36,7 +36,10 @@ func (e *Engine) refresh(ix *index) error {
 	upTo := ix.seqNo
 	if len(pending) > 0 {
 		ix.pending = make(map[string]search.Op, len(pending))
+	} else {
+		pending = nil // the queue stays the writers'
 	}
+	ix.pendingSince = time.Time{}
 	ix.staged = false
 	ix.mu.Unlock()
 
@@ -87,14 +90,47 @@ func (e *Engine) stageIfFull(ix *index) {
 		return
 	}
 	ix.refreshMu.Lock()
+	e.stageLocked(ix, func() bool { return len(ix.pending) >= e.stageAt })
+}
+
+// stageWaiting indexes the queued writes of ix in the background, as
+// stageIfFull does, when the oldest has waited stageDelay and no refresh or
+// other indexing step is running: the refresh that follows then has only
+// the last writes left to index before it publishes, so the time a write
+// waits to become searchable grows less with the write rate. Each step
+// makes a bleve segment; waiting stageDelay bounds them to a few per
+// refresh interval. Called by the refresher without any lock.
+func (e *Engine) stageWaiting(ix *index, now time.Time, interval time.Duration) {
+	delay := stageDelay(interval)
+	ix.mu.RLock()
+	waited := len(ix.pending) > 0 && now.Sub(ix.pendingSince) >= delay
+	ix.mu.RUnlock()
+	if !waited || !ix.refreshMu.TryLock() {
+		return
+	}
+	e.stageLocked(ix, func() bool { return len(ix.pending) > 0 && now.Sub(ix.pendingSince) >= delay })
+}
+
+// stageDelay is how long writes wait in the queue before the refresher
+// indexes them ahead of the refresh: a quarter of the refresh interval, at
+// least a refresher tick.
+func stageDelay(interval time.Duration) time.Duration {
+	return max(refreshTick, interval/4)
+}
+
+// stageLocked takes the queued writes of ix, if ok (called under ix.mu)
+// still holds, and indexes them in the background. The caller holds
+// ix.refreshMu; stageLocked releases it, when the indexing is done.
+func (e *Engine) stageLocked(ix *index, ok func() bool) {
 	ix.mu.Lock()
-	if ix.deleted || len(ix.pending) < e.stageAt {
+	if ix.deleted || !ok() {
 		ix.mu.Unlock()
 		ix.refreshMu.Unlock()
 		return
 	}
 	pending := ix.pending
 	ix.pending = make(map[string]search.Op, len(pending))
+	ix.pendingSince = time.Time{}
 	ix.staged = true
 	ix.mu.Unlock()
 	ops := make([]search.Op, 0, len(pending))
@@ -119,6 +155,9 @@ func (e *Engine) stageIfFull(ix *index) {
 func (e *Engine) restorePending(ix *index, pending map[string]search.Op) {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
+	if len(pending) > 0 && ix.pendingSince.IsZero() {
+		ix.pendingSince = e.now()
+	}
 	for id, op := range pending {
 		if _, newer := ix.pending[id]; !newer {
 			ix.pending[id] = op
@@ -208,10 +247,14 @@ func (e *Engine) refresher() {
 		}
 		now := e.now()
 		e.mu.RLock()
-		var due []*index
+		var due, waiting []*index
+		var intervals []time.Duration
 		for _, ix := range e.indices {
 			if ix.needsRefresh(now) {
 				due = append(due, ix)
+			} else if interval := ix.settings.refreshInterval(); interval > 0 {
+				waiting = append(waiting, ix)
+				intervals = append(intervals, interval)
 			}
 		}
 		e.mu.RUnlock()
@@ -219,6 +262,9 @@ func (e *Engine) refresher() {
 			if err := e.refresh(ix); err != nil {
 				e.log.Warn("background refresh failed", "index", ix.name, "error", err)
 			}
+		}
+		for i, ix := range waiting {
+			e.stageWaiting(ix, now, intervals[i])
 		}
 	}
 }

@@ -137,3 +137,43 @@ func TestStagedWritesStayInvisible(t *testing.T) {
 		t.Fatalf("after refresh search holds %d docs, want %d", got, n+1)
 	}
 }
+
+// TestRefresherIndexesWaitingWritesAhead: writes far fewer than the staging
+// threshold are indexed by the refresher once they have waited a quarter of
+// the refresh interval, invisible to search until the refresh, which then
+// has little left to index.
+func TestRefresherIndexesWaitingWritesAhead(t *testing.T) {
+	e := openTest(t, t.TempDir())
+	const interval = 4 * time.Second
+	do(t, e, "PUT", "/w", `{"settings":{"refresh_interval":"4s"}}`).must(t, 200)
+	do(t, e, "PUT", "/w/_doc/first", `{"n":0}`).must(t, 201)
+	eventually(t, 10*time.Second, "the first refresh", func() bool { return searchCount(e, "w") == 1 })
+	ix := lookup(e, "w")
+	ix.visMu.Lock()
+	refreshed := ix.lastRefresh
+	ix.visMu.Unlock()
+
+	do(t, e, "PUT", "/w/_doc/second", `{"n":1}`).must(t, 201)
+	written := time.Now()
+	staged := func() bool {
+		ix.mu.RLock()
+		defer ix.mu.RUnlock()
+		return ix.staged && len(ix.pending) == 0
+	}
+	for !staged() {
+		ix.visMu.Lock()
+		again := ix.lastRefresh != refreshed
+		ix.visMu.Unlock()
+		if again {
+			t.Fatalf("the write waited %s and was refreshed without being indexed ahead of the refresh", time.Since(written))
+		}
+		time.Sleep(10 * time.Millisecond) // polling interval
+	}
+	if waited := time.Since(written); waited < stageDelay(interval) {
+		t.Fatalf("the write was indexed ahead after %s, before it waited %s", waited, stageDelay(interval))
+	}
+	if got := searchCount(e, "w"); got != 1 {
+		t.Fatalf("a write indexed ahead is visible before the refresh: search holds %d docs, want 1", got)
+	}
+	eventually(t, 3*interval, "the refresh after indexing ahead", func() bool { return searchCount(e, "w") == 2 })
+}

@@ -210,6 +210,9 @@ func (e *Engine) execute(ix *index, reqs []*writeReq, results []*writeResult) (i
 		ix.mapping = mapping
 		ix.search.SetMapping(mapping)
 	}
+	if len(changes) > 0 && ix.pendingSince.IsZero() {
+		ix.pendingSince = now
+	}
 	for _, c := range changes {
 		ix.publish(c.id, c.entry, docs[c.id])
 	}
