@@ -105,6 +105,28 @@ type Mapper interface {
 	Map(c *bus.Change) ([]*bus.Doc, error)
 }
 
+// RoundMapper is a Mapper that also maps some changes a round at a time:
+// documents built from several rows (see the documents package), where
+// changes of one round are coalesced and read back together.
+//
+// MapRound is called once per round, from one goroutine, with the round's
+// changes for which Affects is true, in stream order, after Map was called
+// for every change of the round. Its documents follow the round's other
+// documents and are acknowledged with the round. A change in failed is
+// dead-lettered (alone, as its own event); an error leaves the whole round
+// unacknowledged, to be delivered again.
+type RoundMapper interface {
+	Mapper
+	Affects(c *bus.Change) bool
+	MapRound(ctx context.Context, changes []*bus.Change) (docs []*bus.Doc, failed []Failure, err error)
+}
+
+// Failure is a change a RoundMapper could not map, and why.
+type Failure struct {
+	Change *bus.Change
+	Err    error
+}
+
 // Stage runs the transform loop.
 //
 // Lifecycle: Run processes batches until ctx is done and then returns nil;
@@ -259,7 +281,49 @@ func (s *Stage) prepare(ctx context.Context, msgs []jetstream.Msg) (*round, erro
 			}
 		}
 	}
+	if rm, ok := s.mapper.(RoundMapper); ok {
+		if err := s.mapRound(ctx, rm, r, results); err != nil {
+			r.stopKeepAlive()
+			return nil, err
+		}
+	}
 	return r, nil
+}
+
+// mapRound hands the round's changes that rm maps together to it, and
+// adds their documents to the round.
+func (s *Stage) mapRound(ctx context.Context, rm RoundMapper, r *round, results []mapped) error {
+	var changes []*bus.Change
+	for i := range results {
+		if c := &results[i].change; c.Op != bus.OpWatermark && rm.Affects(c) {
+			changes = append(changes, c)
+		}
+	}
+	if len(changes) == 0 {
+		return nil
+	}
+	docs, failed, err := rm.MapRound(ctx, changes)
+	if err != nil {
+		return err
+	}
+	r.docs = append(r.docs, docs...)
+	for _, f := range failed {
+		event, _, err := bus.EncodeChanges([]*bus.Change{f.Change}, math.MaxInt)
+		if err != nil {
+			return fmt.Errorf("encode dead-lettered change: %w", err)
+		}
+		dl := &bus.DeadLetter{Stage: "transform", Error: f.Err.Error(), Subject: bus.ChangeSubject(f.Change.Schema, f.Change.Table),
+			MsgID: f.Change.MsgID(), Event: event}
+		var se *ScriptError
+		if errors.As(f.Err, &se) {
+			dl.Stack = se.Stack
+		}
+		if err := s.dlq.DeadLetter(ctx, dl); err != nil {
+			return fmt.Errorf("dead-letter change: %w", err)
+		}
+		s.log.Warn("change dead-lettered", "subject", dl.Subject, "error", f.Err)
+	}
+	return nil
 }
 
 // commit publishes a round's documents, waits until they are stored, and

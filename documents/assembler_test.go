@@ -1,0 +1,163 @@
+package documents
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/walsearch/walsearch/bus"
+)
+
+// assemblerOn loads the definition into an Assembler over a fresh
+// database made by setup.
+func assemblerOn(t *testing.T, setup, index, def string) (*Assembler, *pgx.Conn, string) {
+	t.Helper()
+	ctx := context.Background()
+	url := requirePG(t).NewDatabase(t)
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	if _, err := conn.Exec(ctx, setup); err != nil {
+		t.Fatal(err)
+	}
+	cat, err := LoadCatalog(ctx, conn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := Parse(index+"/document.yaml", []byte(def))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := Resolve(index, d, cat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	connect := func(ctx context.Context) (*pgx.Conn, error) { return pgx.Connect(ctx, url) }
+	a, err := NewAssembler(Config{Connect: connect}, []*Plan{p}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
+	return a, conn, url
+}
+
+const ordersSchema = `
+CREATE TABLE customers (id int PRIMARY KEY, name text);
+CREATE TABLE orders (id int PRIMARY KEY, customer_id int REFERENCES customers);
+INSERT INTO customers VALUES (1, 'Ada');
+INSERT INTO orders VALUES (10, 1), (11, 1);`
+
+const ordersWithCustomer = "table: orders\nrelations: [{name: customer, table: customers, kind: one, columns: [name]}]"
+
+// TestRebuildWaitsUntilItsSnapshotSeesTheChange: a change whose
+// transaction the log has but PostgreSQL does not show to new snapshots
+// yet (the moment between writing a commit and publishing it, long under
+// synchronous replication) is rebuilt only once it is visible, with a
+// version past its commit.
+func TestRebuildWaitsUntilItsSnapshotSeesTheChange(t *testing.T) {
+	ctx := context.Background()
+	a, _, url := assemblerOn(t, ordersSchema, "orders", ordersWithCustomer)
+	writer, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer writer.Close(ctx)
+	// The transaction is open, so it stands for one not visible yet.
+	tx, err := writer.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var xid uint32
+	if err := tx.QueryRow(ctx, `UPDATE customers SET name = 'Ada Lovelace' WHERE id = 1 RETURNING txid_current()::bigint::int8 % 4294967296`).Scan(&xid); err != nil {
+		t.Fatal(err)
+	}
+	change := &bus.Change{V: bus.SchemaVersion, Op: bus.OpUpdate, Schema: "public", Table: "customers",
+		Key: []bus.Column{{Name: "id", Value: json.Number("1")}}, Row: map[string]any{"id": json.Number("1"), "name": "Ada Lovelace"}, Xid: xid}
+	type result struct {
+		docs []*bus.Doc
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		docs, _, err := a.MapRound(ctx, []*bus.Change{change})
+		done <- result{docs, err}
+	}()
+	// While the transaction is open, the rebuild waits for it (it polls
+	// every 200ms at most, so a second shows it is waiting).
+	select {
+	case r := <-done:
+		t.Fatalf("rebuilt before the change was visible: %v %v", r.docs, r.err)
+	case <-time.After(time.Second):
+	}
+	var commitLSN bus.LSN
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var lsnText string
+	if err := writer.QueryRow(ctx, "SELECT pg_current_wal_insert_lsn()::text").Scan(&lsnText); err != nil {
+		t.Fatal(err)
+	}
+	if commitLSN, err = bus.ParseLSN(lsnText); err != nil {
+		t.Fatal(err)
+	}
+	r := <-done
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	if len(r.docs) != 2 {
+		t.Fatalf("want both orders of the customer rebuilt, got %d documents", len(r.docs))
+	}
+	for _, d := range r.docs {
+		var doc struct {
+			Customer struct{ Name string }
+		}
+		if err := json.Unmarshal(d.Source, &doc); err != nil {
+			t.Fatal(err)
+		}
+		if doc.Customer.Name != "Ada Lovelace" {
+			t.Errorf("order %s: customer %q, want the committed name", d.ID, doc.Customer.Name)
+		}
+		// The version was read after the commit was visible, so after
+		// its commit record; commitLSN was read later still, and no
+		// other writer runs.
+		if d.Version > uint64(commitLSN) || d.Version == 0 {
+			t.Errorf("order %s: version %s is not between the commit and %s", d.ID, bus.LSN(d.Version), commitLSN)
+		}
+	}
+}
+
+// TestLaterRebuildsHaveHigherVersions: a rebuild that starts after another
+// never gets a lower version, so a later change's document always wins.
+func TestLaterRebuildsHaveHigherVersions(t *testing.T) {
+	ctx := context.Background()
+	a, conn, _ := assemblerOn(t, ordersSchema, "orders", ordersWithCustomer)
+	change := &bus.Change{V: bus.SchemaVersion, Op: bus.OpUpdate, Schema: "public", Table: "orders",
+		Key: []bus.Column{{Name: "id", Value: json.Number("10")}}, Row: map[string]any{"id": json.Number("10"), "customer_id": json.Number("1")}}
+	var last uint64
+	for i := range 3 {
+		docs, failed, err := a.MapRound(ctx, []*bus.Change{change})
+		if err != nil || len(failed) > 0 || len(docs) != 1 {
+			t.Fatalf("round %d: %v %v %v", i, docs, failed, err)
+		}
+		if docs[0].Version <= last && i > 0 {
+			t.Fatalf("round %d: version %d after %d", i, docs[0].Version, last)
+		}
+		last = docs[0].Version
+		if _, err := conn.Exec(ctx, "UPDATE customers SET name = name || '!' WHERE id = 1"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A root that is gone is deleted, at a version past the last one.
+	if _, err := conn.Exec(ctx, "DELETE FROM orders WHERE id = 10"); err != nil {
+		t.Fatal(err)
+	}
+	docs, _, err := a.MapRound(ctx, []*bus.Change{change})
+	if err != nil || len(docs) != 1 || docs[0].Op != bus.DocDelete || docs[0].Version <= last {
+		t.Fatalf("want a delete of order 10 past version %d, got %+v (%v)", last, docs, err)
+	}
+}
