@@ -3,6 +3,7 @@ package documents
 import (
 	"context"
 	"encoding/json"
+	"os"
 	"testing"
 	"time"
 
@@ -159,5 +160,59 @@ func TestLaterRebuildsHaveHigherVersions(t *testing.T) {
 	docs, _, err := a.MapRound(ctx, []*bus.Change{change})
 	if err != nil || len(docs) != 1 || docs[0].Op != bus.DocDelete || docs[0].Version <= last {
 		t.Fatalf("want a delete of order 10 past version %d, got %+v (%v)", last, docs, err)
+	}
+}
+
+// TestShopExampleLoadsAndBuilds: the definitions in examples/shop fit
+// their schema, and build the documents docs/documents.md shows.
+func TestShopExampleLoadsAndBuilds(t *testing.T) {
+	ctx := context.Background()
+	schema, err := os.ReadFile("../examples/shop/schema.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := requirePG(t).NewDatabase(t)
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, string(schema)+`
+INSERT INTO customers VALUES (1, 'Ada', 'ada@example.com');
+INSERT INTO products VALUES (1, 'pen', 1.50), (2, 'ink', 4.00);
+INSERT INTO tags VALUES (1, 'office'), (2, 'blue');
+INSERT INTO product_tags VALUES (2, 2), (2, 1);
+INSERT INTO orders VALUES (10, 1, 'paid', '2026-01-02 03:04:05+00');
+INSERT INTO order_items VALUES (100, 10, 1, 2, 1), (101, 10, 2, 1, 3);`); err != nil {
+		t.Fatal(err)
+	}
+	connect := func(ctx context.Context) (*pgx.Conn, error) { return pgx.Connect(ctx, url) }
+	plans, err := Load(ctx, "../examples/shop/scripts", connect)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(plans) != 2 || plans[0].Index != "orders" || plans[1].Index != "products" {
+		t.Fatalf("plans %v", plans)
+	}
+	a, err := NewAssembler(Config{Connect: connect}, plans, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	read := &bus.Change{V: bus.SchemaVersion, Op: bus.OpRead, Schema: "public", Table: "orders",
+		Key: []bus.Column{{Name: "id", Value: json.Number("10")}}, RowJSON: json.RawMessage(`{"id":10}`)}
+	docs, failed, err := a.MapRound(ctx, []*bus.Change{read})
+	if err != nil || len(failed) > 0 || len(docs) != 1 {
+		t.Fatalf("%v %v %v", docs, failed, err)
+	}
+	want := `{"id" : 10, "status" : "paid", "placed_at" : "2026-01-02T03:04:05+00:00", ` +
+		`"customer" : {"id" : 1, "name" : "Ada", "email" : "ada@example.com"}, ` +
+		`"items" : [{"id" : 101, "position" : 1, "qty" : 3, "product" : {"id" : 2, "name" : "ink", "price" : 4.00, "tags" : [{"name" : "blue"}, {"name" : "office"}]}}, ` +
+		`{"id" : 100, "position" : 2, "qty" : 1, "product" : {"id" : 1, "name" : "pen", "price" : 1.50, "tags" : []}}]}`
+	if got := string(docs[0].Source); got != want {
+		t.Fatalf("document\n%s\nwant\n%s", got, want)
+	}
+	if docs[0].Index != "orders" || docs[0].ID != "10" || docs[0].Op != bus.DocIndex {
+		t.Fatalf("document event %+v", docs[0])
 	}
 }

@@ -24,8 +24,9 @@ import (
 // items, each item its product, each product its tags.
 const shopSchema = `
 CREATE TABLE customers (id int PRIMARY KEY, name text NOT NULL);
-CREATE TABLE orders (id int PRIMARY KEY, customer_id int REFERENCES customers ON DELETE CASCADE, status text NOT NULL);
-CREATE TABLE products (id int PRIMARY KEY, name text NOT NULL);
+CREATE TABLE orders (id int PRIMARY KEY, customer_id int REFERENCES customers ON DELETE CASCADE, status text NOT NULL,
+  placed_at timestamptz NOT NULL DEFAULT '2026-01-02 03:04:05.123+00');
+CREATE TABLE products (id int PRIMARY KEY, name text NOT NULL, price numeric(10, 2) NOT NULL DEFAULT 1.50);
 CREATE TABLE tags (id int PRIMARY KEY, name text NOT NULL);
 CREATE TABLE product_tags (product_id int REFERENCES products ON DELETE CASCADE, tag_id int REFERENCES tags ON DELETE CASCADE,
   PRIMARY KEY (product_id, tag_id));
@@ -37,7 +38,7 @@ ALTER TABLE order_items REPLICA IDENTITY FULL;
 
 const ordersDefinition = `
 table: orders
-columns: [id, status]
+columns: [id, status, placed_at]
 relations:
   - name: customer
     table: customers
@@ -69,21 +70,26 @@ relations:
 // The oracles: each document as a fresh query of its definition reads it,
 // written by hand.
 const (
-	ordersOracle = `SELECT o.id::text, json_build_object('id', o.id, 'status', o.status,
+	ordersOracle = `SELECT o.id::text, json_build_object('id', o.id, 'status', o.status, 'placed_at', o.placed_at,
   'customer', (SELECT json_build_object('id', c.id, 'name', c.name) FROM customers c WHERE c.id = o.customer_id),
   'items', coalesce((SELECT json_agg(json_build_object('id', i.id, 'position', i.position, 'qty', i.qty,
-      'product', (SELECT json_build_object('id', p.id, 'name', p.name,
+      'product', (SELECT json_build_object('id', p.id, 'name', p.name, 'price', p.price,
           'tags', coalesce((SELECT json_agg(json_build_object('name', g.name) ORDER BY g.name, g.id)
                    FROM product_tags pt JOIN tags g ON g.id = pt.tag_id WHERE pt.product_id = p.id), '[]'))
         FROM products p WHERE p.id = i.product_id)) ORDER BY i.position, i.id)
     FROM order_items i WHERE i.order_id = o.id), '[]'))::text FROM orders o`
-	productsOracle = `SELECT p.id::text, json_build_object('id', p.id, 'name', p.name,
+	productsOracle = `SELECT p.id::text, json_build_object('id', p.id, 'name', p.name, 'price', p.price,
   'tags', coalesce((SELECT json_agg(json_build_object('id', g.id, 'name', g.name) ORDER BY g.name DESC, g.id)
-    FROM product_tags pt JOIN tags g ON g.id = pt.tag_id WHERE pt.product_id = p.id), '[]'))::text FROM products p`
+    FROM product_tags pt JOIN tags g ON g.id = pt.tag_id WHERE pt.product_id = p.id), '[]'),
+  'tag_count', (SELECT count(*) FROM product_tags pt WHERE pt.product_id = p.id))::text FROM products p`
 )
 
+// productsScript runs on each assembled product document.
+const productsScript = `function transform(doc, ctx) { doc.tag_count = doc.tags.length; return doc; }`
+
 // runDocuments starts walsearch over dbURL capturing only orders and
-// products on their own, with both definitions in its scripts folder.
+// products on their own, with both definitions in its scripts folder and
+// a script for the products' documents.
 func runDocuments(t *testing.T, dbURL, name string) running {
 	t.Helper()
 	scripts := t.TempDir()
@@ -94,6 +100,9 @@ func runDocuments(t *testing.T, dbURL, name string) running {
 		if err := os.WriteFile(filepath.Join(scripts, index, "document.yaml"), []byte(def), 0o644); err != nil {
 			t.Fatal(err)
 		}
+	}
+	if err := os.WriteFile(filepath.Join(scripts, "products", "transform.js"), []byte(productsScript), 0o644); err != nil {
+		t.Fatal(err)
 	}
 	addr, natsAddr := freeAddr(t), freeAddr(t)
 	cfgPath := filepath.Join(t.TempDir(), "walsearch.yaml")
