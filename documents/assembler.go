@@ -165,12 +165,13 @@ func (a *Assembler) Close() error {
 // MapRound implements transform.RoundMapper. It finds the roots the
 // round's changes affect, then, in one REPEATABLE READ snapshot that sees
 // every one of the changes, finds the roots that reference changed parent
-// rows and reads every affected root's document, in batches. Each
-// document's version is a WAL position read after that snapshot was
-// taken: at or above the commit LSN of every change it reflects, and below
-// that of any rebuild started later. A root that no longer exists is
-// deleted from the index.
-func (a *Assembler) MapRound(ctx context.Context, changes []*bus.Change) ([]*bus.Doc, []transform.Failure, error) {
+// rows and reads every affected root's document, BatchRoots at a time,
+// handing each batch to emit before reading the next. Each document's
+// version is a WAL position read after that snapshot was taken: at or
+// above the commit LSN of every change it reflects, and below that of any
+// rebuild started later. A root that no longer exists is deleted from the
+// index.
+func (a *Assembler) MapRound(ctx context.Context, changes []*bus.Change, emit func([]*bus.Doc) error) ([]transform.Failure, error) {
 	w := &work{byPlan: map[*compiled]*planWork{}}
 	var failed []transform.Failure
 	for _, c := range changes {
@@ -189,23 +190,23 @@ func (a *Assembler) MapRound(ctx context.Context, changes []*bus.Change) ([]*bus
 	}
 	deadline := time.Now().Add(a.cfg.MaxVisibilityWait)
 	for wait := time.Millisecond; ; wait = min(2*wait, 200*time.Millisecond) {
-		docs, more, visible, err := a.rebuild(ctx, w)
+		n, more, visible, err := a.rebuild(ctx, w, emit)
 		if err != nil {
 			a.dropConn()
-			return nil, nil, fmt.Errorf("rebuild documents: %w", err)
+			return nil, fmt.Errorf("rebuild documents: %w", err)
 		}
 		if visible {
-			a.log.Debug("documents rebuilt", "changes", len(changes), "documents", len(docs))
-			return docs, append(failed, more...), nil
+			a.log.Debug("documents rebuilt", "changes", len(changes), "documents", n)
+			return append(failed, more...), nil
 		}
 		if time.Now().After(deadline) {
-			return nil, nil, fmt.Errorf("rebuild documents: PostgreSQL did not make committed transactions visible within %s (synchronous replication waiting for a standby?)", a.cfg.MaxVisibilityWait)
+			return nil, fmt.Errorf("rebuild documents: PostgreSQL did not make committed transactions visible within %s (synchronous replication waiting for a standby?)", a.cfg.MaxVisibilityWait)
 		}
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return nil, nil, ctx.Err()
+			return nil, ctx.Err()
 		case <-t.C:
 		}
 	}
@@ -218,17 +219,18 @@ func (a *Assembler) dropConn() {
 	}
 }
 
-// rebuild reads the documents of w in one snapshot. visible is false when
-// the snapshot does not see every change of the round yet.
-func (a *Assembler) rebuild(ctx context.Context, w *work) (docs []*bus.Doc, failed []transform.Failure, visible bool, err error) {
+// rebuild reads the documents of w in one snapshot and hands them to emit
+// batch by batch; n counts them. visible is false, and nothing was
+// emitted, when the snapshot does not see every change of the round yet.
+func (a *Assembler) rebuild(ctx context.Context, w *work, emit func([]*bus.Doc) error) (n int, failed []transform.Failure, visible bool, err error) {
 	if a.conn == nil {
 		if a.conn, err = a.cfg.Connect(ctx); err != nil {
-			return nil, nil, false, err
+			return 0, nil, false, err
 		}
 	}
 	tx, err := a.conn.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {
-		return nil, nil, false, err
+		return 0, nil, false, err
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // read only
 	// The snapshot is taken when this first statement starts; the WAL
@@ -236,21 +238,21 @@ func (a *Assembler) rebuild(ctx context.Context, w *work) (docs []*bus.Doc, fail
 	// transaction the snapshot sees.
 	var lsnText, snapText string
 	if err := tx.QueryRow(ctx, "SELECT pg_current_wal_insert_lsn()::text, pg_current_snapshot()::text").Scan(&lsnText, &snapText); err != nil {
-		return nil, nil, false, err
+		return 0, nil, false, err
 	}
 	snap, err := parseSnapshot(snapText)
 	if err != nil {
-		return nil, nil, false, err
+		return 0, nil, false, err
 	}
 	for x := range w.xids {
 		if !snap.sees(x) {
 			a.log.Debug("waiting for a committed transaction to become visible", "xid", x, "snapshot", snapText)
-			return nil, nil, false, nil
+			return 0, nil, false, nil
 		}
 	}
 	version, err := bus.ParseLSN(lsnText)
 	if err != nil {
-		return nil, nil, false, err
+		return 0, nil, false, err
 	}
 	pos := uint64(0)
 	for _, c := range a.plans {
@@ -259,7 +261,7 @@ func (a *Assembler) rebuild(ctx context.Context, w *work) (docs []*bus.Doc, fail
 			continue
 		}
 		if err := a.findRoots(ctx, tx, c, pw); err != nil {
-			return nil, nil, false, err
+			return 0, nil, false, err
 		}
 		base := bus.Change{V: bus.SchemaVersion, Schema: c.plan.Root.Table.Schema, Table: c.plan.Root.Table.Name,
 			LSN: version, CommitTime: w.commitTime}
@@ -271,14 +273,18 @@ func (a *Assembler) rebuild(ctx context.Context, w *work) (docs []*bus.Doc, fail
 			if err != nil {
 				failed = append(failed, transform.Failure{Change: &t, Err: err})
 			}
-			docs = append(docs, ds...)
+			if err := emit(ds); err != nil {
+				return 0, nil, false, err
+			}
+			n += len(ds)
 		}
 		for start := 0; start < len(pw.order); start += a.cfg.BatchRoots {
 			batch := pw.order[start:min(len(pw.order), start+a.cfg.BatchRoots)]
 			found, err := a.read(ctx, tx, c, pw, batch)
 			if err != nil {
-				return nil, nil, false, err
+				return 0, nil, false, err
 			}
+			docs := make([]*bus.Doc, 0, len(batch))
 			for _, id := range batch {
 				ch := base
 				ch.Key, ch.Pos = pw.keys[id], pos
@@ -295,9 +301,13 @@ func (a *Assembler) rebuild(ctx context.Context, w *work) (docs []*bus.Doc, fail
 				}
 				docs = append(docs, ds...)
 			}
+			if err := emit(docs); err != nil {
+				return 0, nil, false, err
+			}
+			n += len(docs)
 		}
 	}
-	return docs, failed, true, nil
+	return n, failed, true, nil
 }
 
 // findRoots runs the queries that find the roots of changed rows of

@@ -3,13 +3,16 @@ package documents
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/walsearch/walsearch/bus"
+	"github.com/walsearch/walsearch/transform"
 )
 
 // assemblerOn loads the definition into an Assembler over a fresh
@@ -45,6 +48,13 @@ func assemblerOn(t *testing.T, setup, index, def string) (*Assembler, *pgx.Conn,
 	}
 	t.Cleanup(func() { a.Close() })
 	return a, conn, url
+}
+
+// collect runs one round of changes and returns the documents it emitted.
+func collect(ctx context.Context, a *Assembler, changes ...*bus.Change) ([]*bus.Doc, []transform.Failure, error) {
+	var docs []*bus.Doc
+	failed, err := a.MapRound(ctx, changes, func(ds []*bus.Doc) error { docs = append(docs, ds...); return nil })
+	return docs, failed, err
 }
 
 const ordersSchema = `
@@ -85,7 +95,7 @@ func TestRebuildWaitsUntilItsSnapshotSeesTheChange(t *testing.T) {
 	}
 	done := make(chan result, 1)
 	go func() {
-		docs, _, err := a.MapRound(ctx, []*bus.Change{change})
+		docs, _, err := collect(ctx, a, change)
 		done <- result{docs, err}
 	}()
 	// While the transaction is open, the rebuild waits for it (it polls
@@ -141,7 +151,7 @@ func TestLaterRebuildsHaveHigherVersions(t *testing.T) {
 		Key: []bus.Column{{Name: "id", Value: json.Number("10")}}, Row: map[string]any{"id": json.Number("10"), "customer_id": json.Number("1")}}
 	var last uint64
 	for i := range 3 {
-		docs, failed, err := a.MapRound(ctx, []*bus.Change{change})
+		docs, failed, err := collect(ctx, a, change)
 		if err != nil || len(failed) > 0 || len(docs) != 1 {
 			t.Fatalf("round %d: %v %v %v", i, docs, failed, err)
 		}
@@ -157,7 +167,7 @@ func TestLaterRebuildsHaveHigherVersions(t *testing.T) {
 	if _, err := conn.Exec(ctx, "DELETE FROM orders WHERE id = 10"); err != nil {
 		t.Fatal(err)
 	}
-	docs, _, err := a.MapRound(ctx, []*bus.Change{change})
+	docs, _, err := collect(ctx, a, change)
 	if err != nil || len(docs) != 1 || docs[0].Op != bus.DocDelete || docs[0].Version <= last {
 		t.Fatalf("want a delete of order 10 past version %d, got %+v (%v)", last, docs, err)
 	}
@@ -201,7 +211,7 @@ INSERT INTO order_items VALUES (100, 10, 1, 2, 1), (101, 10, 2, 1, 3);`); err !=
 	defer a.Close()
 	read := &bus.Change{V: bus.SchemaVersion, Op: bus.OpRead, Schema: "public", Table: "orders",
 		Key: []bus.Column{{Name: "id", Value: json.Number("10")}}, RowJSON: json.RawMessage(`{"id":10}`)}
-	docs, failed, err := a.MapRound(ctx, []*bus.Change{read})
+	docs, failed, err := collect(ctx, a, read)
 	if err != nil || len(failed) > 0 || len(docs) != 1 {
 		t.Fatalf("%v %v %v", docs, failed, err)
 	}
@@ -214,5 +224,49 @@ INSERT INTO order_items VALUES (100, 10, 1, 2, 1), (101, 10, 2, 1, 3);`); err !=
 	}
 	if docs[0].Index != "orders" || docs[0].ID != "10" || docs[0].Op != bus.DocIndex {
 		t.Fatalf("document event %+v", docs[0])
+	}
+}
+
+// TestBurstIsCoalescedAndBatched: a customer renamed ten times in one
+// round, with 1,202 orders, rebuilds each order once, 500 documents at a
+// time, handing each batch on before reading the next.
+func TestBurstIsCoalescedAndBatched(t *testing.T) {
+	ctx := context.Background()
+	a, conn, _ := assemblerOn(t, ordersSchema+`
+INSERT INTO orders SELECT g, 1 FROM generate_series(12, 1211) g;`, "orders", ordersWithCustomer)
+	var changes []*bus.Change
+	for i := range 10 {
+		name := fmt.Sprintf("Ada %d", i)
+		if _, err := conn.Exec(ctx, "UPDATE customers SET name = $1 WHERE id = 1", name); err != nil {
+			t.Fatal(err)
+		}
+		changes = append(changes, &bus.Change{V: bus.SchemaVersion, Op: bus.OpUpdate, Schema: "public", Table: "customers",
+			Key: []bus.Column{{Name: "id", Value: json.Number("1")}}, Row: map[string]any{"id": json.Number("1"), "name": name}})
+	}
+	var batches []int
+	seen := map[string]int{}
+	failed, err := a.MapRound(ctx, changes, func(ds []*bus.Doc) error {
+		batches = append(batches, len(ds))
+		for _, d := range ds {
+			seen[d.ID]++
+			if !strings.Contains(string(d.Source), `"Ada 9"`) {
+				t.Fatalf("order %s: %s, want the last name", d.ID, d.Source)
+			}
+		}
+		return nil
+	})
+	if err != nil || len(failed) > 0 {
+		t.Fatal(err, failed)
+	}
+	if fmt.Sprint(batches) != "[500 500 202]" {
+		t.Errorf("batches %v, want [500 500 202]", batches)
+	}
+	if len(seen) != 1202 {
+		t.Errorf("%d orders rebuilt, want 1202", len(seen))
+	}
+	for id, n := range seen {
+		if n != 1 {
+			t.Fatalf("order %s rebuilt %d times", id, n)
+		}
 	}
 }

@@ -109,16 +109,18 @@ type Mapper interface {
 // documents built from several rows (see the documents package), where
 // changes of one round are coalesced and read back together.
 //
-// MapRound is called once per round, from one goroutine, with the round's
-// changes for which Affects is true, in stream order, after Map was called
-// for every change of the round. Its documents follow the round's other
-// documents and are acknowledged with the round. A change in failed is
-// dead-lettered (alone, as its own event); an error leaves the whole round
-// unacknowledged, to be delivered again.
+// MapRound is called once per round, when the round is written (rounds
+// are written one at a time, in order), with the round's changes for which
+// Affects is true, in stream order, after the round's other documents
+// were written. It hands its documents to emit in batches, in order; emit
+// returns once a batch is stored, so a round that rebuilds many documents
+// holds one batch at a time. The round is acknowledged after MapRound
+// returned. A change in failed is dead-lettered (alone, as its own event);
+// an error leaves the whole round unacknowledged, to be delivered again.
 type RoundMapper interface {
 	Mapper
 	Affects(c *bus.Change) bool
-	MapRound(ctx context.Context, changes []*bus.Change) (docs []*bus.Doc, failed []Failure, err error)
+	MapRound(ctx context.Context, changes []*bus.Change, emit func([]*bus.Doc) error) (failed []Failure, err error)
 }
 
 // Failure is a change a RoundMapper could not map, and why.
@@ -233,8 +235,10 @@ func (s *Stage) fetchLoop(ctx context.Context, rounds chan<- *round) error {
 // round is a fetched batch of change messages and the documents they map
 // to, in order.
 type round struct {
-	msgs          []jetstream.Msg
-	docs          []*bus.Doc
+	msgs []jetstream.Msg
+	docs []*bus.Doc
+	// together are the changes a RoundMapper maps at commit.
+	together      []*bus.Change
 	stopKeepAlive func()
 }
 
@@ -282,31 +286,33 @@ func (s *Stage) prepare(ctx context.Context, msgs []jetstream.Msg) (*round, erro
 		}
 	}
 	if rm, ok := s.mapper.(RoundMapper); ok {
-		if err := s.mapRound(ctx, rm, r, results); err != nil {
-			r.stopKeepAlive()
-			return nil, err
+		for i := range results {
+			if c := &results[i].change; c.Op != bus.OpWatermark && rm.Affects(c) {
+				r.together = append(r.together, c)
+			}
 		}
 	}
 	return r, nil
 }
 
 // mapRound hands the round's changes that rm maps together to it, and
-// adds their documents to the round.
-func (s *Stage) mapRound(ctx context.Context, rm RoundMapper, r *round, results []mapped) error {
-	var changes []*bus.Change
-	for i := range results {
-		if c := &results[i].change; c.Op != bus.OpWatermark && rm.Affects(c) {
-			changes = append(changes, c)
+// writes their documents batch by batch.
+func (s *Stage) mapRound(ctx context.Context, rm RoundMapper, r *round) error {
+	emit := func(docs []*bus.Doc) error {
+		for _, d := range docs {
+			if err := s.out.Publish(ctx, d); err != nil {
+				return fmt.Errorf("publish document: %w", err)
+			}
 		}
-	}
-	if len(changes) == 0 {
+		if err := s.out.Flush(ctx); err != nil {
+			return fmt.Errorf("flush documents: %w", err)
+		}
 		return nil
 	}
-	docs, failed, err := rm.MapRound(ctx, changes)
+	failed, err := rm.MapRound(ctx, r.together, emit)
 	if err != nil {
 		return err
 	}
-	r.docs = append(r.docs, docs...)
 	for _, f := range failed {
 		event, _, err := bus.EncodeChanges([]*bus.Change{f.Change}, math.MaxInt)
 		if err != nil {
@@ -336,6 +342,11 @@ func (s *Stage) commit(ctx context.Context, r *round) error {
 	}
 	if err := s.out.Flush(ctx); err != nil {
 		return fmt.Errorf("flush documents: %w", err)
+	}
+	if rm, ok := s.mapper.(RoundMapper); ok && len(r.together) > 0 {
+		if err := s.mapRound(ctx, rm, r); err != nil {
+			return err
+		}
 	}
 	return bus.AckBatch(ctx, r.msgs)
 }
