@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -80,4 +81,37 @@ func Load(ctx context.Context, dir string, connect func(context.Context) (*pgx.C
 		plans = append(plans, p)
 	}
 	return plans, errors.Join(errs...)
+}
+
+// OwnTables is the rule for which tables a definition reads are also
+// indexed on their own: those listed in postgres.tables, or every table
+// when the list is empty (every table is captured and indexed then).
+func OwnTables(listed []string) func(schema, table string) bool {
+	set := map[string]bool{}
+	for _, t := range listed {
+		if q, err := qualify(t); err == nil {
+			set[q] = true
+		}
+	}
+	return func(schema, table string) bool { return len(set) == 0 || set[schema+"."+table] }
+}
+
+// Unverifiable lists the tables whose rows are not documents one for one:
+// the roots of definitions, and the tables captured only for them.
+func Unverifiable(plans []*Plan, own func(schema, table string) bool) []string {
+	var out []string
+	roots := map[string]bool{}
+	for _, p := range plans {
+		roots[p.Root.Table.QualifiedName()] = true
+	}
+	for _, p := range plans {
+		for _, q := range p.Tables() {
+			schema, table, _ := strings.Cut(q, ".")
+			if (roots[q] || !own(schema, table)) && !slices.Contains(out, q) {
+				out = append(out, q)
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
 }

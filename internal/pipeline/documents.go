@@ -30,13 +30,7 @@ func (p *Pipeline) loadDocuments(ctx context.Context) error {
 	// Tables listed in postgres.tables (or every table, when it is empty)
 	// are indexed on their own as well; tables only a definition reads
 	// are captured for it alone.
-	listed := map[string]bool{}
-	for _, t := range p.cfg.Postgres.Tables {
-		if schema, table, err := bus.ParseTable(t); err == nil {
-			listed[schema+"."+table] = true
-		}
-	}
-	own := func(schema, table string) bool { return len(listed) == 0 || listed[schema+"."+table] }
+	own := documents.OwnTables(p.cfg.Postgres.Tables)
 	a, err := documents.NewAssembler(documents.Config{Connect: connect, Own: own, Logger: p.log}, plans, p.Scripts)
 	if err != nil {
 		return &StartError{Err: err}
@@ -47,7 +41,7 @@ func (p *Pipeline) loadDocuments(ctx context.Context) error {
 		p.log.Info("documents defined", "index", pl.Index, "tables", pl.Tables())
 	}
 	p.mu.Lock()
-	p.docs, p.docTables = a, tables
+	p.docs, p.docTables, p.unverifiable = a, tables, documents.Unverifiable(plans, own)
 	p.mu.Unlock()
 	return nil
 }

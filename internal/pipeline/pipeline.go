@@ -62,8 +62,9 @@ type Pipeline struct {
 	cap        *capture.Capture
 	// docs maps changes when documents are defined (see documents.go);
 	// docTables are the tables the definitions read.
-	docs      *documents.Assembler
-	docTables []string
+	docs         *documents.Assembler
+	docTables    []string
+	unverifiable []string // verify.Config.Skip
 }
 
 // Start opens the bus and the search engine client.
