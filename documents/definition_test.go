@@ -37,8 +37,10 @@ func shop() Catalog {
 	pt.ForeignKeys = []ForeignKey{fk("pt_product_fk", []string{"product_id"}, "products", "id"), fk("pt_tag_fk", []string{"tag_id"}, "tags", "id")}
 	addresses := tbl("addresses", []string{"id"}, 'd', "id", "city")
 	nokey := tbl("events", nil, 'd', "at", "what")
+	byTime := tbl("readings", []string{"at"}, 'd', "at", "value")
+	byTime.Columns[0].Type = "timestamp with time zone"
 	cat := Catalog{}
-	for _, t := range []*TableInfo{customers, orders, items, itemsDefault, products, tags, pt, addresses, nokey} {
+	for _, t := range []*TableInfo{customers, orders, items, itemsDefault, products, tags, pt, addresses, nokey, byTime} {
 		cat[t.QualifiedName()] = t
 	}
 	return cat
@@ -90,6 +92,7 @@ relations:
 		{"unknown column", "orders", "table: orders\ncolumns: [id, nope]", []string{`has no column "nope"`}},
 		{"rename of a column not taken", "orders", "table: orders\ncolumns: [id]\nas: {status: s}", []string{`"status" is not among the columns`}},
 		{"root without a key", "events", "table: events", []string{"has no primary key"}},
+		{"root keyed by a timestamp", "readings", "table: readings", []string{"primary key column at is of type timestamp with time zone"}},
 		{"bad kind", "orders", "table: orders\nrelations: [{name: c, table: customers, kind: many-to-one}]", []string{"kind: want one"}},
 		{"missing name", "orders", "table: orders\nrelations: [{table: customers, kind: one}]", []string{"name: required"}},
 		{"name twice", "orders", "table: orders\nrelations: [{name: c, table: customers, kind: one}, {name: c, table: customers, kind: one}]", []string{"name used twice"}},

@@ -91,6 +91,11 @@ func Resolve(index string, d *Definition, cat Catalog) (*Plan, error) {
 	if len(root.Key) == 0 {
 		r.errs = append(r.errs, fmt.Errorf("table %s: has no primary key; a document's id is its root row's primary key", root.QualifiedName()))
 	}
+	for _, k := range root.Key {
+		if c, _ := root.column(k); !idType(c.Type) {
+			r.fail("table %s: primary key column %s is of type %s; a root's key must be an integer, numeric, text or uuid column, whose document id reads the same from the log and from a query", root.QualifiedName(), k, c.Type)
+		}
+	}
 	p := &Plan{Index: index}
 	p.Root = &Node{Table: root, Fields: r.fields("", root, d.Columns, d.As)}
 	p.Nodes = append(p.Nodes, p.Root)
@@ -213,6 +218,17 @@ func (r *resolver) relations(p *Plan, parent *Node, rels []Relation, path []stri
 		p.Nodes = append(p.Nodes, n)
 		r.relations(p, n, rel.Relations, append(slices.Clip(path), append(through, t.QualifiedName())...))
 	}
+}
+
+// idType reports whether a key column of type t (as format_type prints
+// it) gives the same document id from the log as from to_json.
+func idType(t string) bool {
+	base, _, _ := strings.Cut(t, "(")
+	switch base {
+	case "smallint", "integer", "bigint", "numeric", "text", "character varying", "uuid":
+		return true
+	}
+	return false
 }
 
 // link resolves a reference from table from (columns fk) to table to
