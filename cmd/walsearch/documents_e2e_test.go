@@ -271,6 +271,24 @@ INSERT INTO order_items VALUES (100, 10, 1, 2, 1), (101, 10, 2, 1, 3), (102, 11,
 			t.Errorf("%s is indexed on its own: %v", index, docs)
 		}
 	}
+	// GET /indices lists the defined indices, and no index for the
+	// tables read only for them.
+	var list struct {
+		Indices []struct {
+			Name string `json:"name"`
+		} `json:"indices"`
+	}
+	if err := r.apiJSON("GET", "/indices", "", &list); err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, mi := range list.Indices {
+		names = append(names, mi.Name)
+	}
+	sort.Strings(names)
+	if strings.Join(names, " ") != "orders products" {
+		t.Errorf("GET /indices lists %v, want orders and products", names)
+	}
 	// walsearch verify compares rows with documents one for one: it
 	// leaves the defined indices and the tables read only for them alone.
 	rep, code := verifyJSON(t, "--config", r.cfgPath)

@@ -42,6 +42,15 @@ func (p *Pipeline) loadDocuments(ctx context.Context) error {
 	}
 	p.mu.Lock()
 	p.docs, p.docTables, p.unverifiable = a, tables, documents.Unverifiable(plans, own)
+	p.docRoots, p.docOnly = map[string]bool{}, map[string]bool{}
+	for _, pl := range plans {
+		p.docRoots[pl.Root.Table.QualifiedName()] = true
+	}
+	for _, t := range p.unverifiable {
+		if !p.docRoots[t] {
+			p.docOnly[t] = true
+		}
+	}
 	p.mu.Unlock()
 	return nil
 }

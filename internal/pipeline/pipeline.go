@@ -65,6 +65,9 @@ type Pipeline struct {
 	docs         *documents.Assembler
 	docTables    []string
 	unverifiable []string // verify.Config.Skip
+	// docRoots and docOnly are the definitions' roots and the tables
+	// captured only for them, by "schema.table" (see catalog).
+	docRoots, docOnly map[string]bool
 }
 
 // Start opens the bus and the search engine client.
@@ -244,8 +247,11 @@ func (p *Pipeline) newAPI(opts ...api.Option) (*api.Server, error) {
 		}
 		return nil
 	}})
+	p.mu.Lock()
+	built, docOnly := p.docRoots, p.docOnly
+	p.mu.Unlock()
 	cat := &catalog{cfg: p.cfg, state: p.Bus.State(), scripts: p.Scripts,
-		capture: func() *capture.Capture { c, _ := p.running(); return c }}
+		capture: func() *capture.Capture { c, _ := p.running(); return c }, built: built, docOnly: docOnly}
 	status := &statusAssembler{bus: p.Bus, deadLetters: dlq, slot: p.cfg.Postgres.Slot, alias: p.cfg.IndexAlias, stages: p.running,
 		searchable: p.searchable, log: p.log}
 	src := api.PipelineFuncs{
