@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -396,7 +397,7 @@ func columnsOf(tuples [][]string, n int) []any {
 // decodeKey reads a key written as a JSON array.
 func decodeKey(s string, names []string) ([]bus.Column, error) {
 	var vals []any
-	dec := json.NewDecoder(stringsReader(s))
+	dec := json.NewDecoder(strings.NewReader(s))
 	dec.UseNumber()
 	if err := dec.Decode(&vals); err != nil {
 		return nil, fmt.Errorf("decode key %s: %w", s, err)

@@ -179,5 +179,3 @@ func textOf(v any) (string, bool) {
 	}
 	return string(b), true
 }
-
-func stringsReader(s string) *strings.Reader { return strings.NewReader(s) }
