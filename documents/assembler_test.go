@@ -3,6 +3,7 @@ package documents
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -268,5 +269,43 @@ INSERT INTO orders SELECT g, 1 FROM generate_series(12, 1211) g;`, "orders", ord
 		if n != 1 {
 			t.Fatalf("order %s rebuilt %d times", id, n)
 		}
+	}
+}
+
+// failingScript is a fault injected in place of the scripts: it throws for
+// one document.
+type failingScript struct{ id string }
+
+func (f failingScript) Map(c *bus.Change) ([]*bus.Doc, error) {
+	if bus.DocumentID(c.Key) == f.id {
+		return nil, errors.New("script threw")
+	}
+	return transform.Identity{}.Map(c)
+}
+
+// TestScriptErrorDeadLettersTheRootsRebuild: a root table's script that
+// fails on an assembled document fails that root alone, as a change of the
+// root table, which replaying rebuilds again.
+func TestScriptErrorDeadLettersTheRootsRebuild(t *testing.T) {
+	ctx := context.Background()
+	a, _, url := assemblerOn(t, ordersSchema, "orders", ordersWithCustomer)
+	connect := func(ctx context.Context) (*pgx.Conn, error) { return pgx.Connect(ctx, url) }
+	b, err := NewAssembler(Config{Connect: connect}, []*Plan{a.plans[0].plan}, failingScript{id: "11"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	change := &bus.Change{V: bus.SchemaVersion, Op: bus.OpUpdate, Schema: "public", Table: "customers",
+		Key: []bus.Column{{Name: "id", Value: json.Number("1")}}, Row: map[string]any{"id": json.Number("1"), "name": "Ada"}}
+	docs, failed, err := collect(ctx, b, change)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(docs) != 1 || docs[0].ID != "10" {
+		t.Fatalf("want order 10's document alone, got %v", docs)
+	}
+	if len(failed) != 1 || failed[0].Change.Table != "orders" || bus.DocumentID(failed[0].Change.Key) != "11" ||
+		failed[0].Change.Op != bus.OpUpdate || len(failed[0].Change.RowJSON) == 0 {
+		t.Fatalf("want order 11's rebuild dead-lettered as a change of orders, got %+v", failed)
 	}
 }
