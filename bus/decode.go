@@ -71,15 +71,20 @@ type wireChange struct {
 	LSN        LSN               `json:"lsn"`
 	Pos        uint64            `json:"pos"`
 	CommitTime time.Time         `json:"commit_time,omitzero"`
+	Old        json.RawMessage   `json:"old,omitempty"`
+	Xid        uint32            `json:"xid,omitempty"`
 	KeyColumns []string          `json:"key_columns,omitempty"`
 	Rows       []json.RawMessage `json:"rows,omitempty"`
 }
 
 func (w *wireChange) change() Change {
 	c := Change{V: w.V, Op: w.Op, Schema: w.Schema, Table: w.Table, Key: w.Key, Unchanged: w.Unchanged,
-		From: w.From, LSN: w.LSN, Pos: w.Pos, CommitTime: w.CommitTime}
+		From: w.From, LSN: w.LSN, Pos: w.Pos, CommitTime: w.CommitTime, Xid: w.Xid}
 	if len(w.Row) > 0 && !bytes.Equal(w.Row, []byte("null")) {
 		c.RowJSON = w.Row
+	}
+	if len(w.Old) > 0 && !bytes.Equal(w.Old, []byte("null")) {
+		c.OldJSON = w.Old
 	}
 	return c
 }
@@ -169,6 +174,19 @@ func (c *Change) DecodeRow() error {
 		return fmt.Errorf("decode row of %s.%s: %w", c.Schema, c.Table, err)
 	}
 	c.Row = row
+	return nil
+}
+
+// DecodeOld decodes OldJSON into Old, if it is still encoded.
+func (c *Change) DecodeOld() error {
+	if c.Old != nil || len(c.OldJSON) == 0 {
+		return nil
+	}
+	var old map[string]any
+	if err := decodeJSON(c.OldJSON, &old); err != nil {
+		return fmt.Errorf("decode old values of %s.%s: %w", c.Schema, c.Table, err)
+	}
+	c.Old = old
 	return nil
 }
 

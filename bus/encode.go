@@ -57,6 +57,15 @@ func appendChange(b []byte, ev *Change) ([]byte, error) {
 			return nil, err
 		}
 	}
+	if len(ev.OldJSON) > 0 {
+		b = append(b, `,"old":`...)
+		b = append(b, ev.OldJSON...)
+	} else if len(ev.Old) > 0 {
+		b = append(b, `,"old":`...)
+		if b, err = appendObject(b, ev.Old, 0); err != nil {
+			return nil, err
+		}
+	}
 	b = append(b, `,"lsn":"`...)
 	b = ev.LSN.appendTo(b)
 	b = append(b, `","pos":`...)
@@ -68,6 +77,10 @@ func appendChange(b []byte, ev *Change) ([]byte, error) {
 		}
 		b = append(b, `,"commit_time":`...)
 		b = append(b, ts...)
+	}
+	if ev.Xid != 0 {
+		b = append(b, `,"xid":`...)
+		b = strconv.AppendUint(b, uint64(ev.Xid), 10)
 	}
 	return append(b, '}'), nil
 }

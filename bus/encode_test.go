@@ -48,6 +48,9 @@ func TestAppendChangeMatchesEncodingJSON(t *testing.T) {
 			Key: []Column{{Name: "id", Value: int64(11)}}, Row: map[string]any{"id": int64(11)},
 			Unchanged: []string{"body"}, From: []Column{{Name: "id", Value: int64(1)}}},
 		"delete": {V: 1, Op: OpDelete, Schema: "s", Table: "t.t", Key: []Column{{Name: "a", Value: "x"}, {Name: "b", Value: json.Number("1")}}},
+		"old values and xid": {V: 2, Op: OpUpdate, Schema: "public", Table: "lines", Key: []Column{{Name: "id", Value: int64(1)}},
+			Row: map[string]any{"id": int64(1), "order_id": int64(20)}, Old: map[string]any{"id": int64(1), "order_id": int64(10)},
+			Xid: math.MaxUint32},
 	}
 	for name, ev := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -154,5 +157,36 @@ func TestMessagesKeepAKeyChangeTogether(t *testing.T) {
 				rest = rest[m.Count:]
 			}
 		})
+	}
+}
+
+// TestOldValuesAndXidTravel: a change's old values and transaction id
+// come back from its message, through the scanner and through
+// encoding/json alike.
+func TestOldValuesAndXidTravel(t *testing.T) {
+	t.Parallel()
+	ev := &Change{V: SchemaVersion, Op: OpDelete, Schema: "public", Table: "lines", Key: []Column{{Name: "id", Value: int64(1)}},
+		Old: map[string]any{"id": int64(1), "order_id": int64(10)}, LSN: 0x10, Pos: 1, Xid: 4242}
+	data, _, err := EncodeChanges([]*Change{ev, ev}, math.MaxInt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fast, ok := scanChanges(data)
+	if !ok {
+		t.Fatalf("the scanner refused %s", data)
+	}
+	slow, err := decodeChangesRawSlow(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, cs := range [][]Change{fast, slow} {
+		for _, c := range cs {
+			if err := c.DecodeOld(); err != nil {
+				t.Fatal(err)
+			}
+			if c.Xid != 4242 || c.Old["order_id"] != json.Number("10") {
+				t.Fatalf("decoded xid %d, old %v from %s", c.Xid, c.Old, data)
+			}
+		}
 	}
 }

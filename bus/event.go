@@ -69,6 +69,15 @@ type Change struct {
 	// then those of the document at From (the delete of From comes right
 	// before this change, in the same message).
 	From []Column `json:"from,omitempty"`
+	// Old holds the row's previous values as far as its table's replica
+	// identity sends them, for an update or delete of a table with
+	// REPLICA IDENTITY FULL or USING INDEX; nil otherwise (the default
+	// identity's old values are the key, in Key). Documents built from
+	// related tables need them to tell which document a row left.
+	Old map[string]any `json:"old,omitempty"`
+	// OldJSON, when set, is Old still encoded; readers get it instead of Old
+	// (see DecodeOld).
+	OldJSON json.RawMessage `json:"-"`
 	// LSN is the commit LSN of the transaction (the snapshot's consistent point for
 	// OpRead). It orders versions of a row: a later commit always has a higher LSN.
 	LSN LSN `json:"lsn"`
@@ -76,6 +85,9 @@ type Change struct {
 	Pos uint64 `json:"pos"`
 	// CommitTime is when the transaction committed (zero for OpRead).
 	CommitTime time.Time `json:"commit_time,omitzero"`
+	// Xid is the transaction's id as the log sends it (32 bits); 0 for
+	// OpRead and for events written before it was recorded.
+	Xid uint32 `json:"xid,omitempty"`
 }
 
 // Column is a named value.

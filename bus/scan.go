@@ -2,6 +2,7 @@ package bus
 
 import (
 	"encoding/json"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -103,6 +104,15 @@ func scanWire(obj []byte, w *wireChange, last *scanCache) bool {
 			var t time.Time
 			ok = ok && v[0] == '"' && t.UnmarshalJSON(v) == nil
 			w.CommitTime, last.raw, last.t = t, v, t
+		case "old":
+			if v[0] != '{' && !isNull(v) {
+				ok = false
+			}
+			w.Old = v
+		case "xid":
+			n, isUint := scanUint(v)
+			ok = ok && isUint && n <= math.MaxUint32
+			w.Xid = uint32(n)
 		case "key_columns":
 			w.KeyColumns, ok = scanStrings(ok, v)
 		case "rows":
@@ -119,7 +129,7 @@ func scanWire(obj []byte, w *wireChange, last *scanCache) bool {
 }
 
 // wireNames are wireChange's member names.
-var wireNames = []string{"v", "op", "schema", "table", "key", "row", "unchanged", "from", "lsn", "pos", "commit_time", "key_columns", "rows"}
+var wireNames = []string{"v", "op", "schema", "table", "key", "row", "unchanged", "from", "lsn", "pos", "commit_time", "old", "xid", "key_columns", "rows"}
 
 // fieldName is the one of names that name stands for, as encoding/json
 // matches struct fields: exactly, else ignoring case; "" for none.

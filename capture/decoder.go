@@ -56,6 +56,7 @@ type decoder struct {
 	inTx       bool
 	lsn        bus.LSN
 	commitTime time.Time
+	xid        uint32
 	pos        uint64
 }
 
@@ -155,7 +156,7 @@ func (d *decoder) decode(msg pglogrepl.Message) (decoded, error) {
 		if d.inTx {
 			return decoded{}, fmt.Errorf("%w: begin inside a transaction", ErrProtocol)
 		}
-		d.inTx, d.lsn, d.commitTime, d.pos = true, bus.LSN(m.FinalLSN), m.CommitTime.UTC(), 0
+		d.inTx, d.lsn, d.commitTime, d.xid, d.pos = true, bus.LSN(m.FinalLSN), m.CommitTime.UTC(), m.Xid, 0
 		return decoded{}, nil
 	case *pglogrepl.CommitMessage:
 		if !d.inTx {
@@ -254,7 +255,7 @@ func (d *decoder) rowChange(relID uint32, fn func(*relation) ([]*bus.Change, err
 
 func (d *decoder) newChange(op bus.Op, r *relation) *bus.Change {
 	c := &bus.Change{V: bus.SchemaVersion, Op: op, Schema: r.schema, Table: r.table,
-		LSN: d.lsn, Pos: d.pos, CommitTime: d.commitTime}
+		LSN: d.lsn, Pos: d.pos, CommitTime: d.commitTime, Xid: d.xid}
 	d.pos++
 	return c
 }
@@ -390,6 +391,7 @@ func (d *decoder) update(r *relation, m *pglogrepl.UpdateMessage) ([]*bus.Change
 		// The unchanged values are those of the old key's document.
 		c.From = out[0].Key
 	}
+	c.Old = d.old(r, old)
 	return append(out, c), nil
 }
 
@@ -404,7 +406,26 @@ func (d *decoder) delete(r *relation, m *pglogrepl.DeleteMessage) ([]*bus.Change
 	}
 	c := d.newChange(bus.OpDelete, r)
 	c.Key = d.key(r, kc)
+	c.Old = d.old(r, old)
 	return []*bus.Change{c}, nil
+}
+
+// old converts an old tuple's values for Change.Old: every value sent
+// for REPLICA IDENTITY FULL, the index's columns for USING INDEX, none
+// for the default identity (its old values are the key).
+func (d *decoder) old(r *relation, old []*pglogrepl.TupleDataColumn) map[string]any {
+	if old == nil || (r.identity != 'f' && r.identity != 'i') {
+		return nil
+	}
+	out := make(map[string]any, len(old))
+	for i, c := range old {
+		col := r.columns[i]
+		if c.DataType == pglogrepl.TupleDataTypeToast || (r.identity == 'i' && !col.isKey) {
+			continue
+		}
+		out[col.name] = d.value(col, c)
+	}
+	return out
 }
 
 func (d *decoder) truncate(m *pglogrepl.TruncateMessage) (decoded, error) {

@@ -133,12 +133,12 @@ func TestDecoderRowChanges(t *testing.T) {
 	)
 	want := []*bus.Change{
 		{V: bus.SchemaVersion, Op: bus.OpInsert, Schema: "public", Table: itemsName, Key: []bus.Column{{Name: "id", Value: int64(1)}},
-			Row: map[string]any{"id": int64(1), "name": "apple", "price": jsonNum("1.50")}, LSN: 0x1000, Pos: 0, CommitTime: t0},
+			Row: map[string]any{"id": int64(1), "name": "apple", "price": jsonNum("1.50")}, LSN: 0x1000, Pos: 0, CommitTime: t0, Xid: 7},
 		{V: bus.SchemaVersion, Op: bus.OpUpdate, Schema: "public", Table: itemsName, Key: []bus.Column{{Name: "id", Value: int64(1)}},
-			Row: map[string]any{"id": int64(1), "name": "apple", "price": jsonNum("2.25")}, LSN: 0x1000, Pos: 1, CommitTime: t0},
+			Row: map[string]any{"id": int64(1), "name": "apple", "price": jsonNum("2.25")}, LSN: 0x1000, Pos: 1, CommitTime: t0, Xid: 7},
 		{V: bus.SchemaVersion, Op: bus.OpDelete, Schema: "public", Table: itemsName, Key: []bus.Column{{Name: "id", Value: int64(1)}},
-			LSN: 0x1000, Pos: 2, CommitTime: t0},
-		{V: bus.SchemaVersion, Op: bus.OpTruncate, Schema: "public", Table: itemsName, LSN: 0x2000, Pos: 0, CommitTime: t0.Add(time.Second)},
+			LSN: 0x1000, Pos: 2, CommitTime: t0, Xid: 7},
+		{V: bus.SchemaVersion, Op: bus.OpTruncate, Schema: "public", Table: itemsName, LSN: 0x2000, Pos: 0, CommitTime: t0.Add(time.Second), Xid: 8},
 	}
 	assertChanges(t, changes, want)
 	if !reflect.DeepEqual(commits, []bus.LSN{0x1030, 0x2040}) {
@@ -156,11 +156,44 @@ func TestDecoderKeyChangeIsDeleteThenInsert(t *testing.T) {
 	)
 	want := []*bus.Change{
 		{V: bus.SchemaVersion, Op: bus.OpDelete, Schema: "public", Table: itemsName, Key: []bus.Column{{Name: "id", Value: int64(1)}},
-			LSN: 0x3000, Pos: 0, CommitTime: t0},
+			LSN: 0x3000, Pos: 0, CommitTime: t0, Xid: 9},
 		{V: bus.SchemaVersion, Op: bus.OpInsert, Schema: "public", Table: itemsName, Key: []bus.Column{{Name: "id", Value: int64(2)}},
-			Row: map[string]any{"id": int64(2), "name": "pear", "price": nil}, LSN: 0x3000, Pos: 1, CommitTime: t0},
+			Row: map[string]any{"id": int64(2), "name": "pear", "price": nil}, LSN: 0x3000, Pos: 1, CommitTime: t0, Xid: 9},
 	}
 	assertChanges(t, changes, want)
+}
+
+// TestDecoderOldValues: a table whose replica identity is FULL or an
+// index carries its old values (those the identity sends) on updates and
+// deletes, so that a row moved to another parent tells which one it left.
+func TestDecoderOldValues(t *testing.T) {
+	d := newDecoder(NewCodec())
+	full := relationMsg(16600, "public", "lines", 'f', relCol{true, "id", oidInt4}, relCol{true, "order_id", oidInt4}, relCol{true, "note", oidText})
+	byIndex := relationMsg(16601, "public", "marks", 'i', relCol{true, "id", oidInt4}, relCol{true, "order_id", oidInt4}, relCol{false, "note", oidText})
+	decodeAll(t, d, itemsRel, full, byIndex)
+	d.preferKey(16600, []string{"id"}) // the primary key, as capture reads it from the catalog
+	changes, _ := decodeAll(t, d,
+		beginMsg(0x5000, t0, 11),
+		updateMsg(16600, 'O', []tupleCol{txt("1"), txt("10"), txt("m")}, txt("1"), txt("20"), txt("n")),
+		deleteMsg(16600, 'O', txt("1"), txt("20"), txt("n")),
+		deleteMsg(16601, 'K', txt("2"), txt("30"), null),
+		deleteMsg(16400, 'K', txt("3"), null, null),
+		commitMsg(0x5000, 0x5010, t0),
+	)
+	want := []map[string]any{
+		{"id": int64(1), "order_id": int64(10), "note": "m"},
+		{"id": int64(1), "order_id": int64(20), "note": "n"},
+		{"id": int64(2), "order_id": int64(30)},
+		nil,
+	}
+	if len(changes) != len(want) {
+		t.Fatalf("got %d changes, want %d", len(changes), len(want))
+	}
+	for i, c := range changes {
+		if !reflect.DeepEqual(c.Old, want[i]) || c.Xid != 11 {
+			t.Errorf("change %d (%s of %s): old %v xid %d, want %v and 11", i, c.Op, c.Table, c.Old, c.Xid, want[i])
+		}
+	}
 }
 
 func TestDecoderUnchangedToast(t *testing.T) {

@@ -105,6 +105,30 @@ type Mapper interface {
 	Map(c *bus.Change) ([]*bus.Doc, error)
 }
 
+// RoundMapper is a Mapper that also maps some changes a round at a time:
+// documents built from several rows (see the documents package), where
+// changes of one round are coalesced and read back together.
+//
+// MapRound is called once per round, when the round is written (rounds
+// are written one at a time, in order), with the round's changes for which
+// Affects is true, in stream order, after the round's other documents
+// were written. It hands its documents to emit in batches, in order; emit
+// returns once a batch is stored, so a round that rebuilds many documents
+// holds one batch at a time. The round is acknowledged after MapRound
+// returned. A change in failed is dead-lettered (alone, as its own event);
+// an error leaves the whole round unacknowledged, to be delivered again.
+type RoundMapper interface {
+	Mapper
+	Affects(c *bus.Change) bool
+	MapRound(ctx context.Context, changes []*bus.Change, emit func([]*bus.Doc) error) (failed []Failure, err error)
+}
+
+// Failure is a change a RoundMapper could not map, and why.
+type Failure struct {
+	Change *bus.Change
+	Err    error
+}
+
 // Stage runs the transform loop.
 //
 // Lifecycle: Run processes batches until ctx is done and then returns nil;
@@ -211,8 +235,10 @@ func (s *Stage) fetchLoop(ctx context.Context, rounds chan<- *round) error {
 // round is a fetched batch of change messages and the documents they map
 // to, in order.
 type round struct {
-	msgs          []jetstream.Msg
-	docs          []*bus.Doc
+	msgs []jetstream.Msg
+	docs []*bus.Doc
+	// together are the changes a RoundMapper maps at commit.
+	together      []*bus.Change
 	stopKeepAlive func()
 }
 
@@ -259,7 +285,51 @@ func (s *Stage) prepare(ctx context.Context, msgs []jetstream.Msg) (*round, erro
 			}
 		}
 	}
+	if rm, ok := s.mapper.(RoundMapper); ok {
+		for i := range results {
+			if c := &results[i].change; c.Op != bus.OpWatermark && rm.Affects(c) {
+				r.together = append(r.together, c)
+			}
+		}
+	}
 	return r, nil
+}
+
+// mapRound hands the round's changes that rm maps together to it, and
+// writes their documents batch by batch.
+func (s *Stage) mapRound(ctx context.Context, rm RoundMapper, r *round) error {
+	emit := func(docs []*bus.Doc) error {
+		for _, d := range docs {
+			if err := s.out.Publish(ctx, d); err != nil {
+				return fmt.Errorf("publish document: %w", err)
+			}
+		}
+		if err := s.out.Flush(ctx); err != nil {
+			return fmt.Errorf("flush documents: %w", err)
+		}
+		return nil
+	}
+	failed, err := rm.MapRound(ctx, r.together, emit)
+	if err != nil {
+		return err
+	}
+	for _, f := range failed {
+		event, _, err := bus.EncodeChanges([]*bus.Change{f.Change}, math.MaxInt)
+		if err != nil {
+			return fmt.Errorf("encode dead-lettered change: %w", err)
+		}
+		dl := &bus.DeadLetter{Stage: "transform", Error: f.Err.Error(), Subject: bus.ChangeSubject(f.Change.Schema, f.Change.Table),
+			MsgID: f.Change.MsgID(), Event: event}
+		var se *ScriptError
+		if errors.As(f.Err, &se) {
+			dl.Stack = se.Stack
+		}
+		if err := s.dlq.DeadLetter(ctx, dl); err != nil {
+			return fmt.Errorf("dead-letter change: %w", err)
+		}
+		s.log.Warn("change dead-lettered", "subject", dl.Subject, "error", f.Err)
+	}
+	return nil
 }
 
 // commit publishes a round's documents, waits until they are stored, and
@@ -272,6 +342,11 @@ func (s *Stage) commit(ctx context.Context, r *round) error {
 	}
 	if err := s.out.Flush(ctx); err != nil {
 		return fmt.Errorf("flush documents: %w", err)
+	}
+	if rm, ok := s.mapper.(RoundMapper); ok && len(r.together) > 0 {
+		if err := s.mapRound(ctx, rm, r); err != nil {
+			return err
+		}
 	}
 	return bus.AckBatch(ctx, r.msgs)
 }

@@ -41,7 +41,7 @@ type Config struct {
 	Capture       capture.Config         `koanf:"capture"`
 	Elasticsearch esclient.Config        `koanf:"elasticsearch"`
 	NATS          bus.Config             `koanf:"nats"`
-	ScriptsDir    string                 `koanf:"scripts_dir" help:"folder of the per-table scripts: <index name>/transform.js, e.g. users/transform.js for public.users and shop.orders/transform.js"`
+	ScriptsDir    string                 `koanf:"scripts_dir" help:"folder of the per-table scripts and document definitions: <index name>/transform.js, e.g. users/transform.js for public.users and shop.orders/transform.js, and <index name>/document.yaml (docs/documents.md)"`
 	Transform     transform.ScriptConfig `koanf:"transform"`
 	API           api.Config             `koanf:"api"`
 	Sink          sink.Config            `koanf:"sink"`

@@ -19,6 +19,10 @@ type catalog struct {
 	state   *bus.KV
 	scripts *transform.Scripts
 	capture func() *capture.Capture // the running capture, or nil
+	// built are the roots of document definitions, whose indices hold
+	// assembled documents; docOnly the tables captured only for them,
+	// which have no index. Both by "schema.table".
+	built, docOnly map[string]bool
 }
 
 // Indices lists the managed indices by the names clients use (aliases).
@@ -32,8 +36,14 @@ func (c *catalog) Indices(ctx context.Context) ([]api.ManagedIndex, error) {
 	for _, t := range c.scripts.Tables() {
 		scripted[t] = true
 	}
+	for t := range c.built {
+		scripted[t] = true // documents assembled from several tables
+	}
 	rowKeys := map[string][]string{} // row keys by "schema.table"
 	add := func(schema, table string, ts *bus.TableSchema) {
+		if c.docOnly[schema+"."+table] {
+			return
+		}
 		mi := api.ManagedIndex{Name: alias(bus.IndexName(schema, table)), Schema: schema, Table: table}
 		if ts != nil {
 			mi.Key = ts.Key

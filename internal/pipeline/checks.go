@@ -15,6 +15,9 @@ func (p *Pipeline) newMonitor() (*verify.Monitor, error) {
 	vc.Tables, vc.Scripts, vc.ES, vc.Alias = p.cfg.Postgres.Tables, p.Scripts, p.ES, p.alias
 	vc.Rate, vc.Repair, vc.Settle, vc.Logger = p.cfg.Verify.Rate, p.cfg.Verify.Repair, p.cfg.Verify.Settle, p.log
 	vc.Applied = func(context.Context) (bus.LSN, error) { return p.appliedLSN(), nil }
+	p.mu.Lock()
+	vc.Skip = p.unverifiable
+	p.mu.Unlock()
 	return verify.NewMonitor(verify.MonitorConfig{Verify: vc, Interval: p.cfg.Verify.Interval,
 		NoProgressAfter: p.cfg.Verify.NoProgressAfter, Health: p.health, Logger: p.log})
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/walsearch/walsearch/api"
 	"github.com/walsearch/walsearch/bus"
 	"github.com/walsearch/walsearch/capture"
+	"github.com/walsearch/walsearch/documents"
 	"github.com/walsearch/walsearch/internal/config"
 	"github.com/walsearch/walsearch/internal/esclient"
 	"github.com/walsearch/walsearch/internal/eslite"
@@ -59,6 +60,14 @@ type Pipeline struct {
 	sink       *sink.Sink
 	mu         sync.Mutex
 	cap        *capture.Capture
+	// docs maps changes when documents are defined (see documents.go);
+	// docTables are the tables the definitions read.
+	docs         *documents.Assembler
+	docTables    []string
+	unverifiable []string // verify.Config.Skip
+	// docRoots and docOnly are the definitions' roots and the tables
+	// captured only for them, by "schema.table" (see catalog).
+	docRoots, docOnly map[string]bool
 }
 
 // Start opens the bus and the search engine client.
@@ -114,6 +123,9 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Pipeline,
 // in a way retrying cannot fix.
 func (p *Pipeline) Run(ctx context.Context) error {
 	if err := p.preflight(ctx); err != nil || ctx.Err() != nil {
+		return err
+	}
+	if err := p.loadDocuments(ctx); err != nil || ctx.Err() != nil {
 		return err
 	}
 	// Transform hands its documents to the sink in memory (sink.Handoff);
@@ -183,7 +195,7 @@ func (p *Pipeline) runTransform(ctx context.Context) error {
 	}
 	tc := p.cfg.TransformConfig()
 	tc.Logger = p.log
-	st, err := transform.New(tc, src, sink.NewHandoff(p.sink), p.Bus, p.Scripts)
+	st, err := transform.New(tc, src, sink.NewHandoff(p.sink), p.Bus, p.mapper())
 	if err != nil {
 		return err
 	}
@@ -235,8 +247,11 @@ func (p *Pipeline) newAPI(opts ...api.Option) (*api.Server, error) {
 		}
 		return nil
 	}})
+	p.mu.Lock()
+	built, docOnly := p.docRoots, p.docOnly
+	p.mu.Unlock()
 	cat := &catalog{cfg: p.cfg, state: p.Bus.State(), scripts: p.Scripts,
-		capture: func() *capture.Capture { c, _ := p.running(); return c }}
+		capture: func() *capture.Capture { c, _ := p.running(); return c }, built: built, docOnly: docOnly}
 	status := &statusAssembler{bus: p.Bus, deadLetters: dlq, slot: p.cfg.Postgres.Slot, alias: p.cfg.IndexAlias, stages: p.running,
 		searchable: p.searchable, log: p.log}
 	src := api.PipelineFuncs{
@@ -288,6 +303,7 @@ func (p *Pipeline) Close() error {
 	if p.Scripts != nil {
 		errs = append(errs, p.Scripts.Close())
 	}
+	errs = append(errs, p.closeDocuments())
 	return errors.Join(errs...)
 }
 

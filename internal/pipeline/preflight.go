@@ -51,6 +51,7 @@ func (p *Pipeline) preflight(ctx context.Context) error {
 func (p *Pipeline) captureConfig() capture.Config {
 	cc := p.cfg.CaptureConfig()
 	cc.Logger, cc.Instance = p.log, instanceName(p.cfg)
+	cc.Tables = p.withDocumentTables(cc.Tables)
 	return cc
 }
 
