@@ -93,7 +93,12 @@ func dropSlot(ctx context.Context, rconn *pgconn.PgConn, name string) error {
 // startReplication starts streaming from the slot. A slot still held by a
 // session that is going away (a previous Run, a restarted process) is
 // waited for, up to wait.
-func startReplication(ctx context.Context, rconn *pgconn.PgConn, slot, publication string, from bus.LSN, wait time.Duration) error {
+//
+// With takeOver, a session still streaming from the slot is ended instead:
+// the caller holds a lease proving that session's capture lost it (e.g. a
+// process stopped longer than the lease's TTL, whose connection looks
+// alive to PostgreSQL).
+func startReplication(ctx context.Context, rconn *pgconn.PgConn, slot, publication string, from bus.LSN, wait time.Duration, takeOver bool) error {
 	deadline := time.Now().Add(wait)
 	opts := pglogrepl.StartReplicationOptions{
 		Mode:       pglogrepl.LogicalReplication,
@@ -108,10 +113,25 @@ func startReplication(ctx context.Context, rconn *pgconn.PgConn, slot, publicati
 			}
 			return nil
 		}
+		if takeOver {
+			if err := terminateSlotHolder(ctx, rconn, slot); err != nil {
+				return err
+			}
+		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// terminateSlotHolder ends the server session streaming from slot.
+func terminateSlotHolder(ctx context.Context, rconn *pgconn.PgConn, slot string) error {
+	sql := fmt.Sprintf(`SELECT active_pid, pg_terminate_backend(active_pid) FROM pg_catalog.pg_replication_slots
+		WHERE slot_name = '%s' AND active_pid IS NOT NULL`, slot) // slot matches nameRE
+	if _, err := rconn.Exec(ctx, sql).ReadAll(); err != nil {
+		return explain(fmt.Errorf("end the session holding replication slot %s (it belongs to a capture that lost its lease): %w", slot, err))
+	}
+	return nil
 }

@@ -29,7 +29,7 @@ const (
 // beside it (see backfiller); resume, when set, is the consistent point of
 // an initial snapshot whose remaining chunks they read.
 func (c *Capture) stream(ctx context.Context, rconn *pgconn.PgConn, catalog *pgx.Conn, start, resume bus.LSN) error {
-	if err := startReplication(ctx, rconn, c.cfg.Slot, c.cfg.Publication, start, slotBusyWait); err != nil {
+	if err := startReplication(ctx, rconn, c.cfg.Slot, c.cfg.Publication, start, slotBusyWait, c.cfg.TakeOverSlot); err != nil {
 		return err
 	}
 	c.track.setPhase(PhaseStreaming)
