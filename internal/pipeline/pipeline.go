@@ -330,9 +330,9 @@ func (p *Pipeline) newAPI(opts ...api.Option) (*api.Server, error) {
 	status := &statusAssembler{bus: p.Bus, applied: p.appliedLSN, deadLetters: dlq, slot: p.cfg.Postgres.Slot, alias: p.cfg.IndexAlias, stages: p.running,
 		searchable: p.searchable, log: p.log}
 	src := api.PipelineFuncs{
-		IndicesFunc: cat.Indices,
+		IndicesFunc:    cat.Indices,
 		AppliedLSNFunc: p.appliedLSN,
-		StatusFunc: status.Status,
+		StatusFunc:     status.Status,
 	}
 	opts = append(opts, api.WithDeadLetters(&deadLetterStore{dl: p.Bus.DeadLetters()}))
 	if ac.Fallback == api.FallbackPostgres {
