@@ -141,4 +141,3 @@ func TestLeaseTTLMismatch(t *testing.T) {
 }
 
 func itoa(n uint64) string { return strconv.FormatUint(n, 10) }
-
