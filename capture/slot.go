@@ -93,12 +93,7 @@ func dropSlot(ctx context.Context, rconn *pgconn.PgConn, name string) error {
 // startReplication starts streaming from the slot. A slot still held by a
 // session that is going away (a previous Run, a restarted process) is
 // waited for, up to wait.
-//
-// With takeOver, a session still streaming from the slot is ended instead:
-// the caller holds a lease proving that session's capture lost it (e.g. a
-// process stopped longer than the lease's TTL, whose connection looks
-// alive to PostgreSQL).
-func startReplication(ctx context.Context, rconn *pgconn.PgConn, slot, publication string, from bus.LSN, wait time.Duration, takeOver bool) error {
+func startReplication(ctx context.Context, rconn *pgconn.PgConn, slot, publication string, from bus.LSN, wait time.Duration) error {
 	deadline := time.Now().Add(wait)
 	opts := pglogrepl.StartReplicationOptions{
 		Mode:       pglogrepl.LogicalReplication,
@@ -113,11 +108,6 @@ func startReplication(ctx context.Context, rconn *pgconn.PgConn, slot, publicati
 			}
 			return nil
 		}
-		if takeOver {
-			if err := terminateSlotHolder(ctx, rconn, slot); err != nil {
-				return err
-			}
-		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
@@ -126,12 +116,23 @@ func startReplication(ctx context.Context, rconn *pgconn.PgConn, slot, publicati
 	}
 }
 
-// terminateSlotHolder ends the server session streaming from slot.
-func terminateSlotHolder(ctx context.Context, rconn *pgconn.PgConn, slot string) error {
-	sql := fmt.Sprintf(`SELECT active_pid, pg_terminate_backend(active_pid) FROM pg_catalog.pg_replication_slots
-		WHERE slot_name = '%s' AND active_pid IS NOT NULL`, slot) // slot matches nameRE
-	if _, err := rconn.Exec(ctx, sql).ReadAll(); err != nil {
-		return explain(fmt.Errorf("end the session holding replication slot %s (it belongs to a capture that lost its lease): %w", slot, err))
+// takeOverSlot ends the server session that streams from the slot, if
+// any: the caller holds a lease proving that session's capture lost it
+// (a process stopped longer than the lease's TTL, whose connection still
+// looks alive to PostgreSQL). startReplication then waits for the slot
+// to be released.
+func (c *Capture) takeOverSlot(ctx context.Context, conn *pgx.Conn) error {
+	var pid *int32
+	err := conn.QueryRow(ctx, `SELECT active_pid FROM pg_catalog.pg_replication_slots WHERE slot_name = $1`, c.cfg.Slot).Scan(&pid)
+	if err != nil || pid == nil {
+		if err == nil || errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		return explain(fmt.Errorf("look up replication slot %s: %w", c.cfg.Slot, err))
+	}
+	c.log.Warn("ending the server session that still streams from the slot: it belongs to a capture process that lost its lease", "pid", *pid)
+	if _, err := conn.Exec(ctx, `SELECT pg_terminate_backend($1)`, *pid); err != nil {
+		return explain(fmt.Errorf("end server process %d, which holds replication slot %s for a capture that lost its lease: %w", *pid, c.cfg.Slot, err))
 	}
 	return nil
 }

@@ -90,7 +90,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Pipeline,
 	p.Scripts = scripts
 	bc := cfg.BusConfig()
 	bc.Logger = log
-	b, err := bus.Open(ctx, bc)
+	b, err := openBus(ctx, bc, log)
 	if err != nil {
 		p.Close()
 		return nil, fmt.Errorf("open bus: %w", err)
@@ -160,7 +160,8 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		}
 	}
 	g, gctx := errgroup.WithContext(ctx)
-	if p.roles.Has(config.RoleSink) && !p.roles.All() {
+	if p.roles.Has(config.RoleSink) && !p.Bus.Embedded() {
+		// For API processes elsewhere on the same NATS.
 		g.Go(func() error { return p.recordApplied(gctx) })
 	}
 	if p.roles.Has(config.RoleAPI) {
@@ -339,6 +340,28 @@ func (p *Pipeline) newAPI(opts ...api.Option) (*api.Server, error) {
 		opts = append(opts, api.WithPostgres(func(ctx context.Context) (*pgx.Conn, error) { return pgx.Connect(ctx, p.cfg.Postgres.URL) }))
 	}
 	return api.New(ac, p.ES, src, comps, opts...)
+}
+
+// openBus opens the bus. An external NATS that does not answer yet (a
+// cluster starting, electing its JetStream leader) is waited for, as the
+// stages wait for PostgreSQL and Elasticsearch; a wrong setting is not.
+func openBus(ctx context.Context, bc bus.Config, log *slog.Logger) (*bus.Bus, error) {
+	backoff := time.Second
+	for {
+		b, err := bus.Open(ctx, bc)
+		if err == nil || bc.URL == "" || ctx.Err() != nil || fatal(err) || bc.Validate() != nil {
+			return b, err
+		}
+		log.Warn("NATS does not answer yet; trying again", "nats", bus.RedactURL(bc.URL), "error", err, "retry_in", backoff)
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, err
+		case <-t.C:
+		}
+		backoff = min(2*backoff, 15*time.Second)
+	}
 }
 
 // running returns the running capture and sink, or nil.
