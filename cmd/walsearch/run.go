@@ -58,6 +58,7 @@ is picked up again on the next start.`,
 				return err
 			}
 			defer p.Close()
+			p.FaultIgnoreLeaseLoss = hasEnv(m.Env, faultIgnoreLeaseLoss)
 			err = p.Run(cmd.Context())
 			log.Info("walsearch stopped")
 			return err
@@ -67,6 +68,19 @@ is picked up again on the next start.`,
 	cmd.Flags().StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file (read it with go tool pprof)")
 	config.AddFlags(cmd.Flags(), config.AllFlags...)
 	return cmd
+}
+
+// faultIgnoreLeaseLoss set to 1 turns on pipeline.FaultIgnoreLeaseLoss:
+// fault injection for the tests of the capture lease's fence.
+const faultIgnoreLeaseLoss = "WALSEARCH_FAULT_IGNORE_LEASE_LOSS"
+
+func hasEnv(env []string, name string) bool {
+	for _, kv := range env {
+		if kv == name+"=1" {
+			return true
+		}
+	}
+	return false
 }
 
 // startCPUProfile profiles the process into path until stop is called.

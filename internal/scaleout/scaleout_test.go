@@ -104,12 +104,14 @@ func (d *deployment) config(role string) string {
 		Extra: fmt.Sprintf("role: %s\nnats:\n  url: %s\ncapture:\n  lease_ttl: %s\n", role, d.natsURL, d.leaseTTL)})
 }
 
-func (d *deployment) start(role string) *e2e.Process {
+func (d *deployment) start(role string, env ...string) *e2e.Process {
 	path := d.config(role)
 	if role == "api" {
 		d.apiCfg = path
 	}
-	return e2e.Start(d.t, exec.Command(d.bin, "run", "--config", path))
+	cmd := exec.Command(d.bin, "run", "--config", path)
+	cmd.Env = append(os.Environ(), env...)
+	return e2e.Start(d.t, cmd)
 }
 
 // leader is the capture lease as GET /status shows it.
@@ -311,7 +313,7 @@ func (c *changeTokens) staleAfter(old uint64) (stale int, seenNewer bool) {
 // three-node NATS cluster — two capture (leader and standby), transform,
 // sink and api — under a write workload. It stops the leader (SIGSTOP)
 // past its lease: the standby takes over, and the stopped leader, once
-// continued, publishes nothing. Then it kills the new leader (SIGKILL): the
+// continued (and, by fault injection, still capturing), publishes nothing. Then it kills the new leader (SIGKILL): the
 // other takes over again. The index ends equal to the table
 // (walsearch verify).
 func TestSeparateProcessesFailover(t *testing.T) {
@@ -338,7 +340,10 @@ func TestSeparateProcessesFailover(t *testing.T) {
 		d.start(role)
 	}
 	captures := map[int]*e2e.Process{}
-	first := d.start("capture")
+	// Fault injection: the first leader does not stop capturing when it
+	// finds its lease lost, so that only the publisher's fence keeps it
+	// from publishing what PostgreSQL sent it while it was stopped.
+	first := d.start("capture", "WALSEARCH_FAULT_IGNORE_LEASE_LOSS=1")
 	captures[first.PID()] = first
 	l1 := d.waitLeader("the first capture leads", 2*time.Minute, func(l leader) bool { return l.pid() == first.PID() })
 	second := d.start("capture")
@@ -404,7 +409,11 @@ func TestSeparateProcessesFailover(t *testing.T) {
 		time.Sleep(50 * time.Millisecond) // polling interval
 	}
 	if stale, _ := seen.staleAfter(l1.Token); stale > 0 {
-		t.Fatalf("the stale leader published %d changes under token %d after the new leader's first", stale, l1.Token)
+		t.Fatalf("the stale leader published %d changes under token %d or none after the new leader's first", stale, l1.Token)
+	}
+	// It did try: its publisher refused.
+	if out := old.Output(); !strings.Contains(out, "publish "+bus.ChangePrefix) || !strings.Contains(out, bus.ErrLeaseLost.Error()) {
+		t.Errorf("the continued leader shows no publish refused by its fence:\n%s", out)
 	}
 	// The new leader may have acquired the lease again (a failed start
 	// releases it): the one that leads now is the one to kill.
