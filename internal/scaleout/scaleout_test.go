@@ -454,4 +454,24 @@ func TestSeparateProcessesFailover(t *testing.T) {
 		t.Fatalf("walsearch verify: %v\n%s", err, out)
 	}
 	t.Logf("%d workload transactions; walsearch verify:\n%s", txs, out)
+
+	// The lease is in the api process's metrics; the api, transform and
+	// sink processes opened no slot of their own.
+	res, err := http.Get("http://" + d.apiAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	want := fmt.Sprintf("walsearch_capture_lease_token{holder=%q} %d", l3.Holder, l3.Token)
+	if !strings.Contains(string(metrics), want) {
+		t.Errorf("GET /metrics lacks %s", want)
+	}
+	var slots int
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_replication_slots WHERE database = current_database()`).Scan(&slots); err != nil {
+		t.Fatal(err)
+	}
+	if slots != 1 {
+		t.Errorf("%d replication slots, want the one capture holds", slots)
+	}
 }
