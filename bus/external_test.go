@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net"
 	"slices"
 	"strings"
 	"testing"
@@ -124,4 +125,46 @@ func TestExistingBucketWithOtherSettingsIsReported(t *testing.T) {
 	if !errors.As(err, &se) || !slices.Equal(se.Settings(), []string{"ttl"}) || !strings.Contains(err.Error(), "nats kv edit walsearch_state --ttl") {
 		t.Fatalf("Open = %v, want a SettingsError naming ttl", err)
 	}
+}
+
+// Open's errors say whether waiting can help: a NATS that does not answer
+// may come up, a refused login will not.
+func TestOpenErrorsSayWhetherToRetry(t *testing.T) {
+	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoSigs: true, Authorization: "right"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Start()
+	t.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
+	if !s.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats-server not ready")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cfg := bus.DefaultConfig()
+	cfg.URL, cfg.Token = s.ClientURL(), "wrong"
+	_, err = bus.Open(ctx, cfg)
+	if err == nil || bus.Transient(err) {
+		t.Fatalf("wrong token: %v (transient %t), want a lasting error", err, bus.Transient(err))
+	}
+	cfg.Token = "right"
+	b, err := bus.Open(ctx, cfg)
+	if err != nil {
+		t.Fatalf("right token: %v", err)
+	}
+	b.Close()
+	cfg.URL = "nats://" + freeAddr(t) // nothing listens
+	_, err = bus.Open(ctx, cfg)
+	if err == nil || !bus.Transient(err) {
+		t.Fatalf("no server: %v (transient %t), want a transient error", err, bus.Transient(err))
+	}
+}
+
+func freeAddr(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
 }

@@ -361,7 +361,7 @@ func openBus(ctx context.Context, bc bus.Config, log *slog.Logger) (*bus.Bus, er
 	backoff := time.Second
 	for {
 		b, err := bus.Open(ctx, bc)
-		if err == nil || bc.URL == "" || ctx.Err() != nil || fatal(err) || bc.Validate() != nil {
+		if err == nil || bc.URL == "" || ctx.Err() != nil || !bus.Transient(err) {
 			return b, err
 		}
 		log.Warn("NATS does not answer yet; trying again", "nats", bus.RedactURL(bc.URL), "error", err, "retry_in", backoff)
