@@ -20,6 +20,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/walsearch/walsearch/bus"
 	"github.com/walsearch/walsearch/bus/bustest"
@@ -357,6 +358,20 @@ func TestSeparateProcessesFailover(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sub.Close()
+	// Streams and buckets were sized to the cluster: three replicas.
+	js, err := jetstream.New(sub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{bus.ChangesStream, bus.DocsStream, bus.DLQStream, "KV_" + bus.StateBucket, "KV_" + bus.LeaseBucket} {
+		st, err := js.Stream(ctx, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r := st.CachedInfo().Config.Replicas; r != 3 {
+			t.Errorf("stream %s has %d replicas, want 3 (one per server of the cluster)", name, r)
+		}
+	}
 	var seen changeTokens
 	if _, err := sub.Subscribe(bus.ChangePrefix+">", seen.add); err != nil {
 		t.Fatal(err)
