@@ -98,13 +98,16 @@ var (
 	descApplied   = prometheus.NewDesc("walsearch_applied_lsn", "Applied watermark as a number: every commit before it is indexed.", nil, nil)
 	descSnapshot  = prometheus.NewDesc("walsearch_snapshot_rows", "Rows read by the snapshot, per table.", []string{"index"}, nil)
 	descEngineUp  = prometheus.NewDesc("walsearch_search_engine_up", "1 when the search engine answered the last request, 0 while the breaker is open.", nil, nil)
+	descLeaseTok  = prometheus.NewDesc("walsearch_capture_lease_token", "Fencing token of the capture leader's lease (grows with each new leader), by holder.", []string{"holder"}, nil)
+	descLeaseRev  = prometheus.NewDesc("walsearch_capture_lease_revision", "Revision of the capture lease at its last renewal, by holder.", []string{"holder"}, nil)
+	descLeaseExp  = prometheus.NewDesc("walsearch_capture_lease_expiry_seconds", "Unix time at which the capture leader's lease ends unless renewed, by holder.", []string{"holder"}, nil)
 	descCollectOK = prometheus.NewDesc("walsearch_status_up", "1 when the pipeline status could be read at this scrape.", nil, nil)
 )
 
 func (p *pipelineCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descIndexed, descDeleted, descStale, descRetries, descDeadSink, descDLQ, descDLQTable,
 		descBatchSize, descInFlight, descBulkDocs, descBacklog, descLagBytes, descLagSecs, descSlotLag, descApplied, descSnapshot,
-		descEngineUp, descCollectOK} {
+		descEngineUp, descCollectOK, descLeaseTok, descLeaseRev, descLeaseExp} {
 		ch <- d
 	}
 }
@@ -123,6 +126,11 @@ func (p *pipelineCollector) Collect(ch chan<- prometheus.Metric) {
 		return
 	}
 	ch <- prometheus.MustNewConstMetric(descCollectOK, prometheus.GaugeValue, 1)
+	if l := st.Capture.Leader; l != nil {
+		ch <- prometheus.MustNewConstMetric(descLeaseTok, prometheus.GaugeValue, float64(l.Token), l.Holder)
+		ch <- prometheus.MustNewConstMetric(descLeaseRev, prometheus.GaugeValue, float64(l.Revision), l.Holder)
+		ch <- prometheus.MustNewConstMetric(descLeaseExp, prometheus.GaugeValue, float64(l.Expires.UnixNano())/1e9, l.Holder)
+	}
 	counter := func(d *prometheus.Desc, v uint64) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v))
 	}

@@ -58,6 +58,22 @@ type CaptureStatus struct {
 	Slot         string  `json:"slot,omitempty"`
 	ReceivedLSN  bus.LSN `json:"received_lsn,omitzero"`
 	ConfirmedLSN bus.LSN `json:"confirmed_lsn,omitzero"`
+	// Leader is the capture lease, when capture processes share an
+	// external NATS.
+	Leader *LeaderStatus `json:"leader,omitempty"`
+}
+
+// LeaderStatus is the lease of the capture process that holds the slot.
+type LeaderStatus struct {
+	// Holder names the process: host/pid/random.
+	Holder string `json:"holder"`
+	// Token is the fencing token: the lease's revision when Holder acquired
+	// it. Every change published carries it; it grows with each new leader.
+	Token uint64 `json:"token"`
+	// Revision is the lease's revision at its last renewal.
+	Revision uint64 `json:"revision"`
+	// Expires is when the lease ends unless renewed.
+	Expires time.Time `json:"expires"`
 }
 
 // SinkStatus is the sink's progress.

@@ -24,16 +24,19 @@ import (
 
 // Defaults for Config.
 const (
-	DefaultReplicas        = 1
+	// DefaultReplicas (0) sizes the streams and buckets to the cluster:
+	// one replica per server, at most 3.
+	DefaultReplicas        = 0
 	DefaultDuplicateWindow = 2 * time.Minute
 	DefaultAckWait         = 15 * time.Second
 )
 
 // Config configures the bus.
 type Config struct {
-	// URL of an external NATS cluster. Empty runs an embedded nats-server.
+	// URL of an external NATS cluster: one URL or a comma-separated list of
+	// the cluster's servers. Empty runs an embedded nats-server.
 	// Default: "" (embedded).
-	URL string `koanf:"url" help:"URL of an external NATS cluster; empty runs an embedded server with its store under data_dir"`
+	URL string `koanf:"url" help:"URL of an external NATS cluster, or a comma-separated list of its servers (nats://a:4222,nats://b:4222); empty runs an embedded server with its store under data_dir"`
 	// DataDir is where the embedded server keeps JetStream files
 	// (DataDir/nats). Required when URL is empty.
 	DataDir string `koanf:"-"`
@@ -44,10 +47,17 @@ type Config struct {
 	// machine).
 	Listen string `koanf:"listen" help:"address where the embedded server accepts NATS clients without a token (e.g. 127.0.0.1:4222); empty means a free loopback port for clients with the token kept in data_dir/nats-access.json (mode 0600), which walsearch dlq, reindex and teardown read to reach a running instance"`
 	// Token authenticates to URL. Default: "" (none).
-	Token string `koanf:"-"`
-	// Replicas is the JetStream replica count of Walsearch's streams; use 3
-	// on a three-node cluster. Default: 1.
-	Replicas int `koanf:"replicas" help:"JetStream replicas of walsearch's streams (1 to 5); 3 on a three-node cluster"`
+	Token string `koanf:"token" help:"token to authenticate to nats.url"`
+	// Credentials is a NATS credentials file (user JWT and seed) for URL.
+	Credentials string `koanf:"credentials" help:"NATS credentials file (.creds: user JWT and nkey seed) to authenticate to nats.url"`
+	// NKey is a file holding an nkey seed for URL.
+	NKey string `koanf:"nkey" help:"file holding an nkey seed (SU...) to authenticate to nats.url"`
+	// TLS configures TLS to URL.
+	TLS TLSConfig `koanf:"tls"`
+	// Replicas is the JetStream replica count of Walsearch's streams and
+	// buckets; 0 sizes them to the cluster (min(3, servers)).
+	// Default: 0.
+	Replicas int `koanf:"replicas" help:"JetStream replicas of walsearch's streams and buckets (1 to 5); 0 means one per server of the cluster, at most 3"`
 	// DuplicateWindow is how long JetStream remembers message ids to drop
 	// republished events. Default: 2m.
 	DuplicateWindow time.Duration `koanf:"-"`
@@ -56,6 +66,13 @@ type Config struct {
 	AckWait time.Duration `koanf:"-"`
 	// Logger receives the embedded server's warnings and errors. Default: discard.
 	Logger *slog.Logger `koanf:"-"`
+}
+
+// TLSConfig configures TLS to an external NATS cluster.
+type TLSConfig struct {
+	CA   string `koanf:"ca" help:"PEM file of the certificate authorities that sign the NATS servers' certificates (turns TLS on)"`
+	Cert string `koanf:"cert" help:"PEM client certificate for NATS servers that require one (with nats.tls.key)"`
+	Key  string `koanf:"key" help:"PEM private key of nats.tls.cert"`
 }
 
 // DefaultConfig returns a Config with every default filled in.
@@ -72,8 +89,17 @@ func (c Config) Validate() error {
 	if c.URL != "" && c.Listen != "" {
 		errs = append(errs, errors.New("nats.listen: only applies to the embedded server; unset it or nats.url"))
 	}
-	if c.Replicas < 1 || c.Replicas > 5 {
-		errs = append(errs, fmt.Errorf("nats.replicas: want 1 to 5, got %d", c.Replicas))
+	if c.URL == "" && (c.Token != "" || c.Credentials != "" || c.NKey != "" || c.TLS != TLSConfig{}) {
+		errs = append(errs, errors.New("nats.token, nats.credentials, nats.nkey, nats.tls: only apply to an external NATS; set nats.url or unset them"))
+	}
+	if n := btoi(c.Token != "") + btoi(c.Credentials != "") + btoi(c.NKey != ""); n > 1 {
+		errs = append(errs, errors.New("nats.token, nats.credentials, nats.nkey: set at most one way to authenticate"))
+	}
+	if (c.TLS.Cert == "") != (c.TLS.Key == "") {
+		errs = append(errs, errors.New("nats.tls.cert, nats.tls.key: set both or neither"))
+	}
+	if c.Replicas < 0 || c.Replicas > 5 {
+		errs = append(errs, fmt.Errorf("nats.replicas: want 0 (one per server, at most 3) or 1 to 5, got %d", c.Replicas))
 	}
 	if c.DuplicateWindow <= 0 {
 		errs = append(errs, fmt.Errorf("nats.duplicate_window: want a positive duration, got %s", c.DuplicateWindow))
@@ -82,6 +108,38 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("nats.ack_wait: want at least 1s, got %s", c.AckWait))
 	}
 	return errors.Join(errs...)
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// clientOptions are the connection options for an external NATS.
+func (c Config) clientOptions() []nats.Option {
+	opts := []nats.Option{nats.Name("walsearch"), nats.MaxReconnects(-1)}
+	if c.Token != "" {
+		opts = append(opts, nats.Token(c.Token))
+	}
+	if c.Credentials != "" {
+		opts = append(opts, nats.UserCredentials(c.Credentials))
+	}
+	if c.NKey != "" {
+		if o, err := nats.NkeyOptionFromSeed(c.NKey); err == nil {
+			opts = append(opts, o)
+		} else {
+			opts = append(opts, func(*nats.Options) error { return fmt.Errorf("nats.nkey %s: %w", c.NKey, err) })
+		}
+	}
+	if c.TLS.CA != "" {
+		opts = append(opts, nats.RootCAs(c.TLS.CA))
+	}
+	if c.TLS.Cert != "" {
+		opts = append(opts, nats.ClientCert(c.TLS.Cert, c.TLS.Key))
+	}
+	return opts
 }
 
 // Bus is a connection to JetStream with Walsearch's streams in place.
@@ -93,6 +151,8 @@ type Bus struct {
 	nc     *nats.Conn
 	js     jetstream.JetStream
 	state  *KV
+	// replicas of the streams and buckets this process creates.
+	replicas int
 
 	closeOnce sync.Once
 }
@@ -130,11 +190,7 @@ func Open(ctx context.Context, cfg Config) (*Bus, error) {
 			err = writeLocalAccess(cfg.DataDir, b.access)
 		}
 	} else {
-		opts := []nats.Option{nats.Name("walsearch"), nats.MaxReconnects(-1)}
-		if cfg.Token != "" {
-			opts = append(opts, nats.Token(cfg.Token))
-		}
-		b.nc, err = nats.Connect(cfg.URL, opts...)
+		b.nc, err = nats.Connect(cfg.URL, cfg.clientOptions()...)
 	}
 	if err != nil {
 		b.Close()
@@ -145,15 +201,18 @@ func Open(ctx context.Context, cfg Config) (*Bus, error) {
 		b.Close()
 		return nil, fmt.Errorf("open jetstream: %w", err)
 	}
+	b.replicas = cfg.Replicas
+	if b.replicas == 0 {
+		b.replicas = min(3, clusterSize(b.nc))
+	}
 	if err := b.ensureStreams(ctx); err != nil {
 		b.Close()
 		return nil, err
 	}
+	want := jetstream.KeyValueConfig{Bucket: StateBucket, Storage: jetstream.FileStorage, Replicas: b.replicas, History: 1}
 	kv, err := b.js.KeyValue(ctx, StateBucket)
 	if errors.Is(err, jetstream.ErrBucketNotFound) {
-		kv, err = b.js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
-			Bucket: StateBucket, Storage: jetstream.FileStorage, Replicas: cfg.Replicas, History: 1,
-		})
+		kv, err = b.js.CreateKeyValue(ctx, want)
 		if errors.Is(err, jetstream.ErrBucketExists) {
 			kv, err = b.js.KeyValue(ctx, StateBucket)
 		}
@@ -161,6 +220,10 @@ func Open(ctx context.Context, cfg Config) (*Bus, error) {
 	if err != nil {
 		b.Close()
 		return nil, fmt.Errorf("create state bucket: %w", err)
+	}
+	if err := b.checkBucket(ctx, kv, want); err != nil {
+		b.Close()
+		return nil, err
 	}
 	b.state = &KV{kv: kv}
 	return b, nil
@@ -211,4 +274,10 @@ func (b *Bus) Close() error {
 		}
 	})
 	return nil
+}
+
+// clusterSize counts the servers of the cluster nc is connected to: those
+// configured and those the servers announced.
+func clusterSize(nc *nats.Conn) int {
+	return max(1, len(nc.Servers()))
 }

@@ -95,7 +95,7 @@ func TestFlushReportsContextCancel(t *testing.T) {
 }
 
 func TestConfigValidateListsEveryProblem(t *testing.T) {
-	cfg := bus.Config{Replicas: 0, DuplicateWindow: 0, AckWait: 0}
+	cfg := bus.Config{Replicas: -1, DuplicateWindow: 0, AckWait: 0}
 	err := cfg.Validate()
 	if err == nil {
 		t.Fatal("want errors")

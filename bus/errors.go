@@ -1,6 +1,13 @@
 package bus
 
-import "errors"
+import (
+	"context"
+	"errors"
+	"net"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
 
 // ErrClosed is returned by operations on a closed Bus or publisher.
 var ErrClosed = errors.New("bus closed")
@@ -21,3 +28,15 @@ func (e *PublishError) Error() string {
 }
 
 func (e *PublishError) Unwrap() error { return e.Err }
+
+// Transient reports whether err, from Open against an external NATS, may
+// go away by itself: no server answered yet, or JetStream did not answer
+// in time (a cluster still electing its leader). A refused login, a bad
+// credentials or TLS file, or a stream with the wrong settings is not.
+func Transient(err error) bool {
+	var netErr net.Error
+	return errors.Is(err, nats.ErrNoServers) || errors.Is(err, nats.ErrTimeout) || errors.Is(err, context.DeadlineExceeded) ||
+		errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrJetStreamNotEnabled) ||
+		errors.Is(err, nats.ErrConnectionClosed) || errors.Is(err, nats.ErrConnectionReconnecting) ||
+		errors.As(err, &netErr)
+}

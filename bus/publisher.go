@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"sync"
 
 	"github.com/nats-io/nats.go"
@@ -40,7 +41,21 @@ type Publisher struct {
 	err       error
 	changed   chan struct{} // closed and replaced whenever acked or err changes
 	closeOnce sync.Once
+
+	fence Fence // nil: no fence
 }
+
+// Fence tells whether a publisher may still publish: Check returns the
+// fencing token to send with each message, or an error (ErrLeaseLost)
+// once it may not. *Lease is a Fence.
+type Fence interface {
+	Check() (uint64, error)
+}
+
+// SetFence makes every later publish check f first and carry its token in
+// LeaseHeader; a failed check fails the publisher. Call it before the first
+// publish.
+func (p *Publisher) SetFence(f Fence) { p.fence = f }
 
 type pending struct {
 	f       jetstream.PubAckFuture
@@ -98,6 +113,16 @@ func (p *Publisher) PublishRaw(ctx context.Context, subject, id string, data []b
 	msg := &nats.Msg{Subject: subject, Data: data, Header: nats.Header{}}
 	p.sendMu.Lock()
 	defer p.sendMu.Unlock()
+	if p.fence != nil {
+		// Checked as late as can be, right before the message leaves.
+		token, err := p.fence.Check()
+		if err != nil {
+			err = &PublishError{Subject: subject, MsgID: id, Err: err}
+			p.fail(err)
+			return err
+		}
+		msg.Header.Set(LeaseHeader, strconv.FormatUint(token, 10))
+	}
 	f, err := p.js.PublishMsgAsync(msg, jetstream.WithMsgID(id))
 	if err != nil {
 		return &PublishError{Subject: subject, MsgID: id, Err: err}

@@ -58,7 +58,7 @@ func (b *Bus) NewReader(ctx context.Context, rc ReaderConfig) (*Reader, error) {
 		AckWait:       b.cfg.AckWait,
 		MaxAckPending: rc.MaxAckPending,
 		DeliverPolicy: jetstream.DeliverAllPolicy,
-		Replicas:      b.cfg.Replicas,
+		Replicas:      b.replicas,
 		MaxDeliver:    -1,
 	}
 	if len(rc.Filter) == 1 {

@@ -36,6 +36,9 @@ const (
 	DefaultSlotCheckInterval = 10 * time.Second
 	// DefaultLagWarnInterval is the least time between two slot lag warnings.
 	DefaultLagWarnInterval = time.Minute
+	// DefaultLeaseTTL is how long the capture leader's lease outlives its
+	// last renewal: a standby takes over within about this, plus a poll.
+	DefaultLeaseTTL = 5 * time.Second
 )
 
 // Config configures a Capture.
@@ -81,6 +84,14 @@ type Config struct {
 	// LagWarnInterval is the least time between two slot lag warnings.
 	// Default: 1m.
 	LagWarnInterval time.Duration `koanf:"-"`
+	// LeaseTTL is the TTL of the lease that elects one leader among the
+	// capture processes sharing an external NATS. Default: 5s.
+	LeaseTTL time.Duration `koanf:"lease_ttl" help:"with an external NATS: how long the capture leader's lease outlives its last renewal (1s to 5m); a standby capture process takes over within about this once the leader is gone"`
+	// TakeOverSlot makes capture end the server session that still streams
+	// from the slot, instead of waiting for it: set it only when a lease
+	// proves that session belongs to a capture that lost its lease.
+	// Default: false.
+	TakeOverSlot bool `koanf:"-"`
 	// Progress, when set, receives a progress bar of the initial snapshot
 	// (pass os.Stderr when it is a terminal, see IsTerminal). Default: none.
 	Progress io.Writer `koanf:"-"`
@@ -100,6 +111,7 @@ func DefaultConfig() Config {
 		MaxSlotLagBytes:   DefaultMaxSlotLagBytes,
 		SlotCheckInterval: DefaultSlotCheckInterval,
 		LagWarnInterval:   DefaultLagWarnInterval,
+		LeaseTTL:          DefaultLeaseTTL,
 	}
 }
 
@@ -132,6 +144,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.LagWarnInterval == 0 {
 		c.LagWarnInterval = d.LagWarnInterval
+	}
+	if c.LeaseTTL == 0 {
+		c.LeaseTTL = d.LeaseTTL
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -168,6 +183,9 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("postgres.tables: %q is listed twice", t))
 		}
 		seen[n] = true
+	}
+	if c.LeaseTTL != 0 && (c.LeaseTTL < time.Second || c.LeaseTTL > 5*time.Minute) {
+		errs = append(errs, fmt.Errorf("capture.lease_ttl: %s: want 1s to 5m", c.LeaseTTL))
 	}
 	if c.StatusInterval <= 0 {
 		errs = append(errs, fmt.Errorf("capture.status_interval: %s: want a positive duration such as 10s", c.StatusInterval))

@@ -115,3 +115,24 @@ func startReplication(ctx context.Context, rconn *pgconn.PgConn, slot, publicati
 		}
 	}
 }
+
+// takeOverSlot ends the server session that streams from the slot, if
+// any: the caller holds a lease proving that session's capture lost it
+// (a process stopped longer than the lease's TTL, whose connection still
+// looks alive to PostgreSQL). startReplication then waits for the slot
+// to be released.
+func (c *Capture) takeOverSlot(ctx context.Context, conn *pgx.Conn) error {
+	var pid *int32
+	err := conn.QueryRow(ctx, `SELECT active_pid FROM pg_catalog.pg_replication_slots WHERE slot_name = $1`, c.cfg.Slot).Scan(&pid)
+	if err != nil || pid == nil {
+		if err == nil || errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		return explain(fmt.Errorf("look up replication slot %s: %w", c.cfg.Slot, err))
+	}
+	c.log.Warn("ending the server session that still streams from the slot: it belongs to a capture process that lost its lease", "pid", *pid)
+	if _, err := conn.Exec(ctx, `SELECT pg_terminate_backend($1)`, *pid); err != nil {
+		return explain(fmt.Errorf("end server process %d, which holds replication slot %s for a capture that lost its lease: %w", *pid, c.cfg.Slot, err))
+	}
+	return nil
+}

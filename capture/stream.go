@@ -29,6 +29,11 @@ const (
 // beside it (see backfiller); resume, when set, is the consistent point of
 // an initial snapshot whose remaining chunks they read.
 func (c *Capture) stream(ctx context.Context, rconn *pgconn.PgConn, catalog *pgx.Conn, start, resume bus.LSN) error {
+	if c.cfg.TakeOverSlot {
+		if err := c.takeOverSlot(ctx, catalog); err != nil {
+			return err
+		}
+	}
 	if err := startReplication(ctx, rconn, c.cfg.Slot, c.cfg.Publication, start, slotBusyWait); err != nil {
 		return err
 	}

@@ -21,6 +21,12 @@ func (m *Main) runCommand() *cobra.Command {
 the embedded engine under data_dir; with no nats.url it runs an embedded NATS
 JetStream server under data_dir.
 
+--role runs only some stages, so that they can run as separate processes
+sharing one NATS cluster (nats.url): capture, transform, sink, api, or a
+comma-separated list of them (SERVICE_TYPE=sync is capture,transform,sink;
+SERVICE_TYPE=api is api). Several capture processes elect one leader through
+a lease; the others stand by. See docs/scale-out.md.
+
 Configuration comes from defaults, then the YAML file given with --config, then
 environment variables (WALSEARCH_<SECTION>_<KEY>, and PG_*, ES_*, SYNC_INTERVAL,
 MIN_BATCH_SIZE, MAX_BATCH_SIZE, RATE_LIMIT, POOL_SIZE), then flags.
@@ -44,7 +50,7 @@ is picked up again on the next start.`,
 				}
 				defer stop()
 			}
-			log.Info("starting walsearch", "postgres", bus.RedactURL(cfg.Postgres.URL),
+			log.Info("starting walsearch", "role", cfg.Roles().String(), "postgres", bus.RedactURL(cfg.Postgres.URL),
 				"elasticsearch", orDefault(bus.RedactURL(cfg.Elasticsearch.URL), "embedded"),
 				"nats", orDefault(bus.RedactURL(cfg.NATS.URL), "embedded"), "data_dir", cfg.DataDir)
 			p, err := pipeline.Start(cmd.Context(), cfg, log)
@@ -52,6 +58,7 @@ is picked up again on the next start.`,
 				return err
 			}
 			defer p.Close()
+			p.FaultIgnoreLeaseLoss = hasEnv(m.Env, faultIgnoreLeaseLoss)
 			err = p.Run(cmd.Context())
 			log.Info("walsearch stopped")
 			return err
@@ -61,6 +68,19 @@ is picked up again on the next start.`,
 	cmd.Flags().StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file (read it with go tool pprof)")
 	config.AddFlags(cmd.Flags(), config.AllFlags...)
 	return cmd
+}
+
+// faultIgnoreLeaseLoss set to 1 turns on pipeline.FaultIgnoreLeaseLoss:
+// fault injection for the tests of the capture lease's fence.
+const faultIgnoreLeaseLoss = "WALSEARCH_FAULT_IGNORE_LEASE_LOSS"
+
+func hasEnv(env []string, name string) bool {
+	for _, kv := range env {
+		if kv == name+"=1" {
+			return true
+		}
+	}
+	return false
 }
 
 // startCPUProfile profiles the process into path until stop is called.

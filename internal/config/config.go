@@ -36,6 +36,7 @@ import (
 // are the stage's collaborators or tunings no user needs; the methods in
 // stages.go fill the rest in from the sections the stage shares.
 type Config struct {
+	Role          string                 `koanf:"role" help:"what this process runs: all, or a comma-separated list of capture, transform, sink and api (all but all need nats.url; see docs/scale-out.md)"`
 	DataDir       string                 `koanf:"data_dir" help:"directory of the embedded NATS store and the embedded search engine"`
 	Postgres      Postgres               `koanf:"postgres"`
 	Capture       capture.Config         `koanf:"capture"`
@@ -108,6 +109,7 @@ type Log struct {
 func Default() Config {
 	cc := capture.DefaultConfig()
 	return Config{
+		Role:          string(RoleAll),
 		DataDir:       "./walsearch-data",
 		Postgres:      Postgres{Slot: cc.Slot, Publication: cc.Publication, PoolSize: DefaultPoolSize},
 		Capture:       cc,
@@ -135,6 +137,7 @@ func (c Config) Validate() error {
 	if c.DataDir == "" && c.Elasticsearch.URL == "" {
 		errs = append(errs, errors.New("data_dir: required for the embedded search engine (or set elasticsearch.url)"))
 	}
+	errs = append(errs, c.validateRoles())
 	errs = append(errs, c.BusConfig().Validate(), c.ScriptConfig().Validate(), c.APIConfig().Validate(), c.SinkConfig().Validate())
 	if c.Verify.Interval < 0 || c.Verify.NoProgressAfter < 0 {
 		errs = append(errs, fmt.Errorf("verify.interval, verify.no_progress_after: want 0 (off) or a positive duration, got %s and %s",

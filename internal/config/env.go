@@ -22,7 +22,8 @@ const EnvPrefix = "WALSEARCH_"
 // already have: PG_HOST PG_PORT PG_DATABASE PG_USER PG_PASSWORD (parts of
 // postgres.url), ES_HOST ES_PORT ES_USER ES_PASSWORD ES_USE_SSL (elasticsearch),
 // SYNC_INTERVAL (seconds) MIN_BATCH_SIZE MAX_BATCH_SIZE RATE_LIMIT (sink) and
-// POOL_SIZE (postgres.pool_size). A generic variable beats a legacy one.
+// POOL_SIZE (postgres.pool_size), SERVICE_TYPE (role: sync is
+// capture,transform,sink; api is api). A generic variable beats a legacy one.
 func fromEnv(env []string, k *koanf.Koanf) (map[string]any, error) {
 	vars := map[string]string{}
 	for _, kv := range env {
@@ -41,6 +42,18 @@ func fromEnv(env []string, k *koanf.Koanf) (map[string]any, error) {
 	for _, l := range legacyEnv {
 		if v, ok := vars[l.name]; ok && l.plain {
 			out[l.key] = v
+		}
+	}
+	if v, ok := vars["SERVICE_TYPE"]; ok {
+		switch strings.ToLower(strings.TrimSpace(v)) {
+		case "sync":
+			out["role"] = "capture,transform,sink"
+		case "api":
+			out["role"] = string(RoleAPI)
+		case "", "all":
+			out["role"] = string(RoleAll)
+		default:
+			return nil, fmt.Errorf("SERVICE_TYPE: want sync (capture, transform and sink) or api, got %q", v)
 		}
 	}
 	if v, ok := vars["SYNC_INTERVAL"]; ok {
@@ -87,6 +100,7 @@ var legacyEnv = []struct {
 	{"ES_USER", "elasticsearch.username", false}, {"ES_PASSWORD", "elasticsearch.password", false},
 	{"MIN_BATCH_SIZE", "sink.min_batch_size", true}, {"MAX_BATCH_SIZE", "sink.max_batch_size", true},
 	{"RATE_LIMIT", "sink.rate_limit", true}, {"SYNC_INTERVAL", "sink.sync_interval", false},
+	{"SERVICE_TYPE", "role", false},
 }
 
 func legacyPostgres(vars map[string]string, base string, out map[string]any) error {

@@ -28,6 +28,7 @@ func flagKey(fs *pflag.FlagSet) func(f *pflag.Flag) (string, any) {
 
 // flagKeys maps each flag to the key it sets.
 var flagKeys = map[string]string{
+	"role":              "role",
 	"data-dir":          "data_dir",
 	"postgres-url":      "postgres.url",
 	"tables":            "postgres.tables",
@@ -43,6 +44,7 @@ type Flag string
 
 // The configuration keys with a flag of their own.
 const (
+	FlagRole             Flag = "role"
 	FlagDataDir          Flag = "data-dir"
 	FlagPostgresURL      Flag = "postgres-url"
 	FlagTables           Flag = "tables"
@@ -55,7 +57,7 @@ const (
 
 // AllFlags are the flags of every configuration key that has one, in the
 // order --help lists them.
-var AllFlags = []Flag{FlagDataDir, FlagPostgresURL, FlagTables, FlagElasticsearchURL,
+var AllFlags = []Flag{FlagRole, FlagDataDir, FlagPostgresURL, FlagTables, FlagElasticsearchURL,
 	FlagNATSURL, FlagScriptsDir, FlagAPIListen, FlagLogLevel}
 
 // AddFlags defines the given flags on fs, so that a command's --help lists

@@ -25,14 +25,19 @@ func (p *Pipeline) newMonitor() (*verify.Monitor, error) {
 // alias maps a document's index name to the alias the sink writes to.
 func (p *Pipeline) alias(docIndex string) string { return p.cfg.IndexAlias(docIndex) }
 
+// appliedLSN is the sink's applied LSN: this process's sink's, or, in a
+// process without one, the one the sink recorded in the state bucket.
 func (p *Pipeline) appliedLSN() bus.LSN {
 	p.mu.Lock()
-	sk := p.sink
+	sk, w := p.sink, p.applied
 	p.mu.Unlock()
-	if sk == nil {
-		return 0
+	switch {
+	case sk != nil:
+		return sk.Status().AppliedLSN
+	case w != nil:
+		return w.load()
 	}
-	return sk.Status().AppliedLSN
+	return 0
 }
 
 // health samples the pipeline for the no-progress watch.

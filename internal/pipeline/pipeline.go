@@ -53,6 +53,20 @@ type Pipeline struct {
 	API     *api.Server
 	Scripts *transform.Scripts
 
+	// FaultIgnoreLeaseLoss is fault injection, for tests only: capture
+	// keeps running when its lease is lost, as if it had not noticed yet,
+	// so that only the publisher's fence stands between it and the bus.
+	FaultIgnoreLeaseLoss bool
+
+	// roles says which stages this process runs (all by default).
+	roles config.Roles
+	// lease elects the capture leader among processes sharing an external
+	// NATS; nil with the embedded one or without the capture role.
+	lease *bus.Lease
+	// applied follows the sink's applied LSN through the state bucket, in
+	// a process without the sink role; nil otherwise.
+	applied *appliedWatch
+
 	stages map[string]*supervised
 	// searchable tells when a snapshot's rows are searchable, for /status
 	// and the snapshot's log lines.
@@ -78,7 +92,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Pipeline,
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	p := &Pipeline{cfg: cfg, log: log, stages: map[string]*supervised{}}
+	p := &Pipeline{cfg: cfg, log: log, roles: cfg.Roles(), stages: map[string]*supervised{}}
 	// Scripts load once, here, so that a script that does not compile stops
 	// the start with its file and line instead of failing every batch.
 	sc := cfg.ScriptConfig()
@@ -90,12 +104,22 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Pipeline,
 	p.Scripts = scripts
 	bc := cfg.BusConfig()
 	bc.Logger = log
-	b, err := bus.Open(ctx, bc)
+	b, err := openBus(ctx, bc, log)
 	if err != nil {
 		p.Close()
 		return nil, fmt.Errorf("open bus: %w", err)
 	}
 	p.Bus = b
+	if p.roles.Has(config.RoleCapture) && !b.Embedded() {
+		if p.lease, err = b.OpenLease(ctx, bus.LeaseConfig{Key: bus.CaptureLease, Holder: holderID(),
+			TTL: p.captureConfig().LeaseTTL, Logger: log}); err != nil {
+			p.Close()
+			return nil, err
+		}
+	}
+	if !p.roles.Has(config.RoleSink) && !p.roles.Has(config.RoleAPI) {
+		return p, nil // capture and transform never reach the search engine
+	}
 	ec := cfg.ESConfig()
 	if ec.InsecureSkipVerify {
 		log.Warn("elasticsearch.insecure_skip_verify is on: the search engine's certificate is not checked; use elasticsearch.ca_cert outside test clusters")
@@ -128,54 +152,117 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	if err := p.loadDocuments(ctx); err != nil || ctx.Err() != nil {
 		return err
 	}
-	// Transform hands its documents to the sink in memory (sink.Handoff);
-	// the sink also drains the documents stream, where dead letters are
-	// replayed to and where an older version left its backlog.
-	s, err := p.newSink(ctx)
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil // stopped while starting: a clean stop
+	// Transform hands its documents to the sink in memory (sink.Handoff)
+	// when both run here; the sink also drains the documents stream, where
+	// a transform in another process publishes, dead letters are replayed
+	// to and an older version left its backlog.
+	if p.roles.Has(config.RoleSink) {
+		s, err := p.newSink(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil // stopped while starting: a clean stop
+			}
+			return err
 		}
-		return err
+		p.mu.Lock()
+		p.sink = s
+		p.mu.Unlock()
 	}
-	p.mu.Lock()
-	p.sink = s
-	p.mu.Unlock()
-	for name, run := range map[string]func(context.Context) error{
-		"capture": p.runCapture, "transform": p.runTransform, "sink": p.runSink,
-	} {
-		p.stages[name] = &supervised{name: name, log: p.log, run: run}
+	runs := map[config.Role]func(context.Context) error{
+		config.RoleCapture: p.runCapture, config.RoleTransform: p.runTransform, config.RoleSink: p.runSink,
 	}
-	monitor, err := p.newMonitor()
-	if err != nil {
-		return err
+	for role, run := range runs {
+		if p.roles.Has(role) {
+			p.stages[string(role)] = &supervised{name: string(role), log: p.log, run: run}
+		}
 	}
-	srv, err := p.newAPI(api.WithChecks(monitor))
-	if err != nil {
-		return err
-	}
-	p.API = srv
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return srv.Run(gctx) })
-	g.Go(func() error { p.watchSnapshot(gctx, capture.TerminalStderr()); return nil })
-	g.Go(func() error { return monitor.Run(gctx) })
+	if p.roles.Has(config.RoleSink) && !p.Bus.Embedded() {
+		// For API processes elsewhere on the same NATS.
+		g.Go(func() error { return p.recordApplied(gctx) })
+	}
+	if p.roles.Has(config.RoleAPI) {
+		if !p.roles.Has(config.RoleSink) {
+			w := newAppliedWatch(p.Bus.State(), p.log)
+			p.mu.Lock()
+			p.applied = w
+			p.mu.Unlock()
+			g.Go(func() error { return w.run(gctx) })
+		}
+		monitor, err := p.newMonitor()
+		if err != nil {
+			return err
+		}
+		srv, err := p.newAPI(api.WithChecks(monitor))
+		if err != nil {
+			return err
+		}
+		p.mu.Lock()
+		p.API = srv
+		p.mu.Unlock()
+		g.Go(func() error { return srv.Run(gctx) })
+		g.Go(func() error { return monitor.Run(gctx) })
+		if p.roles.Has(config.RoleCapture) {
+			g.Go(func() error { p.watchSnapshot(gctx, capture.TerminalStderr()); return nil })
+		}
+	}
 	for _, sv := range p.stages {
 		g.Go(func() error { return sv.loop(gctx) })
 	}
-	err = g.Wait()
+	err := g.Wait()
 	if errors.Is(err, context.Canceled) {
 		return nil
 	}
 	return err
 }
 
+// runCapture runs capture; with a lease, only once this process holds it,
+// and only as long as it does.
 func (p *Pipeline) runCapture(ctx context.Context) error {
+	if p.lease == nil {
+		return p.capture(ctx, nil)
+	}
+	if _, err := p.lease.Acquire(ctx); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
+	defer func() {
+		// Handing over at once on a clean stop; after a crash the lease
+		// expires instead.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := p.lease.Release(rctx); err != nil {
+			p.log.Warn("release the capture lease", "error", err)
+		}
+	}()
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		err := p.lease.Hold(gctx)
+		if err != nil && p.FaultIgnoreLeaseLoss {
+			p.log.Warn("FAULT INJECTION: capture goes on after losing its lease", "error", err)
+			return nil
+		}
+		return err
+	})
+	g.Go(func() error { return p.capture(gctx, p.lease) })
+	return g.Wait()
+}
+
+// capture runs the capture stage, every publish checked against fence
+// when not nil.
+func (p *Pipeline) capture(ctx context.Context, fence bus.Fence) error {
 	pub, err := p.Bus.NewChangePublisher()
 	if err != nil {
 		return err
 	}
 	defer pub.Close()
 	cc := p.captureConfig()
+	if fence != nil {
+		pub.SetFence(fence)
+		cc.TakeOverSlot = true
+	}
 	cc.Progress = capture.TerminalStderr()
 	c, err := capture.New(cc, pub, p.Bus.State())
 	if err != nil {
@@ -195,7 +282,20 @@ func (p *Pipeline) runTransform(ctx context.Context) error {
 	}
 	tc := p.cfg.TransformConfig()
 	tc.Logger = p.log
-	st, err := transform.New(tc, src, sink.NewHandoff(p.sink), p.Bus, p.mapper())
+	var out transform.Publisher
+	if p.roles.Has(config.RoleSink) {
+		out = sink.NewHandoff(p.sink)
+	} else {
+		// The sink runs elsewhere: documents travel on the documents
+		// stream, and a change is acked once its documents are stored there.
+		pub, err := p.Bus.NewDocPublisher()
+		if err != nil {
+			return err
+		}
+		defer pub.Close()
+		out = pub
+	}
+	st, err := transform.New(tc, src, out, p.Bus, p.mapper())
 	if err != nil {
 		return err
 	}
@@ -224,6 +324,9 @@ func (p *Pipeline) newAPI(opts ...api.Option) (*api.Server, error) {
 	dlq := p.Bus.DeadLetters()
 	comps := []api.Component{{Name: "bus", Check: p.Bus.Ping}}
 	for _, name := range []string{"capture", "transform", "sink"} {
+		if !p.roles.Has(config.Role(name)) {
+			continue // another process's: its own health
+		}
 		comps = append(comps, api.Component{Name: name, Check: func(context.Context) error {
 			sv := p.stages[name]
 			if sv == nil {
@@ -252,23 +355,40 @@ func (p *Pipeline) newAPI(opts ...api.Option) (*api.Server, error) {
 	p.mu.Unlock()
 	cat := &catalog{cfg: p.cfg, state: p.Bus.State(), scripts: p.Scripts,
 		capture: func() *capture.Capture { c, _ := p.running(); return c }, built: built, docOnly: docOnly}
-	status := &statusAssembler{bus: p.Bus, deadLetters: dlq, slot: p.cfg.Postgres.Slot, alias: p.cfg.IndexAlias, stages: p.running,
+	status := &statusAssembler{bus: p.Bus, applied: p.appliedLSN, deadLetters: dlq, slot: p.cfg.Postgres.Slot, alias: p.cfg.IndexAlias, stages: p.running,
 		searchable: p.searchable, log: p.log}
 	src := api.PipelineFuncs{
-		IndicesFunc: cat.Indices,
-		AppliedLSNFunc: func() bus.LSN {
-			if _, sk := p.running(); sk != nil {
-				return sk.Status().AppliedLSN
-			}
-			return 0
-		},
-		StatusFunc: status.Status,
+		IndicesFunc:    cat.Indices,
+		AppliedLSNFunc: p.appliedLSN,
+		StatusFunc:     status.Status,
 	}
 	opts = append(opts, api.WithDeadLetters(&deadLetterStore{dl: p.Bus.DeadLetters()}))
 	if ac.Fallback == api.FallbackPostgres {
 		opts = append(opts, api.WithPostgres(func(ctx context.Context) (*pgx.Conn, error) { return pgx.Connect(ctx, p.cfg.Postgres.URL) }))
 	}
 	return api.New(ac, p.ES, src, comps, opts...)
+}
+
+// openBus opens the bus. An external NATS that does not answer yet (a
+// cluster starting, electing its JetStream leader) is waited for, as the
+// stages wait for PostgreSQL and Elasticsearch; a wrong setting is not.
+func openBus(ctx context.Context, bc bus.Config, log *slog.Logger) (*bus.Bus, error) {
+	backoff := time.Second
+	for {
+		b, err := bus.Open(ctx, bc)
+		if err == nil || bc.URL == "" || ctx.Err() != nil || !bus.Transient(err) {
+			return b, err
+		}
+		log.Warn("NATS does not answer yet; trying again", "nats", bus.RedactURL(bc.URL), "error", err, "retry_in", backoff)
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, err
+		case <-t.C:
+		}
+		backoff = min(2*backoff, 15*time.Second)
+	}
 }
 
 // running returns the running capture and sink, or nil.
@@ -280,12 +400,15 @@ func (p *Pipeline) running() (*capture.Capture, *sink.Sink) {
 
 // APIAddr returns the API's listening address once it is up, or nil.
 func (p *Pipeline) APIAddr() net.Addr {
-	if p.API == nil {
+	p.mu.Lock()
+	srv := p.API
+	p.mu.Unlock()
+	if srv == nil {
 		return nil
 	}
 	select {
-	case <-p.API.Ready():
-		return p.API.Addr()
+	case <-srv.Ready():
+		return srv.Addr()
 	default:
 		return nil
 	}

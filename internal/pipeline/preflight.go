@@ -30,6 +30,22 @@ func (e *StartError) Unwrap() error { return e.Err }
 // once with what to fix, and leaves no slot or publication behind.
 // A stop asked for meanwhile (ctx done) is not an error.
 func (p *Pipeline) preflight(ctx context.Context) error {
+	if p.ES != nil {
+		if err := p.checkEngine(ctx); err != nil || ctx.Err() != nil {
+			return err
+		}
+	}
+	if !p.roles.Has(config.RoleCapture) {
+		return nil // only capture needs PostgreSQL's logical replication
+	}
+	if err := capture.Preflight(ctx, p.captureConfig(), p.Bus.State()); err != nil && ctx.Err() == nil {
+		return &StartError{Err: fmt.Errorf("check postgresql: %w", err)}
+	}
+	return nil
+}
+
+// checkEngine checks that the search engine answers as Elasticsearch does.
+func (p *Pipeline) checkEngine(ctx context.Context) error {
 	info, err := p.ES.Ping(ctx)
 	switch {
 	case ctx.Err() != nil:
@@ -41,9 +57,6 @@ func (p *Pipeline) preflight(ctx context.Context) error {
 			bus.RedactURL(p.cfg.Elasticsearch.URL), notElasticsearch(err))}
 	}
 	p.log.Info("search engine", "version", info.Version.Number, "embedded", p.Engine != nil)
-	if err := capture.Preflight(ctx, p.captureConfig(), p.Bus.State()); err != nil && ctx.Err() == nil {
-		return &StartError{Err: fmt.Errorf("check postgresql: %w", err)}
-	}
 	return nil
 }
 

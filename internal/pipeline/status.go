@@ -16,6 +16,7 @@ import (
 // bus's backlog. It opens no connection to PostgreSQL.
 type statusAssembler struct {
 	bus         *bus.Bus
+	applied     func() bus.LSN // the sink's, here or through the state bucket
 	deadLetters *bus.DeadLetters
 	slot        string
 	alias       func(docIndex string) string
@@ -44,11 +45,13 @@ func (a *statusAssembler) Status(ctx context.Context) (api.PipelineStatus, error
 		st.Tables = append(st.Tables, api.TableProgress{Schema: t.Schema, Table: t.Table,
 			Index: a.alias(bus.IndexName(t.Schema, t.Table)), Snapshot: t.State, SnapshotRows: t.Rows, SnapshotLSN: t.SnapshotLSN})
 	}
-	var applied bus.LSN
-	if sk != nil {
-		applied = sk.Status().AppliedLSN
+	applied := a.applied()
+	if err := a.leader(ctx, &st.Capture); err != nil {
+		a.log.Warn("read the capture lease", "error", err)
 	}
-	a.searchable.apply(ctx, st.Tables, applied)
+	if a.searchable != nil {
+		a.searchable.apply(ctx, st.Tables, applied)
+	}
 	if sk != nil {
 		ss := sk.Status()
 		st.Sink = api.SinkStatus{Indexed: ss.Indexed, Deleted: ss.Deleted, Stale: ss.Stale, DeadLetters: ss.DeadLetters,
@@ -56,6 +59,8 @@ func (a *statusAssembler) Status(ctx context.Context) (api.PipelineStatus, error
 			BatchSize: ss.BatchSize, InFlight: ss.InFlight, BulkDocs: ss.BulkDocs[:], BulkDocsSum: ss.BulkDocsSum}
 		bounds := sink.BulkDocBuckets()
 		st.Sink.BulkDocBounds = bounds[:]
+	} else {
+		st.Sink.AppliedLSN = applied
 	}
 	n, byTable, err := a.deadLetters.CountByTable(ctx)
 	st.DeadLetters, st.DeadLettersByTable = n, byTable
@@ -91,4 +96,15 @@ func (a *statusAssembler) withRecorded(ctx context.Context, live []capture.Table
 		}
 	}
 	return live
+}
+
+// leader adds the capture lease to cs: which process leads, under which
+// fencing token, until when. With one process and no lease it adds nothing.
+func (a *statusAssembler) leader(ctx context.Context, cs *api.CaptureStatus) error {
+	rec, err := a.bus.ReadLease(ctx, bus.CaptureLease)
+	if err != nil || rec.Holder == "" {
+		return err
+	}
+	cs.Leader = &api.LeaderStatus{Holder: rec.Holder, Token: rec.Token, Revision: rec.Revision, Expires: rec.Expires()}
+	return nil
 }
