@@ -374,10 +374,12 @@ func runOnComposeSeed(t *testing.T, bin string) {
 		t.Fatal(err)
 	}
 
-	// walsearch as the compose service runs it, with its environment and
-	// configuration; only the addresses are this machine's, and the
-	// embedded engine stands in for Elasticsearch.
-	ws, err := p.GetService("walsearch")
+	// walsearch in one process, as the compose service of the opensearch
+	// layout runs it, with its environment and configuration; only the
+	// addresses are this machine's, and the embedded engine stands in for
+	// OpenSearch.
+	p = loadCompose(t, composeFile, "opensearch")
+	ws, err := p.GetService("walsearch-opensearch")
 	if err != nil {
 		t.Fatal(err)
 	}
