@@ -445,9 +445,8 @@ func runOnComposeSeed(t *testing.T, bin string) {
 	}
 
 	// The Kubernetes probes' paths answer 200, without a key.
-	m := loadManifests(t)
-	sts, c := m.walsearchPod(t)
-	for what, path := range probePaths(c) {
+	paths, k8sGrace := kubeProbes(t)
+	for what, path := range paths {
 		if code, body := request(t, "GET", base+path, "", ""); code != http.StatusOK {
 			t.Errorf("%s GET %s: %d %s", what, path, code, body)
 		}
@@ -482,7 +481,6 @@ func runOnComposeSeed(t *testing.T, bin string) {
 	if err != nil {
 		t.Errorf("walsearch exited with %v on SIGTERM", err)
 	}
-	k8sGrace := time.Duration(*sts.Spec.Template.Spec.TerminationGracePeriodSeconds) * time.Second
 	composeGrace := time.Duration(*ws.StopGracePeriod)
 	t.Logf("walsearch stopped %s after SIGTERM (terminationGracePeriodSeconds %s, stop_grace_period %s)", took, k8sGrace, composeGrace)
 	if limit := min(k8sGrace, composeGrace) / 3; took > limit {
