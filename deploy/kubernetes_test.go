@@ -30,8 +30,9 @@ import (
 const kubeDir = "kubernetes"
 
 // kubeLayouts are the kustomizations a user applies: the base (sync in one
-// process) and the scale-out overlay.
-var kubeLayouts = []string{kubeDir, kubeDir + "/scale-out"}
+// process, the API apart), the scale-out overlay and the single-process
+// overlay.
+var kubeLayouts = []string{kubeDir, kubeDir + "/scale-out", kubeDir + "/single"}
 
 // natsValuesFile holds the values for the official NATS Helm chart.
 const natsValuesFile = kubeDir + "/nats/values.yaml"
