@@ -164,18 +164,19 @@ func TestCompose(t *testing.T) {
 	}
 
 	for _, layout := range composeLayouts {
-		p := loadCompose(t, composeFile, layout.profiles...)
-		got := slices.Sorted(maps.Keys(p.Services))
-		if want := slices.Sorted(slices.Values(layout.services)); !slices.Equal(got, want) {
-			t.Errorf("profiles %v start %v, want %v", layout.profiles, got, want)
-		}
-		checkComposeLayout(t, p)
+		t.Run(orDefault(strings.Join(layout.profiles, "+"), "default"), func(t *testing.T) {
+			p := loadCompose(t, composeFile, layout.profiles...)
+			got := slices.Sorted(maps.Keys(p.Services))
+			if want := slices.Sorted(slices.Values(layout.services)); !slices.Equal(got, want) {
+				t.Errorf("profiles %v start %v, want %v", layout.profiles, got, want)
+			}
+			checkComposeLayout(t, p)
+		})
 	}
 }
 
 // checkComposeLayout checks one layout of compose.yaml.
 func checkComposeLayout(t *testing.T, p *types.Project) {
-	t.Helper()
 	pg, err := p.GetService("postgres")
 	if err != nil {
 		t.Fatal(err)

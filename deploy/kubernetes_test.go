@@ -533,7 +533,6 @@ func containerPort(c *corev1.Container, p intstr.IntOrString) bool {
 
 // checkWorkload checks one workload's pod and returns its roles.
 func checkWorkload(t *testing.T, m *manifests, w workload, all []workload, chart natsChart) map[string]bool {
-	t.Helper()
 	pod := w.pod
 	sel, err := metav1.LabelSelectorAsSelector(w.selector)
 	if err != nil || sel.Empty() || !sel.Matches(labels.Set(pod.Labels)) {
