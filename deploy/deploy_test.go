@@ -73,3 +73,62 @@ func configArg(args []string) string {
 	}
 	return ""
 }
+
+// The roles `walsearch run --role` takes (comma-separated), and what
+// SERVICE_TYPE stands for.
+const (
+	roleCapture   = "capture"
+	roleTransform = "transform"
+	roleSink      = "sink"
+	roleAPI       = "api"
+	roleAll       = "all"
+)
+
+var serviceTypes = map[string]string{"sync": "capture,transform,sink", "api": "api"}
+
+// processRoles is the set of roles a walsearch process runs, read from its
+// arguments (--role) and environment (SERVICE_TYPE) as walsearch reads them:
+// the flag, else SERVICE_TYPE, else all. "all" stands for every stage, in
+// one process with its embedded bus. A role walsearch does not take fails
+// the test.
+func processRoles(t *testing.T, what string, args []string, env map[string]string) map[string]bool {
+	t.Helper()
+	list, flagSet := "", false
+	for i, a := range args {
+		if a == "--role" && i+1 < len(args) {
+			list, flagSet = args[i+1], true
+		} else if v, ok := strings.CutPrefix(a, "--role="); ok {
+			list, flagSet = v, true
+		}
+	}
+	st, stSet := env["SERVICE_TYPE"]
+	switch {
+	case flagSet && stSet:
+		t.Errorf("%s: both --role %s and SERVICE_TYPE=%s: say it once", what, list, st)
+	case stSet:
+		var ok bool
+		if list, ok = serviceTypes[st]; !ok {
+			t.Errorf("%s: SERVICE_TYPE=%q: want sync or api", what, st)
+		}
+	case !flagSet:
+		list = roleAll
+	}
+	out := map[string]bool{}
+	for _, r := range strings.Split(list, ",") {
+		r = strings.TrimSpace(r)
+		switch r {
+		case roleAll:
+			for _, s := range []string{roleCapture, roleTransform, roleSink, roleAPI, roleAll} {
+				out[s] = true
+			}
+		case roleCapture, roleTransform, roleSink, roleAPI:
+			out[r] = true
+		default:
+			t.Errorf("%s: role %q: want capture, transform, sink, api or all (comma-separated)", what, r)
+		}
+	}
+	if out[roleAll] && len(strings.Split(list, ",")) > 1 {
+		t.Errorf("%s: roles %q: all stands alone", what, list)
+	}
+	return out
+}

@@ -374,10 +374,12 @@ func runOnComposeSeed(t *testing.T, bin string) {
 		t.Fatal(err)
 	}
 
-	// walsearch as the compose service runs it, with its environment and
-	// configuration; only the addresses are this machine's, and the
-	// embedded engine stands in for Elasticsearch.
-	ws, err := p.GetService("walsearch")
+	// walsearch in one process, as the compose service of the opensearch
+	// layout runs it, with its environment and configuration; only the
+	// addresses are this machine's, and the embedded engine stands in for
+	// OpenSearch.
+	p = loadCompose(t, composeFile, "opensearch")
+	ws, err := p.GetService("walsearch-opensearch")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -443,9 +445,8 @@ func runOnComposeSeed(t *testing.T, bin string) {
 	}
 
 	// The Kubernetes probes' paths answer 200, without a key.
-	m := loadManifests(t)
-	sts, c := m.walsearchPod(t)
-	for what, path := range probePaths(c) {
+	paths, k8sGrace := kubeProbes(t)
+	for what, path := range paths {
 		if code, body := request(t, "GET", base+path, "", ""); code != http.StatusOK {
 			t.Errorf("%s GET %s: %d %s", what, path, code, body)
 		}
@@ -480,7 +481,6 @@ func runOnComposeSeed(t *testing.T, bin string) {
 	if err != nil {
 		t.Errorf("walsearch exited with %v on SIGTERM", err)
 	}
-	k8sGrace := time.Duration(*sts.Spec.Template.Spec.TerminationGracePeriodSeconds) * time.Second
 	composeGrace := time.Duration(*ws.StopGracePeriod)
 	t.Logf("walsearch stopped %s after SIGTERM (terminationGracePeriodSeconds %s, stop_grace_period %s)", took, k8sGrace, composeGrace)
 	if limit := min(k8sGrace, composeGrace) / 3; took > limit {

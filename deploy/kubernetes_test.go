@@ -3,12 +3,15 @@ package deploy
 import (
 	"fmt"
 	"maps"
+	"net/url"
+	"os"
 	"path"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -20,9 +23,19 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"sigs.k8s.io/yaml"
+
+	"github.com/walsearch/walsearch/internal/config"
 )
 
 const kubeDir = "kubernetes"
+
+// kubeLayouts are the kustomizations a user applies: the base (sync in one
+// process, the API apart), the scale-out overlay and the single-process
+// overlay.
+var kubeLayouts = []string{kubeDir, kubeDir + "/scale-out", kubeDir + "/single"}
+
+// natsValuesFile holds the values for the official NATS Helm chart.
+const natsValuesFile = kubeDir + "/nats/values.yaml"
 
 // externalSecrets are Secrets the manifests use but do not contain: the
 // user creates them (docs/deploy.md says how), since their content is
@@ -40,26 +53,30 @@ type kustomization struct {
 		NewName string `json:"newName"`
 		NewTag  string `json:"newTag"`
 	} `json:"images"`
+	Patches []struct {
+		Patch string `json:"patch"`
+	} `json:"patches"`
 }
 
-// manifests is every object of deploy/kubernetes, decoded.
+// object is a decoded manifest and where it came from.
+type object struct {
+	where string
+	obj   runtime.Object
+}
+
+func (o object) meta() metav1.Object { return o.obj.(metav1.Object) }
+
+// manifests is what `kubectl apply -k dir` applies, decoded.
 type manifests struct {
-	kust         kustomization
-	namespaces   map[string]*corev1.Namespace
-	configMaps   map[string]*corev1.ConfigMap
-	secrets      map[string]*corev1.Secret
-	services     map[string]*corev1.Service
-	statefulSets map[string]*appsv1.StatefulSet
-	ingresses    map[string]*networkingv1.Ingress
-	pdbs         map[string]*policyv1.PodDisruptionBudget
-	objects      []runtime.Object
+	dir       string
+	namespace string          // the kustomization's
+	images    map[string]bool // image names the kustomizations set
+	objects   []object
 }
 
 var docSeparator = regexp.MustCompile(`(?m)^---\s*$`)
 
-// loadManifests decodes every resource kustomization.yaml lists, strictly:
-// an unknown or misspelt field, a wrong type or a malformed quantity fails.
-func loadManifests(t *testing.T) *manifests {
+func kubeScheme(t *testing.T) *runtime.Scheme {
 	t.Helper()
 	scheme := runtime.NewScheme()
 	for _, add := range []func(*runtime.Scheme) error{corev1.AddToScheme, appsv1.AddToScheme, networkingv1.AddToScheme, policyv1.AddToScheme} {
@@ -67,39 +84,71 @@ func loadManifests(t *testing.T) *manifests {
 			t.Fatal(err)
 		}
 	}
-	m := &manifests{
-		namespaces: map[string]*corev1.Namespace{}, configMaps: map[string]*corev1.ConfigMap{},
-		secrets: map[string]*corev1.Secret{}, services: map[string]*corev1.Service{},
-		statefulSets: map[string]*appsv1.StatefulSet{}, ingresses: map[string]*networkingv1.Ingress{},
-		pdbs: map[string]*policyv1.PodDisruptionBudget{},
+	return scheme
+}
+
+// loadManifests decodes what the kustomization in dir applies, strictly
+// (an unknown or misspelt field, a wrong type or a malformed quantity
+// fails): its files, the kustomizations it includes, and its patches, of
+// which this test understands deletions only.
+func loadManifests(t *testing.T, dir string) *manifests {
+	t.Helper()
+	m := &manifests{dir: dir, images: map[string]bool{}}
+	m.load(t, kubeScheme(t), dir)
+	seen := map[string]string{}
+	for _, o := range m.objects {
+		key := fmt.Sprintf("%T %s", o.obj, o.meta().GetName())
+		if other, ok := seen[key]; ok {
+			t.Errorf("%s and %s: both define %s", other, o.where, key)
+		}
+		seen[key] = o.where
 	}
-	if err := yaml.UnmarshalStrict([]byte(readFile(t, filepath.Join(kubeDir, "kustomization.yaml"))), &m.kust); err != nil {
-		t.Fatalf("kustomization.yaml: %v", err)
+	return m
+}
+
+func (m *manifests) load(t *testing.T, scheme *runtime.Scheme, dir string) {
+	t.Helper()
+	var k kustomization
+	if err := yaml.UnmarshalStrict([]byte(readFile(t, filepath.Join(dir, "kustomization.yaml"))), &k); err != nil {
+		t.Fatalf("%s/kustomization.yaml: %v", dir, err)
 	}
-	if m.kust.Kind != "Kustomization" || m.kust.APIVersion != "kustomize.config.k8s.io/v1beta1" {
-		t.Errorf("kustomization.yaml: kind %q apiVersion %q", m.kust.Kind, m.kust.APIVersion)
+	if k.Kind != "Kustomization" || k.APIVersion != "kustomize.config.k8s.io/v1beta1" {
+		t.Errorf("%s/kustomization.yaml: kind %q apiVersion %q", dir, k.Kind, k.APIVersion)
 	}
-	files, err := filepath.Glob(filepath.Join(kubeDir, "*.yaml"))
+	if m.namespace == "" {
+		m.namespace = k.Namespace
+	} else if k.Namespace != m.namespace {
+		t.Errorf("%s/kustomization.yaml: namespace %q, the overlay's is %q", dir, k.Namespace, m.namespace)
+	}
+	for _, i := range k.Images {
+		m.images[i.Name] = true
+	}
+	files, err := filepath.Glob(filepath.Join(dir, "*.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var onDisk []string
+	var onDisk, listed []string
 	for _, f := range files {
 		if b := filepath.Base(f); b != "kustomization.yaml" {
 			onDisk = append(onDisk, b)
 		}
 	}
-	listed := slices.Sorted(slices.Values(m.kust.Resources))
-	if !slices.Equal(listed, onDisk) {
-		t.Errorf("kustomization.yaml lists %v; the folder holds %v: kubectl apply -k would miss or fail on the difference", listed, onDisk)
-	}
-	for _, f := range m.kust.Resources {
-		raw := readFile(t, filepath.Join(kubeDir, f))
+	for _, r := range k.Resources {
+		fi, err := os.Stat(filepath.Join(dir, r))
+		if err != nil {
+			t.Fatalf("%s/kustomization.yaml: resource %s: %v", dir, r, err)
+		}
+		if fi.IsDir() {
+			m.load(t, scheme, filepath.Join(dir, r))
+			continue
+		}
+		listed = append(listed, r)
+		raw := readFile(t, filepath.Join(dir, r))
 		for i, doc := range docSeparator.Split(raw, -1) {
 			if strings.TrimSpace(stripComments(doc)) == "" {
 				continue
 			}
-			where := fmt.Sprintf("%s (document %d)", f, i+1)
+			where := fmt.Sprintf("%s/%s (document %d)", dir, r, i+1)
 			var tm metav1.TypeMeta
 			if err := yaml.Unmarshal([]byte(doc), &tm); err != nil {
 				t.Fatalf("%s: %v", where, err)
@@ -114,7 +163,29 @@ func loadManifests(t *testing.T) *manifests {
 			m.add(t, where, obj)
 		}
 	}
-	return m
+	if slices.Sort(listed); !slices.Equal(listed, onDisk) {
+		t.Errorf("%s/kustomization.yaml lists %v; the folder holds %v: kubectl apply -k would miss or fail on the difference", dir, listed, onDisk)
+	}
+	for i, p := range k.Patches {
+		var del struct {
+			Patch      string            `json:"$patch"`
+			APIVersion string            `json:"apiVersion"`
+			Kind       string            `json:"kind"`
+			Metadata   metav1.ObjectMeta `json:"metadata"`
+		}
+		if err := yaml.UnmarshalStrict([]byte(p.Patch), &del); err != nil || del.Patch != "delete" {
+			t.Fatalf("%s/kustomization.yaml patch %d: only `$patch: delete` patches are understood by this test (%v)", dir, i+1, err)
+		}
+		n := len(m.objects)
+		m.objects = slices.DeleteFunc(m.objects, func(o object) bool {
+			gvk := o.obj.GetObjectKind().GroupVersionKind()
+			return gvk.Kind == del.Kind && gvk.GroupVersion().String() == del.APIVersion &&
+				o.meta().GetName() == del.Metadata.Name && o.meta().GetNamespace() == del.Metadata.Namespace
+		})
+		if len(m.objects) != n-1 {
+			t.Errorf("%s/kustomization.yaml patch %d deletes %s %s/%s: it matches %d objects, want 1", dir, i+1, del.Kind, del.Metadata.Namespace, del.Metadata.Name, n-len(m.objects))
+		}
+	}
 }
 
 func stripComments(doc string) string {
@@ -141,50 +212,29 @@ func (m *manifests) add(t *testing.T, where string, obj runtime.Object) {
 			t.Errorf("%s: label %s=%s: %s", where, k, v, msg)
 		}
 	}
-	dup := func(exists bool) {
-		if exists {
-			t.Errorf("%s: a second %T named %q", where, obj, meta.GetName())
-		}
-	}
-	name := meta.GetName()
-	switch o := obj.(type) {
-	case *corev1.Namespace:
-		_, ok := m.namespaces[name]
-		dup(ok)
-		m.namespaces[name] = o
-	case *corev1.ConfigMap:
-		_, ok := m.configMaps[name]
-		dup(ok)
-		m.configMaps[name] = o
-	case *corev1.Secret:
-		_, ok := m.secrets[name]
-		dup(ok)
-		m.secrets[name] = o
-	case *corev1.Service:
-		_, ok := m.services[name]
-		dup(ok)
-		m.services[name] = o
-	case *appsv1.StatefulSet:
-		_, ok := m.statefulSets[name]
-		dup(ok)
-		m.statefulSets[name] = o
-	case *networkingv1.Ingress:
-		_, ok := m.ingresses[name]
-		dup(ok)
-		m.ingresses[name] = o
-	case *policyv1.PodDisruptionBudget:
-		_, ok := m.pdbs[name]
-		dup(ok)
-		m.pdbs[name] = o
+	switch obj.(type) {
+	case *corev1.Namespace, *corev1.ConfigMap, *corev1.Secret, *corev1.Service, *appsv1.StatefulSet,
+		*appsv1.Deployment, *networkingv1.Ingress, *policyv1.PodDisruptionBudget:
 	default:
 		t.Fatalf("%s: %T is not checked by this test: add its checks", where, obj)
 	}
-	m.objects = append(m.objects, obj)
+	m.objects = append(m.objects, object{where, obj})
+}
+
+// ofType is the manifests' objects of type T, by name.
+func ofType[T runtime.Object](m *manifests) map[string]T {
+	out := map[string]T{}
+	for _, o := range m.objects {
+		if v, ok := o.obj.(T); ok {
+			out[o.meta().GetName()] = v
+		}
+	}
+	return out
 }
 
 // secretValue is key's value in a Secret of the manifests.
 func (m *manifests) secretValue(name, key string) (string, bool) {
-	s, ok := m.secrets[name]
+	s, ok := ofType[*corev1.Secret](m)[name]
 	if !ok {
 		return "", false
 	}
@@ -195,106 +245,214 @@ func (m *manifests) secretValue(name, key string) (string, bool) {
 	return string(v), ok
 }
 
-// walsearchPod is the one walsearch StatefulSet and its container.
-func (m *manifests) walsearchPod(t *testing.T) (*appsv1.StatefulSet, *corev1.Container) {
-	t.Helper()
-	sts, ok := m.statefulSets["walsearch"]
-	if !ok {
-		t.Fatal("no StatefulSet walsearch")
-	}
-	for i := range sts.Spec.Template.Spec.Containers {
-		if c := &sts.Spec.Template.Spec.Containers[i]; c.Name == "walsearch" {
-			return sts, c
-		}
-	}
-	t.Fatal("StatefulSet walsearch has no container walsearch")
-	return nil, nil
+// workload is a StatefulSet or a Deployment.
+type workload struct {
+	kind, name string
+	replicas   int32
+	selector   *metav1.LabelSelector
+	pod        *corev1.PodTemplateSpec
+	claims     []corev1.PersistentVolumeClaim
+	// oneAtATime: a rollout never runs an old and a new pod together.
+	oneAtATime  bool
+	serviceName string
 }
 
-// probePaths are the HTTP paths the walsearch container's probes request.
-func probePaths(c *corev1.Container) map[string]string {
-	out := map[string]string{}
-	for what, p := range map[string]*corev1.Probe{"startupProbe": c.StartupProbe, "livenessProbe": c.LivenessProbe, "readinessProbe": c.ReadinessProbe} {
-		if p != nil && p.HTTPGet != nil {
-			out[what] = p.HTTPGet.Path
+func (w workload) String() string { return w.kind + " " + w.name }
+
+// container is the workload's walsearch container.
+func (w workload) container(t *testing.T) *corev1.Container {
+	t.Helper()
+	for i := range w.pod.Spec.Containers {
+		if c := &w.pod.Spec.Containers[i]; c.Name == "walsearch" {
+			return c
 		}
 	}
+	t.Fatalf("%s has no container walsearch", w)
+	return nil
+}
+
+func (m *manifests) workloads() []workload {
+	var out []workload
+	for _, s := range ofType[*appsv1.StatefulSet](m) {
+		out = append(out, workload{kind: "StatefulSet", name: s.Name, replicas: ptrOr(s.Spec.Replicas, 1), selector: s.Spec.Selector,
+			pod: &s.Spec.Template, claims: s.Spec.VolumeClaimTemplates, oneAtATime: true, serviceName: s.Spec.ServiceName})
+	}
+	for _, d := range ofType[*appsv1.Deployment](m) {
+		out = append(out, workload{kind: "Deployment", name: d.Name, replicas: ptrOr(d.Spec.Replicas, 1), selector: d.Spec.Selector,
+			pod: &d.Spec.Template, oneAtATime: d.Spec.Strategy.Type == appsv1.RecreateDeploymentStrategyType})
+	}
+	slices.SortFunc(out, func(a, b workload) int { return strings.Compare(a.name, b.name) })
 	return out
 }
 
-// TestKubernetesManifests decodes every manifest strictly and checks that
-// they fit together: one namespace, selectors that select the pod, ports,
-// Secret and ConfigMap keys that exist, mounts of declared volumes, probes
-// on the API's port, and a walsearch.yaml that walsearch itself accepts with
-// the environment the pod gets, whose paths are the pod's mounts.
+func ptrOr[T any](p *T, def T) T {
+	if p == nil {
+		return def
+	}
+	return *p
+}
+
+// natsChart is what nats/values.yaml sets of the official NATS Helm
+// chart's values, and the release docs/deploy.md installs.
+type natsChart struct {
+	Config struct {
+		Cluster struct {
+			Enabled  bool `json:"enabled"`
+			Replicas int  `json:"replicas"`
+		} `json:"cluster"`
+		JetStream struct {
+			Enabled   bool `json:"enabled"`
+			FileStore struct {
+				Enabled bool `json:"enabled"`
+				PVC     struct {
+					Enabled bool   `json:"enabled"`
+					Size    string `json:"size"`
+				} `json:"pvc"`
+			} `json:"fileStore"`
+			MemoryStore struct {
+				Enabled bool `json:"enabled"`
+			} `json:"memoryStore"`
+		} `json:"jetstream"`
+	} `json:"config"`
+	release, namespace string
+}
+
+// loadNATSChart reads nats/values.yaml and checks it asks for what
+// walsearch needs: three servers in a cluster, JetStream on files that
+// persist; and that docs/deploy.md installs the chart with it.
+func loadNATSChart(t *testing.T) natsChart {
+	t.Helper()
+	raw := readFile(t, natsValuesFile)
+	var v natsChart
+	if err := yaml.UnmarshalStrict([]byte(raw), &v); err != nil {
+		t.Fatalf("%s: %v", natsValuesFile, err)
+	}
+	c := v.Config
+	if !c.Cluster.Enabled || c.Cluster.Replicas != 3 {
+		t.Errorf("%s: config.cluster: want enabled with 3 replicas, got %+v", natsValuesFile, c.Cluster)
+	}
+	if !c.JetStream.Enabled || !c.JetStream.FileStore.Enabled || !c.JetStream.FileStore.PVC.Enabled || c.JetStream.FileStore.PVC.Size == "" || c.JetStream.MemoryStore.Enabled {
+		t.Errorf("%s: config.jetstream: want enabled, on a file store with a PVC of a given size, no memory store; got %+v", natsValuesFile, c.JetStream)
+	}
+	install := regexp.MustCompile(`helm install (\S+) nats/nats --namespace (\S+) -f deploy/` + regexp.QuoteMeta(natsValuesFile))
+	mv := install.FindStringSubmatch(raw)
+	if mv == nil {
+		t.Fatalf("%s: no `helm install <release> nats/nats --namespace <ns> -f deploy/%s` line", natsValuesFile, natsValuesFile)
+	}
+	if !strings.Contains(readFile(t, "../docs/deploy.md"), mv[0]) {
+		t.Errorf("docs/deploy.md does not say %q", mv[0])
+	}
+	v.release, v.namespace = mv[1], mv[2]
+	return v
+}
+
+// TestKubernetesManifests decodes what `kubectl apply -k` applies for each
+// layout (the base and the scale-out overlay) strictly into the Kubernetes
+// API types, and checks that it fits together: one namespace; workloads
+// whose selectors select their own pods only; every stage run, transform
+// and sink by one process; each pod's walsearch.yaml accepted by walsearch's
+// own loader with the pod's environment, its roles among those walsearch
+// takes, its bus the NATS chart's Service, its credentials only those its
+// roles need; Services, Ingress backends, probes and PodDisruptionBudgets
+// that match pods and ports; Secret and ConfigMap keys that exist; mounts
+// of declared volumes.
 func TestKubernetesManifests(t *testing.T) {
-	m := loadManifests(t)
+	chart := loadNATSChart(t)
+	for _, dir := range kubeLayouts {
+		t.Run(strings.ReplaceAll(dir, "/", "_"), func(t *testing.T) {
+			checkKubernetesLayout(t, loadManifests(t, dir), chart)
+		})
+	}
+	for _, name := range externalSecrets {
+		if !strings.Contains(readFile(t, "../docs/deploy.md"), name) {
+			t.Errorf("docs/deploy.md does not tell how to create the Secret %s", name)
+		}
+	}
+}
 
-	if len(m.namespaces) != 1 {
-		t.Fatalf("want one Namespace, got %d", len(m.namespaces))
+func checkKubernetesLayout(t *testing.T, m *manifests, chart natsChart) {
+	namespaces := ofType[*corev1.Namespace](m)
+	if len(namespaces) != 1 {
+		t.Fatalf("want one Namespace, got %d", len(namespaces))
 	}
-	var ns string
-	for name := range m.namespaces {
-		ns = name
+	ns := slices.Collect(maps.Keys(namespaces))[0]
+	if m.namespace != ns {
+		t.Errorf("kustomization.yaml namespace %q, Namespace object %q", m.namespace, ns)
 	}
-	if m.kust.Namespace != ns {
-		t.Errorf("kustomization.yaml namespace %q, Namespace object %q", m.kust.Namespace, ns)
-	}
-	for _, obj := range m.objects {
-		meta := obj.(metav1.Object)
-		if _, isNS := obj.(*corev1.Namespace); !isNS && meta.GetNamespace() != ns {
-			t.Errorf("%T %s: namespace %q, want %q", obj, meta.GetName(), meta.GetNamespace(), ns)
+	for _, o := range m.objects {
+		if _, isNS := o.obj.(*corev1.Namespace); !isNS && o.meta().GetNamespace() != ns {
+			t.Errorf("%s: namespace %q, want %q", o.where, o.meta().GetNamespace(), ns)
 		}
 	}
 
-	sts, c := m.walsearchPod(t)
-	pod := &sts.Spec.Template
-	podLabels := labels.Set(pod.Labels)
-	sel, err := metav1.LabelSelectorAsSelector(sts.Spec.Selector)
-	if err != nil || sel.Empty() || !sel.Matches(podLabels) {
-		t.Errorf("StatefulSet %s: selector %v does not select its pods %v (%v)", sts.Name, sts.Spec.Selector, pod.Labels, err)
+	workloads := m.workloads()
+	processes := map[string]int32{} // role -> processes running it
+	podRoles := map[string]map[string]bool{}
+	for _, w := range workloads {
+		roles := checkWorkload(t, m, w, workloads, chart)
+		podRoles[w.name] = roles
+		for r := range roles {
+			processes[r] += w.replicas
+		}
 	}
-	if sts.Spec.Replicas == nil || *sts.Spec.Replicas != 1 {
-		t.Errorf("StatefulSet %s: want exactly 1 replica (one instance owns its slot and data_dir), got %v", sts.Name, sts.Spec.Replicas)
+	for _, r := range []string{roleCapture, roleTransform, roleSink, roleAPI} {
+		if processes[r] == 0 {
+			t.Errorf("nothing runs %s", r)
+		}
 	}
-	if sts.Spec.Template.Spec.TerminationGracePeriodSeconds == nil {
-		t.Errorf("StatefulSet %s: terminationGracePeriodSeconds is not set", sts.Name)
+	for _, r := range []string{roleTransform, roleSink} {
+		if processes[r] > 1 {
+			t.Errorf("%d processes run %s; one at most for now (it does not share its work yet)", processes[r], r)
+		}
 	}
 
-	// Container ports, by name and number.
-	ports := map[string]int32{}
-	for _, p := range c.Ports {
-		ports[p.Name] = p.ContainerPort
-	}
-	portOK := func(p intstr.IntOrString) bool {
-		if p.Type == intstr.String {
-			_, ok := ports[p.StrVal]
-			return ok
+	// selected is the workloads whose pods sel selects.
+	selected := func(sel labels.Selector) []workload {
+		var out []workload
+		for _, w := range workloads {
+			if !sel.Empty() && sel.Matches(labels.Set(w.pod.Labels)) {
+				out = append(out, w)
+			}
 		}
-		return slices.Contains(slices.Collect(maps.Values(ports)), p.IntVal)
+		return out
 	}
 
-	// Services select the pod and target its ports; the StatefulSet's
-	// governing Service is headless.
-	gov, ok := m.services[sts.Spec.ServiceName]
-	if !ok {
-		t.Errorf("StatefulSet %s: serviceName %q is not a Service of the manifests", sts.Name, sts.Spec.ServiceName)
-	} else if gov.Spec.ClusterIP != corev1.ClusterIPNone {
-		t.Errorf("Service %s governs the StatefulSet: want clusterIP None, got %q", gov.Name, gov.Spec.ClusterIP)
-	}
-	for _, svc := range m.services {
-		if len(svc.Spec.Selector) == 0 || !labels.SelectorFromSet(svc.Spec.Selector).Matches(podLabels) {
-			t.Errorf("Service %s: selector %v does not select the walsearch pod %v", svc.Name, svc.Spec.Selector, pod.Labels)
+	// Services select pods and target their ports; a StatefulSet's
+	// governing Service is headless and selects it.
+	services := ofType[*corev1.Service](m)
+	for _, svc := range services {
+		ws := selected(labels.SelectorFromSet(svc.Spec.Selector))
+		if len(ws) == 0 {
+			t.Errorf("Service %s: selector %v selects no pod", svc.Name, svc.Spec.Selector)
 		}
-		for _, p := range svc.Spec.Ports {
-			if !portOK(p.TargetPort) {
-				t.Errorf("Service %s port %s: targetPort %s is not a port of the walsearch container %v", svc.Name, p.Name, p.TargetPort.String(), ports)
+		if len(svc.Spec.Ports) == 0 && svc.Spec.ClusterIP != corev1.ClusterIPNone {
+			t.Errorf("Service %s: no ports", svc.Name)
+		}
+		for _, w := range ws {
+			c := w.container(t)
+			for _, p := range svc.Spec.Ports {
+				if !containerPort(c, p.TargetPort) {
+					t.Errorf("Service %s port %s: targetPort %s is not a port of %s's container", svc.Name, p.Name, p.TargetPort.String(), w)
+				}
 			}
 		}
 	}
+	for _, w := range workloads {
+		if w.kind != "StatefulSet" {
+			continue
+		}
+		gov, ok := services[w.serviceName]
+		if !ok {
+			t.Errorf("%s: serviceName %q is not a Service of the manifests", w, w.serviceName)
+			continue
+		}
+		if gov.Spec.ClusterIP != corev1.ClusterIPNone || !slices.ContainsFunc(selected(labels.SelectorFromSet(gov.Spec.Selector)), func(o workload) bool { return o.name == w.name }) {
+			t.Errorf("Service %s governs %s: want it headless (clusterIP None) and selecting its pods", gov.Name, w)
+		}
+	}
 
-	// Ingress backends are Services and their ports.
-	for _, ing := range m.ingresses {
+	// Ingress backends are Services and their ports, in front of the API.
+	for _, ing := range ofType[*networkingv1.Ingress](m) {
 		for _, rule := range ing.Spec.Rules {
 			if rule.HTTP == nil {
 				t.Errorf("Ingress %s: rule for %s has no paths", ing.Name, rule.Host)
@@ -306,7 +464,7 @@ func TestKubernetesManifests(t *testing.T) {
 					t.Errorf("Ingress %s path %s: no service backend", ing.Name, p.Path)
 					continue
 				}
-				svc, ok := m.services[b.Name]
+				svc, ok := services[b.Name]
 				if !ok {
 					t.Errorf("Ingress %s path %s: Service %q is not in the manifests", ing.Name, p.Path, b.Name)
 					continue
@@ -316,21 +474,90 @@ func TestKubernetesManifests(t *testing.T) {
 				}) {
 					t.Errorf("Ingress %s path %s: Service %s has no port %+v", ing.Name, p.Path, svc.Name, b.Port)
 				}
+				for _, w := range selected(labels.SelectorFromSet(svc.Spec.Selector)) {
+					if !podRoles[w.name][roleAPI] {
+						t.Errorf("Ingress %s path %s: Service %s sends requests to %s, which runs no API", ing.Name, p.Path, svc.Name, w)
+					}
+				}
 			}
 		}
 		for _, tls := range ing.Spec.TLS {
-			if _, ok := m.secrets[tls.SecretName]; !ok && !slices.Contains(externalSecrets, tls.SecretName) {
+			if _, ok := ofType[*corev1.Secret](m)[tls.SecretName]; !ok && !slices.Contains(externalSecrets, tls.SecretName) {
 				t.Errorf("Ingress %s: TLS Secret %q is neither in the manifests nor one the user creates", ing.Name, tls.SecretName)
 			}
 		}
 	}
 
-	// PodDisruptionBudgets, if any, select the pod.
-	for _, pdb := range m.pdbs {
+	// PodDisruptionBudgets select the pods of one workload of several
+	// replicas, and let a drain evict one of them; the API has one.
+	budgeted := map[string]bool{}
+	for _, pdb := range ofType[*policyv1.PodDisruptionBudget](m) {
 		sel, err := metav1.LabelSelectorAsSelector(pdb.Spec.Selector)
-		if err != nil || !sel.Matches(podLabels) {
-			t.Errorf("PodDisruptionBudget %s: selector does not select the walsearch pod (%v)", pdb.Name, err)
+		if err != nil {
+			t.Errorf("PodDisruptionBudget %s: %v", pdb.Name, err)
+			continue
 		}
+		ws := selected(sel)
+		if len(ws) != 1 {
+			t.Errorf("PodDisruptionBudget %s: selects the pods of %v, want one workload's", pdb.Name, ws)
+			continue
+		}
+		w := ws[0]
+		budgeted[w.name] = true
+		allowed := int32(0)
+		switch {
+		case pdb.Spec.MaxUnavailable != nil && pdb.Spec.MaxUnavailable.Type == intstr.Int:
+			allowed = pdb.Spec.MaxUnavailable.IntVal
+		case pdb.Spec.MinAvailable != nil && pdb.Spec.MinAvailable.Type == intstr.Int:
+			allowed = w.replicas - pdb.Spec.MinAvailable.IntVal
+		default:
+			t.Errorf("PodDisruptionBudget %s: want an integer maxUnavailable or minAvailable", pdb.Name)
+		}
+		if w.replicas < 2 || allowed < 1 || allowed >= w.replicas {
+			t.Errorf("PodDisruptionBudget %s: %s has %d replicas and the budget lets %d go: want at least one evictable and one left", pdb.Name, w, w.replicas, allowed)
+		}
+	}
+	for _, w := range workloads {
+		if podRoles[w.name][roleAPI] && !podRoles[w.name][roleAll] && !budgeted[w.name] {
+			t.Errorf("%s runs the API on %d replicas without a PodDisruptionBudget", w, w.replicas)
+		}
+	}
+}
+
+// containerPort says whether p names or numbers a port of c.
+func containerPort(c *corev1.Container, p intstr.IntOrString) bool {
+	return slices.ContainsFunc(c.Ports, func(cp corev1.ContainerPort) bool {
+		return p.Type == intstr.String && cp.Name == p.StrVal || p.Type == intstr.Int && cp.ContainerPort == p.IntVal
+	})
+}
+
+// checkWorkload checks one workload's pod and returns its roles.
+func checkWorkload(t *testing.T, m *manifests, w workload, all []workload, chart natsChart) map[string]bool {
+	pod := w.pod
+	sel, err := metav1.LabelSelectorAsSelector(w.selector)
+	if err != nil || sel.Empty() || !sel.Matches(labels.Set(pod.Labels)) {
+		t.Errorf("%s: selector %v does not select its pods %v (%v)", w, w.selector, pod.Labels, err)
+	}
+	for _, o := range all {
+		if o.name != w.name && sel.Matches(labels.Set(o.pod.Labels)) {
+			t.Errorf("%s: selector %v also selects the pods of %s", w, w.selector, o)
+		}
+	}
+	if pod.Spec.TerminationGracePeriodSeconds == nil || *pod.Spec.TerminationGracePeriodSeconds < 20 {
+		t.Errorf("%s: terminationGracePeriodSeconds %v: want 20 or more", w, pod.Spec.TerminationGracePeriodSeconds)
+	}
+	if sc := pod.Spec.SecurityContext; sc == nil || sc.RunAsNonRoot == nil || !*sc.RunAsNonRoot {
+		t.Errorf("%s: want runAsNonRoot", w)
+	}
+	for _, tsc := range pod.Spec.TopologySpreadConstraints {
+		if s, err := metav1.LabelSelectorAsSelector(tsc.LabelSelector); err != nil || !s.Matches(labels.Set(pod.Labels)) {
+			t.Errorf("%s: topologySpreadConstraints selector %v does not select its own pods", w, tsc.LabelSelector)
+		}
+	}
+	c := w.container(t)
+	img, _, _ := strings.Cut(c.Image, ":")
+	if !m.images[img] {
+		t.Errorf("%s: image %s: kustomization.yaml has no images entry for %s", w, c.Image, img)
 	}
 
 	// The environment: every Secret and ConfigMap key exists; the values
@@ -344,26 +571,23 @@ func TestKubernetesManifests(t *testing.T) {
 			r := e.ValueFrom.SecretKeyRef
 			v, ok := m.secretValue(r.Name, r.Key)
 			if !ok {
-				t.Errorf("env %s: Secret %s has no key %s", e.Name, r.Name, r.Key)
+				t.Errorf("%s: env %s: Secret %s has no key %s", w, e.Name, r.Name, r.Key)
 			}
 			env[e.Name] = v
 		case e.ValueFrom.ConfigMapKeyRef != nil:
 			r := e.ValueFrom.ConfigMapKeyRef
-			cm, ok := m.configMaps[r.Name]
+			v, ok := ofType[*corev1.ConfigMap](m)[r.Name].Data[r.Key]
 			if !ok {
-				t.Errorf("env %s: no ConfigMap %s", e.Name, r.Name)
-				continue
-			}
-			v, ok := cm.Data[r.Key]
-			if !ok {
-				t.Errorf("env %s: ConfigMap %s has no key %s", e.Name, r.Name, r.Key)
+				t.Errorf("%s: env %s: ConfigMap %s has no key %s", w, e.Name, r.Name, r.Key)
 			}
 			env[e.Name] = v
 		}
 	}
 	if len(c.EnvFrom) > 0 {
-		t.Errorf("container walsearch: envFrom hides which variables it sets; list them in env")
+		t.Errorf("%s: envFrom hides which variables it sets; list them in env", w)
 	}
+	roles := processRoles(t, w.String(), c.Args, env)
+	roleList := slices.Sorted(maps.Keys(roles))
 
 	// Volumes exist, and what they mount.
 	volumes := map[string]corev1.Volume{}
@@ -371,14 +595,14 @@ func TestKubernetesManifests(t *testing.T) {
 		volumes[v.Name] = v
 		switch {
 		case v.ConfigMap != nil:
-			cm, ok := m.configMaps[v.ConfigMap.Name]
+			cm, ok := ofType[*corev1.ConfigMap](m)[v.ConfigMap.Name]
 			if !ok {
-				t.Errorf("volume %s: no ConfigMap %s", v.Name, v.ConfigMap.Name)
+				t.Errorf("%s: volume %s: no ConfigMap %s", w, v.Name, v.ConfigMap.Name)
 				continue
 			}
 			for _, it := range v.ConfigMap.Items {
 				if _, ok := cm.Data[it.Key]; !ok {
-					t.Errorf("volume %s: ConfigMap %s has no key %s", v.Name, cm.Name, it.Key)
+					t.Errorf("%s: volume %s: ConfigMap %s has no key %s", w, v.Name, cm.Name, it.Key)
 				}
 			}
 		case v.Secret != nil:
@@ -387,16 +611,16 @@ func TestKubernetesManifests(t *testing.T) {
 			}
 			for _, it := range v.Secret.Items {
 				if _, ok := m.secretValue(v.Secret.SecretName, it.Key); !ok {
-					t.Errorf("volume %s: Secret %s (in the manifests) has no key %s", v.Name, v.Secret.SecretName, it.Key)
+					t.Errorf("%s: volume %s: Secret %s (in the manifests) has no key %s", w, v.Name, v.Secret.SecretName, it.Key)
 				}
 			}
 		}
 	}
 	claims := map[string]corev1.PersistentVolumeClaim{}
-	for _, pvc := range sts.Spec.VolumeClaimTemplates {
+	for _, pvc := range w.claims {
 		claims[pvc.Name] = pvc
 		if _, ok := pvc.Spec.Resources.Requests[corev1.ResourceStorage]; !ok {
-			t.Errorf("volumeClaimTemplate %s: no storage request", pvc.Name)
+			t.Errorf("%s: volumeClaimTemplate %s: no storage request", w, pvc.Name)
 		}
 	}
 	mounts := map[string]corev1.VolumeMount{} // by mount path
@@ -404,10 +628,10 @@ func TestKubernetesManifests(t *testing.T) {
 		_, isVol := volumes[vm.Name]
 		_, isClaim := claims[vm.Name]
 		if !isVol && !isClaim {
-			t.Errorf("volumeMount %s: no volume or volumeClaimTemplate of that name", vm.Name)
+			t.Errorf("%s: volumeMount %s: no volume or volumeClaimTemplate of that name", w, vm.Name)
 		}
 		if _, ok := mounts[vm.MountPath]; ok {
-			t.Errorf("volumeMount %s: a second mount at %s", vm.Name, vm.MountPath)
+			t.Errorf("%s: volumeMount %s: a second mount at %s", w, vm.Name, vm.MountPath)
 		}
 		mounts[vm.MountPath] = vm
 	}
@@ -432,92 +656,159 @@ func TestKubernetesManifests(t *testing.T) {
 		return vm.Name, slices.ContainsFunc(items, func(it corev1.KeyToPath) bool { return it.Path == path.Base(file) })
 	}
 
-	// Probes: on the API's port, HTTP; the paths are requested from the
-	// real binary in TestImage.
-	for what, p := range map[string]*corev1.Probe{"startupProbe": c.StartupProbe, "livenessProbe": c.LivenessProbe, "readinessProbe": c.ReadinessProbe} {
-		if p == nil || p.HTTPGet == nil {
-			t.Errorf("container walsearch: %s is missing or not an httpGet", what)
-			continue
+	// walsearch.yaml: accepted by walsearch with the pod's environment.
+	cfgFile := configArg(c.Args)
+	if cfgFile != configPath {
+		t.Errorf("%s: args %v: want --config %s", w, c.Args, configPath)
+	}
+	vol, ok := mountedFile(cfgFile)
+	if !ok || volumes[vol].ConfigMap == nil {
+		t.Fatalf("%s: %s is not mounted from a ConfigMap", w, cfgFile)
+	}
+	cm := ofType[*corev1.ConfigMap](m)[volumes[vol].ConfigMap.Name]
+	body, ok := cm.Data[path.Base(cfgFile)]
+	if !ok {
+		t.Fatalf("ConfigMap %s: no key %s", cm.Name, path.Base(cfgFile))
+	}
+	cfg := loadConfig(t, fmt.Sprintf("%s with ConfigMap %s", w, cm.Name), body, env)
+	vm, dataMounted := mounts[cfg.DataDir]
+	if !dataMounted {
+		t.Errorf("%s: data_dir %s is not a mount (the root filesystem is read-only)", w, cfg.DataDir)
+	}
+
+	// The bus: embedded (role all) in a StatefulSet of one pod whose
+	// data_dir is a claim; otherwise the NATS chart's cluster.
+	if roles[roleAll] {
+		if _, ok := claims[vm.Name]; !ok || cfg.NATS.URL != "" || w.kind != "StatefulSet" || w.replicas != 1 {
+			t.Errorf("%s: one process with its embedded bus needs a StatefulSet of 1 replica with data_dir on a volumeClaimTemplate", w)
 		}
-		if !portOK(p.HTTPGet.Port) {
-			t.Errorf("%s: port %s is not a container port %v", what, p.HTTPGet.Port.String(), ports)
+	} else {
+		checkNATSURL(t, w, cfg, chart, m.namespace)
+	}
+
+	// Replicas by role: a capture leader and its standby; one transform
+	// and one sink, never two at once; the API on two pods or more.
+	switch {
+	case roles[roleCapture] && !roles[roleTransform] && !roles[roleSink] && w.kind == "Deployment" && w.replicas < 2:
+		t.Errorf("%s runs capture alone on %d replica: want 2 (a leader and a standby)", w, w.replicas)
+	case (roles[roleTransform] || roles[roleSink]) && (w.replicas != 1 || !w.oneAtATime):
+		t.Errorf("%s runs %v: want 1 replica, and a StatefulSet or strategy Recreate so that a rollout never runs two", w, roleList)
+	case roles[roleAPI] && !roles[roleAll] && w.replicas < 2:
+		t.Errorf("%s runs the API on %d replica: want 2 or more", w, w.replicas)
+	}
+
+	// Credentials: only what the roles need.
+	syncSide := roles[roleCapture] || roles[roleTransform] || roles[roleSink]
+	if _, ok := env["PG_PASSWORD"]; ok != syncSide {
+		t.Errorf("%s runs %v: PG_PASSWORD set %v; the sync roles need it, the API alone does not", w, roleList, ok)
+	}
+	if (roles[roleSink] || roles[roleAPI]) && cfg.Elasticsearch.Password == "" && cfg.Elasticsearch.APIKey == "" {
+		t.Errorf("%s runs %v: no Elasticsearch credentials reach it", w, roleList)
+	}
+	if cfg.Elasticsearch.CACert != "" {
+		if vol, ok := mountedFile(cfg.Elasticsearch.CACert); !ok || volumes[vol].Secret == nil {
+			t.Errorf("%s: elasticsearch.ca_cert %s is not a file mounted from a Secret", w, cfg.Elasticsearch.CACert)
 		}
 	}
-	if p := c.ReadinessProbe; p != nil && p.HTTPGet != nil && p.HTTPGet.Path != "/health" {
-		t.Errorf("readinessProbe: want /health (200 while searches are answered), got %s", p.HTTPGet.Path)
-	}
-	if p := c.LivenessProbe; p != nil && p.HTTPGet != nil && p.HTTPGet.Path == "/health" {
-		t.Errorf("livenessProbe on /health would restart walsearch whenever Elasticsearch is unreachable")
+
+	// HTTP: the API's port and probes; other roles serve nothing, so
+	// they have neither.
+	if !roles[roleAPI] {
+		if len(c.Ports) > 0 || c.StartupProbe != nil || c.LivenessProbe != nil || c.ReadinessProbe != nil {
+			t.Errorf("%s runs %v, which serve no HTTP: no ports or probes", w, roleList)
+		}
+	} else {
+		checkAPIContainer(t, w, c, cfg)
 	}
 
 	// Resources: a request for what the scheduler must reserve, and a
 	// memory limit above it.
 	req, lim := c.Resources.Requests, c.Resources.Limits
 	if req.Cpu().IsZero() || req.Memory().IsZero() || lim.Memory().IsZero() || lim.Memory().Cmp(*req.Memory()) < 0 {
-		t.Errorf("container walsearch: resources %+v: want cpu and memory requests and a memory limit at least the request", c.Resources)
+		t.Errorf("%s: resources %+v: want cpu and memory requests and a memory limit at least the request", w, c.Resources)
 	}
-	if sc := pod.Spec.SecurityContext; sc == nil || sc.RunAsNonRoot == nil || !*sc.RunAsNonRoot {
-		t.Errorf("pod: want runAsNonRoot")
+	if sc := c.SecurityContext; sc == nil || sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem || sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation {
+		t.Errorf("%s: want readOnlyRootFilesystem and no privilege escalation", w)
 	}
+	return roles
+}
 
-	// The image is the one kustomization.yaml sets.
-	img, _, _ := strings.Cut(c.Image, ":")
-	var imageSet bool
-	for _, i := range m.kust.Images {
-		imageSet = imageSet || i.Name == img
+// checkNATSURL checks that a process on the NATS cluster connects to the
+// chart's Service, with a replica per server up to 3.
+func checkNATSURL(t *testing.T, w workload, cfg config.Config, chart natsChart, ns string) {
+	t.Helper()
+	if cfg.NATS.URL == "" {
+		t.Errorf("%s: roles other than all need nats.url", w)
+		return
 	}
-	if !imageSet {
-		t.Errorf("container image %s: kustomization.yaml has no images entry for %s", c.Image, img)
+	if chart.namespace != ns {
+		t.Errorf("the NATS chart is installed in %s, walsearch in %s", chart.namespace, ns)
 	}
-
-	// walsearch.yaml: accepted by walsearch with the pod's environment, and
-	// consistent with the pod.
-	cfgFile := configArg(c.Args)
-	if cfgFile != configPath {
-		t.Errorf("container args %v: want --config %s", c.Args, configPath)
-	}
-	vol, ok := mountedFile(cfgFile)
-	if !ok || volumes[vol].ConfigMap == nil {
-		t.Fatalf("%s is not mounted from a ConfigMap", cfgFile)
-	}
-	cm := m.configMaps[volumes[vol].ConfigMap.Name]
-	body, ok := cm.Data[path.Base(cfgFile)]
-	if !ok {
-		t.Fatalf("ConfigMap %s: no key %s", cm.Name, path.Base(cfgFile))
-	}
-	cfg := loadConfig(t, "ConfigMap "+cm.Name, body, env)
-	if vm, ok := mounts[cfg.DataDir]; !ok {
-		t.Errorf("data_dir %s is not a mount", cfg.DataDir)
-	} else if _, ok := claims[vm.Name]; !ok {
-		t.Errorf("data_dir %s is mounted from %s, not from a volumeClaimTemplate: the bus would be lost with the pod", cfg.DataDir, vm.Name)
-	}
-	if port := listenPort(t, cfg.API.Listen); ports["http"] != int32(port) {
-		t.Errorf("api.listen %s: the container port http is %d", cfg.API.Listen, ports["http"])
-	}
-	if cfg.Elasticsearch.CACert != "" {
-		if vol, ok := mountedFile(cfg.Elasticsearch.CACert); !ok || volumes[vol].Secret == nil {
-			t.Errorf("elasticsearch.ca_cert %s is not a file mounted from a Secret", cfg.Elasticsearch.CACert)
+	hosts := []string{chart.release, chart.release + "." + ns, chart.release + "." + ns + ".svc", chart.release + "." + ns + ".svc.cluster.local"}
+	for _, s := range strings.Split(cfg.NATS.URL, ",") {
+		if u, err := url.Parse(strings.TrimSpace(s)); err != nil || u.Scheme != "nats" || !slices.Contains(hosts, u.Hostname()) || u.Port() != "4222" {
+			t.Errorf("%s: nats.url %s: want the NATS chart's Service, nats://%s:4222", w, s, hosts[2])
 		}
 	}
-	if cfg.Elasticsearch.Password == "" && cfg.Elasticsearch.APIKey == "" {
-		t.Errorf("no Elasticsearch credentials reach walsearch")
+	if want := min(3, chart.Config.Cluster.Replicas); cfg.NATS.Replicas != want {
+		t.Errorf("%s: nats.replicas %d on a cluster of %d: want %d", w, cfg.NATS.Replicas, chart.Config.Cluster.Replicas, want)
+	}
+}
+
+// checkAPIContainer checks the API's port, probes and keys.
+func checkAPIContainer(t *testing.T, w workload, c *corev1.Container, cfg config.Config) {
+	t.Helper()
+	port := int32(listenPort(t, cfg.API.Listen))
+	if !containerPort(c, intstr.FromString("http")) || !containerPort(c, intstr.FromInt32(port)) {
+		t.Errorf("%s: api.listen %s: want the container port http %d", w, cfg.API.Listen, port)
+	}
+	for what, p := range map[string]*corev1.Probe{"startupProbe": c.StartupProbe, "livenessProbe": c.LivenessProbe, "readinessProbe": c.ReadinessProbe} {
+		if p == nil || p.HTTPGet == nil {
+			t.Errorf("%s: %s is missing or not an httpGet", w, what)
+			continue
+		}
+		if !containerPort(c, p.HTTPGet.Port) {
+			t.Errorf("%s: %s: port %s is not a container port", w, what, p.HTTPGet.Port.String())
+		}
+	}
+	if p := c.ReadinessProbe; p != nil && p.HTTPGet != nil && p.HTTPGet.Path != "/health" {
+		t.Errorf("%s: readinessProbe: want /health (200 while searches are answered), got %s", w, p.HTTPGet.Path)
+	}
+	if p := c.LivenessProbe; p != nil && p.HTTPGet != nil && p.HTTPGet.Path == "/health" {
+		t.Errorf("%s: livenessProbe on /health would restart walsearch whenever Elasticsearch is unreachable", w)
 	}
 	if len(cfg.API.Keys) == 0 {
-		t.Errorf("no API keys reach walsearch")
+		t.Errorf("%s: no API keys reach the API", w)
 	}
-	for _, name := range externalSecrets {
-		if !strings.Contains(readFile(t, "../docs/deploy.md"), name) {
-			t.Errorf("docs/deploy.md does not tell how to create the Secret %s", name)
+}
+
+// kubeProbes are the HTTP paths the API pods' probes request, in every
+// layout, and the shortest grace period any walsearch pod gets.
+func kubeProbes(t *testing.T) (paths map[string]string, grace time.Duration) {
+	t.Helper()
+	paths = map[string]string{}
+	grace = time.Hour
+	for _, dir := range kubeLayouts {
+		m := loadManifests(t, dir)
+		for _, w := range m.workloads() {
+			grace = min(grace, time.Duration(ptrOr(w.pod.Spec.TerminationGracePeriodSeconds, 30))*time.Second)
+			c := w.container(t)
+			for what, p := range map[string]*corev1.Probe{"startupProbe": c.StartupProbe, "livenessProbe": c.LivenessProbe, "readinessProbe": c.ReadinessProbe} {
+				if p != nil && p.HTTPGet != nil {
+					paths[w.String()+" "+what] = p.HTTPGet.Path
+				}
+			}
 		}
 	}
+	return paths, grace
 }
 
 // TestKubernetesManifestsRefuseUnknownFields: the decoding above is strict
 // (a check that cannot fail would prove nothing).
 func TestKubernetesManifestsRefuseUnknownFields(t *testing.T) {
-	doc := strings.Replace(readFile(t, filepath.Join(kubeDir, "statefulset.yaml")), "terminationGracePeriodSeconds:", "terminationGracePeriodSecond:", 1)
-	var sts appsv1.StatefulSet
-	if err := yaml.UnmarshalStrict([]byte(doc), &sts); err == nil || !strings.Contains(err.Error(), "terminationGracePeriodSecond") {
+	doc := strings.Replace(readFile(t, filepath.Join(kubeDir, "deployment-api.yaml")), "terminationGracePeriodSeconds:", "terminationGracePeriodSecond:", 1)
+	var d appsv1.Deployment
+	if err := yaml.UnmarshalStrict([]byte(doc), &d); err == nil || !strings.Contains(err.Error(), "terminationGracePeriodSecond") {
 		t.Errorf("a misspelt field decoded: %v", err)
 	}
 }
