@@ -86,7 +86,7 @@ type Config struct {
 	LagWarnInterval time.Duration `koanf:"-"`
 	// LeaseTTL is the TTL of the lease that elects one leader among the
 	// capture processes sharing an external NATS. Default: 5s.
-	LeaseTTL time.Duration `koanf:"lease_ttl" help:"with an external NATS: how long the capture leader's lease outlives its last renewal (1s to 5m); a standby capture process takes over within about this once the leader is gone"`
+	LeaseTTL time.Duration `koanf:"lease_ttl" help:"with an external NATS: how long the capture leader's lease (and the active transform's and sink's) outlives its last renewal (1s to 5m); a standby process takes over within about this once the active one is gone"`
 	// TakeOverSlot makes capture end the server session that still streams
 	// from the slot, instead of waiting for it: set it only when a lease
 	// proves that session belongs to a capture that lost its lease.

@@ -63,6 +63,10 @@ type Pipeline struct {
 	// lease elects the capture leader among processes sharing an external
 	// NATS; nil with the embedded one or without the capture role.
 	lease *bus.Lease
+	// workLease lets one process at a time run this process's transform
+	// and sink stages on an external NATS (see workLeaseKey); nil with the
+	// embedded one or without those roles.
+	workLease *bus.Lease
 	// applied follows the sink's applied LSN through the state bucket, in
 	// a process without the sink role; nil otherwise.
 	applied *appliedWatch
@@ -112,6 +116,13 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Pipeline,
 	p.Bus = b
 	if p.roles.Has(config.RoleCapture) && !b.Embedded() {
 		if p.lease, err = b.OpenLease(ctx, bus.LeaseConfig{Key: bus.CaptureLease, Holder: holderID(),
+			TTL: p.captureConfig().LeaseTTL, Logger: log}); err != nil {
+			p.Close()
+			return nil, err
+		}
+	}
+	if key := workLeaseKey(p.roles); key != "" && !b.Embedded() {
+		if p.workLease, err = b.OpenLease(ctx, bus.LeaseConfig{Key: key, Holder: holderID(),
 			TTL: p.captureConfig().LeaseTTL, Logger: log}); err != nil {
 			p.Close()
 			return nil, err
@@ -171,12 +182,17 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	runs := map[config.Role]func(context.Context) error{
 		config.RoleCapture: p.runCapture, config.RoleTransform: p.runTransform, config.RoleSink: p.runSink,
 	}
-	for role, run := range runs {
-		if p.roles.Has(role) {
-			p.stages[string(role)] = &supervised{name: string(role), log: p.log, run: run}
-		}
-	}
 	g, gctx := errgroup.WithContext(ctx)
+	held := p.holdWorkLease(gctx, g)
+	for role, run := range runs {
+		if !p.roles.Has(role) {
+			continue
+		}
+		if role != config.RoleCapture {
+			run = whenHeld(held, run)
+		}
+		p.stages[string(role)] = &supervised{name: string(role), log: p.log, run: run}
+	}
 	if p.roles.Has(config.RoleSink) && !p.Bus.Embedded() {
 		// For API processes elsewhere on the same NATS.
 		g.Go(func() error { return p.recordApplied(gctx) })
@@ -214,6 +230,65 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		return nil
 	}
 	return err
+}
+
+// workLeaseKey names the lease that transform and sink processes of one
+// kind share: a second process of the same kind stands by instead of
+// consuming the same stream (two consumers would break each document's
+// order). "" when roles run neither stage.
+func workLeaseKey(roles config.Roles) string {
+	t, s := roles.Has(config.RoleTransform), roles.Has(config.RoleSink)
+	switch {
+	case t && s:
+		return "transform+sink"
+	case t:
+		return "transform"
+	case s:
+		return "sink"
+	}
+	return ""
+}
+
+// holdWorkLease starts, in g, acquiring and then holding the work lease,
+// and returns a channel closed once it is held (at once without a lease).
+// Losing it fails g: the process stops rather than run beside the process
+// that holds it now.
+func (p *Pipeline) holdWorkLease(ctx context.Context, g *errgroup.Group) <-chan struct{} {
+	held := make(chan struct{})
+	if p.workLease == nil {
+		close(held)
+		return held
+	}
+	g.Go(func() error {
+		if _, err := p.workLease.Acquire(ctx); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		defer func() {
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			if err := p.workLease.Release(rctx); err != nil {
+				p.log.Warn("release the work lease", "error", err)
+			}
+		}()
+		close(held)
+		return p.workLease.Hold(ctx)
+	})
+	return held
+}
+
+// whenHeld runs run once held is closed.
+func whenHeld(held <-chan struct{}, run func(context.Context) error) func(context.Context) error {
+	return func(ctx context.Context) error {
+		select {
+		case <-held:
+		case <-ctx.Done():
+			return nil
+		}
+		return run(ctx)
+	}
 }
 
 // runCapture runs capture; with a lease, only once this process holds it,
