@@ -70,7 +70,46 @@ func (b *Bus) NewReader(ctx context.Context, rc ReaderConfig) (*Reader, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create consumer %s on %s: %w", rc.Durable, rc.Stream, err)
 	}
+	if cons, err = b.restartInOrder(ctx, rc, cc, cons); err != nil {
+		return nil, err
+	}
 	return &Reader{cons: cons, maxBytes: rc.MaxFetchBytes}, nil
+}
+
+// restartInOrder makes sure a new reader gets first what an earlier one
+// fetched and left unacknowledged (it died, or its stage restarted). A
+// consumer delivers such messages again only after the ack wait, and goes
+// on with newer messages meanwhile: an old change (a TRUNCATE, an update)
+// would then be applied over newer ones that were already acknowledged.
+// So when messages are pending, the consumer is created anew: on a work
+// queue, which keeps only unacknowledged messages, it delivers all of them
+// again, from the oldest, in stream order.
+//
+// The reader of a durable consumer is its only one (the stage's lease
+// makes sure of that across processes), so nothing else is reading
+// through the consumer that is replaced.
+func (b *Bus) restartInOrder(ctx context.Context, rc ReaderConfig, cc jetstream.ConsumerConfig, cons jetstream.Consumer) (jetstream.Consumer, error) {
+	info := cons.CachedInfo()
+	if info == nil || (info.NumAckPending == 0 && info.NumRedelivered == 0) {
+		return cons, nil
+	}
+	st, err := b.js.Stream(ctx, rc.Stream)
+	if err != nil {
+		return nil, fmt.Errorf("stream %s: %w", rc.Stream, err)
+	}
+	if st.CachedInfo().Config.Retention != jetstream.WorkQueuePolicy {
+		return cons, nil // acknowledged messages are still there: a new consumer would deliver them again
+	}
+	b.log.Info("restarting the consumer so that unacknowledged messages come first, in order",
+		"stream", rc.Stream, "consumer", rc.Durable, "unacknowledged", info.NumAckPending, "redelivered", info.NumRedelivered)
+	if err := b.js.DeleteConsumer(ctx, rc.Stream, rc.Durable); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return nil, fmt.Errorf("restart consumer %s on %s: %w", rc.Durable, rc.Stream, err)
+	}
+	cons, err = b.js.CreateOrUpdateConsumer(ctx, rc.Stream, cc)
+	if err != nil {
+		return nil, fmt.Errorf("create consumer %s on %s: %w", rc.Durable, rc.Stream, err)
+	}
+	return cons, nil
 }
 
 // Fetch returns up to max messages and about MaxFetchBytes, waiting at most

@@ -381,7 +381,7 @@ func (r *run) chaos() {
 	}
 	// About one kill every 10–20 s of a long run (each waits until walsearch
 	// indexes again), so that a 10-minute run kills it 20 times or more.
-	r.gap = min(max(r.cfg.Duration/60, 2*time.Second), 10*time.Second)
+	r.gap = min(max(r.cfg.Duration/60, 5*time.Second), 10*time.Second)
 	gap := r.gap
 	r.inChaos = true
 	defer func() { r.inChaos = false }()
