@@ -34,8 +34,12 @@ func TestSearchReachesNestedFields(t *testing.T) {
 		{`{"index":"orders","query_fields":{"items.sku":"SKU-2","status":"new"}}`, []int{12}},
 		{`{"index":"orders","q":"lovelace"}`, []int{10, 13}},
 		{`{"index":"orders","q":"hopper SKU-2"}`, []int{12}},
+		{`{"index":"orders","q":"lovelace","fields":["id","customer.name","items.sku"]}`, []int{10, 13}},
 		{`{"index":"orders","query_fields":{"customer.name":"Alan Turing"}}`, []int{11}},
 		{`{"index":"orders","query_fields":{"items.qty":{"gte":3}}}`, []int{10}},
+		// Arrays of objects are objects, not nested: each field matches
+		// on its own, here in two different items of order 10.
+		{`{"index":"orders","query_fields":{"items.sku":"SKU-1","items.qty":3}}`, []int{10}},
 	} {
 		r := s.search(t, tc.body)
 		if r.code != 200 {
