@@ -68,7 +68,7 @@ lint:
 # pipeline on embedded defaults, and the API on 127.0.0.1:8080. The build
 # shows its progress (the first one compiles every dependency); compiler
 # errors are shown as they are. DEMO_ARGS passes flags, e.g.
-# DEMO_ARGS="-products 20000 -listen 127.0.0.1:9090".
+# DEMO_ARGS="-orders 20000 -listen 127.0.0.1:9090".
 demo: SHELL := /bin/bash
 demo:
 	@mkdir -p bin

@@ -194,7 +194,7 @@ INSERT INTO products VALUES (1, 'pen', 1.50), (2, 'ink', 4.00);
 INSERT INTO tags VALUES (1, 'office'), (2, 'blue');
 INSERT INTO product_tags VALUES (2, 2), (2, 1);
 INSERT INTO orders VALUES (10, 1, 'paid', '2026-01-02 03:04:05+00');
-INSERT INTO order_items VALUES (100, 10, 1, 2, 1), (101, 10, 2, 1, 3);`); err != nil {
+INSERT INTO order_items VALUES (100, 10, 1, 'SKU-1', 2, 1), (101, 10, 2, 'SKU-2', 1, 3);`); err != nil {
 		t.Fatal(err)
 	}
 	connect := func(ctx context.Context) (*pgx.Conn, error) { return pgx.Connect(ctx, url) }
@@ -218,8 +218,8 @@ INSERT INTO order_items VALUES (100, 10, 1, 2, 1), (101, 10, 2, 1, 3);`); err !=
 	}
 	want := `{"id" : 10, "status" : "paid", "placed_at" : "2026-01-02T03:04:05+00:00", ` +
 		`"customer" : {"id" : 1, "name" : "Ada", "email" : "ada@example.com"}, ` +
-		`"items" : [{"id" : 101, "position" : 1, "qty" : 3, "product" : {"id" : 2, "name" : "ink", "price" : 4.00, "tags" : [{"name" : "blue"}, {"name" : "office"}]}}, ` +
-		`{"id" : 100, "position" : 2, "qty" : 1, "product" : {"id" : 1, "name" : "pen", "price" : 1.50, "tags" : []}}]}`
+		`"items" : [{"id" : 101, "position" : 1, "sku" : "SKU-2", "qty" : 3, "product" : {"id" : 2, "name" : "ink", "price" : 4.00, "tags" : [{"name" : "blue"}, {"name" : "office"}]}}, ` +
+		`{"id" : 100, "position" : 2, "sku" : "SKU-1", "qty" : 1, "product" : {"id" : 1, "name" : "pen", "price" : 1.50, "tags" : []}}]}`
 	if got := string(docs[0].Source); got != want {
 		t.Fatalf("document\n%s\nwant\n%s", got, want)
 	}

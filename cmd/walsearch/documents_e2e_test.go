@@ -89,8 +89,9 @@ const productsScript = `function transform(doc, ctx) { doc.tag_count = doc.tags.
 
 // runDocuments starts walsearch over dbURL capturing only orders and
 // products on their own, with both definitions in its scripts folder and
-// a script for the products' documents.
-func runDocuments(t *testing.T, dbURL, name string) running {
+// a script for the products' documents. extra is added to the
+// configuration file.
+func runDocuments(t *testing.T, dbURL, name string, extra ...string) running {
 	t.Helper()
 	scripts := t.TempDir()
 	for index, def := range map[string]string{"orders": ordersDefinition, "products": productsDefinition} {
@@ -106,8 +107,8 @@ func runDocuments(t *testing.T, dbURL, name string) running {
 	}
 	addr, natsAddr := freeAddr(t), freeAddr(t)
 	cfgPath := filepath.Join(t.TempDir(), "walsearch.yaml")
-	cfg := fmt.Sprintf("data_dir: %s\nscripts_dir: %s\npostgres:\n  url: %s\n  slot: %s\n  publication: %s\n  tables: [orders, products]\napi:\n  listen: %s\nnats:\n  listen: %s\n",
-		t.TempDir(), scripts, dbURL, name, name, addr, natsAddr)
+	cfg := fmt.Sprintf("data_dir: %s\nscripts_dir: %s\npostgres:\n  url: %s\n  slot: %s\n  publication: %s\n  tables: [orders, products]\napi:\n  listen: %s\nnats:\n  listen: %s\n%s",
+		t.TempDir(), scripts, dbURL, name, name, addr, natsAddr, strings.Join(extra, ""))
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -138,19 +139,28 @@ func expectedDocs(ctx context.Context, conn *pgx.Conn, oracle string) (map[strin
 	return out, rows.Err()
 }
 
-// indexedDocs reads every document of index (at most 1,000) by id.
+// indexedDocs reads every document of index (at most 10,000) by id, a
+// page of 1,000 at a time in id order.
 func indexedDocs(r running, index string) (map[string]any, error) {
-	var sr struct {
-		Data []map[string]any `json:"data"`
-	}
-	if err := r.apiJSON("POST", "/search", `{"index":"`+index+`","page_size":1000}`, &sr); err != nil {
-		return nil, err
-	}
 	out := map[string]any{}
-	for _, d := range sr.Data {
-		out[fmt.Sprint(d["id"])] = any(d)
+	for page := 1; ; page++ {
+		var sr struct {
+			Data []map[string]any `json:"data"`
+			Meta struct {
+				HasNext bool `json:"has_next"`
+			} `json:"meta"`
+		}
+		body := fmt.Sprintf(`{"index":%q,"page_size":1000,"page":%d,"sort_by":{"id":"asc"}}`, index, page)
+		if err := r.apiJSON("POST", "/search", body, &sr); err != nil {
+			return nil, err
+		}
+		for _, d := range sr.Data {
+			out[fmt.Sprint(d["id"])] = any(d)
+		}
+		if !sr.Meta.HasNext {
+			return out, nil
+		}
 	}
-	return out, nil
 }
 
 // docsDiff compares every document with the oracle's; "" when equal.

@@ -31,9 +31,9 @@ func TestMain(m *testing.M) {
 }
 
 // TestDemoCleansUpOnEverySignal runs the demo with its output piped, waits
-// until it says the catalogue is searchable, and stops it with a signal. A
-// first query must find the index (the queries were printed before the
-// index existed), and the demo must exit normally having removed its
+// until it says the shop is searchable, and stops it with a signal. The
+// first queries must find orders by a field of their items and by their
+// customer's name (the queries were printed before the index existed), and the demo must exit normally having removed its
 // PostgreSQL and data directories, including when the reader of its output
 // is gone (make demo | tee log, Ctrl-C) and when the signal is SIGPIPE.
 func TestDemoCleansUpOnEverySignal(t *testing.T) {
@@ -56,7 +56,7 @@ func TestDemoCleansUpOnEverySignal(t *testing.T) {
 			t.Parallel()
 			listen := freeAddr(t)
 			cmd := exec.Command(os.Args[0], "-test.run=^$")
-			cmd.Env = append(os.Environ(), demoChildEnv+"=-listen "+listen+" -products 300 -writes 20")
+			cmd.Env = append(os.Environ(), demoChildEnv+"=-listen "+listen+" -orders 300 -writes 20")
 			out, err := cmd.StdoutPipe()
 			if err != nil {
 				t.Fatal(err)
@@ -108,16 +108,21 @@ func TestDemoCleansUpOnEverySignal(t *testing.T) {
 			if pgDir == "" || dataDir == "" {
 				t.Fatal("demo did not print its directories")
 			}
-			// The announced queries work at once.
-			res, err := http.Post("http://"+listen+"/search", "application/json",
-				strings.NewReader(`{"index":"products","query_fields":{"category_id":3},"page_size":5}`))
-			if err != nil {
-				t.Fatal(err)
-			}
-			body, _ := io.ReadAll(res.Body)
-			res.Body.Close()
-			if res.StatusCode != http.StatusOK || !strings.Contains(string(body), `"total_records"`) {
-				t.Fatalf("first announced query: %d %s", res.StatusCode, body)
+			// The announced queries work at once, and reach the fields of
+			// the documents' nested objects.
+			for _, q := range []struct{ body, want string }{
+				{`{"index":"orders","query_fields":{"items.sku":"SKU-000001"},"fields":["id","items.sku"]}`, `"sku":"SKU-000001"`},
+				{`{"index":"orders","q":"lovelace","fields":["id","customer.name"]}`, ` Lovelace"`},
+			} {
+				res, err := http.Post("http://"+listen+"/search", "application/json", strings.NewReader(q.body))
+				if err != nil {
+					t.Fatal(err)
+				}
+				body, _ := io.ReadAll(res.Body)
+				res.Body.Close()
+				if res.StatusCode != http.StatusOK || !strings.Contains(string(body), q.want) {
+					t.Fatalf("announced query %s: %d %s; want a document with %s", q.body, res.StatusCode, body, q.want)
+				}
 			}
 
 			waiting = true

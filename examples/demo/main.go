@@ -1,11 +1,12 @@
 // Command demo runs Walsearch end to end on one machine with nothing to set
-// up: a throwaway PostgreSQL with an example catalogue, a trickle of live
-// writes, the whole pipeline on embedded defaults, and the search API on
-// 127.0.0.1:8080. Stop it with Ctrl-C; everything it started is stopped and
+// up: a throwaway PostgreSQL with the example shop (examples/shop: orders
+// indexed with their customer and their items, products with their tags),
+// a trickle of live writes, the whole pipeline on embedded defaults, and
+// the search API on 127.0.0.1:8080. Stop it with Ctrl-C; everything it started is stopped and
 // removed.
 //
 //	go run ./examples/demo            (or: make demo)
-//	go run ./examples/demo -listen 127.0.0.1:9090 -products 20000
+//	go run ./examples/demo -listen 127.0.0.1:9090 -orders 20000
 package main
 
 import (
@@ -19,6 +20,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -26,40 +28,25 @@ import (
 	"github.com/jackc/pgx/v5"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/walsearch/walsearch/examples/shop"
 	"github.com/walsearch/walsearch/internal/config"
 	"github.com/walsearch/walsearch/internal/pgtest"
 	"github.com/walsearch/walsearch/internal/pipeline"
 )
 
-const schema = `
-CREATE TABLE categories (
-  id   int PRIMARY KEY,
-  name text NOT NULL
-);
-CREATE TABLE products (
-  id          bigint PRIMARY KEY,
-  sku         text NOT NULL UNIQUE,
-  name        text NOT NULL,
-  description text,
-  category_id int REFERENCES categories(id),
-  price       numeric(10,2) NOT NULL,
-  in_stock    boolean NOT NULL DEFAULT true,
-  tags        text[],
-  attributes  jsonb,
-  updated_at  timestamptz NOT NULL DEFAULT now()
-);
-INSERT INTO categories VALUES (1,'books'),(2,'garden'),(3,'kitchen'),(4,'toys'),(5,'audio');
-`
-
 var adjectives = []string{"red", "quiet", "sturdy", "compact", "vintage", "smart", "wooden", "solar", "foldable", "classic"}
 var nouns = []string{"kettle", "lamp", "speaker", "shovel", "novel", "puzzle", "blender", "chair", "headphones", "planter"}
+var tagNames = []string{"audio", "books", "eco", "garden", "gift", "kitchen", "sale", "toys"}
+var firstNames = []string{"Ada", "Alan", "Grace", "Edsger", "Barbara", "Donald", "Frances", "Ken", "Margaret", "Niklaus"}
+var lastNames = []string{"Lovelace", "Turing", "Hopper", "Dijkstra", "Liskov", "Knuth", "Allen", "Thompson", "Hamilton", "Wirth"}
+var statuses = []string{"new", "paid", "shipped", "delivered"}
 
 func main() {
 	listen := flag.String("listen", "127.0.0.1:8080", "address of the search API")
-	products := flag.Int("products", 5000, "rows in the example products table")
+	orders := flag.Int("orders", 5000, "orders in the example shop (with a tenth as many customers and products)")
 	writesPerSec := flag.Float64("writes", 5, "live writes per second")
 	flag.Parse()
-	if err := run(*listen, *products, *writesPerSec); err != nil {
+	if err := run(*listen, *orders, *writesPerSec); err != nil {
 		fmt.Fprintln(os.Stderr, "demo:", err)
 		os.Exit(1)
 	}
@@ -71,7 +58,7 @@ func main() {
 // the demo before it cleaned up.
 var stopSignals = []os.Signal{os.Interrupt, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGPIPE}
 
-func run(listen string, products int, writesPerSec float64) error {
+func run(listen string, orders int, writesPerSec float64) error {
 	ctx, stop := signal.NotifyContext(context.Background(), stopSignals...)
 	defer stop()
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
@@ -92,7 +79,7 @@ func run(listen string, products int, writesPerSec float64) error {
 	defer os.RemoveAll(dataDir)
 	fmt.Printf("PostgreSQL files: %s\nWalsearch files:  %s\n(both are removed when the demo stops)\n", pg.Dir, dataDir)
 
-	err = demo(ctx, pg.URL("postgres"), dataDir, listen, products, writesPerSec, log)
+	err = demo(ctx, pg.URL("postgres"), dataDir, listen, orders, writesPerSec, log)
 	if ctx.Err() != nil {
 		// Printed to stderr: stdout may be the pipe that just closed.
 		fmt.Fprintln(os.Stderr, "\nStopping; the throwaway database and data directory are removed.")
@@ -103,12 +90,19 @@ func run(listen string, products int, writesPerSec float64) error {
 
 // demo seeds the database and runs the pipeline, the live writes and the
 // announcement until ctx ends.
-func demo(ctx context.Context, dbURL, dataDir, listen string, products int, writesPerSec float64, log *slog.Logger) error {
-	if err := seed(ctx, dbURL, products); err != nil {
+func demo(ctx context.Context, dbURL, dataDir, listen string, orders int, writesPerSec float64, log *slog.Logger) error {
+	sizes := shopSizes(orders)
+	if err := seed(ctx, dbURL, sizes); err != nil {
 		return err
 	}
+	scripts := filepath.Join(dataDir, "scripts")
+	if err := shop.WriteScripts(scripts); err != nil {
+		return fmt.Errorf("write the shop's document definitions: %w", err)
+	}
 	cfg := config.Default()
-	cfg.DataDir, cfg.Postgres.URL, cfg.API.Listen = dataDir, dbURL, listen
+	cfg.DataDir, cfg.Postgres.URL, cfg.API.Listen, cfg.ScriptsDir = filepath.Join(dataDir, "data"), dbURL, listen, scripts
+	// The defined indices alone; the other tables are captured for them.
+	cfg.Postgres.Tables = []string{"orders", "products"}
 	p, err := pipeline.Start(ctx, cfg, log)
 	if err != nil {
 		return err
@@ -117,47 +111,88 @@ func demo(ctx context.Context, dbURL, dataDir, listen string, products int, writ
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return p.Run(gctx) })
-	g.Go(func() error { return trickle(gctx, dbURL, products, writesPerSec) })
+	g.Go(func() error { return trickle(gctx, dbURL, sizes, writesPerSec) })
 	g.Go(func() error { return announce(gctx, "http://"+listen, dbURL) })
 	return g.Wait()
 }
 
-func seed(ctx context.Context, url string, n int) error {
+// sizes are the rows of each table the demo seeds.
+type sizes struct{ customers, products, orders int }
+
+func shopSizes(orders int) sizes {
+	orders = max(orders, 10)
+	return sizes{customers: max(orders/10, 1), products: max(orders/10, 1), orders: orders}
+}
+
+func sku(product int64) string { return fmt.Sprintf("SKU-%06d", product) }
+
+func seed(ctx context.Context, url string, n sizes) error {
 	conn, err := pgx.Connect(ctx, url)
 	if err != nil {
 		return err
 	}
 	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, schema); err != nil {
+	if _, err := conn.Exec(ctx, shop.Schema); err != nil {
 		return fmt.Errorf("create schema: %w", err)
 	}
 	rng := rand.New(rand.NewPCG(7, 7))
-	rows := make([][]any, n)
-	for i := range rows {
-		rows[i] = product(rng, int64(i+1))
+	var customers, products, tags, productTags, orders, items [][]any
+	for i := range n.customers {
+		first, last := firstNames[i%len(firstNames)], lastNames[(i/len(firstNames))%len(lastNames)]
+		name := first + " " + last
+		if i >= len(firstNames)*len(lastNames) {
+			name = fmt.Sprintf("%s %d", name, i)
+		}
+		customers = append(customers, []any{int64(i + 1), name, fmt.Sprintf("customer%d@example.com", i+1)})
 	}
-	_, err = conn.CopyFrom(ctx, pgx.Identifier{"products"},
-		[]string{"id", "sku", "name", "description", "category_id", "price", "in_stock", "tags", "attributes"},
-		pgx.CopyFromRows(rows))
-	if err != nil {
-		return fmt.Errorf("load products: %w", err)
+	for i, t := range tagNames {
+		tags = append(tags, []any{int64(i + 1), t})
 	}
-	fmt.Printf("Loaded %d products and 5 categories.\n", n)
+	for i := range n.products {
+		id := int64(i + 1)
+		products = append(products, []any{id, adjectives[rng.IntN(len(adjectives))] + " " + nouns[rng.IntN(len(nouns))],
+			fmt.Sprintf("%d.%02d", 1+rng.IntN(300), rng.IntN(100))})
+		first := rng.IntN(len(tagNames))
+		productTags = append(productTags, []any{id, int64(first + 1)})
+		if second := rng.IntN(len(tagNames)); second != first {
+			productTags = append(productTags, []any{id, int64(second + 1)})
+		}
+	}
+	item := int64(0)
+	for i := range n.orders {
+		id := int64(i + 1)
+		orders = append(orders, []any{id, 1 + rng.Int64N(int64(n.customers)), statuses[rng.IntN(len(statuses))]})
+		for pos := range 1 + rng.IntN(3) {
+			item++
+			product := 1 + rng.Int64N(int64(n.products))
+			items = append(items, []any{item, id, product, sku(product), int32(pos + 1), int32(1 + rng.IntN(5))})
+		}
+	}
+	for _, t := range []struct {
+		table string
+		cols  []string
+		rows  [][]any
+	}{
+		{"customers", []string{"id", "name", "email"}, customers},
+		{"products", []string{"id", "name", "price"}, products},
+		{"tags", []string{"id", "name"}, tags},
+		{"product_tags", []string{"product_id", "tag_id"}, productTags},
+		{"orders", []string{"id", "customer_id", "status"}, orders},
+		{"order_items", []string{"id", "order_id", "product_id", "sku", "position", "qty"}, items},
+	} {
+		if _, err := conn.CopyFrom(ctx, pgx.Identifier{t.table}, t.cols, pgx.CopyFromRows(t.rows)); err != nil {
+			return fmt.Errorf("load %s: %w", t.table, err)
+		}
+	}
+	fmt.Printf("Loaded the shop: %d customers, %d products with %d tags, %d orders with %d items.\n",
+		n.customers, n.products, len(tags), n.orders, item)
 	return nil
 }
 
-func product(rng *rand.Rand, id int64) []any {
-	adj, noun := adjectives[rng.IntN(len(adjectives))], nouns[rng.IntN(len(nouns))]
-	return []any{
-		id, fmt.Sprintf("SKU-%06d", id), adj + " " + noun,
-		fmt.Sprintf("A %s %s, item %d. Ships in %d days.", adj, noun, id, 1+rng.IntN(9)),
-		1 + rng.IntN(5), fmt.Sprintf("%d.%02d", 1+rng.IntN(300), rng.IntN(100)), rng.IntN(10) > 0,
-		[]string{adj, noun}, map[string]any{"color": adj, "weight_kg": rng.IntN(20) + 1},
-	}
-}
-
-// trickle keeps changing the catalogue so the index visibly follows.
-func trickle(ctx context.Context, url string, n int, perSec float64) error {
+// trickle keeps changing the shop so the indices visibly follow: orders
+// placed and paid, items changed, customers renamed (every one of their
+// orders' documents changes), products repriced.
+func trickle(ctx context.Context, url string, n sizes, perSec float64) error {
 	if perSec <= 0 {
 		<-ctx.Done()
 		return ctx.Err()
@@ -168,7 +203,10 @@ func trickle(ctx context.Context, url string, n int, perSec float64) error {
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))
-	next := int64(n)
+	nextOrder, nextItem := int64(n.orders), int64(0)
+	if err := conn.QueryRow(ctx, `SELECT coalesce(max(id), 0) FROM order_items`).Scan(&nextItem); err != nil {
+		return fmt.Errorf("live write: %w", err)
+	}
 	t := time.NewTicker(time.Duration(float64(time.Second) / perSec))
 	defer t.Stop()
 	for {
@@ -177,16 +215,25 @@ func trickle(ctx context.Context, url string, n int, perSec float64) error {
 			return ctx.Err()
 		case <-t.C:
 		}
-		id := 1 + rng.Int64N(next)
+		order := 1 + rng.Int64N(nextOrder)
+		product := 1 + rng.Int64N(int64(n.products))
 		switch rng.IntN(10) {
 		case 0:
-			next++
-			p := product(rng, next)
-			_, err = conn.Exec(ctx, `INSERT INTO products (id, sku, name, description, category_id, price, in_stock, tags, attributes) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)`, p...)
+			nextOrder++
+			nextItem++
+			_, err = conn.Exec(ctx, `WITH o AS (INSERT INTO orders (id, customer_id, status) VALUES ($1, $2, 'new') RETURNING id)
+INSERT INTO order_items (id, order_id, product_id, sku, position, qty) SELECT $3, id, $4, $5, 1, 1 FROM o`,
+				nextOrder, 1+rng.Int64N(int64(n.customers)), nextItem, product, sku(product))
 		case 1:
-			_, err = conn.Exec(ctx, `DELETE FROM products WHERE id = $1`, id)
+			customer := 1 + rng.Int64N(int64(n.customers))
+			_, err = conn.Exec(ctx, `UPDATE customers SET name = split_part(name, ' ', 1) || ' ' || $2 WHERE id = $1`,
+				customer, lastNames[rng.IntN(len(lastNames))])
+		case 2:
+			_, err = conn.Exec(ctx, `UPDATE products SET price = round((price * (0.9 + random() * 0.2))::numeric, 2) WHERE id = $1`, product)
+		case 3, 4, 5:
+			_, err = conn.Exec(ctx, `UPDATE order_items SET qty = 1 + (qty % 5) WHERE id = (SELECT min(id) FROM order_items WHERE order_id = $1)`, order)
 		default:
-			_, err = conn.Exec(ctx, `UPDATE products SET price = round((price * (0.9 + random() * 0.2))::numeric, 2), in_stock = random() > 0.1, updated_at = now() WHERE id = $1`, id)
+			_, err = conn.Exec(ctx, `UPDATE orders SET status = $2 WHERE id = $1`, order, statuses[rng.IntN(len(statuses))])
 		}
 		if err != nil && ctx.Err() == nil {
 			return fmt.Errorf("live write: %w", err)
@@ -198,7 +245,7 @@ func trickle(ctx context.Context, url string, n int, perSec float64) error {
 // indexed, showing the progress, and then prints queries to try: printed
 // earlier, a quick first query would find no index yet.
 func announce(ctx context.Context, base, dbURL string) error {
-	fmt.Println("Indexing the catalogue…")
+	fmt.Println("Indexing the shop…")
 	last := ""
 	for {
 		st, err := fetchStatus(ctx, base)
@@ -207,7 +254,7 @@ func announce(ctx context.Context, base, dbURL string) error {
 				fmt.Println("  " + line)
 				last = line
 			}
-			if indexed(st) && searchable(ctx, base, "products", "categories") {
+			if indexed(st) && searchable(ctx, base, "orders", "products") {
 				break
 			}
 		}
@@ -218,21 +265,26 @@ func announce(ctx context.Context, base, dbURL string) error {
 		}
 	}
 	fmt.Printf(`
-Walsearch is running. The catalogue is indexed and changes stream in live.
+Walsearch is running. The shop is indexed and changes stream in live.
+Each order's document holds its customer and its items, each item's
+product and that product's tags, read from six tables (examples/shop).
 
-  PostgreSQL:  psql '%s'
-  Search API:  %s
+  PostgreSQL:  psql '%[1]s'
+  Search API:  %[2]s
 
 Try:
-  curl -s %s/health
-  curl -s %s/search -d '{"index":"products","query_fields":{"category_id":3},"page_size":5}'
-  curl -s %s/search -d '{"index":"products","query_fields":{"price":{"gte":10,"lt":20},"in_stock":true},"sort_by":{"price":"asc"},"fields":["sku","name","price"]}'
-  curl -s %s/search -d '{"index":"products","query_fields":{"name":"red kettle"}}'
-  curl -s %s/search -d '{"index":"categories"}'
+  curl -s %[2]s/health
+  curl -s %[2]s/search -d '{"index":"orders","page_size":1}'
+  curl -s %[2]s/search -d '{"index":"orders","query_fields":{"items.sku":"SKU-000001"},"fields":["id","status","customer.name","items.sku"]}'
+  curl -s %[2]s/search -d '{"index":"orders","q":"lovelace","fields":["id","customer.name"]}'
+  curl -s %[2]s/search -d '{"index":"orders","query_fields":{"customer.name":"Ada Lovelace"},"fields":["id","status","customer"]}'
+  curl -s %[2]s/search -d '{"index":"products","query_fields":{"tags.name":"garden"},"sort_by":{"price":"asc"}}'
 
-Change a row in psql and search again: it shows up within about a second.
+Rename a customer in psql and search again: every one of their orders
+changes within about a second.
+  UPDATE customers SET name = 'Ada Byron' WHERE id = 1;
 Ctrl-C stops everything.
-`, dbURL, base, base, base, base, base, base)
+`, dbURL, base)
 	<-ctx.Done()
 	return ctx.Err()
 }
@@ -275,6 +327,9 @@ func progress(st *demoStatus) string {
 	}
 	var parts []string
 	for _, t := range st.Tables {
+		if t.Table != "orders" && t.Table != "products" {
+			continue // read for the documents, not indexed on their own
+		}
 		parts = append(parts, fmt.Sprintf("%s: snapshot %s, %d documents indexed", t.Table, t.Snapshot, max(t.Documents, 0)))
 	}
 	return strings.Join(parts, "; ")

@@ -31,6 +31,7 @@ CREATE TABLE order_items (
   id bigint PRIMARY KEY,
   order_id bigint NOT NULL REFERENCES orders ON DELETE CASCADE,
   product_id bigint NOT NULL REFERENCES products,
+  sku text NOT NULL, -- the product's SKU when it was ordered
   position int NOT NULL,
   qty int NOT NULL
 );
