@@ -281,6 +281,11 @@ func (s *Sink) Status() Status {
 // Between batches, when no write is in flight, Run also serves reindex
 // requests (see reindex.go); a copy running when Run returns is stopped and
 // resumes on the next Run.
+// UseSource replaces the source Run reads, between two runs: a stage run
+// again after a failure reads through a new reader, which gets the failed
+// batch first (see bus.Bus.NewReader). Not safe while Run runs.
+func (s *Sink) UseSource(src Source) { s.src = src }
+
 func (s *Sink) Run(ctx context.Context) error {
 	defer s.stopReindex()
 	var lastControl time.Time

@@ -377,7 +377,16 @@ func (p *Pipeline) runTransform(ctx context.Context) error {
 	return st.Run(ctx)
 }
 
-func (p *Pipeline) runSink(ctx context.Context) error { return p.sink.Run(ctx) }
+// runSink runs the sink on a new reader of the documents stream each time,
+// so that a run after a failed one gets the failed batch first, in order.
+func (p *Pipeline) runSink(ctx context.Context) error {
+	src, err := p.Bus.NewReader(ctx, bus.ReaderConfig{Stream: bus.DocsStream, Durable: SinkConsumer})
+	if err != nil {
+		return err
+	}
+	p.sink.UseSource(src)
+	return p.sink.Run(ctx)
+}
 
 // newSink makes the sink, reading the documents stream.
 func (p *Pipeline) newSink(ctx context.Context) (*sink.Sink, error) {
