@@ -146,3 +146,38 @@ func TestSinkDeletesAMovedDocumentsOriginOnlyAfterItIsWritten(t *testing.T) {
 		}
 	}
 }
+
+// TestSinkAppliesATruncateOnce: a TRUNCATE delivered again after a crash —
+// behind the documents written after it the first time, which come again
+// too — must not empty the index again: the replayed documents would then
+// be refused (the delete leaves a tombstone above their version) and lost.
+func TestSinkAppliesATruncateOnce(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	cfg := sink.DefaultConfig()
+	cfg.Control = e.bus.State()
+	s := e.start(cfg)
+	ctx := context.Background()
+	truncate := &bus.Doc{Op: bus.DocTruncate, Index: "users", Version: 200, Table: "users", Schema: "public"}
+	round := []*bus.Doc{idx("1", 100, `{"n":1}`), truncate, idx("2", 300, `{"n":2}`), idx("3", 300, `{"n":3}`)}
+	for attempt := range 2 { // the second is the replay
+		if err := s.Write(ctx, round); err != nil {
+			t.Fatal(err)
+		}
+		for _, id := range []string{"2", "3"} {
+			if _, v, found := e.get("users", id); !found || v != 300 {
+				t.Fatalf("write %d: document %s found %v at version %d, want version 300", attempt+1, id, found, v)
+			}
+		}
+		if _, _, found := e.get("users", "1"); found {
+			t.Fatalf("write %d: document 1, written before the truncate, is indexed", attempt+1)
+		}
+	}
+	// A later truncate still empties the index.
+	if err := s.Write(ctx, []*bus.Doc{{Op: bus.DocTruncate, Index: "users", Version: 400, Table: "users", Schema: "public"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, found := e.get("users", "2"); found {
+		t.Fatal("a later truncate did not empty the index")
+	}
+}

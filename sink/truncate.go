@@ -21,7 +21,80 @@ import (
 // after it until the index is emptied. A reindex of the index has its copy
 // restarted (it may carry documents read before the truncate) and its new
 // index emptied too.
+//
+// A truncate is applied once: the LSN of the last one applied to an index is
+// recorded (TruncatedKey) before anything after it is written, and a
+// truncate at or below it — delivered again after a crash, behind the
+// documents written after it the first time — is skipped. Emptying the
+// index again would delete those documents, and their own replays would
+// then be refused: a delete by query leaves each document's tombstone one
+// version above the document's.
 func (s *Sink) truncate(ctx context.Context, d *bus.Doc) error {
+	if done, err := s.truncatedAt(ctx, d.Index); err != nil {
+		return err
+	} else if d.Version <= done {
+		s.log.Info("TRUNCATE already applied; not emptying the index again", "index", d.Index, "lsn", bus.LSN(d.Version))
+		return nil
+	}
+	if err := s.emptyForTruncate(ctx, d); err != nil {
+		return err
+	}
+	return s.recordTruncate(ctx, d)
+}
+
+// TruncatedKey is the control store key (with the index appended) where the
+// sink records the LSN of the last TRUNCATE it applied to an index.
+const TruncatedKey = "sink.truncated."
+
+// truncatedAt returns the LSN of the last truncate applied to index, 0
+// without a control store or a record.
+func (s *Sink) truncatedAt(ctx context.Context, index string) (uint64, error) {
+	if s.cfg.Control == nil {
+		return 0, nil
+	}
+	for attempt := 0; ; attempt++ {
+		if attempt > 0 {
+			if err := s.backoff(ctx, attempt); err != nil {
+				return 0, err
+			}
+		}
+		v, ok, err := s.cfg.Control.Get(ctx, TruncatedKey+index)
+		if err != nil {
+			s.transient("read the last truncate: " + err.Error())
+			continue
+		}
+		if !ok {
+			return 0, nil
+		}
+		lsn, err := bus.ParseLSN(string(v))
+		if err != nil {
+			return 0, fmt.Errorf("the last truncate of %s recorded as %q: %w", index, v, err)
+		}
+		return uint64(lsn), nil
+	}
+}
+
+// recordTruncate records d as the last truncate applied to its index.
+func (s *Sink) recordTruncate(ctx context.Context, d *bus.Doc) error {
+	if s.cfg.Control == nil {
+		return nil
+	}
+	for attempt := 0; ; attempt++ {
+		if attempt > 0 {
+			if err := s.backoff(ctx, attempt); err != nil {
+				return err
+			}
+		}
+		err := s.cfg.Control.Put(ctx, TruncatedKey+d.Index, []byte(bus.LSN(d.Version).String()))
+		if err == nil {
+			return nil
+		}
+		s.transient("record the truncate: " + err.Error())
+	}
+}
+
+// emptyForTruncate empties d's index (and the index a reindex is building).
+func (s *Sink) emptyForTruncate(ctx context.Context, d *bus.Doc) error {
 	targets := []string{s.idx.aliasFor(d.Index)}
 	if shadow := s.idx.shadowOf(d.Index); shadow != "" {
 		if j := s.job(); j != nil {

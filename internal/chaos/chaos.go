@@ -260,6 +260,14 @@ func Run(tb testing.TB, cfg Config) Summary {
 		<-supervised
 		if tb.Failed() {
 			tb.Logf("chaos: the last lines of walsearch's log (%s):\n%s", logPath, logTail(logPath, 150))
+			if dir := os.Getenv("CHAOS_KEEP_LOG"); dir != "" {
+				if raw, err := os.ReadFile(logPath); err == nil && os.MkdirAll(dir, 0o755) == nil {
+					kept := filepath.Join(dir, fmt.Sprintf("walsearch-%d.log", cfg.Seed))
+					if os.WriteFile(kept, raw, 0o644) == nil {
+						tb.Logf("chaos: walsearch's whole log kept in %s (CHAOS_KEEP_LOG)", kept)
+					}
+				}
+			}
 		}
 	})
 
