@@ -75,7 +75,7 @@ const localsKey = "walsearch.key"
 
 // publicPaths answer without a key: liveness probes and the API description
 // (and the web console's static files, see isConsoleAsset).
-var publicPaths = map[string]bool{"/health": true, "/openapi.json": true}
+var publicPaths = map[string]bool{"/health": true, "/health/live": true, "/openapi.json": true}
 
 // authenticate requires a valid key (Authorization: Bearer or X-API-Key)
 // when keys are configured.

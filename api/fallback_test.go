@@ -241,6 +241,10 @@ func TestEngineDownWithoutFallbackAnswers503Fast(t *testing.T) {
 	if h.Serving || h.Status != api.HealthDegraded || h.Fallback != "" {
 		t.Fatalf("health with the engine down and no fallback: %+v", h)
 	}
+	// The liveness probe's path says the process serves, without a key.
+	if r := s.do(t, "GET", "/health/live", ""); r.code != 200 || !strings.Contains(string(r.body), `"alive"`) {
+		t.Fatalf("GET /health/live with the engine down: %d %s", r.code, r.body)
+	}
 }
 
 type healthReply struct {

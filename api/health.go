@@ -49,6 +49,13 @@ type healthCache struct {
 // healthHandler answers GET /health: 200 while searches can be answered,
 // 503 when they cannot (the search engine is unreachable and there is no
 // fallback).
+// liveHandler answers 200 while the process serves HTTP, whatever the
+// state of the search engine, the bus or PostgreSQL: a liveness probe, which
+// must not restart walsearch for an outage a restart does not fix.
+func (s *Server) liveHandler(c *fiber.Ctx) error {
+	return c.JSON(fiber.Map{"status": "alive"})
+}
+
 func (s *Server) healthHandler(c *fiber.Ctx) error {
 	s.health.mu.Lock()
 	defer s.health.mu.Unlock()

@@ -93,6 +93,11 @@ func openAPI() obj {
 				"security":  []any{},
 				"responses": obj{"200": reply("serving", ref("Health")), "503": reply("not serving", ref("Health"))},
 			}},
+			"/health/live": obj{"get": obj{
+				"summary": "200 while the process serves HTTP, whatever its dependencies: for liveness probes", "operationId": "live",
+				"security":  []any{},
+				"responses": obj{"200": reply("alive", anyObj)},
+			}},
 			"/status": obj{"get": obj{
 				"summary": "Per-table indexing progress, lag, slot lag, bus backlog and dead letters", "operationId": "status",
 				"responses": merge(obj{"200": reply("pipeline status", anyObj)}, errorReplies("401", "429", "503")),

@@ -256,6 +256,7 @@ func New(cfg Config, es *esclient.Client, pipe Pipeline, components []Component,
 // routes registers every endpoint; openapi.go describes each of them.
 func (s *Server) routes() {
 	s.app.Get("/health", s.healthHandler)
+	s.app.Get("/health/live", s.liveHandler)
 	s.app.Get("/openapi.json", s.openAPIHandler)
 	s.app.Post("/search", s.search)
 	s.app.Get("/search/:index/scroll", s.scroll)

@@ -774,8 +774,8 @@ func checkAPIContainer(t *testing.T, w workload, c *corev1.Container, cfg config
 	if p := c.ReadinessProbe; p != nil && p.HTTPGet != nil && p.HTTPGet.Path != "/health" {
 		t.Errorf("%s: readinessProbe: want /health (200 while searches are answered), got %s", w, p.HTTPGet.Path)
 	}
-	if p := c.LivenessProbe; p != nil && p.HTTPGet != nil && p.HTTPGet.Path == "/health" {
-		t.Errorf("%s: livenessProbe on /health would restart walsearch whenever Elasticsearch is unreachable", w)
+	if p := c.LivenessProbe; p != nil && p.HTTPGet != nil && p.HTTPGet.Path != "/health/live" {
+		t.Errorf("%s: livenessProbe: want /health/live (200 while the process serves; /health would restart walsearch whenever Elasticsearch is unreachable), got %s", w, p.HTTPGet.Path)
 	}
 	if len(cfg.API.Keys) == 0 {
 		t.Errorf("%s: no API keys reach the API", w)
