@@ -96,9 +96,10 @@ func OwnTables(listed []string) func(schema, table string) bool {
 	return func(schema, table string) bool { return len(set) == 0 || set[schema+"."+table] }
 }
 
-// Unverifiable lists the tables whose rows are not documents one for one:
-// the roots of definitions, and the tables captured only for them.
-func Unverifiable(plans []*Plan, own func(schema, table string) bool) []string {
+// CapturedOnly lists the tables captured only for definitions: read by a
+// definition, neither a definition's root nor indexed on their own. They
+// have no index of their own.
+func CapturedOnly(plans []*Plan, own func(schema, table string) bool) []string {
 	var out []string
 	roots := map[string]bool{}
 	for _, p := range plans {
@@ -107,7 +108,7 @@ func Unverifiable(plans []*Plan, own func(schema, table string) bool) []string {
 	for _, p := range plans {
 		for _, q := range p.Tables() {
 			schema, table, _ := strings.Cut(q, ".")
-			if (roots[q] || !own(schema, table)) && !slices.Contains(out, q) {
+			if !roots[q] && !own(schema, table) && !slices.Contains(out, q) {
 				out = append(out, q)
 			}
 		}

@@ -180,7 +180,7 @@ func (v *verifier) reread(ctx context.Context, t *capture.Table, cands []candida
 			return nil, err
 		}
 	}
-	return v.expected(rows, "", map[string]struct{}{})
+	return v.expected(ctx, rows, "", map[string]struct{}{})
 }
 
 // walPosition is the server's current WAL insert position: every

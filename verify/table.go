@@ -143,7 +143,7 @@ func (v *verifier) scan(ctx context.Context, schema, table string, tr *TableRepo
 		if n > 0 {
 			after = rows[n-1].Key
 		}
-		exp, err := v.expected(rows, tr.Index, seen)
+		exp, err := v.expected(ctx, rows, tr.Index, seen)
 		if err != nil {
 			return nil, err
 		}
@@ -205,19 +205,13 @@ func (v *verifier) throttle(ctx context.Context, n int, start time.Time) error {
 	}
 }
 
-// expected runs rows through the scripts. Every id of index a row accounts
-// for is added to seen, also when its script failed (its change is then
-// dead-lettered, which GET /status reports).
-func (v *verifier) expected(rows []capture.Row, index string, seen map[string]struct{}) (map[docRef]expectedDoc, error) {
+// expected runs rows through the scripts, or, for a definition's root,
+// rebuilds their documents as the pipeline does. Every id of index a row
+// accounts for is added to seen, also when its script failed (its change
+// is then dead-lettered, which GET /status reports).
+func (v *verifier) expected(ctx context.Context, rows []capture.Row, index string, seen map[string]struct{}) (map[docRef]expectedDoc, error) {
 	out := make(map[docRef]expectedDoc, len(rows))
-	for _, r := range rows {
-		seen[bus.DocumentID(r.Change.Key)] = struct{}{}
-		docs, err := v.cfg.Scripts.Map(r.Change)
-		if err != nil {
-			v.cfg.Logger.Warn("the transform script fails on a row: its document is not checked",
-				"table", r.Change.Schema+"."+r.Change.Table, "id", bus.DocumentID(r.Change.Key), "error", err)
-			continue
-		}
+	add := func(r capture.Row, docs []*bus.Doc) {
 		for _, d := range docs {
 			if d.Op != bus.DocIndex {
 				continue
@@ -228,6 +222,40 @@ func (v *verifier) expected(rows []capture.Row, index string, seen map[string]st
 			}
 			out[ref] = expectedDoc{source: d.Source, key: r.Key}
 		}
+	}
+	if len(rows) > 0 && v.cfg.Documents != nil {
+		name := rows[0].Change.Schema + "." + rows[0].Change.Table
+		if v.cfg.Documents.IsRoot(name) {
+			keys := make([][]bus.Column, len(rows))
+			texts := make([][]string, len(rows))
+			for i, r := range rows {
+				keys[i], texts[i] = r.Change.Key, r.Key
+				seen[bus.DocumentID(r.Change.Key)] = struct{}{}
+			}
+			docs, failed, err := v.cfg.Documents.Read(ctx, v.conn, name, keys, texts)
+			if err != nil {
+				return nil, err
+			}
+			for _, r := range rows {
+				id := bus.DocumentID(r.Change.Key)
+				if err := failed[id]; err != nil {
+					v.cfg.Logger.Warn("the transform script fails on a document: it is not checked", "table", name, "id", id, "error", err)
+					continue
+				}
+				add(r, docs[id])
+			}
+			return out, nil
+		}
+	}
+	for _, r := range rows {
+		seen[bus.DocumentID(r.Change.Key)] = struct{}{}
+		docs, err := v.cfg.Scripts.Map(r.Change)
+		if err != nil {
+			v.cfg.Logger.Warn("the transform script fails on a row: its document is not checked",
+				"table", r.Change.Schema+"."+r.Change.Table, "id", bus.DocumentID(r.Change.Key), "error", err)
+			continue
+		}
+		add(r, docs)
 	}
 	return out, nil
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/elastic/go-elasticsearch/v8/esapi"
 
 	"github.com/walsearch/walsearch/bus"
+	"github.com/walsearch/walsearch/documents"
 	"github.com/walsearch/walsearch/sink"
 	"github.com/walsearch/walsearch/transform"
 )
@@ -48,6 +49,19 @@ type Mapper interface {
 
 var _ Mapper = (*transform.Scripts)(nil)
 
+// Rebuilder reads the documents of definitions' roots as the pipeline
+// builds them (documents.Rebuilder).
+type Rebuilder interface {
+	// IsRoot reports whether table ("schema.table") is a definition's root.
+	IsRoot(table string) bool
+	// Read returns, by root document id, the documents the root rows with
+	// keys keys (texts: as PostgreSQL prints them) give; failed holds the
+	// roots whose transform failed.
+	Read(ctx context.Context, q documents.Querier, table string, keys [][]bus.Column, texts [][]string) (docs map[string][]*bus.Doc, failed map[string]error, err error)
+}
+
+var _ Rebuilder = (*documents.Rebuilder)(nil)
+
 // Config configures a verification.
 type Config struct {
 	// URL is the PostgreSQL connection URL (postgres.url). Required.
@@ -61,10 +75,14 @@ type Config struct {
 	// Tables to check ("table" for public.table, or "schema.table"); empty
 	// means every published table.
 	Tables []string
-	// Skip lists tables ("schema.table") not compared row by row with an
-	// index: those whose documents are built from related tables, and
-	// those captured only for such documents. Default: none.
+	// Skip lists tables ("schema.table") not verified: those captured only
+	// for document definitions (they have no index of their own).
+	// Default: none.
 	Skip []string
+	// Documents rebuilds the documents of definitions' roots: a root
+	// table's index is compared with its definition's documents instead of
+	// one document per row. Nil: no table is a root.
+	Documents Rebuilder
 	// Scripts maps rows to documents as the transform stage does. Required.
 	Scripts Mapper
 	// ES reaches the search engine (an *esclient.Client). Required.

@@ -129,12 +129,17 @@ func (m *Main) runVerify(ctx context.Context, cfg config.Config, vc verify.Confi
 	}
 	defer env.Close()
 	env.fill(&vc)
-	// Indices built by document definitions are not rows one for one.
+	// An index built by a document definition is compared with the
+	// definition's documents; the tables captured only for definitions
+	// have no index.
 	plans, err := documents.Load(ctx, cfg.ScriptsDir, func(ctx context.Context) (*pgx.Conn, error) { return pgx.Connect(ctx, cfg.Postgres.URL) })
 	if err != nil {
 		return nil, err
 	}
-	vc.Skip = documents.Unverifiable(plans, documents.OwnTables(cfg.Postgres.Tables))
+	vc.Skip = documents.CapturedOnly(plans, documents.OwnTables(cfg.Postgres.Tables))
+	if len(plans) > 0 {
+		vc.Documents = documents.NewRebuilder(plans, env.scripts)
+	}
 	if progress {
 		p := newProgressPrinter(m.Stderr)
 		defer p.finish()

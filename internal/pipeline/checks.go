@@ -17,6 +17,9 @@ func (p *Pipeline) newMonitor() (*verify.Monitor, error) {
 	vc.Applied = func(context.Context) (bus.LSN, error) { return p.appliedLSN(), nil }
 	p.mu.Lock()
 	vc.Skip = p.unverifiable
+	if p.rebuilder != nil {
+		vc.Documents = p.rebuilder
+	}
 	p.mu.Unlock()
 	return verify.NewMonitor(verify.MonitorConfig{Verify: vc, Interval: p.cfg.Verify.Interval,
 		NoProgressAfter: p.cfg.Verify.NoProgressAfter, Health: p.health, Logger: p.log})

@@ -41,15 +41,14 @@ func (p *Pipeline) loadDocuments(ctx context.Context) error {
 		p.log.Info("documents defined", "index", pl.Index, "tables", pl.Tables())
 	}
 	p.mu.Lock()
-	p.docs, p.docTables, p.unverifiable = a, tables, documents.Unverifiable(plans, own)
+	p.docs, p.docTables, p.unverifiable = a, tables, documents.CapturedOnly(plans, own)
+	p.rebuilder = documents.NewRebuilder(plans, p.Scripts)
 	p.docRoots, p.docOnly = map[string]bool{}, map[string]bool{}
 	for _, pl := range plans {
 		p.docRoots[pl.Root.Table.QualifiedName()] = true
 	}
 	for _, t := range p.unverifiable {
-		if !p.docRoots[t] {
-			p.docOnly[t] = true
-		}
+		p.docOnly[t] = true
 	}
 	p.mu.Unlock()
 	return nil

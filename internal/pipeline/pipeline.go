@@ -82,7 +82,8 @@ type Pipeline struct {
 	// docTables are the tables the definitions read.
 	docs         *documents.Assembler
 	docTables    []string
-	unverifiable []string // verify.Config.Skip
+	unverifiable []string             // verify.Config.Skip: tables captured only for definitions
+	rebuilder    *documents.Rebuilder // verify.Config.Documents; nil without definitions
 	// docRoots and docOnly are the definitions' roots and the tables
 	// captured only for them, by "schema.table" (see catalog).
 	docRoots, docOnly map[string]bool
