@@ -56,7 +56,10 @@ func (m *Main) verifyCommand() *cobra.Command {
 published tables when none is given) with its index, in primary-key chunks:
 every row is read the way capture reads it and run through the table's
 transform.js, and a hash of the document it gives is compared with a hash of
-the indexed document. It reports, by document id:
+the indexed document. The index of a document definition's root table is
+compared with the documents the definition's query builds (then the root's
+transform.js); tables captured only for definitions have no index and are
+left out. It reports, by document id:
 
   missing  documents a row should have and the index lacks
   extra    documents in the table's index without a row
@@ -71,7 +74,8 @@ reached through the running walsearch's API (api.listen, with the first of
 api.keys); when walsearch is not running, its files are opened directly.
 
 --repair asks the running walsearch to re-read exactly the drifted rows
-through its backfill path (a key without a row becomes a delete, applied with
+(for a defined index, the roots, whose documents are rebuilt) through its
+backfill path (a key without a row becomes a delete, applied with
 version semantics), waits for them, and checks them again.
 
 Exit status: 0 no drift, 1 drift found (after --repair: drift that remained),
