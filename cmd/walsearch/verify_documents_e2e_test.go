@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"net/http"
@@ -156,4 +157,38 @@ INSERT INTO order_items SELECT g, 10 + g % 51, 1 + g % 3, g, 1 FROM generate_ser
 		t.Fatalf("after repair: exit %d: %+v", code, rep)
 	}
 	waitDocuments(t, r, conn, "orders", ordersOracle, "after repair")
+}
+
+// TestContinuousVerifyRepairsDefinedDocuments: continuous verification
+// checks a defined index and repairs a nested field changed behind
+// walsearch's back.
+func TestContinuousVerifyRepairsDefinedDocuments(t *testing.T) {
+	t.Parallel()
+	dbURL, conn := testDB(t, shopSchema+`
+INSERT INTO customers VALUES (1, 'Ada'), (2, 'Alan');
+INSERT INTO products VALUES (1, 'pen');
+INSERT INTO orders VALUES (10, 1, 'new'), (11, 2, 'paid');
+INSERT INTO order_items VALUES (100, 10, 1, 1, 1), (101, 11, 1, 1, 2);`)
+	eng := e2e.StartEngine(t)
+	r := runDocuments(t, dbURL, "vdocscont", "elasticsearch:\n  url: "+eng.URL+"\nverify:\n  interval: 300ms\n  settle: 500ms\n  repair: true\n")
+	waitDocuments(t, r, conn, "orders", ordersOracle, "snapshot")
+	var got struct {
+		Source map[string]any `json:"_source"`
+	}
+	if err := json.Unmarshal(engineCall(t, eng, "GET", "/orders/_doc/11", ""), &got); err != nil {
+		t.Fatal(err)
+	}
+	got.Source["customer"].(map[string]any)["name"] = "tampered"
+	tampered, _ := json.Marshal(got.Source)
+	engineCall(t, eng, "PUT", "/orders/_doc/11?refresh=true", string(tampered))
+	waitFor(t, 60*time.Second, "the repair of order 11 counted", func() (bool, string) {
+		st := statusChecks(t, r)
+		for _, c := range st.Verify {
+			if c.Table == "public.orders" {
+				return c.Repaired == 1 && c.Drift == 0 && c.Rows == 2, fmt.Sprintf("%+v", st)
+			}
+		}
+		return false, fmt.Sprintf("%+v", st)
+	})
+	waitDocuments(t, r, conn, "orders", ordersOracle, "after the repair")
 }
