@@ -109,6 +109,7 @@ INSERT INTO order_items SELECT g, 10 + g % 51, 1 + g % 3, g, 1 FROM generate_ser
 		rep.Tables[0].Documents < 51 || rep.Tables[1].Documents != 3 {
 		t.Fatalf("clean: exit %d, want 0 with orders and products checked: %+v", code, rep)
 	}
+	t.Logf("clean check under writes: %d orders documents, %d rechecked after changes in flight", rep.Tables[0].Documents, rep.Tables[0].Rechecked)
 
 	// Drift behind walsearch's back: order 10's document deleted, order
 	// 11's customer renamed in its document, an extra order.
