@@ -304,7 +304,7 @@ func waitSlotActive(b *testing.B, db, slot string, p *e2e.Process) int {
 // waits for every row, measuring consumer (the consumer process) on the
 // way. observe, if set, records what arrives in arr (searching for it)
 // until its context ends; otherwise the consumer records it.
-func measure(b *testing.B, db string, w e2eWorkload, consumer *e2e.Process, walsender int, arr *e2e.Arrivals, alive func() error,
+func measure(b *testing.B, db string, w e2eWorkload, consumer measured, walsender int, arr *e2e.Arrivals, alive func() error,
 	observe func(ctx context.Context, warm int)) e2eRun {
 	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, db)
@@ -358,6 +358,51 @@ func measure(b *testing.B, db string, w e2eWorkload, consumer *e2e.Process, wals
 		b.Fatalf("%d of %d rows received, %d twice, %d ids that are no row", rows, w.rows, dup, stray)
 	}
 	return run
+}
+
+// measured is the process, or processes, whose CPU time and memory a run
+// measures: an *e2e.Process, or a processGroup.
+type measured interface {
+	CPUTime() (time.Duration, error)
+	ResetPeakRSS() error
+	PeakRSS() (uint64, error)
+}
+
+// processGroup measures processes together: the sum of their CPU times
+// and of their peak RSS.
+type processGroup []*e2e.Process
+
+func (g processGroup) CPUTime() (time.Duration, error) {
+	var sum time.Duration
+	for _, p := range g {
+		d, err := p.CPUTime()
+		if err != nil {
+			return 0, err
+		}
+		sum += d
+	}
+	return sum, nil
+}
+
+func (g processGroup) ResetPeakRSS() error {
+	for _, p := range g {
+		if err := p.ResetPeakRSS(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (g processGroup) PeakRSS() (uint64, error) {
+	var sum uint64
+	for _, p := range g {
+		n, err := p.PeakRSS()
+		if err != nil {
+			return 0, err
+		}
+		sum += n
+	}
+	return sum, nil
 }
 
 // waitArrivals polls count until it reaches want; the run fails when

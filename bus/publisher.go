@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -57,6 +58,15 @@ type Fence interface {
 // publish.
 func (p *Publisher) SetFence(f Fence) { p.fence = f }
 
+// PublishAckTimeout is how long a publish waits for JetStream's ack before
+// it fails the publisher. An ack can be lost for good: when the server
+// leading the stream dies after it received a message, the client, still
+// connected to another server, is never told; without a bound the
+// publisher's Flush would wait forever and capture would stall. A failed
+// publisher makes its stage restart and publish again, which message ids
+// make harmless.
+const PublishAckTimeout = 15 * time.Second
+
 type pending struct {
 	f       jetstream.PubAckFuture
 	subject string
@@ -66,7 +76,8 @@ type pending struct {
 // NewPublisher returns a publisher with its own JetStream context. Close it
 // when done.
 func (b *Bus) NewPublisher() (*Publisher, error) {
-	js, err := jetstream.New(b.nc, jetstream.WithPublishAsyncMaxPending(2*DefaultMaxInFlight))
+	js, err := jetstream.New(b.nc, jetstream.WithPublishAsyncMaxPending(2*DefaultMaxInFlight),
+		jetstream.WithPublishAsyncTimeout(PublishAckTimeout))
 	if err != nil {
 		return nil, fmt.Errorf("new publisher: %w", err)
 	}

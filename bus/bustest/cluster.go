@@ -39,6 +39,7 @@ type Cluster struct {
 	// takes them.
 	URL   string
 	procs []*exec.Cmd
+	done  []chan struct{} // closed when procs[i] exited
 }
 
 // StartCluster starts n nats-server processes of bin clustered with each
@@ -73,11 +74,11 @@ cluster { name: walsearch-test, listen: 127.0.0.1:%d, routes: [%s] }
 		if err := cmd.Start(); err != nil {
 			tb.Fatal(err)
 		}
-		c.procs = append(c.procs, cmd)
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		c.procs, c.done = append(c.procs, cmd), append(c.done, done)
 		tb.Cleanup(func() {
 			_ = cmd.Process.Signal(syscall.SIGTERM)
-			done := make(chan struct{})
-			go func() { _ = cmd.Wait(); close(done) }()
 			select {
 			case <-done:
 			case <-time.After(10 * time.Second):
@@ -87,7 +88,7 @@ cluster { name: walsearch-test, listen: 127.0.0.1:%d, routes: [%s] }
 			log.Close()
 			if tb.Failed() {
 				if b, err := os.ReadFile(log.Name()); err == nil {
-					tb.Logf("nats-server n%d log (tail):\n%s", i, tail(string(b), 1500))
+					tb.Logf("nats-server n%d log (tail, without the retries to reach a server that is down):\n%s", i, tail(dropRouteRetries(string(b)), 30000))
 				}
 			}
 		})
@@ -96,6 +97,23 @@ cluster { name: walsearch-test, listen: 127.0.0.1:%d, routes: [%s] }
 	c.URL = strings.Join(urls, ",")
 	c.waitReady(tb, time.Duration(n)*30*time.Second)
 	return c
+}
+
+// Name is the server_name of server i (0 ≤ i < n): "n0", "n1", …, as
+// JetStream names stream and meta leaders.
+func (c *Cluster) Name(i int) string { return fmt.Sprintf("n%d", i) }
+
+// PID is the process id of server i.
+func (c *Cluster) PID(i int) int { return c.procs[i].Process.Pid }
+
+// Size is how many servers the cluster was started with.
+func (c *Cluster) Size() int { return len(c.procs) }
+
+// Kill kills server i (SIGKILL) and waits until it is gone; its JetStream
+// data stays, and the others carry on without it.
+func (c *Cluster) Kill(i int) {
+	_ = c.procs[i].Process.Signal(syscall.SIGKILL)
+	<-c.done[i]
 }
 
 // waitReady polls until JetStream answers on every server: the cluster
@@ -149,6 +167,18 @@ func freePorts(tb testing.TB, n int) []int {
 		ln.Close()
 	}
 	return ports
+}
+
+// dropRouteRetries drops the lines of a server's log that say it tried
+// again to reach a server that is down: once a second each.
+func dropRouteRetries(log string) string {
+	var b strings.Builder
+	for line := range strings.Lines(log) {
+		if !strings.Contains(line, "Error trying to connect to route") {
+			b.WriteString(line)
+		}
+	}
+	return b.String()
 }
 
 func tail(s string, n int) string {

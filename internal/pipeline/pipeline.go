@@ -116,8 +116,8 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Pipeline,
 	}
 	p.Bus = b
 	if p.roles.Has(config.RoleCapture) && !b.Embedded() {
-		if p.lease, err = b.OpenLease(ctx, bus.LeaseConfig{Key: bus.CaptureLease, Holder: holderID(),
-			TTL: p.captureConfig().LeaseTTL, Logger: log}); err != nil {
+		if p.lease, err = openLease(ctx, b, bus.LeaseConfig{Key: bus.CaptureLease, Holder: holderID(),
+			TTL: p.captureConfig().LeaseTTL, Logger: log}, log); err != nil {
 			p.Close()
 			return nil, err
 		}
@@ -465,6 +465,29 @@ func openBus(ctx context.Context, bc bus.Config, log *slog.Logger) (*bus.Bus, er
 			return b, err
 		}
 		log.Warn("NATS does not answer yet; trying again", "nats", bus.RedactURL(bc.URL), "error", err, "retry_in", backoff)
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, err
+		case <-t.C:
+		}
+		backoff = min(2*backoff, 15*time.Second)
+	}
+}
+
+// openLease opens the capture lease. A cluster that does not answer in
+// time (several capture processes creating the bucket at once while it
+// elects the bucket's leader) is waited for, as openBus waits; a wrong
+// setting is not.
+func openLease(ctx context.Context, b *bus.Bus, lc bus.LeaseConfig, log *slog.Logger) (*bus.Lease, error) {
+	backoff := time.Second
+	for {
+		l, err := b.OpenLease(ctx, lc)
+		if err == nil || ctx.Err() != nil || !bus.Transient(err) {
+			return l, err
+		}
+		log.Warn("NATS does not answer yet; trying again", "bucket", bus.LeaseBucket, "error", err, "retry_in", backoff)
 		t := time.NewTimer(backoff)
 		select {
 		case <-ctx.Done():

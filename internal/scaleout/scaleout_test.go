@@ -315,8 +315,11 @@ func (c *changeTokens) staleAfter(old uint64) (stale int, seenNewer bool) {
 // sink and api — under a write workload. It stops the leader (SIGSTOP)
 // past its lease: the standby takes over, and the stopped leader, once
 // continued (and, by fault injection, still capturing), publishes nothing. Then it kills the new leader (SIGKILL): the
-// other takes over again. The index ends equal to the table
-// (walsearch verify).
+// other takes over again. Then, with a probe writing marker rows and
+// searching for each, it kills the server leading the changes stream, then
+// the transform, then the sink (each started again), and reports the
+// longest write → searchable gap of each failure, the capture kill's
+// included. The index ends equal to the table (walsearch verify).
 func TestSeparateProcessesFailover(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds walsearch and nats-server and runs eight processes")
@@ -337,17 +340,19 @@ func TestSeparateProcessesFailover(t *testing.T) {
 		t.Fatal(err)
 	}
 	d := &deployment{t: t, bin: wsBin, pgURL: url, natsURL: nc.URL, esURL: eng.URL, apiAddr: e2e.FreeAddr(t), leaseTTL: 3 * time.Second}
-	for _, role := range []string{"transform", "sink", "api"} {
-		d.start(role)
-	}
+	transform, sink := d.start("transform"), d.start("sink")
+	// The probe searches every 20 ms, faster than the API's default rate limit.
+	d.start("api", "WALSEARCH_API_RATE_LIMIT=0")
 	captures := map[int]*e2e.Process{}
 	// Fault injection: the first leader does not stop capturing when it
 	// finds its lease lost, so that only the publisher's fence keeps it
 	// from publishing what PostgreSQL sent it while it was stopped.
 	first := d.start("capture", "WALSEARCH_FAULT_IGNORE_LEASE_LOSS=1")
+
 	captures[first.PID()] = first
 	l1 := d.waitLeader("the first capture leads", 2*time.Minute, func(l leader) bool { return l.pid() == first.PID() })
 	second := d.start("capture")
+
 	captures[second.PID()] = second
 	// The snapshot went capture → WALSEARCH_CHANGES → transform →
 	// WALSEARCH_DOCS → sink, each in its own process.
@@ -439,9 +444,16 @@ func TestSeparateProcessesFailover(t *testing.T) {
 	// releases it): the one that leads now is the one to kill.
 	l2 = d.waitLeader("a leader after the stale one stood by", 30*time.Second, func(l leader) bool { return l.Token > l1.Token })
 
+	// From here on a probe writes marker rows one at a time and searches
+	// for each until it is found: the write → searchable gap of every
+	// failure that follows.
+	p := startProbe(t, url, d.apiAddr)
+	defer p.finish(t)
+
 	// The new leader is killed: the old one, standing by, takes over.
 	killedAt := time.Now()
 	captures[l2.pid()].Kill()
+	killed := time.Now()
 	l3 := d.waitLeader("the standby takes over from the killed leader", 30*time.Second, func(l leader) bool { return l.Token > l2.Token })
 	took := time.Since(killedAt)
 	t.Logf("standby (pid %d, token %d) took over %s after the leader was killed", l3.pid(), l3.Token, took.Round(10*time.Millisecond))
@@ -463,17 +475,52 @@ func TestSeparateProcessesFailover(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond) // polling interval
 	}
-	txs := w.finish(t)
 	if stale, _ := seen.staleAfter(l2.Token); stale > 0 {
 		t.Errorf("changes under the killed leader's token %d or older arrived after the new leader's first (%d)", l2.Token, stale)
 	}
+	gaps := []string{fmt.Sprintf("capture leader killed: %s", p.gapSince(t, killed))}
+
+	// The server leading the changes stream dies (SIGKILL): its streams
+	// have two replicas left, which elect a new leader; every client
+	// reconnects to a server still up.
+	info, err := js.Stream(ctx, bus.ChangesStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	victim := -1
+	for i := range 3 {
+		if info.CachedInfo().Cluster != nil && info.CachedInfo().Cluster.Leader == nc.Name(i) {
+			victim = i
+		}
+	}
+	if victim < 0 {
+		t.Fatalf("no leader of %s among the servers: %+v", bus.ChangesStream, info.CachedInfo().Cluster)
+	}
+	nc.Kill(victim)
+	killed = time.Now()
+	gaps = append(gaps, fmt.Sprintf("NATS server %s (leader of %s) killed: %s", nc.Name(victim), bus.ChangesStream, p.gapSince(t, killed)))
+
+	// The transform, then the sink, are killed and started again: the
+	// durable consumers hand the unacknowledged messages to the new
+	// process after the ack wait at most.
+	transform.Kill()
+	killed = time.Now()
+	d.start("transform")
+	gaps = append(gaps, fmt.Sprintf("transform killed and started again: %s", p.gapSince(t, killed)))
+	sink.Kill()
+	killed = time.Now()
+	d.start("sink")
+	gaps = append(gaps, fmt.Sprintf("sink killed and started again: %s", p.gapSince(t, killed)))
+	t.Logf("longest write → searchable gap (marker rows searched through the api process):\n  %s", strings.Join(gaps, "\n  "))
+	markers := p.finish(t)
+	txs := w.finish(t)
 	d.caughtUp(conn, time.Minute)
 	eng.WaitEqual(t, conn, "items", "id", "items", time.Minute)
 	out, err := exec.Command(wsBin, "verify", "--config", d.apiCfg, "--progress=false").CombinedOutput()
 	if err != nil {
 		t.Fatalf("walsearch verify: %v\n%s", err, out)
 	}
-	t.Logf("%d workload transactions; walsearch verify:\n%s", txs, out)
+	t.Logf("%d workload transactions, %d marker rows; walsearch verify:\n%s", txs, markers, out)
 
 	// The lease is in the api process's metrics; the api, transform and
 	// sink processes opened no slot of their own.
@@ -483,7 +530,10 @@ func TestSeparateProcessesFailover(t *testing.T) {
 	}
 	metrics, _ := io.ReadAll(res.Body)
 	res.Body.Close()
-	want := fmt.Sprintf("walsearch_capture_lease_token{holder=%q} %d", l3.Holder, l3.Token)
+	// A capture whose publish lost its ack with the NATS server started
+	// again, and took the lease anew: the leader now is the one to find.
+	l4 := d.waitLeader("a leader at the end", 30*time.Second, func(l leader) bool { return l.Token >= l3.Token })
+	want := fmt.Sprintf("walsearch_capture_lease_token{holder=%q} %d", l4.Holder, l4.Token)
 	if !strings.Contains(string(metrics), want) {
 		t.Errorf("GET /metrics lacks %s", want)
 	}
@@ -494,4 +544,138 @@ func TestSeparateProcessesFailover(t *testing.T) {
 	if slots != 1 {
 		t.Errorf("%d replication slots, want the one capture holds", slots)
 	}
+}
+
+// markerBase is the id of the probe's first marker row, above any id the
+// workload writes.
+const markerBase = 100_000_000
+
+// probe writes marker rows into items, one at a time, and searches for
+// each through the api until it is found: what it records is the write →
+// searchable latency of every marker, and so the longest gap while a
+// failure lasts.
+type probe struct {
+	stop chan struct{}
+	done chan error
+
+	mu      sync.Mutex
+	samples []probeSample
+	pending time.Time // when the marker being searched for was written
+	ended   bool
+}
+
+type probeSample struct{ written, found time.Time }
+
+func startProbe(t *testing.T, pgURL, apiAddr string) *probe {
+	t.Helper()
+	conn, err := pgx.Connect(context.Background(), pgURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &probe{stop: make(chan struct{}), done: make(chan error, 1)}
+	body := func(id int) string {
+		return fmt.Sprintf(`{"index":"items","query_fields":{"id":%d},"fields":["id"],"page_size":1}`, id)
+	}
+	go func() {
+		defer conn.Close(context.Background())
+		client := &http.Client{Timeout: 10 * time.Second}
+		for id := markerBase; ; id++ {
+			if _, err := conn.Exec(context.Background(), `INSERT INTO items (id, n, note) VALUES ($1, 0, 'marker')`, id); err != nil {
+				p.done <- fmt.Errorf("write marker %d: %w", id, err)
+				return
+			}
+			written := time.Now()
+			p.mu.Lock()
+			p.pending = written
+			p.mu.Unlock()
+			for {
+				select {
+				case <-p.stop:
+					p.done <- nil
+					return
+				case <-time.After(20 * time.Millisecond): // polling interval
+				}
+				res, err := client.Post("http://"+apiAddr+"/search", "application/json", strings.NewReader(body(id)))
+				if err != nil {
+					continue // the api is reached again on the next poll
+				}
+				var r struct {
+					Meta struct {
+						Total int `json:"total_records"`
+					} `json:"meta"`
+				}
+				raw, _ := io.ReadAll(res.Body)
+				res.Body.Close()
+				if res.StatusCode == http.StatusOK && json.Unmarshal(raw, &r) == nil && r.Meta.Total == 1 {
+					break
+				}
+			}
+			p.mu.Lock()
+			p.samples = append(p.samples, probeSample{written, time.Now()})
+			p.mu.Unlock()
+		}
+	}()
+	return p
+}
+
+// gapSince waits until a marker written after began — when the failure
+// happened (the process was gone) — was found: the pipeline works again.
+// It returns the longest write → searchable latency of the markers found
+// since began, the one in flight at the failure included, with how many
+// they were.
+func (p *probe) gapSince(t *testing.T, began time.Time) string {
+	t.Helper()
+	// A marker takes at most a lease TTL, a stream leader election or a
+	// consumer's ack wait (15s) longer than usual: two minutes is far more
+	// than that, also on a loaded machine.
+	const within = 2 * time.Minute
+	deadline := time.Now().Add(within)
+	for {
+		p.mu.Lock()
+		recovered := len(p.samples) > 0 && p.samples[len(p.samples)-1].written.After(began)
+		var longest time.Duration
+		n := 0
+		for _, s := range p.samples {
+			if s.found.After(began) {
+				n++
+				longest = max(longest, s.found.Sub(s.written))
+			}
+		}
+		pending := p.pending
+		p.mu.Unlock()
+		if recovered {
+			return fmt.Sprintf("%s (%d markers)", longest.Round(10*time.Millisecond), n)
+		}
+		select {
+		case err := <-p.done:
+			p.done <- err
+			t.Fatalf("probe ended: %v", err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no marker written after %s was searchable within %s; the one searched for now was written %s ago",
+				began.Format(time.StampMilli), within, time.Since(pending).Round(time.Millisecond))
+		}
+		time.Sleep(20 * time.Millisecond) // polling interval
+	}
+}
+
+// finish stops the probe (once) and returns how many markers it wrote.
+func (p *probe) finish(t *testing.T) int {
+	t.Helper()
+	p.mu.Lock()
+	ended := p.ended
+	p.ended = true
+	n := len(p.samples)
+	p.mu.Unlock()
+	if ended {
+		return n
+	}
+	close(p.stop)
+	if err := <-p.done; err != nil {
+		t.Errorf("probe: %v", err)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.samples) + 1 // and the last one, written but not searched for to the end
 }
