@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -131,8 +132,22 @@ func streamDiffs(cur, want jetstream.StreamConfig) []settingDiff {
 
 // checkBucket checks an existing key-value bucket against want, like
 // ensureStream does streams.
+//
+// A bucket another process has just created may not be found yet by the
+// server that answers (a cluster applies the creation on every server in
+// turn): its status is asked again for up to bucketSettle.
 func (b *Bus) checkBucket(ctx context.Context, kv jetstream.KeyValue, want jetstream.KeyValueConfig) error {
 	st, err := kv.Status(ctx)
+	for settle := time.Now().Add(bucketSettle); err != nil && errors.Is(err, jetstream.ErrStreamNotFound) && time.Now().Before(settle); {
+		t := time.NewTimer(100 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("read bucket %s: %w", want.Bucket, ctx.Err())
+		case <-t.C:
+		}
+		st, err = kv.Status(ctx)
+	}
 	if err != nil {
 		return fmt.Errorf("read bucket %s: %w", want.Bucket, err)
 	}
@@ -157,6 +172,10 @@ func (b *Bus) checkBucket(ctx context.Context, kv jetstream.KeyValue, want jetst
 	}
 	return b.report("bucket", want.Bucket, diffs)
 }
+
+// bucketSettle bounds how long a bucket just created elsewhere may still
+// be missing from the server that answers.
+const bucketSettle = 10 * time.Second
 
 // report logs the non-fatal differences and returns a SettingsError for
 // the fatal ones.
