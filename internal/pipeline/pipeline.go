@@ -184,13 +184,13 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		config.RoleCapture: p.runCapture, config.RoleTransform: p.runTransform, config.RoleSink: p.runSink,
 	}
 	g, gctx := errgroup.WithContext(ctx)
-	held := p.holdWorkLease(gctx, g)
+	gate := p.holdWorkLease(gctx, g)
 	for role, run := range runs {
 		if !p.roles.Has(role) {
 			continue
 		}
 		if role != config.RoleCapture {
-			run = whenHeld(held, run)
+			run = whenHeld(gate, run)
 		}
 		p.stages[string(role)] = &supervised{name: string(role), log: p.log, run: run}
 	}
@@ -250,46 +250,126 @@ func workLeaseKey(roles config.Roles) string {
 	return ""
 }
 
-// holdWorkLease starts, in g, acquiring and then holding the work lease,
-// and returns a channel closed once it is held (at once without a lease).
-// Losing it fails g: the process stops rather than run beside the process
-// that holds it now.
-func (p *Pipeline) holdWorkLease(ctx context.Context, g *errgroup.Group) <-chan struct{} {
-	held := make(chan struct{})
+// holdWorkLease starts, in g, acquiring and holding the work lease, again
+// each time it is lost, and returns the gate through which the transform
+// and sink stages run only while it is held (nil without a lease: they
+// just run).
+func (p *Pipeline) holdWorkLease(ctx context.Context, g *errgroup.Group) *workGate {
 	if p.workLease == nil {
-		close(held)
-		return held
+		return nil
 	}
+	gate := &workGate{ready: make(chan struct{})}
 	g.Go(func() error {
-		if _, err := p.workLease.Acquire(ctx); err != nil {
-			if ctx.Err() != nil {
-				return nil
+		for ctx.Err() == nil {
+			release, err := p.acquire(ctx, p.workLease, "work")
+			if release == nil {
+				if err == nil {
+					return nil // stopped
+				}
+				p.log.Warn("acquire the work lease; trying again", "error", err)
+				t := time.NewTimer(time.Second)
+				select {
+				case <-ctx.Done():
+				case <-t.C:
+				}
+				t.Stop()
+				continue
 			}
-			return err
+			held, lost := context.WithCancel(ctx)
+			gate.open(held)
+			err = p.workLease.Hold(held)
+			gate.close()
+			lost() // the stages running under it stop
+			release()
+			if ctx.Err() == nil {
+				p.log.Warn("work lease lost: transform and sink stop until it is held again", "error", err)
+			}
 		}
-		defer func() {
-			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-			defer cancel()
-			if err := p.workLease.Release(rctx); err != nil {
-				p.log.Warn("release the work lease", "error", err)
-			}
-		}()
-		close(held)
-		return p.workLease.Hold(ctx)
+		return nil
 	})
-	return held
+	return gate
 }
 
-// whenHeld runs run once held is closed.
-func whenHeld(held <-chan struct{}, run func(context.Context) error) func(context.Context) error {
-	return func(ctx context.Context) error {
+// workGate hands the transform and sink stages the context of the current
+// hold of the work lease.
+type workGate struct {
+	mu    sync.Mutex
+	held  context.Context // nil while the lease is not held
+	ready chan struct{}   // closed once held is set
+}
+
+func (w *workGate) open(held context.Context) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.held = held
+	close(w.ready)
+}
+
+func (w *workGate) close() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.held, w.ready = nil, make(chan struct{})
+}
+
+// wait returns the context of the current hold once the lease is held, or
+// false when ctx ends first.
+func (w *workGate) wait(ctx context.Context) (context.Context, bool) {
+	for {
+		w.mu.Lock()
+		held, ready := w.held, w.ready
+		w.mu.Unlock()
+		if held != nil && held.Err() == nil {
+			return held, true
+		}
 		select {
-		case <-held:
+		case <-ready:
 		case <-ctx.Done():
+			return nil, false
+		}
+	}
+}
+
+// whenHeld runs run while the work lease is held: it waits for it, and
+// stops run when it is lost, with an error, so that the stage's supervisor
+// runs it again once the lease is held again.
+func whenHeld(gate *workGate, run func(context.Context) error) func(context.Context) error {
+	if gate == nil {
+		return run
+	}
+	return func(ctx context.Context) error {
+		held, ok := gate.wait(ctx)
+		if !ok {
 			return nil
 		}
-		return run(ctx)
+		rctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		defer context.AfterFunc(held, cancel)()
+		err := run(rctx)
+		if ctx.Err() == nil && held.Err() != nil {
+			return fmt.Errorf("stopped: %w", bus.ErrLeaseLost)
+		}
+		return err
 	}
+}
+
+// acquire waits until this process holds lease, and returns the function
+// that hands it over: at once on a clean stop (after a crash it expires
+// instead). It returns a nil release when ctx ended first, or with the
+// error that kept it from the lease.
+func (p *Pipeline) acquire(ctx context.Context, lease *bus.Lease, name string) (release func(), err error) {
+	if _, err := lease.Acquire(ctx); err != nil {
+		if ctx.Err() != nil {
+			return nil, nil
+		}
+		return nil, err
+	}
+	return func() {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := lease.Release(rctx); err != nil {
+			p.log.Warn("release the "+name+" lease", "error", err)
+		}
+	}, nil
 }
 
 // runCapture runs capture; with a lease, only once this process holds it,
@@ -298,21 +378,11 @@ func (p *Pipeline) runCapture(ctx context.Context) error {
 	if p.lease == nil {
 		return p.capture(ctx, nil)
 	}
-	if _, err := p.lease.Acquire(ctx); err != nil {
-		if ctx.Err() != nil {
-			return nil
-		}
+	release, err := p.acquire(ctx, p.lease, "capture")
+	if release == nil {
 		return err
 	}
-	defer func() {
-		// Handing over at once on a clean stop; after a crash the lease
-		// expires instead.
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		if err := p.lease.Release(rctx); err != nil {
-			p.log.Warn("release the capture lease", "error", err)
-		}
-	}()
+	defer release()
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
 		err := p.lease.Hold(gctx)

@@ -97,6 +97,34 @@ type deployment struct {
 	apiAddr  string
 	leaseTTL time.Duration
 	apiCfg   string
+
+	nats *bustest.Cluster
+	eng  *e2e.Engine
+	conn *pgx.Conn // to the deployment's database, for the test's writes and checks
+}
+
+// newDeployment starts what a deployment runs on — a 3-server NATS
+// cluster, a search engine, a database whose table items has 300 rows —
+// for processes the test starts with d.start.
+func newDeployment(t *testing.T) *deployment {
+	t.Helper()
+	pg := pgtest.Require(t, cluster)
+	wsBin, natsBin := binaries(t)
+	nc := bustest.StartCluster(t, natsBin, 3)
+	eng := e2e.StartEngine(t)
+	url := pg.NewDatabase(t)
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	if _, err := conn.Exec(ctx, `CREATE TABLE items (id bigint PRIMARY KEY, n int NOT NULL, note text);
+		INSERT INTO items SELECT g, 0, 'seed ' || g FROM generate_series(1, 300) g`); err != nil {
+		t.Fatal(err)
+	}
+	return &deployment{t: t, bin: wsBin, pgURL: url, natsURL: nc.URL, esURL: eng.URL, apiAddr: e2e.FreeAddr(t),
+		leaseTTL: 3 * time.Second, nats: nc, eng: eng, conn: conn}
 }
 
 func (d *deployment) config(role string) string {
@@ -324,22 +352,8 @@ func TestSeparateProcessesFailover(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds walsearch and nats-server and runs eight processes")
 	}
-	pg := pgtest.Require(t, cluster)
-	wsBin, natsBin := binaries(t)
-	nc := bustest.StartCluster(t, natsBin, 3)
-	eng := e2e.StartEngine(t)
-	url := pg.NewDatabase(t)
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, `CREATE TABLE items (id bigint PRIMARY KEY, n int NOT NULL, note text);
-		INSERT INTO items SELECT g, 0, 'seed ' || g FROM generate_series(1, 300) g`); err != nil {
-		t.Fatal(err)
-	}
-	d := &deployment{t: t, bin: wsBin, pgURL: url, natsURL: nc.URL, esURL: eng.URL, apiAddr: e2e.FreeAddr(t), leaseTTL: 3 * time.Second}
+	d := newDeployment(t)
+	ctx, wsBin, nc, eng, url, conn := context.Background(), d.bin, d.nats, d.eng, d.pgURL, d.conn
 	transform, sink := d.start("transform"), d.start("sink")
 	// The probe searches every 20 ms, faster than the API's default rate limit.
 	d.start("api", "WALSEARCH_API_RATE_LIMIT=0")

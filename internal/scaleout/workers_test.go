@@ -1,17 +1,12 @@
 package scaleout
 
 import (
-	"context"
 	"os/exec"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
-	"github.com/walsearch/walsearch/bus/bustest"
 	"github.com/walsearch/walsearch/internal/e2e"
-	"github.com/walsearch/walsearch/internal/pgtest"
 )
 
 // waitOutput waits until p's output contains s.
@@ -34,22 +29,9 @@ func TestSecondTransformAndSinkStandBy(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds walsearch and nats-server and runs seven processes")
 	}
-	pg := pgtest.Require(t, cluster)
-	wsBin, natsBin := binaries(t)
-	nc := bustest.StartCluster(t, natsBin, 3)
-	eng := e2e.StartEngine(t)
-	url := pg.NewDatabase(t)
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, `CREATE TABLE items (id bigint PRIMARY KEY, n int NOT NULL, note text);
-		INSERT INTO items SELECT g, 0, 'seed ' || g FROM generate_series(1, 300) g`); err != nil {
-		t.Fatal(err)
-	}
-	d := &deployment{t: t, bin: wsBin, pgURL: url, natsURL: nc.URL, esURL: eng.URL, apiAddr: e2e.FreeAddr(t), leaseTTL: 3 * time.Second}
+	d := newDeployment(t)
+	wsBin, eng, conn := d.bin, d.eng, d.conn
+	url := d.pgURL
 	d.start("api")
 	d.start("capture")
 	active := map[string]*e2e.Process{}
