@@ -364,30 +364,13 @@ INSERT INTO order_items SELECT g, 1 + g %% %[1]d, 1 + g %% %[4]d, g, 1 FROM gene
 				case <-pace.C:
 				}
 				// Some transactions touch several tables at once.
-				tx, err := wc.Begin(ctx)
-				if err != nil {
-					break
-				}
-				for range 1 + rng.IntN(3) {
-					if _, err = tx.Exec(ctx, stmts[rng.IntN(len(stmts))], i+rng.IntN(1000)); err != nil {
-						break
-					}
-				}
-				if err == nil {
-					err = tx.Commit(ctx)
-				} else {
-					_ = tx.Rollback(ctx)
-				}
-				var pgErr *pgconn.PgError
+				committed, err := randomTx(ctx, wc, rng, stmts, i)
 				switch {
 				case ctx.Err() != nil:
-				case errors.As(err, &pgErr):
-					// Deadlocks between writers, or a row another writer
-					// deleted: the transaction changed nothing.
 				case err != nil:
 					errs <- fmt.Errorf("writer %d: %w", w, err)
 					return
-				default:
+				case committed:
 					writes[w].Add(1)
 				}
 			}
@@ -425,4 +408,28 @@ INSERT INTO order_items SELECT g, 1 + g %% %[1]d, 1 + g %% %[4]d, g, 1 FROM gene
 	t.Logf("transactions written by each writer: %d %d %d %d", writes[0].Load(), writes[1].Load(), writes[2].Load(), writes[3].Load())
 	waitDocuments(t, r, conn, "orders", ordersOracle, "after concurrent writes")
 	waitDocuments(t, r, conn, "products", productsOracle, "after concurrent writes")
+}
+
+// randomTx runs one to three of stmts, picked by rng, in a transaction, each
+// with an argument near i. A transaction PostgreSQL refused (a deadlock
+// between writers, a row another writer deleted) changed nothing: it is not
+// committed, and not an error.
+func randomTx(ctx context.Context, conn *pgx.Conn, rng *rand.Rand, stmts []string, i int) (committed bool, err error) {
+	tx, err := conn.Begin(ctx)
+	if err == nil {
+		for range 1 + rng.IntN(3) {
+			if _, err = tx.Exec(ctx, stmts[rng.IntN(len(stmts))], i+rng.IntN(1000)); err != nil {
+				break
+			}
+		}
+		if err == nil {
+			err = tx.Commit(ctx)
+		} else {
+			_ = tx.Rollback(ctx)
+		}
+	}
+	if pgErr := (*pgconn.PgError)(nil); errors.As(err, &pgErr) {
+		return false, nil
+	}
+	return err == nil, err
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
@@ -13,7 +12,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/walsearch/walsearch/internal/e2e"
 )
@@ -58,29 +56,14 @@ func shopWriter(t *testing.T, dbURL string, orders, items, customers, products, 
 				return
 			case <-pace.C:
 			}
-			tx, err := wc.Begin(ctx)
-			if err == nil {
-				for range 1 + rng.IntN(3) {
-					if _, err = tx.Exec(ctx, stmts[rng.IntN(len(stmts))], i+rng.IntN(1000)); err != nil {
-						break
-					}
-				}
-				if err == nil {
-					err = tx.Commit(ctx)
-				} else {
-					_ = tx.Rollback(ctx)
-				}
-			}
-			var pgErr *pgconn.PgError
+			committed, err := randomTx(ctx, wc, rng, stmts, i)
 			switch {
 			case ctx.Err() != nil:
 				return
-			case errors.As(err, &pgErr):
-				// A row the same transaction deleted: it changed nothing.
 			case err != nil:
 				werr = err
 				return
-			default:
+			case committed:
 				wrote.Add(1)
 			}
 		}
