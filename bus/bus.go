@@ -209,19 +209,8 @@ func Open(ctx context.Context, cfg Config) (*Bus, error) {
 		b.Close()
 		return nil, err
 	}
-	want := jetstream.KeyValueConfig{Bucket: StateBucket, Storage: jetstream.FileStorage, Replicas: b.replicas, History: 1}
-	kv, err := b.js.KeyValue(ctx, StateBucket)
-	if errors.Is(err, jetstream.ErrBucketNotFound) {
-		kv, err = b.js.CreateKeyValue(ctx, want)
-		if errors.Is(err, jetstream.ErrBucketExists) {
-			kv, err = b.js.KeyValue(ctx, StateBucket)
-		}
-	}
+	kv, err := b.openBucket(ctx, jetstream.KeyValueConfig{Bucket: StateBucket, Storage: jetstream.FileStorage, Replicas: b.replicas, History: 1})
 	if err != nil {
-		b.Close()
-		return nil, fmt.Errorf("create state bucket: %w", err)
-	}
-	if err := b.checkBucket(ctx, kv, want); err != nil {
 		b.Close()
 		return nil, err
 	}

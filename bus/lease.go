@@ -88,17 +88,8 @@ func (b *Bus) OpenLease(ctx context.Context, cfg LeaseConfig) (*Lease, error) {
 	}
 	want := jetstream.KeyValueConfig{Bucket: LeaseBucket, Description: "walsearch leases", TTL: cfg.TTL,
 		Storage: jetstream.FileStorage, Replicas: b.replicas, History: 1}
-	kv, err := b.js.KeyValue(ctx, LeaseBucket)
-	if errors.Is(err, jetstream.ErrBucketNotFound) {
-		kv, err = b.js.CreateKeyValue(ctx, want)
-		if errors.Is(err, jetstream.ErrBucketExists) {
-			kv, err = b.js.KeyValue(ctx, LeaseBucket)
-		}
-	}
+	kv, err := b.openBucket(ctx, want)
 	if err != nil {
-		return nil, fmt.Errorf("open lease bucket %s: %w", LeaseBucket, err)
-	}
-	if err := b.checkBucket(ctx, kv, want); err != nil {
 		return nil, err
 	}
 	log := cfg.Logger

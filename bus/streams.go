@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -64,19 +63,25 @@ func (b *Bus) ensureStreams(ctx context.Context) error {
 // Existing streams are never changed, so that an operator's choices are
 // not overwritten and processes starting at once do not race to update.
 func (b *Bus) ensureStream(ctx context.Context, sc jetstream.StreamConfig) error {
-	st, err := b.js.Stream(ctx, sc.Name)
-	if errors.Is(err, jetstream.ErrStreamNotFound) {
-		_, err = b.js.CreateStream(ctx, sc)
-		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
-			return nil // another process created it first
+	var st jetstream.Stream
+	created := false
+	err := b.retrySetup(ctx, "open stream "+sc.Name, func(ctx context.Context) error {
+		var err error
+		st, err = b.js.Stream(ctx, sc.Name)
+		if errors.Is(err, jetstream.ErrStreamNotFound) {
+			_, err = b.js.CreateStream(ctx, sc)
+			if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+				err = nil // another process created it first
+			}
+			created = err == nil
 		}
-		if err != nil {
-			return fmt.Errorf("create stream %s: %w", sc.Name, err)
-		}
-		return nil
-	}
+		return err
+	})
 	if err != nil {
-		return fmt.Errorf("look up stream %s: %w", sc.Name, err)
+		return fmt.Errorf("create stream %s: %w", sc.Name, err)
+	}
+	if created {
+		return nil
 	}
 	return b.report("stream", sc.Name, streamDiffs(st.CachedInfo().Config, sc))
 }
@@ -135,19 +140,19 @@ func streamDiffs(cur, want jetstream.StreamConfig) []settingDiff {
 //
 // A bucket another process has just created may not be found yet by the
 // server that answers (a cluster applies the creation on every server in
-// turn): its status is asked again for up to bucketSettle.
+// turn): its status is asked again, as retrySetup does.
 func (b *Bus) checkBucket(ctx context.Context, kv jetstream.KeyValue, want jetstream.KeyValueConfig) error {
-	st, err := kv.Status(ctx)
-	for settle := time.Now().Add(bucketSettle); err != nil && errors.Is(err, jetstream.ErrStreamNotFound) && time.Now().Before(settle); {
-		t := time.NewTimer(100 * time.Millisecond)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return fmt.Errorf("read bucket %s: %w", want.Bucket, ctx.Err())
-		case <-t.C:
-		}
+	var st jetstream.KeyValueStatus
+	err := b.retrySetup(ctx, "read bucket "+want.Bucket, func(ctx context.Context) error {
+		var err error
 		st, err = kv.Status(ctx)
-	}
+		if errors.Is(err, jetstream.ErrStreamNotFound) {
+			// Created by another process a moment ago, and not yet
+			// applied by the server that answered.
+			err = fmt.Errorf("%w: %w", errNotYet, err)
+		}
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("read bucket %s: %w", want.Bucket, err)
 	}
@@ -172,10 +177,6 @@ func (b *Bus) checkBucket(ctx context.Context, kv jetstream.KeyValue, want jetst
 	}
 	return b.report("bucket", want.Bucket, diffs)
 }
-
-// bucketSettle bounds how long a bucket just created elsewhere may still
-// be missing from the server that answers.
-const bucketSettle = 10 * time.Second
 
 // report logs the non-fatal differences and returns a SettingsError for
 // the fatal ones.
