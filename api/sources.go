@@ -104,7 +104,10 @@ type SinkStatus struct {
 type TableProgress struct {
 	Schema string `json:"schema"`
 	Table  string `json:"table"`
-	Index  string `json:"index"`
+	// Index is the index the table's rows go to; empty for a table read
+	// only by document definitions, whose rows go into their roots'
+	// documents.
+	Index string `json:"index"`
 	// Snapshot is pending, running, indexing (every row read, not all
 	// searchable yet), done (every row searchable; also when the table was
 	// snapshotted by an earlier run) or skipped.

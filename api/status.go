@@ -78,9 +78,14 @@ func (s *Server) statusHandler(c *fiber.Ctx) error {
 		return err
 	}
 	lagBytes, lagSecs := lag(st, time.Now())
-	progress := map[string]TableProgress{}
+	progress := map[string]TableProgress{} // by index
+	noIndex := map[string]TableProgress{}  // by table, for tables without an index
 	for _, tp := range st.Tables {
-		progress[tp.Index] = tp
+		if tp.Index == "" {
+			noIndex[tp.Schema+"."+tp.Table] = tp
+		} else {
+			progress[tp.Index] = tp
+		}
 	}
 	resp := statusResponse{
 		Tables: []TableStatus{}, AppliedLSN: st.Sink.AppliedLSN, LagBytes: lagBytes, LagSeconds: lagSecs,
@@ -94,6 +99,9 @@ func (s *Server) statusHandler(c *fiber.Ctx) error {
 		ts := TableStatus{Schema: mi.Schema, Table: mi.Table, Index: mi.Name, Snapshot: "unknown",
 			LastAppliedLSN: st.Sink.AppliedLSN, LagBytes: lagBytes, LagSeconds: lagSecs, Documents: -1}
 		tp, known := progress[mi.Name]
+		if mi.Name == "" {
+			tp, known = noIndex[mi.Schema+"."+mi.Table]
+		}
 		if known {
 			ts.Snapshot, ts.SnapshotRows = tp.Snapshot, tp.SnapshotRows
 			delete(progress, mi.Name)
@@ -101,6 +109,10 @@ func (s *Server) statusHandler(c *fiber.Ctx) error {
 		if mi.Table != "" {
 			ts.DLQCount = st.DeadLettersByTable[mi.Schema+"."+mi.Table]
 			visible[mi.Schema+"."+mi.Table] = true
+		}
+		if mi.Name == "" {
+			resp.Tables = append(resp.Tables, ts) // no index to count
+			return
 		}
 		n, err := s.eng.count(ctx, mi.Name)
 		if isNotFound(err) && !known && ts.DLQCount == 0 {
@@ -119,13 +131,24 @@ func (s *Server) statusHandler(c *fiber.Ctx) error {
 		}
 	}
 	// Tables with a snapshot state but no index to list, such as a table
-	// skipped for want of a key, still say how their snapshot went.
+	// skipped for want of a key, still say how their snapshot went; so do
+	// the tables read only by document definitions, which have no index
+	// of their own, to keys that may see every index.
 	for _, tp := range st.Tables {
+		if tp.Index == "" {
+			if allIndices(c) {
+				line(ManagedIndex{Schema: tp.Schema, Table: tp.Table})
+			}
+			continue
+		}
 		if _, left := progress[tp.Index]; left && allowedIndex(c, tp.Index) {
 			line(ManagedIndex{Name: tp.Index, Schema: tp.Schema, Table: tp.Table})
 		}
 	}
-	sort.Slice(resp.Tables, func(i, j int) bool { return resp.Tables[i].Index < resp.Tables[j].Index })
+	sort.Slice(resp.Tables, func(i, j int) bool {
+		a, b := resp.Tables[i], resp.Tables[j]
+		return a.Index < b.Index || a.Index == b.Index && a.Schema+"."+a.Table < b.Schema+"."+b.Table
+	})
 	resp.DLQByTable = make(map[string]uint64, len(st.DeadLettersByTable))
 	for table, n := range st.DeadLettersByTable {
 		if allIndices(c) || visible[table] {

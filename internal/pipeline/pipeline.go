@@ -511,7 +511,7 @@ func (p *Pipeline) newAPI(opts ...api.Option) (*api.Server, error) {
 	cat := &catalog{cfg: p.cfg, state: p.Bus.State(), scripts: p.Scripts,
 		capture: func() *capture.Capture { c, _ := p.running(); return c }, built: built, docOnly: docOnly}
 	status := &statusAssembler{bus: p.Bus, applied: p.appliedLSN, deadLetters: dlq, slot: p.cfg.Postgres.Slot, alias: p.cfg.IndexAlias, stages: p.running,
-		searchable: p.searchable, log: p.log}
+		searchable: p.searchable, docOnly: docOnly, log: p.log}
 	src := api.PipelineFuncs{
 		IndicesFunc:    cat.Indices,
 		AppliedLSNFunc: p.appliedLSN,

@@ -39,12 +39,21 @@ func newSearchable(es *esclient.Client) *searchable {
 
 // apply turns "done" into "indexing" for the tables whose snapshot is not
 // searchable yet, given the sink's applied watermark, refreshing an index
-// the first time its snapshot is found written.
+// the first time its snapshot is found written. A table without an index
+// of its own (read only by document definitions) is done once its rows
+// are written: the documents they went into are refreshed with their
+// root table's index.
 func (s *searchable) apply(ctx context.Context, tables []api.TableProgress, applied bus.LSN) {
 	for i := range tables {
 		tp := &tables[i]
 		if tp.Snapshot != capture.TableDone || tp.SnapshotLSN == 0 {
 			continue // not read yet, skipped, or read by a backfill
+		}
+		if tp.Index == "" {
+			if applied < tp.SnapshotLSN {
+				tp.Snapshot = SnapshotIndexing
+			}
+			continue
 		}
 		s.mu.Lock()
 		done := s.refreshed[tp.Index]

@@ -22,7 +22,10 @@ type statusAssembler struct {
 	alias       func(docIndex string) string
 	stages      func() (*capture.Capture, *sink.Sink) // the running ones, or nil
 	searchable  *searchable                           // turns "done" into "indexing" until searchable
-	log         *slog.Logger
+	// docOnly are the tables captured only for document definitions,
+	// by "schema.table": they have no index of their own.
+	docOnly map[string]bool
+	log     *slog.Logger
 }
 
 // Status implements api.Pipeline's status.
@@ -42,8 +45,11 @@ func (a *statusAssembler) Status(ctx context.Context) (api.PipelineStatus, error
 		st.Capture.Phase = string(capture.PhaseIdle)
 	}
 	for _, t := range a.withRecorded(ctx, live) {
-		st.Tables = append(st.Tables, api.TableProgress{Schema: t.Schema, Table: t.Table,
-			Index: a.alias(bus.IndexName(t.Schema, t.Table)), Snapshot: t.State, SnapshotRows: t.Rows, SnapshotLSN: t.SnapshotLSN})
+		tp := api.TableProgress{Schema: t.Schema, Table: t.Table, Snapshot: t.State, SnapshotRows: t.Rows, SnapshotLSN: t.SnapshotLSN}
+		if !a.docOnly[t.Schema+"."+t.Table] {
+			tp.Index = a.alias(bus.IndexName(t.Schema, t.Table))
+		}
+		st.Tables = append(st.Tables, tp)
 	}
 	applied := a.applied()
 	if err := a.leader(ctx, &st.Capture); err != nil {
