@@ -153,8 +153,10 @@ func TestRefresherIndexesWaitingWritesAhead(t *testing.T) {
 	refreshed := ix.lastRefresh
 	ix.visMu.Unlock()
 
-	do(t, e, "PUT", "/w/_doc/second", `{"n":1}`).must(t, 201)
+	// Taken before the write: the engine queues it before answering, so
+	// the time from here bounds how long it waited from above.
 	written := time.Now()
+	do(t, e, "PUT", "/w/_doc/second", `{"n":1}`).must(t, 201)
 	staged := func() bool {
 		ix.mu.RLock()
 		defer ix.mu.RUnlock()
