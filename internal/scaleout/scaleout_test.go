@@ -97,6 +97,8 @@ type deployment struct {
 	apiAddr  string
 	leaseTTL time.Duration
 	apiCfg   string
+	// partitions is nats.partitions (0: unset, one partition).
+	partitions int
 
 	nats *bustest.Cluster
 	eng  *e2e.Engine
@@ -128,9 +130,13 @@ func newDeployment(t *testing.T) *deployment {
 }
 
 func (d *deployment) config(role string) string {
+	parts := ""
+	if d.partitions > 0 {
+		parts = fmt.Sprintf("  partitions: %d\n", d.partitions)
+	}
 	return e2e.WriteConfig(d.t, e2e.Config{DataDir: d.t.TempDir(), PostgresURL: d.pgURL, Slot: "scaleout",
 		ElasticsearchURL: d.esURL, APIListen: d.apiAddr,
-		Extra: fmt.Sprintf("role: %s\nnats:\n  url: %s\ncapture:\n  lease_ttl: %s\n", role, d.natsURL, d.leaseTTL)})
+		Extra: fmt.Sprintf("role: %s\nnats:\n  url: %s\n%scapture:\n  lease_ttl: %s\n", role, d.natsURL, parts, d.leaseTTL)})
 }
 
 func (d *deployment) start(role string, env ...string) *e2e.Process {
@@ -271,6 +277,11 @@ func startWorkload(t *testing.T, url string, firstID int) *workload {
 					return err
 				}
 				if _, err := tx.Exec(ctx, `UPDATE items SET n = n + 1, note = 'updated ' || $1 WHERE id = $1 % 300 + 1`, id); err != nil {
+					return err
+				}
+				// Two changes of one row in one transaction share a
+				// version: only their order makes the second one win.
+				if _, err := tx.Exec(ctx, `UPDATE items SET note = note || ' again' WHERE id = $1 % 300 + 1`, id); err != nil {
 					return err
 				}
 				if id%7 == 0 {
