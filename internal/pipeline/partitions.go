@@ -94,10 +94,28 @@ func (s *partitionSet) health(role string) error {
 }
 
 // agreePartitions makes sure every process of the deployment uses one
-// partition count (see bus.AgreePartitions). A deployment that ran
-// unpartitioned before the count was recorded has its unpartitioned
-// consumers: it counts as one partition.
+// partition count (see bus.AgreePartitions). A cluster that cannot answer
+// yet (the state bucket just created, electing its leader) is waited for,
+// as openBus waits.
 func (p *Pipeline) agreePartitions(ctx context.Context) error {
+	backoff := 250 * time.Millisecond
+	for {
+		err := p.checkPartitions(ctx)
+		if err == nil || ctx.Err() != nil || !bus.Transient(err) {
+			return err
+		}
+		p.log.Warn("NATS does not answer yet; trying again", "bucket", bus.StateBucket, "error", err, "retry_in", backoff)
+		if !sleepCtx(ctx, backoff) {
+			return ctx.Err()
+		}
+		backoff = min(2*backoff, 15*time.Second)
+	}
+}
+
+// checkPartitions agrees on the partition count once. A deployment that
+// ran unpartitioned before the count was recorded has its unpartitioned
+// consumers: it counts as one partition.
+func (p *Pipeline) checkPartitions(ctx context.Context) error {
 	n := p.Bus.Partitions()
 	if n > 1 {
 		_, found, err := p.Bus.State().Get(ctx, bus.PartitionsKey)
