@@ -12,7 +12,9 @@ import (
 	"github.com/walsearch/walsearch/bus/bustest"
 )
 
-func keyOf(id int) []bus.Column { return []bus.Column{{Name: "id", Value: json.Number(strconv.Itoa(id))}} }
+func keyOf(id int) []bus.Column {
+	return []bus.Column{{Name: "id", Value: json.Number(strconv.Itoa(id))}}
+}
 
 // TestPartitionedMessagesKeepEachKeyInOnePartition: a transaction's run of
 // one table is split by the partition of each key, in order; a key

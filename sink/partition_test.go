@@ -38,7 +38,9 @@ func TestTruncateIsABarrierAcrossPartitions(t *testing.T) {
 	defer cancel()
 
 	ahead := make(chan error, 1)
-	go func() { ahead <- s1.Write(ctx, []*bus.Doc{idx("B", 100, `{"p":1}`), truncate(), idx("C", 300, `{"p":1}`)}) }()
+	go func() {
+		ahead <- s1.Write(ctx, []*bus.Doc{idx("B", 100, `{"p":1}`), truncate(), idx("C", 300, `{"p":1}`)})
+	}()
 	// Partition 1 either finished (no barrier) or waits at the truncate.
 	var aheadErr error
 	aheadDone := false
