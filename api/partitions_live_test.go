@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -78,5 +79,12 @@ func TestLivePartitionedPipelineInOneProcess(t *testing.T) {
 	}
 	if err := json.Unmarshal(r.body, &st); err != nil || len(st.Partitions) != 3 {
 		t.Fatalf("/status lists %d partitions (%v), want 3: %s", len(st.Partitions), err, r.body)
+	}
+	m := lp.do(t, "GET", "/metrics", "")
+	for _, want := range []string{`walsearch_partition_backlog_messages{partition="2",stage="sink"}`,
+		`walsearch_bus_backlog_messages{consumer="transform-1"}`} {
+		if !strings.Contains(string(m.body), want) {
+			t.Errorf("GET /metrics lacks %s", want)
+		}
 	}
 }
