@@ -270,12 +270,22 @@ func (p *Pipeline) balance(ctx context.Context) error {
 	ttl := p.captureConfig().LeaseTTL
 	id := make([]byte, 8)
 	_, _ = rand.Read(id)
-	members, err := p.Bus.OpenMembers(ctx, kind, hex.EncodeToString(id), ttl)
-	if err != nil {
+	var members *bus.Members
+	for backoff := 250 * time.Millisecond; ; backoff = min(2*backoff, 15*time.Second) {
+		var err error
+		if members, err = p.Bus.OpenMembers(ctx, kind, hex.EncodeToString(id), ttl); err == nil {
+			break
+		}
 		if ctx.Err() != nil {
 			return nil
 		}
-		return err
+		if !bus.Transient(err) {
+			return err
+		}
+		p.log.Warn("NATS does not answer yet; trying again", "bucket", bus.LeaseBucket, "error", err, "retry_in", backoff)
+		if !sleepCtx(ctx, backoff) {
+			return nil
+		}
 	}
 	holder := holderID()
 	leases := make([]*bus.Lease, n)
