@@ -7,6 +7,7 @@ import (
 	"hash/fnv"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -150,3 +151,6 @@ func (b *Bus) AgreePartitions(ctx context.Context, partitions int) error {
 
 // Partitions is the partition count this bus publishes and reads with.
 func (b *Bus) Partitions() int { return max(1, b.cfg.Partitions) }
+
+// AckWait is how long a delivered message may stay unacknowledged.
+func (b *Bus) AckWait() time.Duration { return b.cfg.AckWait }

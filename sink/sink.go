@@ -296,10 +296,20 @@ func (s *Sink) Status() Status {
 // batch first (see bus.Bus.NewReader). Not safe while Run runs.
 func (s *Sink) UseSource(src Source) { s.src = src }
 
-func (s *Sink) Run(ctx context.Context) error {
+func (s *Sink) Run(ctx context.Context) error { return s.RunUntil(ctx, nil) }
+
+// RunUntil is Run that also ends, with nil, once drain is closed: the
+// batch being written is written and acknowledged, and nothing more is
+// fetched. A nil drain never closes.
+func (s *Sink) RunUntil(ctx context.Context, drain <-chan struct{}) error {
 	defer s.stopReindex()
 	var lastControl time.Time
 	for {
+		select {
+		case <-drain:
+			return nil
+		default:
+		}
 		if time.Since(lastControl) >= s.cfg.ControlPoll {
 			s.writeMu.Lock()
 			s.control(ctx)

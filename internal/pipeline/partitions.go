@@ -143,16 +143,65 @@ func (p *Pipeline) runPartitions(ctx context.Context) error {
 	if p.Bus.Embedded() {
 		g, gctx := errgroup.WithContext(ctx)
 		for k := range p.Bus.Partitions() {
-			g.Go(func() error { return p.runPartition(gctx, k) })
+			g.Go(func() error { return p.runPartition(gctx, k, nil) })
 		}
 		return g.Wait()
 	}
 	return p.balance(ctx)
 }
 
+// handover lets the stages of a partition being given up finish what they
+// fetched: once drain is closed they fetch nothing more, acknowledge what
+// they hold, and each sends on drained.
+type handover struct {
+	drain   chan struct{}
+	drained chan struct{} // one per stage, buffered
+	stages  int
+}
+
+func newHandover(stages int) *handover {
+	return &handover{drain: make(chan struct{}), drained: make(chan struct{}, stages), stages: stages}
+}
+
+// until runs run with h's drain (nil without a handover): once it returned
+// having drained, it tells h so and waits for ctx, so that its supervisor
+// does not start it again.
+func (h *handover) until(run func(context.Context, <-chan struct{}) error) func(context.Context) error {
+	if h == nil {
+		return func(ctx context.Context) error { return run(ctx, nil) }
+	}
+	var once sync.Once
+	return func(ctx context.Context) error {
+		err := run(ctx, h.drain)
+		if err != nil || ctx.Err() != nil {
+			return err
+		}
+		once.Do(func() { h.drained <- struct{}{} })
+		<-ctx.Done()
+		return nil
+	}
+}
+
+// wait waits until every stage drained, stop is closed, or within passed.
+func (h *handover) wait(stop <-chan struct{}, within time.Duration) bool {
+	t := time.NewTimer(within)
+	defer t.Stop()
+	for range h.stages {
+		select {
+		case <-h.drained:
+		case <-stop:
+			return false
+		case <-t.C:
+			return false
+		}
+	}
+	return true
+}
+
 // runPartition runs this process's transform and sink stages of partition
-// k, each supervised, until ctx ends or one fails for good.
-func (p *Pipeline) runPartition(ctx context.Context, k int) error {
+// k, each supervised, until ctx ends or one fails for good; with a
+// handover, until they drained.
+func (p *Pipeline) runPartition(ctx context.Context, k int, h *handover) error {
 	var sk *sink.Sink
 	if p.roles.Has(config.RoleSink) {
 		for {
@@ -177,9 +226,13 @@ func (p *Pipeline) runPartition(ctx context.Context, k int) error {
 			continue
 		}
 		name := bus.PartitionName(string(role), "-", k, p.Bus.Partitions())
-		run := func(ctx context.Context) error { return p.runTransformPartition(ctx, k, sk) }
+		run := h.until(func(ctx context.Context, drain <-chan struct{}) error {
+			return p.runTransformPartition(ctx, k, sk, drain)
+		})
 		if role == config.RoleSink {
-			run = func(ctx context.Context) error { return p.runSinkPartition(ctx, k, sk) }
+			run = h.until(func(ctx context.Context, drain <-chan struct{}) error {
+				return p.runSinkPartition(ctx, k, sk, drain)
+			})
 		}
 		sv := &supervised{name: name, log: p.log, run: run}
 		p.parts.setStage(name, sv)
@@ -192,7 +245,7 @@ func (p *Pipeline) runPartition(ctx context.Context, k int) error {
 // runTransformPartition runs the transform of partition k, handing its
 // documents to sk (the same partition's sink) when not nil, else
 // publishing them in partition k of the documents stream.
-func (p *Pipeline) runTransformPartition(ctx context.Context, k int, sk *sink.Sink) error {
+func (p *Pipeline) runTransformPartition(ctx context.Context, k int, sk *sink.Sink, drain <-chan struct{}) error {
 	n := p.Bus.Partitions()
 	src, err := p.Bus.NewReader(ctx, bus.ReaderConfig{Stream: bus.ChangesStream,
 		Durable: bus.PartitionName(TransformConsumer, "-", k, n), Filter: bus.ChangeFilter(k, n)})
@@ -220,18 +273,18 @@ func (p *Pipeline) runTransformPartition(ctx context.Context, k int, sk *sink.Si
 	if err != nil {
 		return err
 	}
-	return st.Run(ctx)
+	return st.RunUntil(ctx, drain)
 }
 
 // runSinkPartition runs sk on a new reader of partition k of the
 // documents stream (see runSink).
-func (p *Pipeline) runSinkPartition(ctx context.Context, k int, sk *sink.Sink) error {
+func (p *Pipeline) runSinkPartition(ctx context.Context, k int, sk *sink.Sink, drain <-chan struct{}) error {
 	src, err := p.partitionDocReader(ctx, k)
 	if err != nil {
 		return err
 	}
 	sk.UseSource(src)
-	return sk.Run(ctx)
+	return sk.RunUntil(ctx, drain)
 }
 
 func (p *Pipeline) partitionDocReader(ctx context.Context, k int) (*bus.Reader, error) {
@@ -257,6 +310,7 @@ func (p *Pipeline) newPartitionSink(ctx context.Context, k int) (*sink.Sink, err
 // the lease is lost.
 type heldPartition struct {
 	lease  *bus.Lease
+	hand   *handover
 	cancel context.CancelFunc
 	done   chan struct{}
 	err    error // a stage's error retrying cannot fix; read after done
@@ -293,6 +347,12 @@ func (p *Pipeline) balance(ctx context.Context) error {
 	release := func(k int) {
 		h := held[k]
 		delete(held, k)
+		// Its stages finish the rounds they fetched (so that the next
+		// holder need not do them again), for at most the ack wait.
+		close(h.hand.drain)
+		if !h.hand.wait(h.done, p.Bus.AckWait()) {
+			p.log.Warn("a partition given up did not finish its rounds in time; what it holds is delivered again to the next holder", "partition", k)
+		}
 		h.cancel()
 		<-h.done // its stages stopped: nothing of it is in flight any more
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
@@ -373,7 +433,13 @@ func (p *Pipeline) balance(ctx context.Context) error {
 // acquired, is held.
 func (p *Pipeline) holdPartition(ctx context.Context, k int, lease *bus.Lease) *heldPartition {
 	hctx, cancel := context.WithCancel(ctx)
-	h := &heldPartition{lease: lease, cancel: cancel, done: make(chan struct{})}
+	stages := 0
+	for _, role := range []config.Role{config.RoleTransform, config.RoleSink} {
+		if p.roles.Has(role) {
+			stages++
+		}
+	}
+	h := &heldPartition{lease: lease, hand: newHandover(stages), cancel: cancel, done: make(chan struct{})}
 	p.log.Info("working on a partition", "partition", k)
 	go func() {
 		defer close(h.done)
@@ -386,7 +452,7 @@ func (p *Pipeline) holdPartition(ctx context.Context, k int, lease *bus.Lease) *
 			}
 			cancel()
 		}()
-		err := p.runPartition(hctx, k)
+		err := p.runPartition(hctx, k, h.hand)
 		cancel()
 		wg.Wait()
 		if err != nil && !errors.Is(err, context.Canceled) {
