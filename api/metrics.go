@@ -101,13 +101,15 @@ var (
 	descLeaseTok  = prometheus.NewDesc("walsearch_capture_lease_token", "Fencing token of the capture leader's lease (grows with each new leader), by holder.", []string{"holder"}, nil)
 	descLeaseRev  = prometheus.NewDesc("walsearch_capture_lease_revision", "Revision of the capture lease at its last renewal, by holder.", []string{"holder"}, nil)
 	descLeaseExp  = prometheus.NewDesc("walsearch_capture_lease_expiry_seconds", "Unix time at which the capture leader's lease ends unless renewed, by holder.", []string{"holder"}, nil)
+	descPartHold  = prometheus.NewDesc("walsearch_partition_holder", "1 for the process holding a partition's lease, by partition, kind of process and holder.", []string{"partition", "kind", "holder"}, nil)
+	descPartBack  = prometheus.NewDesc("walsearch_partition_backlog_messages", "Messages waiting for a partition's consumer, by partition and stage.", []string{"partition", "stage"}, nil)
 	descCollectOK = prometheus.NewDesc("walsearch_status_up", "1 when the pipeline status could be read at this scrape.", nil, nil)
 )
 
 func (p *pipelineCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descIndexed, descDeleted, descStale, descRetries, descDeadSink, descDLQ, descDLQTable,
 		descBatchSize, descInFlight, descBulkDocs, descBacklog, descLagBytes, descLagSecs, descSlotLag, descApplied, descSnapshot,
-		descEngineUp, descCollectOK, descLeaseTok, descLeaseRev, descLeaseExp} {
+		descEngineUp, descCollectOK, descLeaseTok, descLeaseRev, descLeaseExp, descPartHold, descPartBack} {
 		ch <- d
 	}
 }
@@ -130,6 +132,15 @@ func (p *pipelineCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descLeaseTok, prometheus.GaugeValue, float64(l.Token), l.Holder)
 		ch <- prometheus.MustNewConstMetric(descLeaseRev, prometheus.GaugeValue, float64(l.Revision), l.Holder)
 		ch <- prometheus.MustNewConstMetric(descLeaseExp, prometheus.GaugeValue, float64(l.Expires.UnixNano())/1e9, l.Holder)
+	}
+	for _, ps := range st.Partitions {
+		k := strconv.Itoa(ps.Partition)
+		for kind, holder := range ps.Holders {
+			ch <- prometheus.MustNewConstMetric(descPartHold, prometheus.GaugeValue, 1, k, kind, holder)
+		}
+		for stage, n := range ps.Backlog {
+			ch <- prometheus.MustNewConstMetric(descPartBack, prometheus.GaugeValue, float64(n), k, stage)
+		}
 	}
 	counter := func(d *prometheus.Desc, v uint64) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v))

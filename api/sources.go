@@ -50,6 +50,21 @@ type PipelineStatus struct {
 	WALLSN bus.LSN `json:"current_wal_lsn,omitzero"`
 	// SlotLagBytes is how much WAL the replication slot retains (-1 when unknown).
 	SlotLagBytes int64 `json:"slot_lag_bytes"`
+	// Partitions lists, with nats.partitions above 1, who works on each
+	// partition and its backlog.
+	Partitions []PartitionStatus `json:"partitions,omitempty"`
+}
+
+// PartitionStatus is one partition of the change and document streams.
+type PartitionStatus struct {
+	Partition int `json:"partition"`
+	// Holders names the process holding the partition's lease, by kind of
+	// process ("transform_sink", "transform", "sink"); empty with the
+	// embedded NATS, whose one process works on every partition.
+	Holders map[string]string `json:"holders"`
+	// Backlog is the messages waiting for the partition's consumers, by
+	// stage ("transform", "sink").
+	Backlog map[string]uint64 `json:"backlog"`
 }
 
 // CaptureStatus is the capture stage's progress.

@@ -42,6 +42,9 @@ type statusResponse struct {
 	DLQByTable   map[string]uint64 `json:"dlq_by_table"`
 	Capture      CaptureStatus     `json:"capture"`
 	Sink         *SinkStatus       `json:"sink,omitzero"`
+	// Partitions: who works on each partition, and its backlog (with
+	// nats.partitions above 1).
+	Partitions []PartitionStatus `json:"partitions,omitempty"`
 	// Checks is what the background checks found (see WithChecks).
 	Checks any `json:"checks,omitempty"`
 }
@@ -90,6 +93,7 @@ func (s *Server) statusHandler(c *fiber.Ctx) error {
 	resp := statusResponse{
 		Tables: []TableStatus{}, AppliedLSN: st.Sink.AppliedLSN, LagBytes: lagBytes, LagSeconds: lagSecs,
 		SlotLagBytes: st.SlotLagBytes, BusBacklog: st.Backlog, DLQCount: st.DeadLetters, Capture: st.Capture, Sink: &st.Sink,
+		Partitions: st.Partitions,
 	}
 	if resp.BusBacklog == nil {
 		resp.BusBacklog = map[string]uint64{}
@@ -162,7 +166,7 @@ func (s *Server) statusHandler(c *fiber.Ctx) error {
 		for _, n := range resp.DLQByTable {
 			resp.DLQCount += n
 		}
-		resp.BusBacklog, resp.Sink = nil, nil
+		resp.BusBacklog, resp.Sink, resp.Partitions = nil, nil, nil
 	}
 	if s.checks != nil && allIndices(c) {
 		resp.Checks = s.checks.Status()

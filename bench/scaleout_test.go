@@ -43,6 +43,10 @@ import (
 //     with the time to the lease's change. Its floor, measured in the same
 //     run as many times, is the clean handover: the leader stopped with
 //     SIGTERM releases the lease and the standby takes it at once.
+//   - workers: WALSEARCH_BENCH_WORKERS_ROWS rows (default 50,000) in
+//     1,000-row transactions through a capture process and one, then two
+//     `transform,sink` workers sharing nats.partitions 2, next to
+//     pg_recvlogical in the same run.
 func BenchmarkScaleOut(b *testing.B) {
 	rows := benchRows(b, "WALSEARCH_BENCH_E2E_ROWS", 200_000)
 	k := benchRows(b, "WALSEARCH_BENCH_ATTEMPTS", 1)
@@ -81,6 +85,30 @@ func BenchmarkScaleOut(b *testing.B) {
 				w.name, separate.rowsPerSec, separate.rowsPerSec/ceil.rowsPerSec, ceil.rowsPerSec, separate.rowsPerSec/single.rowsPerSec, single.rowsPerSec,
 				separate.cpuUS, natsUS, single.cpuUS, separate.rssMiB, single.rssMiB,
 				separate.p50, separate.p99, separate.max, single.p50, single.p99, single.max, ceil.p50, ceil.p99, ceil.max)
+		}
+	})
+	b.Run("workers", func(b *testing.B) {
+		// 1,000-row transactions, so that rows hash over both partitions
+		// while capture keeps up.
+		n := benchRows(b, "WALSEARCH_BENCH_WORKERS_ROWS", 50_000)
+		w := e2eWorkload{name: fmt.Sprintf("tx1000-%dk", n/1000), rows: n, tx: 1000}
+		for range b.N {
+			var ceil, one, two e2eFigures
+			for range k {
+				ceil = w.better(ceil, runCeiling(b, env, w).figures())
+				one = w.better(one, runWorkers(b, env, natsBin, w, 1).figures())
+				two = w.better(two, runWorkers(b, env, natsBin, w, 2).figures())
+			}
+			b.ReportMetric(ceil.rowsPerSec, "recvlogical-rows/s")
+			b.ReportMetric(one.rowsPerSec, "1-worker-rows/s")
+			b.ReportMetric(two.rowsPerSec, "2-workers-rows/s")
+			b.ReportMetric(one.rowsPerSec/ceil.rowsPerSec, "1-worker-ratio-to-recvlogical")
+			b.ReportMetric(two.rowsPerSec/ceil.rowsPerSec, "2-workers-ratio-to-recvlogical")
+			b.ReportMetric(two.rowsPerSec/one.rowsPerSec, "2-workers-ratio-to-1")
+			b.Logf("%s with nats.partitions 2 on 3 nats-servers: one transform,sink worker %.0f rows/s (%.2f× pg_recvlogical), two workers %.0f rows/s (%.2f×; %.2f× one worker); "+
+				"pg_recvlogical %.0f rows/s; CPU %.1f / %.1f µs/row in walsearch; commit → acknowledged p50/p99/max %.0f/%.0f/%.0f ms and %.0f/%.0f/%.0f ms",
+				w.name, one.rowsPerSec, one.rowsPerSec/ceil.rowsPerSec, two.rowsPerSec, two.rowsPerSec/ceil.rowsPerSec, two.rowsPerSec/one.rowsPerSec,
+				ceil.rowsPerSec, one.cpuUS, two.cpuUS, one.p50, one.p99, one.max, two.p50, two.p99, two.max)
 		}
 	})
 	b.Run("failover", func(b *testing.B) {
@@ -145,6 +173,99 @@ func runSeparate(b *testing.B, env e2eEnv, natsBin string, w e2eWorkload) (e2eRu
 	dropSlot(b, db, slot)
 	pgExec(b, db, `DROP PUBLICATION `+slot)
 	return run, natsUsed
+}
+
+// runWorkers streams w through a capture process and workers
+// `transform,sink` processes sharing nats.partitions 2, on a three-node
+// NATS cluster of its own, into the discard endpoint. Every worker holds
+// its share of the partitions before the workload starts.
+func runWorkers(b *testing.B, env e2eEnv, natsBin string, w e2eWorkload, workers int) e2eRun {
+	nc := bustest.StartCluster(b, natsBin, 3)
+	defer func() {
+		for i := range nc.Size() {
+			nc.Kill(i)
+		}
+	}()
+	db := env.cluster.NewDatabase(b)
+	slot := slotName(b, db)
+	pgExec(b, db, e2eTableDDL)
+	arr := e2e.NewArrivals(w.rows)
+	es := e2e.StartDiscardES(b, arr)
+	var procs processGroup
+	roles := []string{"capture"}
+	for range workers {
+		roles = append(roles, "transform,sink")
+	}
+	for _, role := range roles {
+		cfg := e2e.WriteConfig(b, e2e.Config{DataDir: b.TempDir(), PostgresURL: db, Slot: slot, ElasticsearchURL: es.URL, APIListen: e2e.FreeAddr(b),
+			Extra: fmt.Sprintf("role: %s\nnats:\n  url: %s\n  partitions: 2\n", role, nc.URL)})
+		procs = append(procs, e2e.Start(b, exec.Command(env.bin, "run", "--config", cfg)))
+	}
+	walsender := waitSlotActive(b, db, slot, procs[0])
+	waitPartitionsShared(b, nc.URL, workers)
+	alive := func() error {
+		for _, p := range procs {
+			select {
+			case <-p.Exited():
+				return fmt.Errorf("walsearch (pid %d) exited: %s", p.PID(), p.Output())
+			default:
+			}
+		}
+		return nil
+	}
+	run := measure(b, db, w, procs, walsender, arr, alive, nil)
+	for _, p := range procs {
+		if err := p.Stop(); err != nil {
+			b.Fatalf("walsearch (pid %d) did not stop cleanly: %v", p.PID(), err)
+		}
+	}
+	dropSlot(b, db, slot)
+	pgExec(b, db, `DROP PUBLICATION `+slot)
+	return run
+}
+
+// waitPartitionsShared waits until both partition leases of the
+// transform,sink workers are held, by as many processes as workers.
+func waitPartitionsShared(b *testing.B, url string, workers int) {
+	nc, err := nats.Connect(url)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		holders := map[string]bool{}
+		if kv, err := js.KeyValue(ctx, bus.LeaseBucket); err == nil {
+			for k := range 2 {
+				if e, err := kv.Get(ctx, "transform_sink."+strconv.Itoa(k)); err == nil {
+					var rec bus.LeaseRecord
+					if json.Unmarshal(e.Value(), &rec) == nil {
+						holders[rec.Holder] = true
+					}
+				}
+			}
+		}
+		if len(holders) == min(workers, 2) {
+			n := 0
+			for h := range holders {
+				if h != "" {
+					n++
+				}
+			}
+			if n == min(workers, 2) {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("the partitions were not shared by %d workers within 2 minutes: %v", workers, holders)
+		}
+		time.Sleep(50 * time.Millisecond) // polling interval
+	}
 }
 
 // firstChanges records when the first change message under each lease

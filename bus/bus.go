@@ -62,8 +62,15 @@ type Config struct {
 	// republished events. Default: 2m.
 	DuplicateWindow time.Duration `koanf:"-"`
 	// AckWait is how long a delivered message may stay unacknowledged before
-	// JetStream delivers it again. Default: 15s.
-	AckWait time.Duration `koanf:"-"`
+	// JetStream delivers it again: what a stalled (not dead) transform or
+	// sink costs its messages at most. Default: 15s.
+	AckWait time.Duration `koanf:"ack_wait" help:"how long a delivered change or document may stay unacknowledged before the bus delivers it again (at least 1s)"`
+	// Partitions splits changes and documents into this many partitions by
+	// a hash of the primary key, each read by its own consumer, so that up
+	// to this many transform and sink processes share the work. Every
+	// process of a deployment must use the same value (recorded in the
+	// state bucket at the first start). Default: 1 (no partitioning).
+	Partitions int `koanf:"partitions" help:"partitions of the change and document streams (1 to 64), by a hash of the primary key: transform and sink processes share them; every process of a deployment must use the same value"`
 	// Logger receives the embedded server's warnings and errors. Default: discard.
 	Logger *slog.Logger `koanf:"-"`
 }
@@ -77,7 +84,7 @@ type TLSConfig struct {
 
 // DefaultConfig returns a Config with every default filled in.
 func DefaultConfig() Config {
-	return Config{Replicas: DefaultReplicas, DuplicateWindow: DefaultDuplicateWindow, AckWait: DefaultAckWait}
+	return Config{Replicas: DefaultReplicas, DuplicateWindow: DefaultDuplicateWindow, AckWait: DefaultAckWait, Partitions: DefaultPartitions}
 }
 
 // Validate reports every problem with c.
@@ -103,6 +110,9 @@ func (c Config) Validate() error {
 	}
 	if c.DuplicateWindow <= 0 {
 		errs = append(errs, fmt.Errorf("nats.duplicate_window: want a positive duration, got %s", c.DuplicateWindow))
+	}
+	if c.Partitions < 0 || c.Partitions > MaxPartitions { // 0: unset, one partition
+		errs = append(errs, fmt.Errorf("nats.partitions: want 1 to %d, got %d", MaxPartitions, c.Partitions))
 	}
 	if c.AckWait < time.Second {
 		errs = append(errs, fmt.Errorf("nats.ack_wait: want at least 1s, got %s", c.AckWait))

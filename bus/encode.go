@@ -436,3 +436,59 @@ func batchID(first *Change, n int) string {
 	}
 	return id
 }
+
+// PartitionedMessages encodes evs — one change message's worth as sameBatch
+// cuts it: a watermark, or consecutive changes of one table and one LSN —
+// into the messages of partitions partitions. Each change goes to the
+// partition of its key (PartitionOf); a key change's delete goes with the
+// insert that follows it, to the new key's partition, so that the two stay
+// in one message; truncates and watermarks go to every partition, in their
+// place. Message ids carry "@k", the partition, so that the copies of a
+// truncate or watermark are distinct messages.
+//
+// The old key's delete may land in another partition than the old key's
+// earlier writes; its version (the commit LSN, above theirs) makes it win
+// whatever the order.
+func PartitionedMessages(evs []*Change, partitions int) ([]Message, error) {
+	if len(evs) == 0 {
+		return nil, nil
+	}
+	part := make([]int, len(evs))
+	everywhere := func(c *Change) bool { return c.Op == OpWatermark || c.Op == OpTruncate }
+	for i := len(evs) - 1; i >= 0; i-- {
+		c := evs[i]
+		switch {
+		case everywhere(c):
+			part[i] = -1
+		case c.Op == OpDelete && i+1 < len(evs) && len(evs[i+1].From) > 0:
+			part[i] = part[i+1]
+		default:
+			part[i] = PartitionOf(c.Key, partitions)
+		}
+	}
+	var out []Message
+	sub := make([]*Change, 0, len(evs))
+	for k := 0; k < partitions; k++ {
+		sub = sub[:0]
+		for i, c := range evs {
+			if part[i] == k || part[i] == -1 {
+				sub = append(sub, c)
+			}
+		}
+		for len(sub) > 0 {
+			data, used, err := EncodeChanges(sub, MaxBatchBytes)
+			if err != nil {
+				return nil, err
+			}
+			if used > 1 && used < len(sub) && len(sub[used].From) > 0 {
+				if data, used, err = EncodeChanges(sub[:used-1], MaxBatchBytes); err != nil {
+					return nil, err
+				}
+			}
+			out = append(out, Message{Subject: PartitionChangeSubject(sub[0].Schema, sub[0].Table, k, partitions),
+				ID: BatchMsgID(sub[:used]) + "@" + strconv.Itoa(k), Data: data, Count: used})
+			sub = sub[used:]
+		}
+	}
+	return out, nil
+}

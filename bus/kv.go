@@ -84,3 +84,35 @@ func (s *KV) Watch(ctx context.Context, key string, fn func(value []byte)) error
 		}
 	}
 }
+
+// WatchKeys calls fn with the key and value of every key matching filter
+// (a subject pattern such as "sink.applied.*") now and on every change
+// (value nil once deleted), until ctx ends; it then returns nil.
+func (s *KV) WatchKeys(ctx context.Context, filter string, fn func(key string, value []byte)) error {
+	w, err := s.kv.Watch(ctx, filter)
+	if err != nil {
+		return fmt.Errorf("watch state %s: %w", filter, err)
+	}
+	defer w.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case e, ok := <-w.Updates():
+			if !ok {
+				if ctx.Err() != nil {
+					return nil
+				}
+				return fmt.Errorf("watch state %s: the watch ended", filter)
+			}
+			if e == nil {
+				continue
+			}
+			if e.Operation() != jetstream.KeyValuePut {
+				fn(e.Key(), nil)
+				continue
+			}
+			fn(e.Key(), e.Value())
+		}
+	}
+}

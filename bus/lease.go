@@ -99,27 +99,49 @@ func (b *Bus) OpenLease(ctx context.Context, cfg LeaseConfig) (*Lease, error) {
 	return &Lease{kv: kv, cfg: cfg, log: log.With("component", "lease", "lease", cfg.Key)}, nil
 }
 
+// TryAcquire takes the lease if no one holds it, and reports whether it
+// did (its fencing token then is Check's).
+func (l *Lease) TryAcquire(ctx context.Context) (bool, error) {
+	_, err := l.create(ctx)
+	if errors.Is(err, jetstream.ErrKeyExists) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// create takes the lease by creating its key.
+func (l *Lease) create(ctx context.Context) (uint64, error) {
+	start := time.Now()
+	rec := LeaseRecord{Holder: l.cfg.Holder, Renewed: start.UTC(), TTL: l.cfg.TTL}
+	data, _ := json.Marshal(rec)
+	rev, err := l.kv.Create(ctx, l.cfg.Key, data)
+	if err != nil {
+		return 0, err
+	}
+	// The token is the revision of the create; the record says so from
+	// the first renewal on.
+	l.mu.Lock()
+	l.token, l.rev, l.validUntil = rev, rev, start.Add(l.safeTTL())
+	l.mu.Unlock()
+	if err := l.renew(ctx); err != nil {
+		return 0, err
+	}
+	l.log.Info("lease acquired", "token", rev)
+	return rev, nil
+}
+
 // Acquire waits until this process holds the lease, polling at a tenth of
 // the TTL, and returns its fencing token.
 func (l *Lease) Acquire(ctx context.Context) (uint64, error) {
 	poll := max(l.cfg.TTL/10, 50*time.Millisecond)
 	waiting := false
 	for {
-		start := time.Now()
-		rec := LeaseRecord{Holder: l.cfg.Holder, Renewed: start.UTC(), TTL: l.cfg.TTL}
-		data, _ := json.Marshal(rec)
-		rev, err := l.kv.Create(ctx, l.cfg.Key, data)
+		rev, err := l.create(ctx)
 		if err == nil {
-			// The token is the revision of the create; the record says so
-			// from the first renewal on.
-			l.mu.Lock()
-			l.token, l.rev, l.validUntil = rev, rev, start.Add(l.safeTTL())
-			l.mu.Unlock()
-			if err := l.renew(ctx); err != nil {
-				return 0, err
-			}
-			l.log.Info("lease acquired", "token", rev)
 			return rev, nil
+		}
+		if errors.Is(err, ErrLeaseLost) {
+			return 0, err
 		}
 		if !errors.Is(err, jetstream.ErrKeyExists) {
 			if ctx.Err() != nil {
@@ -268,4 +290,57 @@ func readLease(ctx context.Context, kv jetstream.KeyValue, key string) (LeaseRec
 	}
 	rec.Revision = e.Revision()
 	return rec, nil
+}
+
+// Members counts the live processes of one kind through heartbeats in
+// LeaseBucket: each member puts its key (MembersPrefix, kind, id) at a
+// third of the bucket's TTL, and a member that stops beating disappears
+// after the TTL.
+type Members struct {
+	kv   jetstream.KeyValue
+	kind string
+	key  string
+}
+
+// MembersPrefix starts the keys of the members' heartbeats.
+const MembersPrefix = "members."
+
+// OpenMembers opens (creating if needed) LeaseBucket with ttl for the
+// heartbeats of member id among the processes of kind, a KV key token.
+func (b *Bus) OpenMembers(ctx context.Context, kind, id string, ttl time.Duration) (*Members, error) {
+	kv, err := b.openBucket(ctx, jetstream.KeyValueConfig{Bucket: LeaseBucket, Description: "walsearch leases", TTL: ttl,
+		Storage: jetstream.FileStorage, Replicas: b.replicas, History: 1})
+	if err != nil {
+		return nil, err
+	}
+	return &Members{kv: kv, kind: kind, key: MembersPrefix + kind + "." + id}, nil
+}
+
+// Beat records this member as live for another TTL.
+func (m *Members) Beat(ctx context.Context) error {
+	if _, err := m.kv.Put(ctx, m.key, []byte(time.Now().UTC().Format(time.RFC3339Nano))); err != nil {
+		return fmt.Errorf("heartbeat %s: %w", m.key, err)
+	}
+	return nil
+}
+
+// Leave removes this member at once (a clean stop).
+func (m *Members) Leave(ctx context.Context) error {
+	if err := m.kv.Delete(ctx, m.key); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
+		return fmt.Errorf("leave %s: %w", m.key, err)
+	}
+	return nil
+}
+
+// Count returns the live members of this kind (at least 1: this one).
+func (m *Members) Count(ctx context.Context) (int, error) {
+	lister, err := m.kv.ListKeysFiltered(ctx, MembersPrefix+m.kind+".*")
+	if err != nil {
+		return 0, fmt.Errorf("list members %s: %w", m.kind, err)
+	}
+	seen := map[string]bool{} // a key may be listed twice
+	for k := range lister.Keys() {
+		seen[k] = true
+	}
+	return max(1, len(seen)), nil
 }

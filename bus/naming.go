@@ -76,10 +76,14 @@ func UnescapeToken(tok string) (s string, ok bool) {
 }
 
 // ParseChangeSubject returns the schema and table a change subject
-// (ChangeSubject) names; ok is false for any other subject.
+// (ChangeSubject, or PartitionChangeSubject with its partition token) names;
+// ok is false for any other subject.
 func ParseChangeSubject(subject string) (schema, table string, ok bool) {
 	rest, ok := strings.CutPrefix(subject, ChangePrefix)
 	if !ok {
+		return "", "", false
+	}
+	if rest, ok = cutPartition(rest, 2); !ok {
 		return "", "", false
 	}
 	s, t, ok := strings.Cut(rest, ".")

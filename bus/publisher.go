@@ -196,16 +196,23 @@ func (p *Publisher) Close() error {
 }
 
 // ChangePublisher publishes change events.
-type ChangePublisher struct{ *Publisher }
+type ChangePublisher struct {
+	*Publisher
+	partitions int // the bus's (Bus.Partitions)
+}
 
-// NewChangePublisher returns a publisher of change events.
+// NewChangePublisher returns a publisher of change events, on the bus's
+// partitions.
 func (b *Bus) NewChangePublisher() (*ChangePublisher, error) {
 	p, err := b.NewPublisher()
 	if err != nil {
 		return nil, err
 	}
-	return &ChangePublisher{p}, nil
+	return &ChangePublisher{Publisher: p, partitions: b.Partitions()}, nil
 }
+
+// Partitions is the partition count the publisher publishes on.
+func (p *ChangePublisher) Partitions() int { return max(1, p.partitions) }
 
 // Publish publishes evs, in order, on their table's subject. Consecutive
 // changes of one table and one transaction (or snapshot chunk) travel
@@ -213,7 +220,14 @@ func (b *Bus) NewChangePublisher() (*ChangePublisher, error) {
 // less than a message per row; see EncodeChanges. Encoding happens before
 // any lock is taken, so goroutines publishing concurrently encode in
 // parallel.
+//
+// With several partitions, each message goes to the partition of its
+// changes' keys (see PartitionedMessages), and watermarks and truncates go
+// to every partition.
 func (p *ChangePublisher) Publish(ctx context.Context, evs ...*Change) error {
+	if p.Partitions() > 1 {
+		return p.publishPartitioned(ctx, evs)
+	}
 	for len(evs) > 0 {
 		m, err := nextMessage(evs)
 		if err != nil {
@@ -227,13 +241,33 @@ func (p *ChangePublisher) Publish(ctx context.Context, evs ...*Change) error {
 	return nil
 }
 
+func (p *ChangePublisher) publishPartitioned(ctx context.Context, evs []*Change) error {
+	for len(evs) > 0 {
+		n := sameBatch(evs)
+		msgs, err := PartitionedMessages(evs[:n], p.Partitions())
+		if err != nil {
+			return err
+		}
+		for _, m := range msgs {
+			if err := p.PublishMessage(ctx, m); err != nil {
+				return err
+			}
+		}
+		evs = evs[n:]
+	}
+	return nil
+}
+
 // PublishMessage publishes a message built elsewhere (see ReadBatch).
 func (p *ChangePublisher) PublishMessage(ctx context.Context, m Message) error {
 	return p.PublishRaw(ctx, m.Subject, m.ID, m.Data)
 }
 
 // DocPublisher publishes document events.
-type DocPublisher struct{ *Publisher }
+type DocPublisher struct {
+	*Publisher
+	partition, partitions int
+}
 
 // NewDocPublisher returns a publisher of document events.
 func (b *Bus) NewDocPublisher() (*DocPublisher, error) {
@@ -241,15 +275,32 @@ func (b *Bus) NewDocPublisher() (*DocPublisher, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &DocPublisher{p}, nil
+	return &DocPublisher{Publisher: p, partitions: 1}, nil
 }
 
-// Publish publishes d on its index's subject.
+// NewPartitionDocPublisher returns a publisher of the document events of
+// partition k of the bus's partitions: the transform of partition k
+// publishes them where the sink of partition k reads.
+func (b *Bus) NewPartitionDocPublisher(k int) (*DocPublisher, error) {
+	p, err := b.NewDocPublisher()
+	if err != nil {
+		return nil, err
+	}
+	p.partition, p.partitions = k, b.Partitions()
+	return p, nil
+}
+
+// Publish publishes d on its index's subject (in the publisher's
+// partition).
 func (p *DocPublisher) Publish(ctx context.Context, d *Doc) error {
 	d.V = SchemaVersion
 	data, err := json.Marshal(d)
 	if err != nil {
 		return fmt.Errorf("encode document %s/%s: %w", d.Index, d.ID, err)
 	}
-	return p.PublishRaw(ctx, DocSubject(d.Index), d.MsgID(), data)
+	id := d.MsgID()
+	if p.partitions > 1 && (d.Op == DocWatermark || d.Op == DocTruncate) {
+		id += "@" + strconv.Itoa(p.partition) // every partition carries its own
+	}
+	return p.PublishRaw(ctx, PartitionDocSubject(d.Index, p.partition, p.partitions), id, data)
 }

@@ -31,6 +31,7 @@ type Message struct {
 // as a duplicate.
 type ReadBatch struct {
 	subject string
+	suffix  string // of message ids: "@k" in partition k of several
 	first   Change // schema, table and LSN; Key and Pos set per message
 	head    []byte // the message up to `"pos":`
 
@@ -99,7 +100,58 @@ func (b *ReadBatch) take() (Message, bool) {
 	if b.n == 0 {
 		return Message{}, false
 	}
-	msg := Message{Subject: b.subject, ID: batchID(&b.first, b.n), Data: append(b.buf, "]}"...), Count: b.n}
+	msg := Message{Subject: b.subject, ID: batchID(&b.first, b.n) + b.suffix, Data: append(b.buf, "]}"...), Count: b.n}
 	b.buf, b.n = nil, 0 // the message keeps its buffer
 	return msg, true
+}
+
+// ReadBatches builds the read batches of one table at one LSN in every
+// partition: a row goes to the batch of its key's partition (PartitionOf),
+// each with positions of its own. With one partition it is one ReadBatch.
+type ReadBatches struct {
+	parts []*ReadBatch
+	pos   []uint64
+	next  int // the next partition Take looks at
+}
+
+// NewReadBatches returns empty batches for reads of schema.table at lsn in
+// partitions partitions (see NewReadBatch).
+func NewReadBatches(schema, table string, keyNames []string, lsn LSN, partitions int) *ReadBatches {
+	partitions = max(1, partitions)
+	b := &ReadBatches{parts: make([]*ReadBatch, partitions), pos: make([]uint64, partitions)}
+	for k := range b.parts {
+		rb := NewReadBatch(schema, table, keyNames, lsn)
+		if partitions > 1 {
+			rb.subject = PartitionChangeSubject(schema, table, k, partitions)
+			rb.suffix = "@" + strconv.Itoa(k)
+		}
+		b.parts[k] = rb
+	}
+	return b
+}
+
+// Add is ReadBatch.Add in the row's partition; with several partitions,
+// key is called for every row, and pos is ignored: each partition numbers
+// its rows itself.
+func (b *ReadBatches) Add(pos uint64, row []byte, key func() []Column) (msg Message, full bool) {
+	if len(b.parts) == 1 {
+		return b.parts[0].Add(pos, row, key)
+	}
+	kv := key()
+	k := PartitionOf(kv, len(b.parts))
+	p := b.pos[k]
+	b.pos[k]++
+	return b.parts[k].Add(p, row, func() []Column { return kv })
+}
+
+// Take returns a message being built and empties its batch; call it until
+// it returns false to take every partition's.
+func (b *ReadBatches) Take() (Message, bool) {
+	for ; b.next < len(b.parts); b.next++ {
+		if m, ok := b.parts[b.next].Take(); ok {
+			return m, true
+		}
+	}
+	b.next = 0
+	return Message{}, false
 }

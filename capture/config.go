@@ -92,6 +92,10 @@ type Config struct {
 	// proves that session belongs to a capture that lost its lease.
 	// Default: false.
 	TakeOverSlot bool `koanf:"-"`
+	// Partitions is the bus's partition count (bus.Config.Partitions):
+	// snapshot rows are batched per partition of their key, as the
+	// publisher partitions streamed changes. Default: 1.
+	Partitions int `koanf:"-"`
 	// Progress, when set, receives a progress bar of the initial snapshot
 	// (pass os.Stderr when it is a terminal, see IsTerminal). Default: none.
 	Progress io.Writer `koanf:"-"`

@@ -379,7 +379,7 @@ func (c *Capture) readRange(ctx context.Context, conn *pgx.Conn, lsn bus.LSN, u 
 	for i, k := range r.key {
 		keyNames[i] = r.columns[k].name
 	}
-	batch := bus.NewReadBatch(r.schema, r.table, keyNames, lsn)
+	batch := bus.NewReadBatches(r.schema, r.table, keyNames, lsn, c.cfg.Partitions)
 	var (
 		row    []byte      // the row being added, reused
 		fields []copyField // its fields
@@ -400,7 +400,11 @@ func (c *Capture) readRange(ctx context.Context, conn *pgx.Conn, lsn bus.LSN, u 
 			}
 			return nil
 		})
-		if m, ok := batch.Take(); ok && err == nil {
+		for err == nil {
+			m, ok := batch.Take()
+			if !ok {
+				break
+			}
 			err = c.publishMessage(ctx, m)
 		}
 		if err != nil {

@@ -174,8 +174,8 @@ func (j *reindexJob) stop() {
 // old indices after their grace period. Errors are reported in the reindex
 // state and the log; they never stop indexing.
 func (s *Sink) control(ctx context.Context) {
-	if s.cfg.Control == nil {
-		return
+	if s.cfg.Control == nil || s.cfg.Partition != 0 {
+		return // index-level work is partition 0's
 	}
 	if j := s.job(); j != nil {
 		select {
@@ -225,6 +225,12 @@ func (s *Sink) startReindex(ctx context.Context, st *ReindexState) {
 		st.Phase, st.Error = ReindexFailed, err.Error()
 		s.log.Error("reindex failed", "index", st.Index, "error", err)
 		_ = putReindex(ctx, s.cfg.Control, st)
+	}
+	if s.cfg.Partitions > 1 {
+		// The sinks of the other partitions would not write their
+		// documents to the new index while it is copied.
+		fail(fmt.Errorf("reindex %s: not available with nats.partitions above 1 (this deployment has %d)", st.Index, s.cfg.Partitions))
+		return
 	}
 	schema, table, err := bus.ParseTable(st.Index)
 	if err != nil {

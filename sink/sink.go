@@ -105,6 +105,13 @@ type Config struct {
 	// ReindexGrace is how long a replaced index is kept after a reindex
 	// swapped the alias. Default: 1m.
 	ReindexGrace time.Duration `koanf:"reindex_grace" help:"how long walsearch reindex keeps the replaced index after it moved the alias"`
+	// Partition and Partitions place this sink among the partitions of the
+	// bus (bus.Config.Partitions): it writes partition Partition's
+	// documents. With several partitions a truncate is a barrier across
+	// them (see truncate.go), and only partition 0's sink serves
+	// index-level requests (reindex). Default: 0 of 1.
+	Partition  int `koanf:"-"`
+	Partitions int `koanf:"-"`
 	// AckWait must be the bus's ack wait: while a batch is retried the sink
 	// tells the bus it is still working on it at a third of this interval.
 	// Default: bus.DefaultAckWait.
@@ -165,6 +172,9 @@ func (c Config) Validate() error {
 		if ic.Index != "" && AliasName(ic.Index) != ic.Index {
 			errs = append(errs, fmt.Errorf("indices.%s.index: %q is not a usable index name (lower case, no \\/*?\"<>|,#: or spaces, not starting with _-+, not ending in _v<digits>)", name, ic.Index))
 		}
+	}
+	if c.Partitions < 0 || c.Partition < 0 || c.Partition >= max(1, c.Partitions) {
+		errs = append(errs, fmt.Errorf("sink partition %d of %d: want 0 to partitions-1", c.Partition, c.Partitions))
 	}
 	if c.AckWait < time.Second {
 		errs = append(errs, fmt.Errorf("sink.ack_wait: want at least 1s, got %s", c.AckWait))
@@ -286,10 +296,20 @@ func (s *Sink) Status() Status {
 // batch first (see bus.Bus.NewReader). Not safe while Run runs.
 func (s *Sink) UseSource(src Source) { s.src = src }
 
-func (s *Sink) Run(ctx context.Context) error {
+func (s *Sink) Run(ctx context.Context) error { return s.RunUntil(ctx, nil) }
+
+// RunUntil is Run that also ends, with nil, once drain is closed: the
+// batch being written is written and acknowledged, and nothing more is
+// fetched. A nil drain never closes.
+func (s *Sink) RunUntil(ctx context.Context, drain <-chan struct{}) error {
 	defer s.stopReindex()
 	var lastControl time.Time
 	for {
+		select {
+		case <-drain:
+			return nil
+		default:
+		}
 		if time.Since(lastControl) >= s.cfg.ControlPoll {
 			s.writeMu.Lock()
 			s.control(ctx)

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/elastic/go-elasticsearch/v8/esapi"
 
@@ -36,10 +38,116 @@ func (s *Sink) truncate(ctx context.Context, d *bus.Doc) error {
 		s.log.Info("TRUNCATE already applied; not emptying the index again", "index", d.Index, "lsn", bus.LSN(d.Version))
 		return nil
 	}
+	if s.cfg.Partitions > 1 && s.cfg.Control != nil {
+		return s.truncateAcrossPartitions(ctx, d)
+	}
 	if err := s.emptyForTruncate(ctx, d); err != nil {
 		return err
 	}
 	return s.recordTruncate(ctx, d)
+}
+
+// TruncateReachedKey is the control store key (with the index, a dot and
+// the partition appended) where the sink of each partition records the LSN
+// of the last truncate of the index it reached.
+const TruncateReachedKey = "sink.truncate_reached."
+
+// truncatePoll is how often a partition waiting at a truncate looks
+// whether the others reached it, or it was applied.
+const truncatePoll = 20 * time.Millisecond
+
+// truncateAcrossPartitions applies a truncate that every partition
+// carries (capture publishes it to each): it is a barrier. Each
+// partition's sink records that it reached it, having written everything
+// before it, and waits; once every partition reached it, partition 0's
+// sink empties the index and records it applied (TruncatedKey), and every
+// partition goes on. Without the barrier a partition that lags could write
+// a document after the index was emptied — one the truncate removed — and
+// emptying it while another partition is ahead would delete documents
+// written after the truncate.
+func (s *Sink) truncateAcrossPartitions(ctx context.Context, d *bus.Doc) error {
+	lsn := []byte(bus.LSN(d.Version).String())
+	if err := s.retried(ctx, "record the truncate reached", func() error {
+		return s.cfg.Control.Put(ctx, s.reachedKey(d.Index, s.cfg.Partition), lsn)
+	}); err != nil {
+		return err
+	}
+	logged := false
+	t := time.NewTicker(truncatePoll)
+	defer t.Stop()
+	for {
+		done, err := s.truncatedAt(ctx, d.Index)
+		if err != nil {
+			return err
+		}
+		if d.Version <= done {
+			return nil // applied by partition 0's sink
+		}
+		all, err := s.allReached(ctx, d)
+		if err != nil {
+			return err
+		}
+		if all && s.cfg.Partition == 0 {
+			if err := s.emptyForTruncate(ctx, d); err != nil {
+				return err
+			}
+			return s.recordTruncate(ctx, d)
+		}
+		if !logged {
+			logged = true
+			s.log.Info("TRUNCATE waits until every partition reached it", "index", d.Index, "lsn", bus.LSN(d.Version), "partition", s.cfg.Partition)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+func (s *Sink) reachedKey(index string, k int) string {
+	return TruncateReachedKey + index + "." + strconv.Itoa(k)
+}
+
+// allReached reports whether every partition's sink reached truncate d.
+func (s *Sink) allReached(ctx context.Context, d *bus.Doc) (bool, error) {
+	for k := range s.cfg.Partitions {
+		var v []byte
+		var ok bool
+		if err := s.retried(ctx, "read the truncates reached", func() (err error) {
+			v, ok, err = s.cfg.Control.Get(ctx, s.reachedKey(d.Index, k))
+			return err
+		}); err != nil {
+			return false, err
+		}
+		if !ok {
+			return false, nil
+		}
+		lsn, err := bus.ParseLSN(string(v))
+		if err != nil {
+			return false, fmt.Errorf("the truncate partition %d reached recorded as %q: %w", k, v, err)
+		}
+		if uint64(lsn) < d.Version {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+// retried runs f until it succeeds or ctx ends, with backoff.
+func (s *Sink) retried(ctx context.Context, what string, f func() error) error {
+	for attempt := 0; ; attempt++ {
+		if attempt > 0 {
+			if err := s.backoff(ctx, attempt); err != nil {
+				return err
+			}
+		}
+		err := f()
+		if err == nil {
+			return nil
+		}
+		s.transient(what + ": " + err.Error())
+	}
 }
 
 // TruncatedKey is the control store key (with the index appended) where the

@@ -170,7 +170,12 @@ func New(cfg Config, src Source, out Publisher, dlq DeadLetters, mapper Mapper) 
 // written, when the Publisher is the sink itself), the next round is
 // fetched and mapped. Rounds are published and acknowledged one at a time,
 // in order, so every document's writes stay in stream order.
-func (s *Stage) Run(parent context.Context) error {
+func (s *Stage) Run(parent context.Context) error { return s.RunUntil(parent, nil) }
+
+// RunUntil is Run that also ends, with nil, once drain is closed and the
+// rounds already fetched are published and acknowledged: it fetches
+// nothing more after drain is closed. A nil drain never closes.
+func (s *Stage) RunUntil(parent context.Context, drain <-chan struct{}) error {
 	ctx, cancel := context.WithCancelCause(parent)
 	defer cancel(nil)
 	rounds := make(chan *round, 1)
@@ -187,7 +192,7 @@ func (s *Stage) Run(parent context.Context) error {
 			r.stopKeepAlive()
 		}
 	}()
-	err := s.fetchLoop(ctx, rounds)
+	err := s.fetchLoop(ctx, rounds, drain)
 	close(rounds)
 	<-committed
 	if parent.Err() != nil {
@@ -200,9 +205,14 @@ func (s *Stage) Run(parent context.Context) error {
 }
 
 // fetchLoop fetches and maps rounds and hands them to the committer until
-// ctx is done (nil) or the bus fails.
-func (s *Stage) fetchLoop(ctx context.Context, rounds chan<- *round) error {
+// ctx is done or drain is closed (nil) or the bus fails.
+func (s *Stage) fetchLoop(ctx context.Context, rounds chan<- *round, drain <-chan struct{}) error {
 	for {
+		select {
+		case <-drain:
+			return nil // what was fetched is committed; nothing more
+		default:
+		}
 		// A message may hold many changes (a transaction's rows): fetch as
 		// many messages as make about BatchSize changes at the last round's
 		// changes per message.

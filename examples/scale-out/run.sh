@@ -7,13 +7,15 @@
 #     postgres user when run as root);
 #   * the embedded search engine served over HTTP (walsearch eslite), the
 #     Elasticsearch endpoint every process shares;
-#   * two capture processes (a leader and a standby), a transform, a sink
+#   * two capture processes (a leader and a standby), two transform,sink
+#     workers sharing the two partitions of the streams (nats.partitions),
 #     and an API.
 #
 # It writes rows, finds them through the API, kills the capture leader
 # (SIGKILL), shows the standby take over and the rows written meanwhile
-# arrive, then stops everything it started and removes its directory (also
-# on an error or Ctrl-C).
+# arrive, kills a worker and shows the other take its partition, then
+# stops everything it started and removes its directory (also on an error
+# or Ctrl-C).
 #
 # Usage: examples/scale-out/run.sh   (from anywhere in the repository)
 # Environment: WALSEARCH_BIN, NATS_SERVER_BIN use those binaries instead of
@@ -179,18 +181,22 @@ elasticsearch:
   url: http://127.0.0.1:$es_port
 nats:
   url: $nats_url
+  partitions: 2
 capture:
   lease_ttl: 3s
 api:
   listen: 127.0.0.1:$api_port
 EOF
-say "starting walsearch: two captures, a transform, a sink and an API"
+say "starting walsearch: two captures, two transform,sink workers and an API"
 capture_pids=()
-for name in capture1 capture2 transform sink api; do
+worker_pids=()
+for name in capture1 capture2 worker1 worker2 api; do
 	role=${name%[0-9]}
+	[[ $role == worker ]] && role=transform,sink
 	mkdir -p "$work/$name"
 	start "$name" "$wsbin" run --config "$work/walsearch.yaml" --role "$role" --data-dir "$work/$name"
 	[[ $role == capture ]] && capture_pids+=("${pids[-1]}")
+	[[ $role == transform,sink ]] && worker_pids+=("${pids[-1]}")
 done
 api=http://127.0.0.1:$api_port
 
@@ -230,6 +236,30 @@ wait_for 60 "the standby taking over" new_leader_elected
 echo "the standby (pid $(leader_pid)) leads now, $((SECONDS - killed_at))s after the kill"
 curl -sf "$api/status" | grep -o '"leader":{[^}]*}'
 wait_for 60 "the rows written meanwhile searchable" found lamp 4
+echo "search for 'lamp' finds $(search_total lamp) products"
+
+# partition_holders prints the process id holding each partition, in order.
+partition_holders() {
+	curl -sf "$api/status" | grep -o '"holders":{"transform_sink":"[^"]*"}' | cut -d/ -f2 | tr '\n' ' '
+}
+# held_by_both is true once each worker holds a partition.
+held_by_both() {
+	local h
+	h=$(partition_holders)
+	[[ $h == *"${worker_pids[0]}"* && $h == *"${worker_pids[1]}"* ]]
+}
+wait_for 60 "each worker holding a partition" held_by_both
+echo "partitions held by pids: $(partition_holders)"
+
+victim=${worker_pids[0]}
+say "killing a worker (pid $victim, SIGKILL)"
+kill -KILL "$victim" && { wait "$victim" 2>/dev/null || true; }
+killed_at=$SECONDS
+psql -q -X -v ON_ERROR_STOP=1 "$pg_url" -c "INSERT INTO products VALUES (6, 'lamp bulb', 4.50), (7, 'lamp cable', 6.00)"
+held_by_survivor() { [[ $(partition_holders) == "${worker_pids[1]} ${worker_pids[1]} " ]]; }
+wait_for 60 "the other worker taking the killed one's partition" held_by_survivor
+echo "the other worker (pid ${worker_pids[1]}) holds both partitions, $((SECONDS - killed_at))s after the kill"
+wait_for 60 "the rows written meanwhile searchable" found lamp 6
 echo "search for 'lamp' finds $(search_total lamp) products"
 
 if [[ ${KEEP_RUNNING:-} == 1 ]]; then

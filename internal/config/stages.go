@@ -33,6 +33,9 @@ func (c Config) ScriptConfig() transform.ScriptConfig {
 func (c Config) TransformConfig() transform.Config {
 	tc := transform.DefaultConfig()
 	tc.Workers = c.Transform.Workers
+	if c.NATS.AckWait > 0 {
+		tc.AckWait = c.NATS.AckWait
+	}
 	return tc
 }
 
@@ -51,6 +54,9 @@ func (c Config) ESConfig() esclient.Config { return c.Elasticsearch }
 // settings and mappings.
 func (c Config) SinkConfig() sink.Config {
 	sc := c.Sink
+	if c.NATS.AckWait > 0 {
+		sc.AckWait = c.NATS.AckWait
+	}
 	if len(c.Indices) > 0 {
 		sc.Indices = make(map[string]sink.IndexConfig, len(c.Indices))
 		for name, ic := range c.Indices {

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/walsearch/walsearch/bus"
+	"github.com/walsearch/walsearch/internal/config"
 	"github.com/walsearch/walsearch/verify"
 )
 
@@ -34,6 +35,10 @@ func (p *Pipeline) appliedLSN() bus.LSN {
 	p.mu.Lock()
 	sk, w := p.sink, p.applied
 	p.mu.Unlock()
+	if p.partitioned() && w == nil && p.roles.Has(config.RoleSink) {
+		// The embedded NATS: this process holds every partition.
+		return p.localApplied()
+	}
 	switch {
 	case sk != nil:
 		return sk.Status().AppliedLSN
@@ -46,20 +51,30 @@ func (p *Pipeline) appliedLSN() bus.LSN {
 // health samples the pipeline for the no-progress watch.
 func (p *Pipeline) health(ctx context.Context) (verify.Health, error) {
 	h := verify.Health{AppliedLSN: p.appliedLSN(), SlotLagBytes: -1, Stages: map[string]verify.StageHealth{}}
+	n := p.Bus.Partitions()
 	for stage, c := range map[string][2]string{"transform": {bus.ChangesStream, TransformConsumer}, "sink": {bus.DocsStream, SinkConsumer}} {
-		cons, err := p.Bus.JetStream().Consumer(ctx, c[0], c[1])
-		if err != nil {
-			continue
+		// With several partitions: the stage's backlog over every
+		// partition, and its latest acknowledgement in any.
+		var st verify.StageHealth
+		found := false
+		for k := range n {
+			cons, err := p.Bus.JetStream().Consumer(ctx, c[0], bus.PartitionName(c[1], "-", k, n))
+			if err != nil {
+				continue
+			}
+			info, err := cons.Info(ctx)
+			if err != nil {
+				continue
+			}
+			found = true
+			st.Pending += info.NumPending + uint64(info.NumAckPending)
+			if info.AckFloor.Last != nil && info.AckFloor.Last.After(st.LastAck) {
+				st.LastAck = *info.AckFloor.Last
+			}
 		}
-		info, err := cons.Info(ctx)
-		if err != nil {
-			continue
+		if found {
+			h.Stages[stage] = st
 		}
-		st := verify.StageHealth{Pending: info.NumPending + uint64(info.NumAckPending)}
-		if info.AckFloor.Last != nil {
-			st.LastAck = *info.AckFloor.Last
-		}
-		h.Stages[stage] = st
 	}
 	// The slot's lag as capture last measured it (unknown while capture
 	// is down: then only the stages are watched).
@@ -70,4 +85,21 @@ func (p *Pipeline) health(ctx context.Context) (verify.Health, error) {
 		h.SlotLagBytes = c.Status().SlotLagBytes
 	}
 	return h, nil
+}
+
+// localApplied is the lowest applied LSN of every partition's sink, all
+// of them in this process (0 while one is missing).
+func (p *Pipeline) localApplied() bus.LSN {
+	sinks := p.parts.held()
+	var low bus.LSN
+	for k := range p.Bus.Partitions() {
+		sk := sinks[k]
+		if sk == nil {
+			return 0
+		}
+		if a := sk.Status().AppliedLSN; k == 0 || a < low {
+			low = a
+		}
+	}
+	return low
 }

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 
@@ -42,6 +43,9 @@ func (p *Pipeline) loadDocuments(ctx context.Context) error {
 	}
 	p.mu.Lock()
 	p.docs, p.docTables, p.unverifiable = a, tables, documents.CapturedOnly(plans, own)
+	p.newAssembler = func() (*documents.Assembler, error) {
+		return documents.NewAssembler(documents.Config{Connect: connect, Own: own, Logger: p.log}, plans, p.Scripts)
+	}
 	p.rebuilder = documents.NewRebuilder(plans, p.Scripts)
 	p.docRoots, p.docOnly = map[string]bool{}, map[string]bool{}
 	for _, pl := range plans {
@@ -63,6 +67,35 @@ func (p *Pipeline) mapper() transform.Mapper {
 		return p.docs
 	}
 	return p.Scripts
+}
+
+// partitionMapper is the mapper of partition k's transform: an assembler
+// reads PostgreSQL through one connection, one round at a time, so each
+// partition other than 0 gets one of its own. Two partitions may rebuild
+// the same document (a root's row and a child's row hash apart): each
+// rebuild reads PostgreSQL after its change committed and carries that
+// change's LSN as its version, so the rebuild of the latest change wins.
+func (p *Pipeline) partitionMapper(k int) (transform.Mapper, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.docs == nil || k == 0 {
+		if p.docs != nil {
+			return p.docs, nil
+		}
+		return p.Scripts, nil
+	}
+	if a := p.partDocs[k]; a != nil {
+		return a, nil
+	}
+	a, err := p.newAssembler()
+	if err != nil {
+		return nil, err
+	}
+	if p.partDocs == nil {
+		p.partDocs = map[int]*documents.Assembler{}
+	}
+	p.partDocs[k] = a
+	return a, nil
 }
 
 // withDocumentTables adds the tables the definitions read to a capture
@@ -92,7 +125,11 @@ func (p *Pipeline) closeDocuments() error {
 	if p.docs == nil {
 		return nil
 	}
-	if err := p.docs.Close(); err != nil {
+	var errs []error
+	for _, a := range p.partDocs {
+		errs = append(errs, a.Close())
+	}
+	if err := errors.Join(append(errs, p.docs.Close())...); err != nil {
 		return fmt.Errorf("close documents: %w", err)
 	}
 	return nil

@@ -68,8 +68,12 @@ type Pipeline struct {
 	// embedded one or without those roles.
 	workLease *bus.Lease
 	// applied follows the sink's applied LSN through the state bucket, in
-	// a process without the sink role; nil otherwise.
+	// a process without the sink role, or with several partitions on an
+	// external NATS; nil otherwise.
 	applied *appliedWatch
+	// parts holds the stages of the partitions this process works on,
+	// with several partitions (see partitions.go).
+	parts *partitionSet
 
 	stages map[string]*supervised
 	// searchable tells when a snapshot's rows are searchable, for /status
@@ -80,7 +84,11 @@ type Pipeline struct {
 	cap        *capture.Capture
 	// docs maps changes when documents are defined (see documents.go);
 	// docTables are the tables the definitions read.
-	docs         *documents.Assembler
+	docs *documents.Assembler
+	// newAssembler makes another assembler of the same definitions, and
+	// partDocs holds those of partitions other than 0 (partitionMapper).
+	newAssembler func() (*documents.Assembler, error)
+	partDocs     map[int]*documents.Assembler
 	docTables    []string
 	unverifiable []string             // verify.Config.Skip: tables captured only for definitions
 	rebuilder    *documents.Rebuilder // verify.Config.Documents; nil without definitions
@@ -97,7 +105,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Pipeline,
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	p := &Pipeline{cfg: cfg, log: log, roles: cfg.Roles(), stages: map[string]*supervised{}}
+	p := &Pipeline{cfg: cfg, log: log, roles: cfg.Roles(), stages: map[string]*supervised{}, parts: newPartitionSet()}
 	// Scripts load once, here, so that a script that does not compile stops
 	// the start with its file and line instead of failing every batch.
 	sc := cfg.ScriptConfig()
@@ -115,6 +123,10 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Pipeline,
 		return nil, fmt.Errorf("open bus: %w", err)
 	}
 	p.Bus = b
+	if err := p.agreePartitions(ctx); err != nil {
+		p.Close()
+		return nil, err
+	}
 	if p.roles.Has(config.RoleCapture) && !b.Embedded() {
 		if p.lease, err = openLease(ctx, b, bus.LeaseConfig{Key: bus.CaptureLease, Holder: holderID(),
 			TTL: p.captureConfig().LeaseTTL, Logger: log}, log); err != nil {
@@ -122,7 +134,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Pipeline,
 			return nil, err
 		}
 	}
-	if key := workLeaseKey(p.roles); key != "" && !b.Embedded() {
+	if key := workLeaseKey(p.roles); key != "" && !b.Embedded() && !p.partitioned() {
 		if p.workLease, err = b.OpenLease(ctx, bus.LeaseConfig{Key: key, Holder: holderID(),
 			TTL: p.captureConfig().LeaseTTL, Logger: log}); err != nil {
 			p.Close()
@@ -168,7 +180,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	// when both run here; the sink also drains the documents stream, where
 	// a transform in another process publishes, dead letters are replayed
 	// to and an older version left its backlog.
-	if p.roles.Has(config.RoleSink) {
+	if p.roles.Has(config.RoleSink) && !p.partitioned() {
 		s, err := p.newSink(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -189,18 +201,24 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		if !p.roles.Has(role) {
 			continue
 		}
+		if role != config.RoleCapture && p.partitioned() {
+			continue // one stage per partition held, see runPartitions
+		}
 		if role != config.RoleCapture {
 			run = whenHeld(gate, run)
 		}
 		p.stages[string(role)] = &supervised{name: string(role), log: p.log, run: run}
+	}
+	if p.partitioned() && (p.roles.Has(config.RoleTransform) || p.roles.Has(config.RoleSink)) {
+		g.Go(func() error { return p.runPartitions(gctx) })
 	}
 	if p.roles.Has(config.RoleSink) && !p.Bus.Embedded() {
 		// For API processes elsewhere on the same NATS.
 		g.Go(func() error { return p.recordApplied(gctx) })
 	}
 	if p.roles.Has(config.RoleAPI) {
-		if !p.roles.Has(config.RoleSink) {
-			w := newAppliedWatch(p.Bus.State(), p.log)
+		if !p.roles.Has(config.RoleSink) || p.partitioned() && !p.Bus.Embedded() {
+			w := newAppliedWatch(p.Bus.State(), p.Bus.Partitions(), p.log)
 			p.mu.Lock()
 			p.applied = w
 			p.mu.Unlock()
@@ -236,12 +254,14 @@ func (p *Pipeline) Run(ctx context.Context) error {
 // workLeaseKey names the lease that transform and sink processes of one
 // kind share: a second process of the same kind stands by instead of
 // consuming the same stream (two consumers would break each document's
-// order). "" when roles run neither stage.
+// order). "" when roles run neither stage. With several partitions it
+// prefixes the partitions' leases and names the kind of their members.
+// Key-value keys allow [-/_=.a-zA-Z0-9] only.
 func workLeaseKey(roles config.Roles) string {
 	t, s := roles.Has(config.RoleTransform), roles.Has(config.RoleSink)
 	switch {
 	case t && s:
-		return "transform+sink"
+		return "transform_sink"
 	case t:
 		return "transform"
 	case s:
@@ -483,6 +503,9 @@ func (p *Pipeline) newAPI(opts ...api.Option) (*api.Server, error) {
 			continue // another process's: its own health
 		}
 		comps = append(comps, api.Component{Name: name, Check: func(context.Context) error {
+			if name != "capture" && p.partitioned() {
+				return p.parts.health(name)
+			}
 			sv := p.stages[name]
 			if sv == nil {
 				return errors.New("not started")
@@ -510,7 +533,7 @@ func (p *Pipeline) newAPI(opts ...api.Option) (*api.Server, error) {
 	p.mu.Unlock()
 	cat := &catalog{cfg: p.cfg, state: p.Bus.State(), scripts: p.Scripts,
 		capture: func() *capture.Capture { c, _ := p.running(); return c }, built: built, docOnly: docOnly}
-	status := &statusAssembler{bus: p.Bus, applied: p.appliedLSN, deadLetters: dlq, slot: p.cfg.Postgres.Slot, alias: p.cfg.IndexAlias, stages: p.running,
+	status := &statusAssembler{bus: p.Bus, applied: p.appliedLSN, deadLetters: dlq, slot: p.cfg.Postgres.Slot, alias: p.cfg.IndexAlias, stages: p.running, sink: p.sinkStatus,
 		searchable: p.searchable, docOnly: docOnly, log: p.log}
 	src := api.PipelineFuncs{
 		IndicesFunc:    cat.Indices,
@@ -574,6 +597,48 @@ func (p *Pipeline) running() (*capture.Capture, *sink.Sink) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.cap, p.sink
+}
+
+// sinkStatus returns the status of the sink running here, if any: with
+// several partitions, the counters of the partitions this process holds
+// added up, and the applied LSN of all of them.
+func (p *Pipeline) sinkStatus() (sink.Status, bool) {
+	if !p.partitioned() {
+		_, sk := p.running()
+		if sk == nil {
+			return sink.Status{}, false
+		}
+		return sk.Status(), true
+	}
+	if !p.roles.Has(config.RoleSink) {
+		return sink.Status{}, false
+	}
+	var sum sink.Status
+	for _, sk := range p.parts.held() {
+		st := sk.Status()
+		sum.Indexed += st.Indexed
+		sum.Deleted += st.Deleted
+		sum.Stale += st.Stale
+		sum.DeadLetters += st.DeadLetters
+		sum.Retries += st.Retries
+		sum.Splits += st.Splits
+		sum.LastVersion = max(sum.LastVersion, st.LastVersion)
+		if st.LastCommit.After(sum.LastCommit) {
+			sum.LastCommit = st.LastCommit
+		}
+		if st.LastError != "" {
+			sum.LastError = st.LastError
+		}
+		sum.BatchSize = max(sum.BatchSize, st.BatchSize)
+		sum.InFlight += st.InFlight
+		for i := range sum.BulkDocs {
+			sum.BulkDocs[i] += st.BulkDocs[i]
+		}
+		sum.BulkDocsSum += st.BulkDocsSum
+		sum.Reindexing = append(sum.Reindexing, st.Reindexing...)
+	}
+	sum.AppliedLSN = p.appliedLSN()
+	return sum, true
 }
 
 // APIAddr returns the API's listening address once it is up, or nil.

@@ -65,6 +65,7 @@ func (p *Pipeline) captureConfig() capture.Config {
 	cc := p.cfg.CaptureConfig()
 	cc.Logger, cc.Instance = p.log, instanceName(p.cfg)
 	cc.Tables = p.withDocumentTables(cc.Tables)
+	cc.Partitions = max(1, p.cfg.NATS.Partitions)
 	return cc
 }
 

@@ -37,8 +37,9 @@ func (p *Pipeline) watchSnapshot(ctx context.Context, term io.Writer) {
 			return
 		case now = <-tick.C:
 		}
-		c, sk := p.running()
-		if c == nil || sk == nil {
+		c, _ := p.running()
+		ss, ok := p.sinkStatus()
+		if c == nil || !ok {
 			continue
 		}
 		cs := c.Status()
@@ -58,7 +59,6 @@ func (p *Pipeline) watchSnapshot(ctx context.Context, term io.Writer) {
 		if !allRead {
 			continue
 		}
-		ss := sk.Status()
 		if read.IsZero() {
 			read, nextLog = now, now
 			if term != nil {

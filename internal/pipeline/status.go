@@ -21,6 +21,7 @@ type statusAssembler struct {
 	slot        string
 	alias       func(docIndex string) string
 	stages      func() (*capture.Capture, *sink.Sink) // the running ones, or nil
+	sink        func() (sink.Status, bool)            // the sink's here, if it runs here
 	searchable  *searchable                           // turns "done" into "indexing" until searchable
 	// docOnly are the tables captured only for document definitions,
 	// by "schema.table": they have no index of their own.
@@ -31,7 +32,7 @@ type statusAssembler struct {
 // Status implements api.Pipeline's status.
 func (a *statusAssembler) Status(ctx context.Context) (api.PipelineStatus, error) {
 	st := api.PipelineStatus{SlotLagBytes: -1, Backlog: map[string]uint64{}}
-	c, sk := a.stages()
+	c, _ := a.stages()
 	var live []capture.TableStatus
 	if c != nil {
 		cs := c.Status()
@@ -58,8 +59,7 @@ func (a *statusAssembler) Status(ctx context.Context) (api.PipelineStatus, error
 	if a.searchable != nil {
 		a.searchable.apply(ctx, st.Tables, applied)
 	}
-	if sk != nil {
-		ss := sk.Status()
+	if ss, ok := a.sink(); ok {
 		st.Sink = api.SinkStatus{Indexed: ss.Indexed, Deleted: ss.Deleted, Stale: ss.Stale, DeadLetters: ss.DeadLetters,
 			Retries: ss.Retries, AppliedLSN: ss.AppliedLSN, LastCommit: ss.LastCommit, LastError: ss.LastError,
 			BatchSize: ss.BatchSize, InFlight: ss.InFlight, BulkDocs: ss.BulkDocs[:], BulkDocsSum: ss.BulkDocsSum}
@@ -73,14 +73,50 @@ func (a *statusAssembler) Status(ctx context.Context) (api.PipelineStatus, error
 	if err != nil {
 		a.log.Warn("count dead letters", "error", err)
 	}
+	parts := a.bus.Partitions()
 	for stream, consumer := range map[string]string{bus.ChangesStream: TransformConsumer, bus.DocsStream: SinkConsumer} {
-		if cons, err := a.bus.JetStream().Consumer(ctx, stream, consumer); err == nil {
-			if info, err := cons.Info(ctx); err == nil {
-				st.Backlog[consumer] = info.NumPending + uint64(info.NumAckPending)
+		for k := range parts {
+			name := bus.PartitionName(consumer, "-", k, parts)
+			if cons, err := a.bus.JetStream().Consumer(ctx, stream, name); err == nil {
+				if info, err := cons.Info(ctx); err == nil {
+					st.Backlog[name] = info.NumPending + uint64(info.NumAckPending)
+				}
 			}
 		}
 	}
+	if parts > 1 {
+		st.Partitions = a.partitions(ctx, parts, st.Backlog)
+	}
 	return st, nil
+}
+
+// partitions lists who works on each partition: the holder of its lease
+// for each kind of process that takes one (none with the embedded NATS,
+// where this process works on every partition), and its backlog.
+func (a *statusAssembler) partitions(ctx context.Context, n int, backlog map[string]uint64) []api.PartitionStatus {
+	out := make([]api.PartitionStatus, n)
+	for k := range n {
+		ps := api.PartitionStatus{Partition: k, Holders: map[string]string{}, Backlog: map[string]uint64{}}
+		for _, kind := range []string{"transform_sink", "transform", "sink"} {
+			if a.bus.Embedded() {
+				break
+			}
+			rec, err := a.bus.ReadLease(ctx, bus.PartitionName(kind, ".", k, n))
+			if err != nil {
+				a.log.Warn("read a partition lease", "partition", k, "error", err)
+				continue
+			}
+			if rec.Holder != "" {
+				ps.Holders[kind] = rec.Holder
+			}
+		}
+		for _, consumer := range []string{TransformConsumer, SinkConsumer} {
+			name := bus.PartitionName(consumer, "-", k, n)
+			ps.Backlog[consumer] = backlog[name]
+		}
+		out[k] = ps
+	}
+	return out
 }
 
 // withRecorded adds to the tables the running capture reports those only

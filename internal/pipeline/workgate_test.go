@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/walsearch/walsearch/bus"
+	"github.com/walsearch/walsearch/bus/bustest"
+	"github.com/walsearch/walsearch/internal/config"
 )
 
 // TestStagesRunOnlyWhileTheWorkLeaseIsHeld: a stage behind the gate waits
@@ -47,5 +49,29 @@ func TestStagesRunOnlyWhileTheWorkLeaseIsHeld(t *testing.T) {
 	stop()
 	if _, ok := gate.wait(stopCtx); ok != true {
 		t.Fatal("wait did not return the current hold")
+	}
+}
+
+// TestWorkLeaseKeysAreValidKeys: every work lease (and partition lease)
+// can be taken: a key-value key allows [-/_=.a-zA-Z0-9] only, and a key
+// outside it made the lease of `--role transform,sink` impossible to
+// acquire.
+func TestWorkLeaseKeysAreValidKeys(t *testing.T) {
+	t.Parallel()
+	b := bustest.Open(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for _, roles := range []config.Roles{{config.RoleTransform: true, config.RoleSink: true},
+		{config.RoleTransform: true}, {config.RoleSink: true}} {
+		key := workLeaseKey(roles)
+		for _, k := range []string{key, bus.PartitionName(key, ".", 3, 4)} {
+			l, err := b.OpenLease(ctx, bus.LeaseConfig{Key: k, Holder: "test", TTL: 5 * time.Second})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ok, err := l.TryAcquire(ctx); !ok || err != nil {
+				t.Fatalf("lease %q: taken %v, %v", k, ok, err)
+			}
+		}
 	}
 }

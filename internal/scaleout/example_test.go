@@ -18,7 +18,8 @@ import (
 // TestExampleScript runs examples/scale-out/run.sh with the binaries this
 // test binary built: it must show the search finding the rows, the standby
 // taking over from the killed leader and the rows written meanwhile
-// arriving, and leave none of the processes it started running, nor its
+// arriving, a worker taking a killed worker's partition and the rows
+// written meanwhile arriving, and leave none of the processes it started running, nor its
 // directory.
 func TestExampleScript(t *testing.T) {
 	if testing.Short() {
@@ -57,6 +58,8 @@ func TestExampleScript(t *testing.T) {
 		"the other capture stands by",        // two captures, one leads
 		"leads now",                          // the standby took over
 		"search for 'lamp' finds 4 products", // the rows written without a leader arrived
+		"holds both partitions",              // a worker took the killed one's partition
+		"search for 'lamp' finds 6 products", // and the rows written meanwhile arrived
 		"stopped 9 processes and PostgreSQL",
 	} {
 		if !strings.Contains(text, want) {

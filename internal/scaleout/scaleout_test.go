@@ -97,6 +97,8 @@ type deployment struct {
 	apiAddr  string
 	leaseTTL time.Duration
 	apiCfg   string
+	// partitions is nats.partitions (0: unset, one partition).
+	partitions int
 
 	nats *bustest.Cluster
 	eng  *e2e.Engine
@@ -128,9 +130,13 @@ func newDeployment(t *testing.T) *deployment {
 }
 
 func (d *deployment) config(role string) string {
+	parts := ""
+	if d.partitions > 0 {
+		parts = fmt.Sprintf("  partitions: %d\n", d.partitions)
+	}
 	return e2e.WriteConfig(d.t, e2e.Config{DataDir: d.t.TempDir(), PostgresURL: d.pgURL, Slot: "scaleout",
 		ElasticsearchURL: d.esURL, APIListen: d.apiAddr,
-		Extra: fmt.Sprintf("role: %s\nnats:\n  url: %s\ncapture:\n  lease_ttl: %s\n", role, d.natsURL, d.leaseTTL)})
+		Extra: fmt.Sprintf("role: %s\nnats:\n  url: %s\n%scapture:\n  lease_ttl: %s\n", role, d.natsURL, parts, d.leaseTTL)})
 }
 
 func (d *deployment) start(role string, env ...string) *e2e.Process {
@@ -273,6 +279,11 @@ func startWorkload(t *testing.T, url string, firstID int) *workload {
 				if _, err := tx.Exec(ctx, `UPDATE items SET n = n + 1, note = 'updated ' || $1 WHERE id = $1 % 300 + 1`, id); err != nil {
 					return err
 				}
+				// Two changes of one row in one transaction share a
+				// version: only their order makes the second one win.
+				if _, err := tx.Exec(ctx, `UPDATE items SET note = note || ' again' WHERE id = $1 % 300 + 1`, id); err != nil {
+					return err
+				}
 				if id%7 == 0 {
 					_, err := tx.Exec(ctx, `DELETE FROM items WHERE id = $1`, id-3)
 					return err
@@ -338,14 +349,16 @@ func (c *changeTokens) staleAfter(old uint64) (stale int, seenNewer bool) {
 	return stale, seenNewer
 }
 
-// TestSeparateProcessesFailover runs walsearch as five processes on a
-// three-node NATS cluster — two capture (leader and standby), transform,
-// sink and api — under a write workload. It stops the leader (SIGSTOP)
+// TestSeparateProcessesFailover runs walsearch as seven processes on a
+// three-node NATS cluster — two capture (leader and standby), two
+// transform and two sink sharing the streams' two partitions, and api —
+// under a write workload. It stops the leader (SIGSTOP)
 // past its lease: the standby takes over, and the stopped leader, once
 // continued (and, by fault injection, still capturing), publishes nothing. Then it kills the new leader (SIGKILL): the
 // other takes over again. Then, with a probe writing marker rows and
 // searching for each, it kills the server leading the changes stream, then
-// the transform, then the sink (each started again), and reports the
+// a transform, then a sink (the other takes its partition; a new one
+// joins and takes a partition back), and reports the
 // longest write → searchable gap of each failure, the capture kill's
 // included. The index ends equal to the table (walsearch verify).
 func TestSeparateProcessesFailover(t *testing.T) {
@@ -353,8 +366,10 @@ func TestSeparateProcessesFailover(t *testing.T) {
 		t.Skip("builds walsearch and nats-server and runs eight processes")
 	}
 	d := newDeployment(t)
+	d.partitions = 2
 	ctx, wsBin, nc, eng, url, conn := context.Background(), d.bin, d.nats, d.eng, d.pgURL, d.conn
-	transform, sink := d.start("transform"), d.start("sink")
+	transform, transform2 := d.start("transform"), d.start("transform")
+	sink, sink2 := d.start("sink"), d.start("sink")
 	// The probe searches every 20 ms, faster than the API's default rate limit.
 	d.start("api", "WALSEARCH_API_RATE_LIMIT=0")
 	captures := map[int]*e2e.Process{}
@@ -371,6 +386,9 @@ func TestSeparateProcessesFailover(t *testing.T) {
 	// The snapshot went capture → WALSEARCH_CHANGES → transform →
 	// WALSEARCH_DOCS → sink, each in its own process.
 	eng.WaitEqual(t, conn, "items", "id", "items", 2*time.Minute)
+	// The two processes of each kind share the partitions.
+	d.waitHolders("each transform holds a partition", "transform", time.Minute, heldBy(transform.PID(), transform2.PID()))
+	d.waitHolders("each sink holds a partition", "sink", time.Minute, heldBy(sink.PID(), sink2.PID()))
 
 	sub, err := nats.Connect(nc.URL)
 	if err != nil {
@@ -514,17 +532,22 @@ func TestSeparateProcessesFailover(t *testing.T) {
 	killed = time.Now()
 	gaps = append(gaps, fmt.Sprintf("NATS server %s (leader of %s) killed: %s", nc.Name(victim), bus.ChangesStream, p.gapSince(t, killed)))
 
-	// The transform, then the sink, are killed and started again: the
-	// durable consumers hand the unacknowledged messages to the new
-	// process after the ack wait at most.
+	// A transform, then a sink, are killed: the other of its kind takes
+	// its partition once its lease expired, and its new consumer hands it
+	// the unacknowledged messages first, in order. A new process of the
+	// kind then joins and takes a partition back.
 	transform.Kill()
 	killed = time.Now()
-	d.start("transform")
-	gaps = append(gaps, fmt.Sprintf("transform killed and started again: %s", p.gapSince(t, killed)))
+	gaps = append(gaps, fmt.Sprintf("a transform killed (the other takes its partition): %s", p.gapSince(t, killed)))
+	d.waitHolders("the other transform holds every partition", "transform", time.Minute, heldBy(transform2.PID()))
+	transform3 := d.start("transform")
+	d.waitHolders("a joining transform takes a partition", "transform", time.Minute, heldBy(transform2.PID(), transform3.PID()))
 	sink.Kill()
 	killed = time.Now()
-	d.start("sink")
-	gaps = append(gaps, fmt.Sprintf("sink killed and started again: %s", p.gapSince(t, killed)))
+	gaps = append(gaps, fmt.Sprintf("a sink killed (the other takes its partition): %s", p.gapSince(t, killed)))
+	d.waitHolders("the other sink holds every partition", "sink", time.Minute, heldBy(sink2.PID()))
+	sink3 := d.start("sink")
+	d.waitHolders("a joining sink takes a partition", "sink", time.Minute, heldBy(sink2.PID(), sink3.PID()))
 	t.Logf("longest write → searchable gap (marker rows searched through the api process):\n  %s", strings.Join(gaps, "\n  "))
 	markers := p.finish(t)
 	txs := w.finish(t)
