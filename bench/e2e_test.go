@@ -65,12 +65,22 @@ import (
 //
 // WALSEARCH_BENCH_E2E_CPUPROFILE=dir writes a CPU profile of each walsearch
 // process (start to stop, warm-up included) to dir/<workload>-<target>.pprof.
+// WALSEARCH_BENCH_E2E_TARGETS=discard (or embedded) runs only that target
+// next to the ceiling; default both.
 func BenchmarkE2E(b *testing.B) {
 	rows := benchRows(b, "WALSEARCH_BENCH_E2E_ROWS", 200_000)
 	secs := benchRows(b, "WALSEARCH_BENCH_E2E_SECONDS", 10)
 	// A run takes from seconds to minutes (the embedded engine's bulk runs
 	// the longest): one attempt by default.
 	k := benchRows(b, "WALSEARCH_BENCH_ATTEMPTS", 1)
+	targets := os.Getenv("WALSEARCH_BENCH_E2E_TARGETS")
+	if targets == "" {
+		targets = "discard,embedded"
+	}
+	runDiscard, runEmbedded := strings.Contains(targets, "discard"), strings.Contains(targets, "embedded")
+	if !runDiscard && !runEmbedded {
+		b.Fatalf("WALSEARCH_BENCH_E2E_TARGETS=%q names no target (discard, embedded)", targets)
+	}
 	cluster, _ := startPostgres(b)
 	env := e2eEnv{cluster: cluster, recv: findRecvLogical(b, cluster), bin: buildWalsearch(b)}
 	for _, w := range []e2eWorkload{
@@ -84,8 +94,12 @@ func BenchmarkE2E(b *testing.B) {
 				var ceil, discard, embedded e2eFigures
 				for range k {
 					ceil = w.better(ceil, runCeiling(b, env, w).figures())
-					discard = w.better(discard, runWalsearch(b, env, w, false).figures())
-					embedded = w.better(embedded, runWalsearch(b, env, w, true).figures())
+					if runDiscard {
+						discard = w.better(discard, runWalsearch(b, env, w, false).figures())
+					}
+					if runEmbedded {
+						embedded = w.better(embedded, runWalsearch(b, env, w, true).figures())
+					}
 				}
 				reportE2E(b, w, ceil, discard, embedded)
 			}
@@ -594,6 +608,9 @@ func reportE2E(b *testing.B, w e2eWorkload, ceil, discard, embedded e2eFigures) 
 		f               e2eFigures
 	}{{"discard", "ack", discard}, {"embedded", "searchable", embedded}} {
 		f := t.f
+		if f.rows == 0 {
+			continue // not run (WALSEARCH_BENCH_E2E_TARGETS)
+		}
 		b.ReportMetric(f.rowsPerSec, t.name+"-rows/s")
 		b.ReportMetric(f.rowsPerSec/ceil.rowsPerSec, t.name+"-ratio-to-recvlogical")
 		b.ReportMetric(f.cpuUS, t.name+"-cpu-us/row")

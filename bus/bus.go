@@ -159,8 +159,10 @@ type Bus struct {
 	server *server.Server // nil when external
 	access LocalAccess    // what LocalAccessFile says of the embedded server
 	nc     *nats.Conn
-	js     jetstream.JetStream
-	state  *KV
+	// dial opens another connection like nc (see NewPublisher).
+	dial  func() (*nats.Conn, error)
+	js    jetstream.JetStream
+	state *KV
 	// replicas of the streams and buckets this process creates.
 	replicas int
 
@@ -190,17 +192,26 @@ func Open(ctx context.Context, cfg Config) (*Bus, error) {
 		if err != nil {
 			return nil, err
 		}
-		opts := []nats.Option{nats.InProcessServer(b.server), nats.Name("walsearch")}
+		// The stages connect over the loopback listener, not through an
+		// in-process pipe: a pipe has no buffer, so every write waits until
+		// the server has read it, and a batch of changes held capture's
+		// stream (and everything else on its connection) for as long as
+		// the server took to get to it. A socket's buffer takes the batch
+		// at once.
+		url := "nats://" + DialAddr(b.server.Addr().String())
+		opts := []nats.Option{nats.Name("walsearch")}
 		if token != "" {
 			opts = append(opts, nats.Token(token))
 		}
-		b.nc, err = nats.Connect("", opts...)
+		b.dial = func() (*nats.Conn, error) { return nats.Connect(url, opts...) }
+		b.nc, err = b.dial()
 		if err == nil {
-			b.access = LocalAccess{URL: "nats://" + DialAddr(b.server.Addr().String()), Token: token, PID: os.Getpid()}
+			b.access = LocalAccess{URL: url, Token: token, PID: os.Getpid()}
 			err = writeLocalAccess(cfg.DataDir, b.access)
 		}
 	} else {
-		b.nc, err = nats.Connect(cfg.URL, cfg.clientOptions()...)
+		b.dial = func() (*nats.Conn, error) { return nats.Connect(cfg.URL, cfg.clientOptions()...) }
+		b.nc, err = b.dial()
 	}
 	if err != nil {
 		b.Close()

@@ -228,3 +228,34 @@ func TestOpenRefusesATakenListenAddressAtOnce(t *testing.T) {
 		t.Fatalf("error does not say which setting and why: %v", err)
 	}
 }
+
+// A publisher writes on a connection of its own, over the embedded server's
+// loopback listener: a batch of changes must not hold up the fetches and
+// acknowledgements on the bus's connection, nor wait for the server to read
+// it before capture reads on.
+func TestPublisherHasItsOwnLoopbackConnection(t *testing.T) {
+	t.Parallel()
+	b := bustest.Open(t)
+	p := b.Changes()
+	ctx := context.Background()
+	if addr := b.Conn().ConnectedAddr(); !strings.HasPrefix(addr, "127.0.0.1:") {
+		t.Fatalf("the bus's connection is to %q, want the embedded server's loopback listener", addr)
+	}
+	before := b.Conn().Stats().OutMsgs
+	for i := range 100 {
+		ev := &bus.Change{Op: bus.OpInsert, Schema: "public", Table: "users", LSN: 200, Pos: uint64(i),
+			Key: []bus.Column{{Name: "id", Value: i}}, Row: map[string]any{"id": i}}
+		if err := p.Publish(ctx, ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := p.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if sent := b.Conn().Stats().OutMsgs - before; sent != 0 {
+		t.Fatalf("%d messages of the publisher went out on the bus's shared connection, want none", sent)
+	}
+	if got := b.ReadChanges(100, 20*time.Second); len(got) != 100 {
+		t.Fatalf("read %d changes, want 100", len(got))
+	}
+}

@@ -13,8 +13,8 @@ import (
 
 // startEmbedded runs a JetStream-enabled nats-server storing under storeDir.
 // With listen empty it listens on a free loopback port for clients with
-// token only (the walsearch commands on this machine; stages connect
-// in-process); with listen set it takes any client there.
+// token only (the stages of this process and the walsearch commands on this
+// machine); with listen set it takes any client there.
 func startEmbedded(storeDir, listen, token string, log *slog.Logger) (*server.Server, error) {
 	opts := &server.Options{
 		ServerName:         "walsearch",

@@ -57,6 +57,11 @@ func TestLeaseTakeoverAndFence(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The publisher has a connection of its own: the subscription must
+	// have reached the server before it publishes.
+	if err := a.Conn().Flush(); err != nil {
+		t.Fatal(err)
+	}
 	if err := pub.PublishRaw(ctx, bus.ChangeSubject("public", "t"), "c:1", []byte(`{}`)); err != nil {
 		t.Fatal(err)
 	}

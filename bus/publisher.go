@@ -27,6 +27,7 @@ const DefaultMaxInFlight = 2048
 // the stream is replayed from its last durable position (message ids make
 // the replay harmless).
 type Publisher struct {
+	nc      *nats.Conn // its own
 	js      jetstream.JetStream
 	futures chan pending
 	done    chan struct{}
@@ -73,15 +74,27 @@ type pending struct {
 	id      string
 }
 
-// NewPublisher returns a publisher with its own JetStream context. Close it
-// when done.
+// NewPublisher returns a publisher with its own connection and JetStream
+// context. Close it when done.
+//
+// The connection is its own because a connection writes one thing at a
+// time, holding its lock: a batch of changes (up to MaxBatchBytes) is
+// written while the connection is locked. On the bus's shared connection,
+// capture's publishes and transform's fetches and acknowledgements waited
+// for each other.
 func (b *Bus) NewPublisher() (*Publisher, error) {
-	js, err := jetstream.New(b.nc, jetstream.WithPublishAsyncMaxPending(2*DefaultMaxInFlight),
+	nc, err := b.dial()
+	if err != nil {
+		return nil, fmt.Errorf("new publisher: connect to nats: %w", err)
+	}
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(2*DefaultMaxInFlight),
 		jetstream.WithPublishAsyncTimeout(PublishAckTimeout))
 	if err != nil {
+		nc.Close()
 		return nil, fmt.Errorf("new publisher: %w", err)
 	}
 	p := &Publisher{
+		nc:      nc,
 		js:      js,
 		futures: make(chan pending, DefaultMaxInFlight),
 		done:    make(chan struct{}),
@@ -191,6 +204,7 @@ func (p *Publisher) Close() error {
 		close(p.futures)
 		<-p.done
 		p.js.CleanupPublisher()
+		p.nc.Close()
 	})
 	return nil
 }

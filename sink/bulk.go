@@ -273,6 +273,9 @@ type bulkItemOutcome struct {
 // fraction of decoding them (an Elasticsearch item is ~150 bytes of
 // metadata).
 func readBulkResponse(body []byte, n int) (bulkResponse, error) {
+	if errs, items, ok := summarizeBulk(body); ok && !errs && items == n {
+		return bulkResponse{}, nil
+	}
 	var summary struct {
 		Errors bool       `json:"errors"`
 		Items  []struct{} `json:"items"`

@@ -210,3 +210,99 @@ func TestStageFailsWithoutAcknowledgingWhenDocumentsAreNotStored(t *testing.T) {
 		t.Fatalf("after a restart, stored %v; want 1 2", got)
 	}
 }
+
+// gatedPublisher is a fault injector: the Flush holding the document id
+// gate waits until release is closed, after saying so on entered.
+type gatedPublisher struct {
+	gate    string
+	entered chan struct{}
+	release chan struct{}
+	mu      sync.Mutex
+	pending []*bus.Doc
+	stored  int
+}
+
+func (p *gatedPublisher) Publish(_ context.Context, d *bus.Doc) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.pending = append(p.pending, d)
+	return nil
+}
+
+func (p *gatedPublisher) Flush(ctx context.Context) error {
+	p.mu.Lock()
+	docs := p.pending
+	p.pending = nil
+	p.mu.Unlock()
+	for _, d := range docs {
+		if d.ID == p.gate {
+			close(p.entered)
+			select {
+			case <-p.release:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+	}
+	p.mu.Lock()
+	p.stored += len(docs)
+	p.mu.Unlock()
+	return nil
+}
+
+func streamState(t *testing.T, b *bus.Bus) (msgs, first uint64) {
+	t.Helper()
+	st, err := b.JetStream().Stream(context.Background(), bus.ChangesStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := st.Info(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.State.Msgs, info.State.FirstSeq
+}
+
+// TestStageAcknowledgesOneMessageBehind: the newest change whose documents
+// are stored stays on the bus until the next round is acknowledged, so the
+// work queue does not empty (and the server does not delete and create
+// its block file) between rounds; what is acknowledged is a prefix, in
+// order; after a quiet moment the last change is acknowledged too.
+func TestStageAcknowledgesOneMessageBehind(t *testing.T) {
+	t.Parallel()
+	b := openBus(t, bus.DefaultAckWait)
+	publishChanges(t, b, 1, 2, 3, 4) // stream sequences 1 to 4, a round each
+	out := &gatedPublisher{gate: "4", entered: make(chan struct{}), release: make(chan struct{})}
+	r := startStage(t, b, out, bus.DefaultAckWait)
+	select {
+	case <-out.entered:
+	case <-time.After(2 * time.Minute):
+		t.Fatal("the fourth round was not written")
+	}
+	// Rounds 1 to 3 are committed: 1 and 2 are acknowledged, 3 is held.
+	if msgs, first := streamState(t, b); msgs != 2 || first != 3 {
+		t.Fatalf("while the fourth round is written the stream holds %d changes from sequence %d, want 2 from 3 (the third held back)", msgs, first)
+	}
+	close(out.release)
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		msgs, _ := streamState(t, b)
+		pending, ackPending, redelivered := consumerState(t, b)
+		if redelivered != 0 {
+			t.Fatalf("%d changes delivered again", redelivered)
+		}
+		if msgs == 0 && pending == 0 && ackPending == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the last change was not acknowledged once the stage was quiet: %d in the stream, %d unacknowledged", msgs, ackPending)
+		}
+		time.Sleep(20 * time.Millisecond) // polling interval
+	}
+	if err := r.stop(); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if out.stored != 4 {
+		t.Fatalf("stored %d documents, want 4", out.stored)
+	}
+}
