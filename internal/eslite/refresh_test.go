@@ -139,9 +139,9 @@ func TestStagedWritesStayInvisible(t *testing.T) {
 }
 
 // TestRefresherIndexesWaitingWritesAhead: writes far fewer than the staging
-// threshold are indexed by the refresher once they have waited a quarter of
-// the refresh interval, invisible to search until the refresh, which then
-// has little left to index.
+// threshold, but at least stageMin, are indexed by the refresher once they
+// have waited a quarter of the refresh interval, invisible to search until
+// the refresh, which then has little left to index.
 func TestRefresherIndexesWaitingWritesAhead(t *testing.T) {
 	e := openTest(t, t.TempDir())
 	const interval = 4 * time.Second
@@ -153,7 +153,12 @@ func TestRefresherIndexesWaitingWritesAhead(t *testing.T) {
 	refreshed := ix.lastRefresh
 	ix.visMu.Unlock()
 
-	do(t, e, "PUT", "/w/_doc/second", `{"n":1}`).must(t, 201)
+	var b strings.Builder
+	for i := range stageMin {
+		fmt.Fprintf(&b, "{\"index\":{\"_id\":\"%d\"}}\n{\"n\":%d}\n", i, i+1)
+	}
+	before := time.Now() // the writes are queued after this
+	do(t, e, "POST", "/w/_bulk", b.String()).must(t, 200)
 	written := time.Now()
 	staged := func() bool {
 		ix.mu.RLock()
@@ -165,15 +170,48 @@ func TestRefresherIndexesWaitingWritesAhead(t *testing.T) {
 		again := ix.lastRefresh != refreshed
 		ix.visMu.Unlock()
 		if again {
-			t.Fatalf("the write waited %s and was refreshed without being indexed ahead of the refresh", time.Since(written))
+			t.Fatalf("the writes waited %s and were refreshed without being indexed ahead of the refresh", time.Since(written))
 		}
 		time.Sleep(10 * time.Millisecond) // polling interval
 	}
-	if waited := time.Since(written); waited < stageDelay(interval) {
-		t.Fatalf("the write was indexed ahead after %s, before it waited %s", waited, stageDelay(interval))
+	if waited := time.Since(before); waited < stageDelay(interval) {
+		t.Fatalf("the writes were indexed ahead after %s, before they waited %s", waited, stageDelay(interval))
 	}
 	if got := searchCount(e, "w"); got != 1 {
-		t.Fatalf("a write indexed ahead is visible before the refresh: search holds %d docs, want 1", got)
+		t.Fatalf("writes indexed ahead are visible before the refresh: search holds %d docs, want 1", got)
 	}
-	eventually(t, 3*interval, "the refresh after indexing ahead", func() bool { return searchCount(e, "w") == 2 })
+	eventually(t, 3*interval, "the refresh after indexing ahead", func() bool { return searchCount(e, "w") == 1+stageMin })
+}
+
+// TestRefresherLeavesFewWritesToTheRefresh: fewer than stageMin waiting
+// writes are not indexed ahead (each such step would make a tiny segment
+// for bleve to merge again); the refresh indexes and publishes them.
+func TestRefresherLeavesFewWritesToTheRefresh(t *testing.T) {
+	e := openTest(t, t.TempDir())
+	const interval = 2 * time.Second
+	do(t, e, "PUT", "/f", `{"settings":{"refresh_interval":"2s"}}`).must(t, 200)
+	do(t, e, "PUT", "/f/_doc/first", `{"n":0}`).must(t, 201)
+	eventually(t, 10*time.Second, "the first refresh", func() bool { return searchCount(e, "f") == 1 })
+	ix := lookup(e, "f")
+	ix.visMu.Lock()
+	refreshed := ix.lastRefresh
+	ix.visMu.Unlock()
+
+	do(t, e, "PUT", "/f/_doc/second", `{"n":1}`).must(t, 201)
+	for {
+		ix.mu.RLock()
+		staged := ix.staged
+		ix.mu.RUnlock()
+		if staged {
+			t.Fatal("a single waiting write was indexed ahead of the refresh")
+		}
+		ix.visMu.Lock()
+		again := ix.lastRefresh != refreshed
+		ix.visMu.Unlock()
+		if again {
+			break
+		}
+		time.Sleep(10 * time.Millisecond) // polling interval
+	}
+	eventually(t, 3*interval, "the refresh", func() bool { return searchCount(e, "f") == 2 })
 }
