@@ -99,18 +99,26 @@ func (e *Engine) stageIfFull(ix *index) {
 }
 
 // stageWaiting indexes the queued writes of ix in the background, as
-// stageIfFull does, when there are at least stageMin of them, the oldest
-// has waited stageDelay and no refresh or other indexing step is running:
-// the refresh that follows then has only the last writes left to index
-// before it publishes, so the time a write waits to become searchable
-// grows less with the write rate. Each step makes a bleve segment; waiting
-// stageDelay bounds them to a few per refresh interval, and stageMin keeps
-// a slow stream of writes from cutting them into tiny segments, which cost
-// the merges that fold them together far more than the few writes they
-// would spare the refresh. Called by the refresher without any lock.
+// stageIfFull does, when no refresh or other indexing step is running and
+// either there are at least stageMin of them and the oldest has waited
+// stageDelay, or the next refresh is due within stageLead: the refresh
+// then has only the last writes left to index before it publishes, so the
+// time a write waits to become searchable grows little with the write
+// rate. Each step makes a bleve segment. Waiting stageDelay bounds them to
+// a few per refresh interval, and stageMin keeps a slow stream of writes
+// from being cut into tiny segments, which cost the merges that fold them
+// together far more than they spare the refresh; such a stream is indexed
+// once, shortly before the refresh. Called by the refresher without any
+// lock.
 func (e *Engine) stageWaiting(ix *index, now time.Time, interval time.Duration) {
 	delay := stageDelay(interval)
-	ready := func() bool { return len(ix.pending) >= stageMin && now.Sub(ix.pendingSince) >= delay }
+	ix.visMu.Lock()
+	dueSoon := now.Sub(ix.lastRefresh) >= interval-stageLead(interval)
+	ix.visMu.Unlock()
+	ready := func() bool {
+		n := len(ix.pending)
+		return n > 0 && (dueSoon || n >= stageMin && now.Sub(ix.pendingSince) >= delay)
+	}
 	ix.mu.RLock()
 	waited := ready()
 	ix.mu.RUnlock()
@@ -121,13 +129,18 @@ func (e *Engine) stageWaiting(ix *index, now time.Time, interval time.Duration) 
 }
 
 // stageMin is the fewest queued writes the refresher indexes ahead of a
-// refresh. Fewer are left to the refresh: indexing them costs it little
-// (a few tens of milliseconds), while a segment of them would be merged
-// again and again with the other small ones. Profiled at 500 single-row
-// transactions a second end to end, segments of about 125 documents (one
-// per quarter of the refresh interval) made bleve's merges 30% of the
-// process's CPU.
+// refresh before it is due within stageLead. Profiled at 500 single-row
+// transactions a second end to end, indexing whatever had waited a
+// quarter of the refresh interval made segments of about 125 documents,
+// and bleve's merges took 30% of the process's CPU.
 const stageMin = 500
+
+// stageLead is how long before a refresh is due the refresher indexes the
+// writes queued for it, whatever their number: an eighth of the refresh
+// interval, at least a refresher tick.
+func stageLead(interval time.Duration) time.Duration {
+	return max(refreshTick, interval/8)
+}
 
 // stageDelay is how long writes wait in the queue before the refresher
 // indexes them ahead of the refresh: a quarter of the refresh interval, at
