@@ -101,23 +101,26 @@ func (e *Engine) stageIfFull(ix *index) {
 // stageWaiting indexes the queued writes of ix in the background, as
 // stageIfFull does, when no refresh or other indexing step is running and
 // either there are at least stageMin of them and the oldest has waited
-// stageDelay, or the next refresh is due within stageLead: the refresh
-// then has only the last writes left to index before it publishes, so the
-// time a write waits to become searchable grows little with the write
-// rate. Each step makes a bleve segment. Waiting stageDelay bounds them to
-// a few per refresh interval, and stageMin keeps a slow stream of writes
-// from being cut into tiny segments, which cost the merges that fold them
-// together far more than they spare the refresh; such a stream is indexed
-// once, shortly before the refresh. Called by the refresher without any
-// lock.
+// stageDelay, or the next refresh is due within stageLead and the oldest
+// has waited that long: the refresh then has only the last writes left to
+// index before it publishes, so the time a write waits to become
+// searchable grows little with the write rate. Each step makes a bleve
+// segment. Waiting stageDelay bounds them to a few per refresh interval,
+// and stageMin keeps a slow stream of writes from being cut into tiny
+// segments, which cost the merges that fold them together far more than
+// they spare the refresh; such a stream is indexed once, shortly before
+// the refresh. Called by the refresher without any lock.
 func (e *Engine) stageWaiting(ix *index, now time.Time, interval time.Duration) {
-	delay := stageDelay(interval)
+	delay, lead := stageDelay(interval), stageLead(interval)
 	ix.visMu.Lock()
-	dueSoon := now.Sub(ix.lastRefresh) >= interval-stageLead(interval)
+	dueSoon := now.Sub(ix.lastRefresh) >= interval-lead
 	ix.visMu.Unlock()
+	// Before the refresh, writes are indexed ahead once: those queued since
+	// have waited less than stageLead and are left to the refresh, rather
+	// than indexed a few at a time on every tick.
 	ready := func() bool {
-		n := len(ix.pending)
-		return n > 0 && (dueSoon || n >= stageMin && now.Sub(ix.pendingSince) >= delay)
+		n, waited := len(ix.pending), now.Sub(ix.pendingSince)
+		return n > 0 && (dueSoon && waited >= lead || n >= stageMin && waited >= delay)
 	}
 	ix.mu.RLock()
 	waited := ready()
@@ -163,6 +166,7 @@ func (e *Engine) stageLocked(ix *index, ok func() bool) {
 	ix.pending = make(map[string]search.Op, len(pending))
 	ix.pendingSince = time.Time{}
 	ix.staged = true
+	ix.stageSteps++
 	ix.mu.Unlock()
 	ops := make([]search.Op, 0, len(pending))
 	for _, op := range pending {

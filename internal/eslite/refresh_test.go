@@ -223,3 +223,43 @@ func TestRefresherLeavesFewWritesToTheRefresh(t *testing.T) {
 	}
 	eventually(t, 3*interval, "the refresh", func() bool { return searchCount(e, "f") == 2 })
 }
+
+// TestRefresherIndexesAheadOnceBeforeTheRefresh: a slow, steady stream of
+// writes is indexed ahead once before each refresh, not a few writes at a
+// time on every tick once the refresh is due within stageLead.
+func TestRefresherIndexesAheadOnceBeforeTheRefresh(t *testing.T) {
+	e := openTest(t, t.TempDir())
+	const interval = 2 * time.Second
+	do(t, e, "PUT", "/s", `{"settings":{"refresh_interval":"2s"}}`).must(t, 200)
+	do(t, e, "PUT", "/s/_doc/first", `{"n":0}`).must(t, 201)
+	eventually(t, 10*time.Second, "the first refresh", func() bool { return searchCount(e, "s") == 1 })
+	ix := lookup(e, "s")
+	ix.visMu.Lock()
+	refreshed := ix.lastRefresh
+	ix.visMu.Unlock()
+	ix.mu.RLock()
+	steps := ix.stageSteps
+	ix.mu.RUnlock()
+
+	// A write every 20 ms (far fewer than stageMin in an interval) until
+	// the next refresh.
+	for i := 1; ; i++ {
+		do(t, e, "PUT", fmt.Sprintf("/s/_doc/%d", i), fmt.Sprintf(`{"n":%d}`, i)).must(t, 201)
+		ix.visMu.Lock()
+		again := ix.lastRefresh != refreshed
+		ix.visMu.Unlock()
+		if again {
+			break
+		}
+		if time.Since(refreshed) > 3*interval {
+			t.Fatal("no refresh within three intervals")
+		}
+		time.Sleep(20 * time.Millisecond) // pacing the writes
+	}
+	ix.mu.RLock()
+	steps = ix.stageSteps - steps
+	ix.mu.RUnlock()
+	if steps > 2 {
+		t.Fatalf("%d indexing steps ahead of one refresh, want 1 (2 if the refresh came while the first ran)", steps)
+	}
+}
