@@ -65,22 +65,17 @@ import (
 //
 // WALSEARCH_BENCH_E2E_CPUPROFILE=dir writes a CPU profile of each walsearch
 // process (start to stop, warm-up included) to dir/<workload>-<target>.pprof.
-// WALSEARCH_BENCH_E2E_TARGETS=discard (or embedded) runs only that target
-// next to the ceiling; default both.
+// WALSEARCH_BENCH_E2E_TARGETS, a comma list of recvlogical, discard and
+// embedded (default all three), runs only those; a ratio to pg_recvlogical
+// is reported only when it ran. Select workloads with -bench, e.g.
+// -bench 'E2E/rate-'.
 func BenchmarkE2E(b *testing.B) {
 	rows := benchRows(b, "WALSEARCH_BENCH_E2E_ROWS", 200_000)
 	secs := benchRows(b, "WALSEARCH_BENCH_E2E_SECONDS", 10)
 	// A run takes from seconds to minutes (the embedded engine's bulk runs
 	// the longest): one attempt by default.
 	k := benchRows(b, "WALSEARCH_BENCH_ATTEMPTS", 1)
-	targets := os.Getenv("WALSEARCH_BENCH_E2E_TARGETS")
-	if targets == "" {
-		targets = "discard,embedded"
-	}
-	runDiscard, runEmbedded := strings.Contains(targets, "discard"), strings.Contains(targets, "embedded")
-	if !runDiscard && !runEmbedded {
-		b.Fatalf("WALSEARCH_BENCH_E2E_TARGETS=%q names no target (discard, embedded)", targets)
-	}
+	targets := e2eTargets(b)
 	cluster, _ := startPostgres(b)
 	env := e2eEnv{cluster: cluster, recv: findRecvLogical(b, cluster), bin: buildWalsearch(b)}
 	for _, w := range []e2eWorkload{
@@ -93,11 +88,13 @@ func BenchmarkE2E(b *testing.B) {
 			for range b.N {
 				var ceil, discard, embedded e2eFigures
 				for range k {
-					ceil = w.better(ceil, runCeiling(b, env, w).figures())
-					if runDiscard {
+					if targets["recvlogical"] {
+						ceil = w.better(ceil, runCeiling(b, env, w).figures())
+					}
+					if targets["discard"] {
 						discard = w.better(discard, runWalsearch(b, env, w, false).figures())
 					}
-					if runEmbedded {
+					if targets["embedded"] {
 						embedded = w.better(embedded, runWalsearch(b, env, w, true).figures())
 					}
 				}
@@ -105,6 +102,24 @@ func BenchmarkE2E(b *testing.B) {
 			}
 		})
 	}
+}
+
+// e2eTargets reads WALSEARCH_BENCH_E2E_TARGETS.
+func e2eTargets(b *testing.B) map[string]bool {
+	all := map[string]bool{"recvlogical": true, "discard": true, "embedded": true}
+	v := os.Getenv("WALSEARCH_BENCH_E2E_TARGETS")
+	if v == "" {
+		return all
+	}
+	out := map[string]bool{}
+	for _, t := range strings.Split(v, ",") {
+		t = strings.TrimSpace(t)
+		if !all[t] {
+			b.Fatalf("WALSEARCH_BENCH_E2E_TARGETS: unknown target %q (recvlogical, discard, embedded)", t)
+		}
+		out[t] = true
+	}
+	return out
 }
 
 // e2eWorkload writes the rows 1..rows of items.
@@ -600,19 +615,24 @@ func contiguous(arr *e2e.Arrivals) int64 {
 
 // reportE2E reports the best runs of each side of w.
 func reportE2E(b *testing.B, w e2eWorkload, ceil, discard, embedded e2eFigures) {
-	b.ReportMetric(ceil.rowsPerSec, "recvlogical-rows/s")
-	b.ReportMetric(ceil.cpuUS, "recvlogical-cpu-us/row")
-	b.ReportMetric(ceil.p99, "recvlogical-p99-ms")
+	if ceil.rows > 0 {
+		b.ReportMetric(ceil.rowsPerSec, "recvlogical-rows/s")
+		b.ReportMetric(ceil.cpuUS, "recvlogical-cpu-us/row")
+		b.ReportMetric(ceil.p99, "recvlogical-p99-ms")
+	}
 	for _, t := range []struct {
 		name, delivered string
 		f               e2eFigures
 	}{{"discard", "ack", discard}, {"embedded", "searchable", embedded}} {
 		f := t.f
 		if f.rows == 0 {
-			continue // not run (WALSEARCH_BENCH_E2E_TARGETS)
+			continue // not run
 		}
 		b.ReportMetric(f.rowsPerSec, t.name+"-rows/s")
-		b.ReportMetric(f.rowsPerSec/ceil.rowsPerSec, t.name+"-ratio-to-recvlogical")
+		if ceil.rows > 0 {
+			b.ReportMetric(f.rowsPerSec/ceil.rowsPerSec, t.name+"-ratio-to-recvlogical")
+			b.ReportMetric(f.p99/ceil.p99, t.name+"-p99-ratio-to-recvlogical")
+		}
 		b.ReportMetric(f.cpuUS, t.name+"-cpu-us/row")
 		b.ReportMetric(f.rssMiB, t.name+"-peak-rss-MiB")
 		b.ReportMetric(f.firstS, t.name+"-first-s")
@@ -620,7 +640,6 @@ func reportE2E(b *testing.B, w e2eWorkload, ceil, discard, embedded e2eFigures) 
 		b.ReportMetric(f.p50, t.name+"-commit-"+t.delivered+"-p50-ms")
 		b.ReportMetric(f.p99, t.name+"-commit-"+t.delivered+"-p99-ms")
 		b.ReportMetric(f.max, t.name+"-commit-"+t.delivered+"-max-ms")
-		b.ReportMetric(f.p99/ceil.p99, t.name+"-p99-ratio-to-recvlogical")
 		x := func(a, c float64) string {
 			if c <= 0 || a < 0 {
 				return "no ratio" // a row arrived before its commit returned to the writer

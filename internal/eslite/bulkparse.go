@@ -150,6 +150,15 @@ func xcontentAt(raw []byte, err error) *search.Error {
 // parseActionLine parses one action/metadata line; it returns nil for an
 // empty line.
 func parseActionLine(raw []byte, line int) (*bulkItem, *search.Error) {
+	if item, perr, ok := parseActionLineFast(raw, line); ok {
+		return item, perr
+	}
+	return parseActionLineJSON(raw, line)
+}
+
+// parseActionLineJSON is parseActionLine for any line, through
+// encoding/json.
+func parseActionLineJSON(raw []byte, line int) (*bulkItem, *search.Error) {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
 	tok, err := dec.Token()
@@ -243,67 +252,72 @@ func parseActionMeta(item *bulkItem, meta json.RawMessage, line int) *search.Err
 		if err := dec.Decode(&val); err != nil {
 			return xcontentAt(meta, err)
 		}
-		kind := tokenName(val)
-		switch {
-		case kind == "VALUE_NULL":
-			continue
-		case kind == "START_OBJECT" && key == "_source":
-			item.fetch = val
-			continue
-		case kind == "START_OBJECT" && key == "dynamic_templates":
-			continue
-		case kind == "START_ARRAY" || kind == "START_OBJECT":
-			return malformed(line, "expected a simple value for field [%s] but found [%s]", key, kind)
-		}
-		text := scalarText(val)
-		r := &item.req
-		var perr *search.Error
-		switch key {
-		case "_index":
-			item.index = text
-		case "_id":
-			r.id = text
-			item.emptyID = text == ""
-		case "_source":
-			item.fetch = val
-		case "routing", "retry_on_conflict", "require_data_stream", "list_executed_pipelines":
-		case "op_type":
-			switch text {
-			case "create":
-				if r.kind == opIndex {
-					r.kind = opCreate
-				}
-			case "index":
-			default:
-				return errIllegalArgument("opType must be 'create' or 'index', found: [%s]", text)
-			}
-		case "version":
-			r.version, perr = longValue(key, text)
-		case "version_type":
-			r.vtype, perr = parseVersionType(text)
-		case "if_seq_no":
-			r.ifSeqNo, perr = longValue(key, text)
-			if perr == nil && r.ifSeqNo < 0 {
-				perr = errIllegalArgument("sequence numbers must be non negative. got [%d].", r.ifSeqNo)
-			}
-		case "if_primary_term":
-			r.ifPrimaryTerm, perr = longValue(key, text)
-			if perr == nil && r.ifPrimaryTerm < 0 {
-				perr = errIllegalArgument("primary term must be non negative. got [%d]", r.ifPrimaryTerm)
-			}
-		case "pipeline":
-			item.pipeline = text
-		case "require_alias":
-			item.requireAlias = text == "true"
-			item.requireAliasSet = true
-		default:
-			return errIllegalArgument("Action/metadata line [%d] contains an unknown parameter [%s]", line, key)
-		}
-		if perr != nil {
+		if perr := applyActionMeta(item, key, val, tokenName(val), scalarText, line); perr != nil {
 			return perr
 		}
 	}
 	return nil
+}
+
+// applyActionMeta applies one field of an action line's metadata object:
+// key, its raw JSON value val, the value's token kind and text, which
+// renders a scalar val as the parameter's text.
+func applyActionMeta(item *bulkItem, key string, val json.RawMessage, kind string, text func(json.RawMessage) string, line int) *search.Error {
+	switch {
+	case kind == "VALUE_NULL":
+		return nil
+	case kind == "START_OBJECT" && key == "_source":
+		item.fetch = val
+		return nil
+	case kind == "START_OBJECT" && key == "dynamic_templates":
+		return nil
+	case kind == "START_ARRAY" || kind == "START_OBJECT":
+		return malformed(line, "expected a simple value for field [%s] but found [%s]", key, kind)
+	}
+	r := &item.req
+	var perr *search.Error
+	switch key {
+	case "_index":
+		item.index = text(val)
+	case "_id":
+		r.id = text(val)
+		item.emptyID = r.id == ""
+	case "_source":
+		item.fetch = val
+	case "routing", "retry_on_conflict", "require_data_stream", "list_executed_pipelines":
+	case "op_type":
+		switch t := text(val); t {
+		case "create":
+			if r.kind == opIndex {
+				r.kind = opCreate
+			}
+		case "index":
+		default:
+			return errIllegalArgument("opType must be 'create' or 'index', found: [%s]", t)
+		}
+	case "version":
+		r.version, perr = longValue(key, text(val))
+	case "version_type":
+		r.vtype, perr = parseVersionType(text(val))
+	case "if_seq_no":
+		r.ifSeqNo, perr = longValue(key, text(val))
+		if perr == nil && r.ifSeqNo < 0 {
+			perr = errIllegalArgument("sequence numbers must be non negative. got [%d].", r.ifSeqNo)
+		}
+	case "if_primary_term":
+		r.ifPrimaryTerm, perr = longValue(key, text(val))
+		if perr == nil && r.ifPrimaryTerm < 0 {
+			perr = errIllegalArgument("primary term must be non negative. got [%d]", r.ifPrimaryTerm)
+		}
+	case "pipeline":
+		item.pipeline = text(val)
+	case "require_alias":
+		item.requireAlias = text(val) == "true"
+		item.requireAliasSet = true
+	default:
+		return errIllegalArgument("Action/metadata line [%d] contains an unknown parameter [%s]", line, key)
+	}
+	return perr
 }
 
 func scalarText(raw json.RawMessage) string {

@@ -47,6 +47,8 @@ type index struct {
 	seqNo   int64                // last assigned sequence number, -1 before the first write
 	pending map[string]search.Op // writes not yet visible to search, by id
 	staged  bool                 // writes indexed but not yet visible to search
+	// stageSteps counts the indexing steps started ahead of refreshes.
+	stageSteps int
 	// pendingSince is when the oldest write in pending was queued (zero
 	// while pending is empty).
 	pendingSince time.Time

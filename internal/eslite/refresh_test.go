@@ -139,9 +139,9 @@ func TestStagedWritesStayInvisible(t *testing.T) {
 }
 
 // TestRefresherIndexesWaitingWritesAhead: writes far fewer than the staging
-// threshold are indexed by the refresher once they have waited a quarter of
-// the refresh interval, invisible to search until the refresh, which then
-// has little left to index.
+// threshold, but at least stageMin, are indexed by the refresher once they
+// have waited a quarter of the refresh interval, invisible to search until
+// the refresh, which then has little left to index.
 func TestRefresherIndexesWaitingWritesAhead(t *testing.T) {
 	e := openTest(t, t.TempDir())
 	const interval = 4 * time.Second
@@ -153,10 +153,13 @@ func TestRefresherIndexesWaitingWritesAhead(t *testing.T) {
 	refreshed := ix.lastRefresh
 	ix.visMu.Unlock()
 
-	// Taken before the write: the engine queues it before answering, so
-	// the time from here bounds how long it waited from above.
+	var b strings.Builder
+	for i := range stageMin {
+		fmt.Fprintf(&b, "{\"index\":{\"_id\":\"%d\"}}\n{\"n\":%d}\n", i, i+1)
+	}
+	before := time.Now() // the writes are queued after this
+	do(t, e, "POST", "/w/_bulk", b.String()).must(t, 200)
 	written := time.Now()
-	do(t, e, "PUT", "/w/_doc/second", `{"n":1}`).must(t, 201)
 	staged := func() bool {
 		ix.mu.RLock()
 		defer ix.mu.RUnlock()
@@ -167,15 +170,96 @@ func TestRefresherIndexesWaitingWritesAhead(t *testing.T) {
 		again := ix.lastRefresh != refreshed
 		ix.visMu.Unlock()
 		if again {
-			t.Fatalf("the write waited %s and was refreshed without being indexed ahead of the refresh", time.Since(written))
+			t.Fatalf("the writes waited %s and were refreshed without being indexed ahead of the refresh", time.Since(written))
 		}
 		time.Sleep(10 * time.Millisecond) // polling interval
 	}
-	if waited := time.Since(written); waited < stageDelay(interval) {
-		t.Fatalf("the write was indexed ahead after %s, before it waited %s", waited, stageDelay(interval))
+	if waited := time.Since(before); waited < stageDelay(interval) {
+		t.Fatalf("the writes were indexed ahead after %s, before they waited %s", waited, stageDelay(interval))
 	}
 	if got := searchCount(e, "w"); got != 1 {
-		t.Fatalf("a write indexed ahead is visible before the refresh: search holds %d docs, want 1", got)
+		t.Fatalf("writes indexed ahead are visible before the refresh: search holds %d docs, want 1", got)
 	}
-	eventually(t, 3*interval, "the refresh after indexing ahead", func() bool { return searchCount(e, "w") == 2 })
+	eventually(t, 3*interval, "the refresh after indexing ahead", func() bool { return searchCount(e, "w") == 1+stageMin })
+}
+
+// TestRefresherLeavesFewWritesToTheRefresh: fewer than stageMin waiting
+// writes are not indexed ahead as soon as they waited stageDelay (each
+// such step would make a tiny segment for bleve to merge again), but once,
+// when the refresh is due within stageLead; the refresh publishes them.
+func TestRefresherLeavesFewWritesToTheRefresh(t *testing.T) {
+	e := openTest(t, t.TempDir())
+	const interval = 4 * time.Second
+	do(t, e, "PUT", "/f", `{"settings":{"refresh_interval":"4s"}}`).must(t, 200)
+	do(t, e, "PUT", "/f/_doc/first", `{"n":0}`).must(t, 201)
+	eventually(t, 10*time.Second, "the first refresh", func() bool { return searchCount(e, "f") == 1 })
+	ix := lookup(e, "f")
+	ix.visMu.Lock()
+	refreshed := ix.lastRefresh
+	ix.visMu.Unlock()
+
+	do(t, e, "PUT", "/f/_doc/second", `{"n":1}`).must(t, 201)
+	stagedAhead := false
+	for {
+		ix.mu.RLock()
+		staged := ix.staged
+		ix.mu.RUnlock()
+		if staged && !stagedAhead {
+			stagedAhead = true
+			if since := time.Since(refreshed); since < interval-stageLead(interval) {
+				t.Fatalf("a single waiting write was indexed ahead %s after the last refresh, before the next was due within %s", since, stageLead(interval))
+			}
+		}
+		ix.visMu.Lock()
+		again := ix.lastRefresh != refreshed
+		ix.visMu.Unlock()
+		if again {
+			break
+		}
+		time.Sleep(5 * time.Millisecond) // polling interval
+	}
+	if !stagedAhead {
+		t.Error("the write was not indexed ahead of the refresh it waited for")
+	}
+	eventually(t, 3*interval, "the refresh", func() bool { return searchCount(e, "f") == 2 })
+}
+
+// TestRefresherIndexesAheadOnceBeforeTheRefresh: a slow, steady stream of
+// writes is indexed ahead once before each refresh, not a few writes at a
+// time on every tick once the refresh is due within stageLead.
+func TestRefresherIndexesAheadOnceBeforeTheRefresh(t *testing.T) {
+	e := openTest(t, t.TempDir())
+	const interval = 2 * time.Second
+	do(t, e, "PUT", "/s", `{"settings":{"refresh_interval":"2s"}}`).must(t, 200)
+	do(t, e, "PUT", "/s/_doc/first", `{"n":0}`).must(t, 201)
+	eventually(t, 10*time.Second, "the first refresh", func() bool { return searchCount(e, "s") == 1 })
+	ix := lookup(e, "s")
+	ix.visMu.Lock()
+	refreshed := ix.lastRefresh
+	ix.visMu.Unlock()
+	ix.mu.RLock()
+	steps := ix.stageSteps
+	ix.mu.RUnlock()
+
+	// A write every 20 ms (far fewer than stageMin in an interval) until
+	// the next refresh.
+	for i := 1; ; i++ {
+		do(t, e, "PUT", fmt.Sprintf("/s/_doc/%d", i), fmt.Sprintf(`{"n":%d}`, i)).must(t, 201)
+		ix.visMu.Lock()
+		again := ix.lastRefresh != refreshed
+		ix.visMu.Unlock()
+		if again {
+			break
+		}
+		if time.Since(refreshed) > 3*interval {
+			t.Fatal("no refresh within three intervals")
+		}
+		time.Sleep(20 * time.Millisecond) // pacing the writes
+	}
+	ix.mu.RLock()
+	steps = ix.stageSteps - steps
+	ix.mu.RUnlock()
+	if steps > 2 {
+		t.Fatalf("%d indexing steps ahead of one refresh, want 1 (2 if the refresh came while the first ran)", steps)
+	}
 }

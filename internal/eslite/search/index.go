@@ -297,8 +297,8 @@ func (ix *Index) bleveDoc(id string, d *Document) *document.Document {
 			doc.AddField(newNumField(v.path, v.i64, index.IndexField|index.DocValues))
 		}
 	}
-	for _, n := range d.names {
-		doc.AddField(document.NewTextFieldCustom(fieldFieldNames, nil, []byte(n), index.IndexField, ix.keyword))
+	if len(d.names) > 0 {
+		doc.AddField(&namesField{names: d.names})
 	}
 	doc.AddField(document.NewTextFieldCustom(fieldSource, nil, d.Source, index.StoreField, ix.keyword))
 	return doc
@@ -371,4 +371,52 @@ func (ix *Index) reader() (index.IndexReader, func(), error) {
 	p.refs++
 	var once sync.Once
 	return p.r, func() { once.Do(func() { _ = ix.release(p) }) }, nil
+}
+
+// namesField is a document's _field_names: one field holding every name
+// as a term, which bleve indexes exactly as one keyword field per name
+// (the same terms, frequencies and field length), but analyses and merges
+// as one field rather than one per name.
+type namesField struct {
+	names []string
+	freqs index.TokenFrequencies
+}
+
+func (f *namesField) Name() string                        { return fieldFieldNames }
+func (f *namesField) Value() []byte                       { return nil }
+func (f *namesField) ArrayPositions() []uint64            { return nil }
+func (f *namesField) EncodedFieldType() byte              { return 't' }
+func (f *namesField) Options() index.FieldIndexingOptions { return index.IndexField }
+func (f *namesField) AnalyzedLength() int                 { return len(f.names) }
+func (f *namesField) AnalyzedTokenFrequencies() index.TokenFrequencies {
+	return f.freqs
+}
+
+// Size is what bleve accounts the field's memory as.
+func (f *namesField) Size() int {
+	n := 64
+	for _, name := range f.names {
+		n += 2*len(name) + 96 // the name, its term and its TokenFreq
+	}
+	return n
+}
+
+func (f *namesField) NumPlainTextBytes() uint64 {
+	var n uint64
+	for _, name := range f.names {
+		n += uint64(len(name))
+	}
+	return n
+}
+
+// Analyze builds the term frequencies directly: each name is one term,
+// found once.
+func (f *namesField) Analyze() {
+	tokens := make(analysis.TokenStream, len(f.names))
+	toks := make([]analysis.Token, len(f.names))
+	for i, name := range f.names {
+		toks[i] = analysis.Token{Term: []byte(name), End: len(name), Position: 1, Type: analysis.AlphaNumeric}
+		tokens[i] = &toks[i]
+	}
+	f.freqs = analysis.TokenFrequency(tokens, nil, index.IndexField)
 }

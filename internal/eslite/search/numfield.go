@@ -60,19 +60,30 @@ func (f *numField) Number() (float64, error) {
 
 // Analyze builds the term frequencies directly: the terms of a number are
 // known, so no token stream is needed.
+// The coarser terms share one allocation (each capped at its length).
 func (f *numField) Analyze() {
 	i64, _ := f.value.Int64()
 	f.freqs = make(index.TokenFrequencies, len(numShifts))
 	tfs := make([]index.TokenFreq, len(numShifts))
+	buf := make([]byte, numTermBytes)
 	for i, shift := range numShifts {
 		term := []byte(f.value)
 		if shift > 0 {
-			term = numeric.MustNewPrefixCodedInt64(i64, shift)
+			var err error
+			term, buf, err = numeric.NewPrefixCodedInt64Prealloc(i64, shift, buf)
+			if err != nil {
+				panic(err) // every shift in numShifts is below 64
+			}
+			term = term[:len(term):len(term)]
 		}
 		tfs[i].Term = term
 		f.freqs[string(term)] = &tfs[i]
 	}
 }
+
+// numTermBytes is the size of the terms of a number above shift 0: for
+// each shift, a byte for the shift and 7 bits a byte of what is left.
+const numTermBytes = 10 + 9 + 8 + 7 + 6 + 5 + 4 + 3
 
 // numRangeQuery matches documents with a numeric value in [lo, hi] (the
 // sortable int64 encodings, both inclusive) in one field indexed as numField

@@ -14,6 +14,7 @@ import (
 	"github.com/blevesearch/bleve/v2/document"
 	"github.com/blevesearch/bleve/v2/index/scorch"
 	blevemapping "github.com/blevesearch/bleve/v2/mapping"
+	"github.com/blevesearch/bleve/v2/numeric"
 	index "github.com/blevesearch/bleve_index_api"
 )
 
@@ -265,5 +266,35 @@ func TestOpenRebuildsOlderFormat(t *testing.T) {
 	defer raw.Close()
 	if f, err := raw.GetInternal(formatKey); err != nil || string(f) != indexFormat {
 		t.Fatalf("format on disk after rebuild: %q, %v; want %q", f, err, indexFormat)
+	}
+}
+
+// TestNumFieldTerms: a number's terms are bleve's prefix-coded terms at
+// each of numShifts, each its own slice (appending to one cannot touch
+// another), however they are allocated.
+func TestNumFieldTerms(t *testing.T) {
+	want := 0
+	for _, shift := range numShifts[1:] {
+		want += len(numeric.MustNewPrefixCodedInt64(0, shift))
+	}
+	if numTermBytes != want {
+		t.Fatalf("numTermBytes = %d, the terms take %d", numTermBytes, want)
+	}
+	for _, v := range []int64{0, 1, -1, 1733546727123, math.MaxInt64, math.MinInt64} {
+		f := newNumField("n", v, index.IndexField)
+		f.Analyze()
+		if len(f.freqs) != len(numShifts) {
+			t.Fatalf("%d: %d terms, want %d", v, len(f.freqs), len(numShifts))
+		}
+		for _, shift := range numShifts {
+			term := numeric.MustNewPrefixCodedInt64(v, shift)
+			tf := f.freqs[string(term)]
+			if tf == nil {
+				t.Fatalf("%d: no term at shift %d", v, shift)
+			}
+			if cap(tf.Term) != len(tf.Term) {
+				t.Errorf("%d, shift %d: term of length %d has capacity %d", v, shift, len(tf.Term), cap(tf.Term))
+			}
+		}
 	}
 }

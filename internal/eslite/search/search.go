@@ -54,6 +54,7 @@ type targetRun struct {
 	q       bq.Query
 	sorts   []resolvedSort
 	dv      *dvFetch // docvalue_fields, nil when none asked
+	segs    segmentOffsets
 }
 
 func (o Options) now() time.Time {
@@ -741,16 +742,9 @@ func (r *targetRun) render(h *hit, req *Request, withScore bool) (json.RawMessag
 	}
 	var source []byte
 	if req.source.enabled || req.highlight != nil {
-		doc, err := r.reader.Document(id)
+		source, err = storedSource(r.reader, &r.segs, h.id, id)
 		if err != nil {
 			return nil, fmt.Errorf("read source: %w", err)
-		}
-		if doc != nil {
-			doc.VisitFields(func(f index.Field) {
-				if f.Name() == fieldSource {
-					source = append([]byte(nil), f.Value()...)
-				}
-			})
 		}
 	}
 	var b bytes.Buffer
