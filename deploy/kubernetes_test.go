@@ -408,9 +408,10 @@ func loadNATSChart(t *testing.T) natsChart {
 }
 
 // TestKubernetesManifests decodes what `kubectl apply -k` applies for each
-// layout (the base and the scale-out and single overlays) strictly into the Kubernetes
-// API types, and checks that it fits together: one namespace; workloads
-// whose selectors select their own pods only; every stage run; one
+// layout (the base and the scale-out and single overlays) strictly into
+// the Kubernetes API types, and checks that it fits together: one
+// namespace; workloads whose selectors select their own pods only; every
+// stage run; one
 // nats.partitions in every process; transform and sink by one process on
 // one partition, by workers that share them on more (the scale-out
 // overlay's, two or more, with a PodDisruptionBudget), each role in
