@@ -102,10 +102,10 @@ var composeLayouts = []struct {
 	{nil, []string{"postgres", "elasticsearch", "nats", "walsearch-sync", "walsearch-api"}},
 	{[]string{"opensearch"}, []string{"postgres", "opensearch", "walsearch-opensearch"}},
 	{[]string{"scale-out"}, []string{"postgres", "elasticsearch", "nats-1", "nats-2", "nats-3",
-		"walsearch-capture-1", "walsearch-capture-2", "walsearch-transform", "walsearch-sink", "walsearch-api-1", "walsearch-api-2"}},
+		"walsearch-capture-1", "walsearch-capture-2", "walsearch-worker-1", "walsearch-worker-2", "walsearch-api-1", "walsearch-api-2"}},
 	{[]string{"default", "opensearch"}, []string{"postgres", "elasticsearch", "nats", "walsearch-sync", "walsearch-api", "opensearch", "walsearch-opensearch"}},
 	{[]string{"scale-out", "opensearch"}, []string{"postgres", "elasticsearch", "opensearch", "nats-1", "nats-2", "nats-3",
-		"walsearch-capture-1", "walsearch-capture-2", "walsearch-transform", "walsearch-sink", "walsearch-api-1", "walsearch-api-2", "walsearch-opensearch"}},
+		"walsearch-capture-1", "walsearch-capture-2", "walsearch-worker-1", "walsearch-worker-2", "walsearch-api-1", "walsearch-api-2", "walsearch-opensearch"}},
 }
 
 // TestCompose loads deploy/compose/compose.yaml with the Compose loader, in
@@ -116,8 +116,10 @@ var composeLayouts = []struct {
 // walsearch takes and its embedded walsearch.yaml accepted by walsearch's
 // own loader with the service's environment; every host a role connects to
 // a service it waits for, healthy; credentials the same on both sides, and
-// only where a role needs them; every stage run somewhere; ports, volumes
-// and slots consistent.
+// only where a role needs them; every stage run somewhere, with one
+// nats.partitions per deployment and as many transform and sink processes
+// as it lets share the work (the scale-out profile's workers, two or more);
+// ports, volumes and slots consistent.
 func TestCompose(t *testing.T) {
 	env := dotEnv(t)
 	if env["COMPOSE_PROFILES"] != "default" {
@@ -213,8 +215,10 @@ func checkComposeLayout(t *testing.T, p *types.Project) {
 
 	type deployment struct {
 		services       []string
-		roles          map[string]int
+		roles          map[string]int32
 		slot, pub, bus string
+		partitions     map[int][]string    // nats.partitions -> services
+		kinds          map[string][]string // document kind -> services
 	}
 	deployments := map[string]*deployment{} // by configs entry
 	dataVolumes := map[string]string{}
@@ -244,12 +248,18 @@ func checkComposeLayout(t *testing.T, p *types.Project) {
 		source := svc.Configs[0].Source
 		d := deployments[source]
 		if d == nil {
-			d = &deployment{roles: map[string]int{}, slot: cfg.Postgres.Slot, pub: cfg.Postgres.Publication, bus: cfg.NATS.URL}
+			d = &deployment{roles: map[string]int32{}, slot: cfg.Postgres.Slot, pub: cfg.Postgres.Publication, bus: cfg.NATS.URL,
+				partitions: map[int][]string{}, kinds: map[string][]string{}}
 			deployments[source] = d
 		}
 		d.services = append(d.services, svc.Name)
 		for r := range roles {
 			d.roles[r]++
+		}
+		part := max(1, cfg.NATS.Partitions)
+		d.partitions[part] = append(d.partitions[part], svc.Name)
+		if kind := documentKind(roles); kind != "" {
+			d.kinds[kind] = append(d.kinds[kind], svc.Name)
 		}
 
 		// The bus: embedded in one process (role all) with data_dir on a
@@ -350,8 +360,10 @@ func checkComposeLayout(t *testing.T, p *types.Project) {
 	}
 
 	// Each deployment (the services sharing one walsearch.yaml) runs every
-	// stage, one transform and one sink process (they do not share their
-	// work yet), on one bus, and has its own slot and publication.
+	// stage on one bus with one partition count (capture publishes on the
+	// partitions' subjects, the API waits for every partition), transform
+	// and sink as processes of one kind, as many as the partitions allow,
+	// and has its own slot and publication.
 	slots := map[string]string{}
 	for source, d := range deployments {
 		for _, r := range []string{roleCapture, roleTransform, roleSink, roleAPI} {
@@ -359,9 +371,19 @@ func checkComposeLayout(t *testing.T, p *types.Project) {
 				t.Errorf("config %s (%v): nothing runs %s", source, d.services, r)
 			}
 		}
-		for _, r := range []string{roleTransform, roleSink} {
-			if d.roles[r] > 1 {
-				t.Errorf("config %s (%v): %d processes run %s; one at most for now", source, d.services, d.roles[r], r)
+		if len(d.partitions) != 1 {
+			t.Errorf("config %s: nats.partitions differs between its services: %v", source, d.partitions)
+		}
+		t.Run(source, func(t *testing.T) {
+			checkDocumentProcesses(t, d.roles, d.kinds, slices.Min(slices.Collect(maps.Keys(d.partitions))))
+		})
+		// The scale-out layout runs the documents path as workers that
+		// share the partitions.
+		if source == "walsearch-scale-out" {
+			for _, r := range []string{roleTransform, roleSink} {
+				if d.roles[r] < 2 {
+					t.Errorf("config %s (%v): %d processes run %s: want 2 or more sharing the partitions", source, d.services, d.roles[r], r)
+				}
 			}
 		}
 		for _, name := range []string{"slot " + d.slot, "publication " + d.pub} {

@@ -4,6 +4,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -131,4 +132,56 @@ func processRoles(t *testing.T, what string, args []string, env map[string]strin
 		t.Errorf("%s: roles %q: all stands alone", what, list)
 	}
 	return out
+}
+
+// documentKind is the kind of documents-path process roles make, as the
+// partition leases name it ("transform", "sink" or "transform,sink"), or
+// "" for a process running neither (or every stage, role all).
+func documentKind(roles map[string]bool) string {
+	switch {
+	case roles[roleAll]:
+		return ""
+	case roles[roleTransform] && roles[roleSink]:
+		return roleTransform + "," + roleSink
+	case roles[roleTransform]:
+		return roleTransform
+	case roles[roleSink]:
+		return roleSink
+	}
+	return ""
+}
+
+// checkDocumentProcesses checks the transform and sink processes of one
+// deployment (processes: role -> processes running it; kinds: document
+// kind -> who runs it) against its partition count: each role in processes
+// of one kind (kinds do not exclude each other, so a transform,sink process
+// beside a sink would break the order of a partition's writes); with one
+// partition one process of each role (a second only stands by); with more,
+// at most nats.partitions of them (the rest only stand by), and
+// nats.partitions a multiple of their number, so that every process holds
+// as many partitions (each takes at most ceil(partitions/processes): 4 on
+// 3 processes may be held 2, 2 and 0).
+func checkDocumentProcesses(t *testing.T, processes map[string]int32, kinds map[string][]string, partitions int) {
+	t.Helper()
+	for _, r := range []string{roleTransform, roleSink} {
+		var with []string
+		for kind := range kinds {
+			if slices.Contains(strings.Split(kind, ","), r) {
+				with = append(with, kind)
+			}
+		}
+		if len(with) > 1 {
+			t.Errorf("%s runs in processes of several kinds %v (%v): run one kind per role (transform,sink, or transform and sink apart)", r, slices.Sorted(slices.Values(with)), kinds)
+		}
+		n := int(processes[r])
+		switch {
+		case n == 0:
+		case partitions == 1 && n > 1:
+			t.Errorf("%d processes run %s on one partition: one works, the others only stand by; set nats.partitions to share the work", n, r)
+		case n > partitions:
+			t.Errorf("%d processes run %s on %d partitions: %d only stand by", n, r, partitions, n-partitions)
+		case partitions%n != 0:
+			t.Errorf("%d processes run %s on %d partitions: want a multiple of %d, so that they hold as many each", n, r, partitions, n)
+		}
+	}
 }

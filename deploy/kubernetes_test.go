@@ -32,7 +32,9 @@ const kubeDir = "kubernetes"
 // kubeLayouts are the kustomizations a user applies: the base (sync in one
 // process, the API apart), the scale-out overlay and the single-process
 // overlay.
-var kubeLayouts = []string{kubeDir, kubeDir + "/scale-out", kubeDir + "/single"}
+var kubeLayouts = []string{kubeDir, kubeScaleOut, kubeDir + "/single"}
+
+const kubeScaleOut = kubeDir + "/scale-out"
 
 // natsValuesFile holds the values for the official NATS Helm chart.
 const natsValuesFile = kubeDir + "/nats/values.yaml"
@@ -55,6 +57,7 @@ type kustomization struct {
 	} `json:"images"`
 	Patches []struct {
 		Patch string `json:"patch"`
+		Path  string `json:"path"`
 	} `json:"patches"`
 }
 
@@ -163,10 +166,19 @@ func (m *manifests) load(t *testing.T, scheme *runtime.Scheme, dir string) {
 			m.add(t, where, obj)
 		}
 	}
+	for _, p := range k.Patches {
+		if p.Path != "" {
+			listed = append(listed, p.Path)
+		}
+	}
 	if slices.Sort(listed); !slices.Equal(listed, onDisk) {
 		t.Errorf("%s/kustomization.yaml lists %v; the folder holds %v: kubectl apply -k would miss or fail on the difference", dir, listed, onDisk)
 	}
 	for i, p := range k.Patches {
+		if p.Path != "" {
+			m.patchConfigMap(t, filepath.Join(dir, p.Path))
+			continue
+		}
 		var del struct {
 			Patch      string            `json:"$patch"`
 			APIVersion string            `json:"apiVersion"`
@@ -186,6 +198,55 @@ func (m *manifests) load(t *testing.T, scheme *runtime.Scheme, dir string) {
 			t.Errorf("%s/kustomization.yaml patch %d deletes %s %s/%s: it matches %d objects, want 1", dir, i+1, del.Kind, del.Metadata.Namespace, del.Metadata.Name, n-len(m.objects))
 		}
 	}
+}
+
+// patchConfigMap applies the strategic-merge patch in file, which this test
+// understands for a ConfigMap only: its data keys replace the patched
+// ConfigMap's, its labels join them. A walsearch.yaml it replaces may differ
+// from the one before only in nats.partitions (and comments): a layout
+// that copied the whole file would otherwise drift from the base unseen.
+func (m *manifests) patchConfigMap(t *testing.T, file string) {
+	t.Helper()
+	var patch corev1.ConfigMap
+	if err := yaml.UnmarshalStrict([]byte(readFile(t, file)), &patch); err != nil {
+		t.Fatalf("%s: only strategic-merge patches of a ConfigMap are understood by this test: %v", file, err)
+	}
+	if gvk := patch.GroupVersionKind(); gvk.Kind != "ConfigMap" || gvk.GroupVersion().String() != "v1" {
+		t.Fatalf("%s: a patch of %s %s: only ConfigMap patches are understood by this test", file, patch.APIVersion, patch.Kind)
+	}
+	var target *corev1.ConfigMap
+	for _, o := range m.objects {
+		if cm, ok := o.obj.(*corev1.ConfigMap); ok && cm.Name == patch.Name && cm.Namespace == patch.Namespace {
+			target = cm
+		}
+	}
+	if target == nil {
+		t.Fatalf("%s: patches ConfigMap %s/%s, which the layout does not hold", file, patch.Namespace, patch.Name)
+	}
+	if target.Labels == nil {
+		target.Labels = map[string]string{}
+	}
+	maps.Copy(target.Labels, patch.Labels)
+	for k, v := range patch.Data {
+		if old, ok := target.Data[k]; ok && path.Ext(k) == ".yaml" {
+			if a, b := withoutPartitions(old), withoutPartitions(v); a != b {
+				t.Errorf("%s: %s differs from ConfigMap %s's in more than nats.partitions:\n%s\nwant\n%s", file, k, target.Name, b, a)
+			}
+		}
+		target.Data[k] = v
+	}
+}
+
+// withoutPartitions is a walsearch.yaml without its comments, blank lines
+// and partitions: line.
+func withoutPartitions(doc string) string {
+	var b strings.Builder
+	for line := range strings.Lines(stripComments(doc)) {
+		if l := strings.TrimSpace(line); l != "" && !strings.HasPrefix(l, "partitions:") {
+			b.WriteString(line)
+		}
+	}
+	return b.String()
 }
 
 func stripComments(doc string) string {
@@ -347,10 +408,14 @@ func loadNATSChart(t *testing.T) natsChart {
 }
 
 // TestKubernetesManifests decodes what `kubectl apply -k` applies for each
-// layout (the base and the scale-out overlay) strictly into the Kubernetes
-// API types, and checks that it fits together: one namespace; workloads
-// whose selectors select their own pods only; every stage run, transform
-// and sink by one process; each pod's walsearch.yaml accepted by walsearch's
+// layout (the base and the scale-out and single overlays) strictly into
+// the Kubernetes API types, and checks that it fits together: one
+// namespace; workloads whose selectors select their own pods only; every
+// stage run; one
+// nats.partitions in every process; transform and sink by one process on
+// one partition, by workers that share them on more (the scale-out
+// overlay's, two or more, with a PodDisruptionBudget), each role in
+// processes of one kind; each pod's walsearch.yaml accepted by walsearch's
 // own loader with the pod's environment, its roles among those walsearch
 // takes, its bus the NATS chart's Service, its credentials only those its
 // roles need; Services, Ingress backends, probes and PodDisruptionBudgets
@@ -360,7 +425,23 @@ func TestKubernetesManifests(t *testing.T) {
 	chart := loadNATSChart(t)
 	for _, dir := range kubeLayouts {
 		t.Run(strings.ReplaceAll(dir, "/", "_"), func(t *testing.T) {
-			checkKubernetesLayout(t, loadManifests(t, dir), chart)
+			l := checkKubernetesLayout(t, loadManifests(t, dir), chart)
+			switch dir {
+			case kubeDir:
+				// The base keeps the default: one partition, one sync
+				// process.
+				if l.partitions != 1 {
+					t.Errorf("nats.partitions %d: the base layout runs one sync process, want the default 1", l.partitions)
+				}
+			case kubeScaleOut:
+				// The scale-out layout runs the documents path as
+				// workers that share the partitions.
+				for _, r := range []string{roleTransform, roleSink} {
+					if l.processes[r] < 2 {
+						t.Errorf("%d processes run %s: want 2 or more sharing the partitions", l.processes[r], r)
+					}
+				}
+			}
 		})
 	}
 	for _, name := range externalSecrets {
@@ -370,7 +451,13 @@ func TestKubernetesManifests(t *testing.T) {
 	}
 }
 
-func checkKubernetesLayout(t *testing.T, m *manifests, chart natsChart) {
+// kubeLayout is what checkKubernetesLayout found of a layout.
+type kubeLayout struct {
+	processes  map[string]int32 // role -> processes running it
+	partitions int              // nats.partitions, the same in every process
+}
+
+func checkKubernetesLayout(t *testing.T, m *manifests, chart natsChart) kubeLayout {
 	namespaces := ofType[*corev1.Namespace](m)
 	if len(namespaces) != 1 {
 		t.Fatalf("want one Namespace, got %d", len(namespaces))
@@ -388,11 +475,18 @@ func checkKubernetesLayout(t *testing.T, m *manifests, chart natsChart) {
 	workloads := m.workloads()
 	processes := map[string]int32{} // role -> processes running it
 	podRoles := map[string]map[string]bool{}
+	partitions := map[int][]string{}       // nats.partitions -> workloads
+	documentKinds := map[string][]string{} // transform and sink roles of a process -> workloads
 	for _, w := range workloads {
-		roles := checkWorkload(t, m, w, workloads, chart)
+		roles, cfg := checkWorkload(t, m, w, workloads, chart)
 		podRoles[w.name] = roles
 		for r := range roles {
 			processes[r] += w.replicas
+		}
+		p := max(1, cfg.NATS.Partitions)
+		partitions[p] = append(partitions[p], w.String())
+		if kind := documentKind(roles); kind != "" {
+			documentKinds[kind] = append(documentKinds[kind], w.String())
 		}
 	}
 	for _, r := range []string{roleCapture, roleTransform, roleSink, roleAPI} {
@@ -400,11 +494,15 @@ func checkKubernetesLayout(t *testing.T, m *manifests, chart natsChart) {
 			t.Errorf("nothing runs %s", r)
 		}
 	}
-	for _, r := range []string{roleTransform, roleSink} {
-		if processes[r] > 1 {
-			t.Errorf("%d processes run %s; one at most for now (it does not share its work yet)", processes[r], r)
-		}
+	// Every process of a layout uses one partition count: capture
+	// publishes on the partitions' subjects, transform and sink read them,
+	// the API waits for every partition's applied position; a process
+	// with another count is refused at start.
+	if len(partitions) != 1 {
+		t.Errorf("nats.partitions differs between the processes of the layout: %v", partitions)
 	}
+	p := slices.Min(slices.Collect(maps.Keys(partitions)))
+	checkDocumentProcesses(t, processes, documentKinds, p)
 
 	// selected is the workloads whose pods sel selects.
 	selected := func(sel labels.Selector) []workload {
@@ -521,7 +619,11 @@ func checkKubernetesLayout(t *testing.T, m *manifests, chart natsChart) {
 		if podRoles[w.name][roleAPI] && !podRoles[w.name][roleAll] && !budgeted[w.name] {
 			t.Errorf("%s runs the API on %d replicas without a PodDisruptionBudget", w, w.replicas)
 		}
+		if documentKind(podRoles[w.name]) != "" && w.replicas > 1 && !budgeted[w.name] {
+			t.Errorf("%s runs %s on %d replicas without a PodDisruptionBudget: a drain could evict every one", w, documentKind(podRoles[w.name]), w.replicas)
+		}
 	}
+	return kubeLayout{processes: processes, partitions: p}
 }
 
 // containerPort says whether p names or numbers a port of c.
@@ -531,8 +633,9 @@ func containerPort(c *corev1.Container, p intstr.IntOrString) bool {
 	})
 }
 
-// checkWorkload checks one workload's pod and returns its roles.
-func checkWorkload(t *testing.T, m *manifests, w workload, all []workload, chart natsChart) map[string]bool {
+// checkWorkload checks one workload's pod and returns its roles and
+// configuration.
+func checkWorkload(t *testing.T, m *manifests, w workload, all []workload, chart natsChart) (map[string]bool, config.Config) {
 	pod := w.pod
 	sel, err := metav1.LabelSelectorAsSelector(w.selector)
 	if err != nil || sel.Empty() || !sel.Matches(labels.Set(pod.Labels)) {
@@ -686,13 +789,14 @@ func checkWorkload(t *testing.T, m *manifests, w workload, all []workload, chart
 		checkNATSURL(t, w, cfg, chart, m.namespace)
 	}
 
-	// Replicas by role: a capture leader and its standby; one transform
-	// and one sink, never two at once; the API on two pods or more.
+	// Replicas by role: a capture leader and its standby; with one
+	// partition one transform and one sink, never two at once (a second
+	// would only stand by); the API on two pods or more.
 	switch {
 	case roles[roleCapture] && !roles[roleTransform] && !roles[roleSink] && w.kind == "Deployment" && w.replicas < 2:
 		t.Errorf("%s runs capture alone on %d replica: want 2 (a leader and a standby)", w, w.replicas)
-	case (roles[roleTransform] || roles[roleSink]) && (w.replicas != 1 || !w.oneAtATime):
-		t.Errorf("%s runs %v: want 1 replica, and a StatefulSet or strategy Recreate so that a rollout never runs two", w, roleList)
+	case (roles[roleTransform] || roles[roleSink]) && max(1, cfg.NATS.Partitions) == 1 && (w.replicas != 1 || !w.oneAtATime):
+		t.Errorf("%s runs %v on one partition: want 1 replica, and a StatefulSet or strategy Recreate so that a rollout never runs two", w, roleList)
 	case roles[roleAPI] && !roles[roleAll] && w.replicas < 2:
 		t.Errorf("%s runs the API on %d replica: want 2 or more", w, w.replicas)
 	}
@@ -730,7 +834,7 @@ func checkWorkload(t *testing.T, m *manifests, w workload, all []workload, chart
 	if sc := c.SecurityContext; sc == nil || sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem || sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation {
 		t.Errorf("%s: want readOnlyRootFilesystem and no privilege escalation", w)
 	}
-	return roles
+	return roles, cfg
 }
 
 // checkNATSURL checks that a process on the NATS cluster connects to the
