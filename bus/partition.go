@@ -133,8 +133,10 @@ func (b *Bus) AgreePartitions(ctx context.Context, partitions int) error {
 				return nil
 			}
 			return fmt.Errorf("%w: this process has nats.partitions %s, the deployment on this NATS was started with %s "+
-				"(state key %s in %s): set nats.partitions to %s in every process; to change it, stop every process, "+
-				"let the change and document streams drain, then delete the key (nats kv del %s %s) and start them all with the new value",
+				"(state key %s in %s): set nats.partitions to %s in every process; to change the count, stop the captures, "+
+				"let the change and document streams empty, stop every process, delete the old count's consumers "+
+				"(transform and sink, or transform-<k> and sink-<k> for each partition), delete the key (nats kv del %s %s) "+
+				"and start them all with the new value (docs/scale-out.md, \"Partitions: transform and sink processes that share the work\")",
 				ErrPartitionsMismatch, want, got, PartitionsKey, StateBucket, got, StateBucket, PartitionsKey)
 		}
 		if !errors.Is(err, jetstream.ErrKeyNotFound) && !errors.Is(err, jetstream.ErrKeyDeleted) {
