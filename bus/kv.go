@@ -57,32 +57,7 @@ func (s *KV) Keys(ctx context.Context, filter string) ([]string, error) {
 // Watch calls fn with key's value now and on every change (nil once it is
 // deleted), until ctx ends; it then returns nil.
 func (s *KV) Watch(ctx context.Context, key string, fn func(value []byte)) error {
-	w, err := s.kv.Watch(ctx, key)
-	if err != nil {
-		return fmt.Errorf("watch state %s: %w", key, err)
-	}
-	defer w.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case e, ok := <-w.Updates():
-			if !ok {
-				if ctx.Err() != nil {
-					return nil
-				}
-				return fmt.Errorf("watch state %s: the watch ended", key)
-			}
-			if e == nil {
-				continue // the initial values were delivered
-			}
-			if e.Operation() != jetstream.KeyValuePut {
-				fn(nil)
-				continue
-			}
-			fn(e.Value())
-		}
-	}
+	return s.WatchKeys(ctx, key, func(_ string, value []byte) { fn(value) })
 }
 
 // WatchKeys calls fn with the key and value of every key matching filter
@@ -106,7 +81,7 @@ func (s *KV) WatchKeys(ctx context.Context, filter string, fn func(key string, v
 				return fmt.Errorf("watch state %s: the watch ended", filter)
 			}
 			if e == nil {
-				continue
+				continue // the initial values were delivered
 			}
 			if e.Operation() != jetstream.KeyValuePut {
 				fn(e.Key(), nil)
