@@ -123,6 +123,29 @@ func BenchmarkScaleOut(b *testing.B) {
 // a three-node NATS cluster of its own, into the discard endpoint. It
 // returns the run and the CPU time the nats-servers used meanwhile.
 func runSeparate(b *testing.B, env e2eEnv, natsBin string, w e2eWorkload) (e2eRun, time.Duration) {
+	return runProcesses(b, env, natsBin, w, []string{"capture", "transform", "sink"}, 1)
+}
+
+// runWorkers streams w through a capture process and workers
+// `transform,sink` processes sharing nats.partitions 2, on a three-node
+// NATS cluster of its own, into the discard endpoint. Every worker holds
+// its share of the partitions before the workload starts.
+func runWorkers(b *testing.B, env e2eEnv, natsBin string, w e2eWorkload, workers int) e2eRun {
+	roles := []string{"capture"}
+	for range workers {
+		roles = append(roles, "transform,sink")
+	}
+	run, _ := runProcesses(b, env, natsBin, w, roles, 2)
+	return run
+}
+
+// runProcesses streams w through one walsearch process per role (the
+// first a capture) with nats.partitions partitions, on a three-node NATS
+// cluster of its own, into the discard endpoint. With more than one
+// partition the workload starts once every process that is not the
+// capture holds its share. It returns the run and the CPU time the
+// nats-servers used meanwhile.
+func runProcesses(b *testing.B, env e2eEnv, natsBin string, w e2eWorkload, roles []string, partitions int) (e2eRun, time.Duration) {
 	nc := bustest.StartCluster(b, natsBin, 3)
 	defer func() {
 		for i := range nc.Size() {
@@ -135,12 +158,15 @@ func runSeparate(b *testing.B, env e2eEnv, natsBin string, w e2eWorkload) (e2eRu
 	arr := e2e.NewArrivals(w.rows)
 	es := e2e.StartDiscardES(b, arr)
 	var procs processGroup
-	for _, role := range []string{"capture", "transform", "sink"} {
+	for _, role := range roles {
 		cfg := e2e.WriteConfig(b, e2e.Config{DataDir: b.TempDir(), PostgresURL: db, Slot: slot, ElasticsearchURL: es.URL, APIListen: e2e.FreeAddr(b),
-			Extra: fmt.Sprintf("role: %s\nnats:\n  url: %s\n", role, nc.URL)})
+			Extra: fmt.Sprintf("role: %s\nnats:\n  url: %s\n  partitions: %d\n", role, nc.URL, partitions)})
 		procs = append(procs, e2e.Start(b, exec.Command(env.bin, "run", "--config", cfg)))
 	}
 	walsender := waitSlotActive(b, db, slot, procs[0])
+	if partitions > 1 {
+		waitPartitionsShared(b, nc.URL, len(roles)-1)
+	}
 	alive := func() error {
 		for _, p := range procs {
 			select {
@@ -173,55 +199,6 @@ func runSeparate(b *testing.B, env e2eEnv, natsBin string, w e2eWorkload) (e2eRu
 	dropSlot(b, db, slot)
 	pgExec(b, db, `DROP PUBLICATION `+slot)
 	return run, natsUsed
-}
-
-// runWorkers streams w through a capture process and workers
-// `transform,sink` processes sharing nats.partitions 2, on a three-node
-// NATS cluster of its own, into the discard endpoint. Every worker holds
-// its share of the partitions before the workload starts.
-func runWorkers(b *testing.B, env e2eEnv, natsBin string, w e2eWorkload, workers int) e2eRun {
-	nc := bustest.StartCluster(b, natsBin, 3)
-	defer func() {
-		for i := range nc.Size() {
-			nc.Kill(i)
-		}
-	}()
-	db := env.cluster.NewDatabase(b)
-	slot := slotName(b, db)
-	pgExec(b, db, e2eTableDDL)
-	arr := e2e.NewArrivals(w.rows)
-	es := e2e.StartDiscardES(b, arr)
-	var procs processGroup
-	roles := []string{"capture"}
-	for range workers {
-		roles = append(roles, "transform,sink")
-	}
-	for _, role := range roles {
-		cfg := e2e.WriteConfig(b, e2e.Config{DataDir: b.TempDir(), PostgresURL: db, Slot: slot, ElasticsearchURL: es.URL, APIListen: e2e.FreeAddr(b),
-			Extra: fmt.Sprintf("role: %s\nnats:\n  url: %s\n  partitions: 2\n", role, nc.URL)})
-		procs = append(procs, e2e.Start(b, exec.Command(env.bin, "run", "--config", cfg)))
-	}
-	walsender := waitSlotActive(b, db, slot, procs[0])
-	waitPartitionsShared(b, nc.URL, workers)
-	alive := func() error {
-		for _, p := range procs {
-			select {
-			case <-p.Exited():
-				return fmt.Errorf("walsearch (pid %d) exited: %s", p.PID(), p.Output())
-			default:
-			}
-		}
-		return nil
-	}
-	run := measure(b, db, w, procs, walsender, arr, alive, nil)
-	for _, p := range procs {
-		if err := p.Stop(); err != nil {
-			b.Fatalf("walsearch (pid %d) did not stop cleanly: %v", p.PID(), err)
-		}
-	}
-	dropSlot(b, db, slot)
-	pgExec(b, db, `DROP PUBLICATION `+slot)
-	return run
 }
 
 // waitPartitionsShared waits until both partition leases of the
