@@ -55,9 +55,10 @@ type IndexConfig struct {
 
 // Config configures the API server.
 type Config struct {
-	// Listen is the address to serve on. Without Keys it must be a loopback
-	// address. Default: 127.0.0.1:8080.
-	Listen string `koanf:"listen" help:"address of the search API; without api.keys it must be a loopback address"`
+	// Listen is the address to serve on: the search API, or the probe
+	// server (NewProbes) of a process without the api role. Without Keys it
+	// must be a loopback address. Default: 127.0.0.1:8080.
+	Listen string `koanf:"listen" help:"address of the search API; a process without the api role serves its /health, /health/live and /metrics there instead; without api.keys it must be a loopback address"`
 	// RequestTimeout bounds each request. Default: 10s.
 	RequestTimeout time.Duration `koanf:"request_timeout" help:"time limit of each API request"`
 	// BodyLimit caps request bodies in bytes. Default: 1 MiB.
