@@ -80,7 +80,7 @@ var publicPaths = map[string]bool{"/health": true, "/health/live": true, "/opena
 // authenticate requires a valid key (Authorization: Bearer or X-API-Key)
 // when keys are configured.
 func (s *Server) authenticate(c *fiber.Ctx) error {
-	if len(s.keys) == 0 || publicPaths[c.Path()] || isConsoleAsset(c.Path()) {
+	if len(s.keys) == 0 || PublicPath(c.Path()) {
 		return c.Next()
 	}
 	token := c.Get(fiber.HeaderAuthorization)
@@ -138,3 +138,8 @@ func isLoopback(listen string) bool {
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
 }
+
+// PublicPath reports whether a request for path is answered without an
+// API key (liveness and health probes, the API description, the web
+// console's files).
+func PublicPath(path string) bool { return publicPaths[path] || isConsoleAsset(path) }

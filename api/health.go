@@ -46,9 +46,6 @@ type healthCache struct {
 	checked time.Time
 }
 
-// healthHandler answers GET /health: 200 while searches can be answered,
-// 503 when they cannot (the search engine is unreachable and there is no
-// fallback).
 // liveHandler answers 200 while the process serves HTTP, whatever the
 // state of the search engine, the bus or PostgreSQL: a liveness probe, which
 // must not restart walsearch for an outage a restart does not fix.
@@ -56,6 +53,10 @@ func (s *Server) liveHandler(c *fiber.Ctx) error {
 	return c.JSON(fiber.Map{"status": "alive"})
 }
 
+// healthHandler answers GET /health: 200 while searches can be answered,
+// 503 when they cannot (the search engine is unreachable and there is no
+// fallback). On a probe server (NewProbes): 200 while the bus is up, 503
+// while it is down.
 func (s *Server) healthHandler(c *fiber.Ctx) error {
 	s.health.mu.Lock()
 	defer s.health.mu.Unlock()
@@ -69,7 +70,10 @@ func (s *Server) healthHandler(c *fiber.Ctx) error {
 }
 
 func (s *Server) checkHealth(ctx context.Context) (healthResponse, int) {
-	comps := append([]Component{{Name: "elasticsearch", Check: s.eng.ping}}, s.components...)
+	comps := s.components
+	if s.eng != nil {
+		comps = append([]Component{{Name: "elasticsearch", Check: s.eng.ping}}, comps...)
+	}
 	if s.fallback != nil {
 		comps = append(comps, Component{Name: "postgres", Check: s.fallback.ping})
 	}
@@ -97,6 +101,14 @@ func (s *Server) checkHealth(ctx context.Context) (healthResponse, int) {
 		if h.Status != HealthOK {
 			resp.Status = HealthDegraded
 		}
+	}
+	if s.probes != nil {
+		// A probe server's process does its work while the bus is up.
+		if out[probeEssential].Status == HealthDown {
+			resp.Serving = false
+			return resp, http.StatusServiceUnavailable
+		}
+		return resp, http.StatusOK
 	}
 	if out["elasticsearch"].Status != HealthOK {
 		if s.fallback != nil && out["postgres"].Status != HealthDown {

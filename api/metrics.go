@@ -103,23 +103,27 @@ var (
 	descLeaseExp  = prometheus.NewDesc("walsearch_capture_lease_expiry_seconds", "Unix time at which the capture leader's lease ends unless renewed, by holder.", []string{"holder"}, nil)
 	descPartHold  = prometheus.NewDesc("walsearch_partition_holder", "1 for the process holding a partition's lease, by partition, kind of process and holder.", []string{"partition", "kind", "holder"}, nil)
 	descPartBack  = prometheus.NewDesc("walsearch_partition_backlog_messages", "Messages waiting for a partition's consumer, by partition and stage.", []string{"partition", "stage"}, nil)
+	descCapRecv   = prometheus.NewDesc("walsearch_capture_received_lsn", "Newest WAL position capture received from the replication slot, as a number (while capture runs in this process).", nil, nil)
+	descCapConf   = prometheus.NewDesc("walsearch_capture_confirmed_lsn", "WAL position capture confirmed to PostgreSQL, as a number: every change before it is stored on the bus (while capture runs in this process).", nil, nil)
 	descCollectOK = prometheus.NewDesc("walsearch_status_up", "1 when the pipeline status could be read at this scrape.", nil, nil)
 )
 
 func (p *pipelineCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descIndexed, descDeleted, descStale, descRetries, descDeadSink, descDLQ, descDLQTable,
 		descBatchSize, descInFlight, descBulkDocs, descBacklog, descLagBytes, descLagSecs, descSlotLag, descApplied, descSnapshot,
-		descEngineUp, descCollectOK, descLeaseTok, descLeaseRev, descLeaseExp, descPartHold, descPartBack} {
+		descEngineUp, descCollectOK, descLeaseTok, descLeaseRev, descLeaseExp, descPartHold, descPartBack, descCapRecv, descCapConf} {
 		ch <- d
 	}
 }
 
 func (p *pipelineCollector) Collect(ch chan<- prometheus.Metric) {
-	up := 1.0
-	if p.s.eng.br.open() {
-		up = 0
+	if p.s.eng != nil {
+		up := 1.0
+		if p.s.eng.br.open() {
+			up = 0
+		}
+		ch <- prometheus.MustNewConstMetric(descEngineUp, prometheus.GaugeValue, up)
 	}
-	ch <- prometheus.MustNewConstMetric(descEngineUp, prometheus.GaugeValue, up)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
 	st, err := p.s.pipe.Status(ctx)
@@ -128,7 +132,8 @@ func (p *pipelineCollector) Collect(ch chan<- prometheus.Metric) {
 		return
 	}
 	ch <- prometheus.MustNewConstMetric(descCollectOK, prometheus.GaugeValue, 1)
-	if l := st.Capture.Leader; l != nil {
+	capture, sink := p.s.reports("capture"), p.s.reports("sink")
+	if l := st.Capture.Leader; l != nil && capture {
 		ch <- prometheus.MustNewConstMetric(descLeaseTok, prometheus.GaugeValue, float64(l.Token), l.Holder)
 		ch <- prometheus.MustNewConstMetric(descLeaseRev, prometheus.GaugeValue, float64(l.Revision), l.Holder)
 		ch <- prometheus.MustNewConstMetric(descLeaseExp, prometheus.GaugeValue, float64(l.Expires.UnixNano())/1e9, l.Holder)
@@ -148,15 +153,40 @@ func (p *pipelineCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
 	}
+	gauge(descDLQ, float64(st.DeadLetters))
+	for table, n := range st.DeadLettersByTable {
+		gauge(descDLQTable, float64(n), table)
+	}
+	for consumer, n := range st.Backlog {
+		gauge(descBacklog, float64(n), consumer)
+	}
+	if capture && st.Capture.Phase != "" && st.Capture.Phase != "idle" {
+		gauge(descCapRecv, float64(st.Capture.ReceivedLSN))
+		gauge(descCapConf, float64(st.Capture.ConfirmedLSN))
+	}
+	if capture {
+		if st.SlotLagBytes >= 0 {
+			gauge(descSlotLag, float64(st.SlotLagBytes))
+		}
+		for _, t := range st.Tables {
+			gauge(descSnapshot, float64(t.SnapshotRows), t.Index)
+		}
+	}
+	if capture && sink {
+		// Lag compares capture's position with the sink's: a process
+		// running one of them alone knows only one side.
+		lb, ls := lag(st, time.Now())
+		gauge(descLagBytes, float64(lb))
+		gauge(descLagSecs, ls)
+	}
+	if !sink {
+		return
+	}
 	counter(descIndexed, st.Sink.Indexed)
 	counter(descDeleted, st.Sink.Deleted)
 	counter(descStale, st.Sink.Stale)
 	counter(descRetries, st.Sink.Retries)
 	counter(descDeadSink, st.Sink.DeadLetters)
-	gauge(descDLQ, float64(st.DeadLetters))
-	for table, n := range st.DeadLettersByTable {
-		gauge(descDLQTable, float64(n), table)
-	}
 	gauge(descBatchSize, float64(st.Sink.BatchSize))
 	gauge(descInFlight, float64(st.Sink.InFlight))
 	if b := st.Sink.BulkDocBounds; len(b) > 0 && len(st.Sink.BulkDocs) == len(b)+1 {
@@ -169,17 +199,5 @@ func (p *pipelineCollector) Collect(ch chan<- prometheus.Metric) {
 		total += st.Sink.BulkDocs[len(b)]
 		ch <- prometheus.MustNewConstHistogram(descBulkDocs, total, float64(st.Sink.BulkDocsSum), buckets)
 	}
-	for consumer, n := range st.Backlog {
-		gauge(descBacklog, float64(n), consumer)
-	}
-	lb, ls := lag(st, time.Now())
-	gauge(descLagBytes, float64(lb))
-	gauge(descLagSecs, ls)
-	if st.SlotLagBytes >= 0 {
-		gauge(descSlotLag, float64(st.SlotLagBytes))
-	}
 	gauge(descApplied, float64(st.Sink.AppliedLSN))
-	for _, t := range st.Tables {
-		gauge(descSnapshot, float64(t.SnapshotRows), t.Index)
-	}
 }

@@ -55,9 +55,10 @@ type IndexConfig struct {
 
 // Config configures the API server.
 type Config struct {
-	// Listen is the address to serve on. Without Keys it must be a loopback
-	// address. Default: 127.0.0.1:8080.
-	Listen string `koanf:"listen" help:"address of the search API; without api.keys it must be a loopback address"`
+	// Listen is the address to serve on: the search API, or the probe
+	// server (NewProbes) of a process without the api role. Without Keys it
+	// must be a loopback address. Default: 127.0.0.1:8080.
+	Listen string `koanf:"listen" help:"address of the search API; a process without the api role serves its /health, /health/live and /metrics there instead; without api.keys it must be a loopback address"`
 	// RequestTimeout bounds each request. Default: 10s.
 	RequestTimeout time.Duration `koanf:"request_timeout" help:"time limit of each API request"`
 	// BodyLimit caps request bodies in bytes. Default: 1 MiB.
@@ -162,6 +163,9 @@ type Server struct {
 	health     *healthCache
 	// deadLetters serves GET /dlq and replays; nil answers 503.
 	deadLetters DeadLetterStore
+	// probes is set on a server of the health and metrics endpoints only
+	// (NewProbes); nil on the search API.
+	probes *Stages
 
 	ready chan struct{}
 	mu    sync.Mutex
@@ -209,13 +213,6 @@ func New(cfg Config, es *esclient.Client, pipe Pipeline, components []Component,
 		cursors: cc, keys: newKeyring(cfg.Keys), ready: make(chan struct{}),
 	}
 	s.health = &healthCache{ttl: time.Second}
-	if cfg.RateLimit > 0 {
-		burst := cfg.RateBurst
-		if burst == 0 {
-			burst = max(1, int(2*cfg.RateLimit))
-		}
-		s.limiter = newRateLimiter(cfg.RateLimit, burst)
-	}
 	for _, o := range opts {
 		if err := o(s); err != nil {
 			return nil, err
@@ -227,10 +224,29 @@ func New(cfg Config, es *esclient.Client, pipe Pipeline, components []Component,
 	if cfg.Fallback != FallbackPostgres {
 		s.fallback = nil
 	}
+	if err := s.initHTTP(); err != nil {
+		return nil, err
+	}
+	s.routes()
+	return s, nil
+}
+
+// initHTTP makes the metrics registry and the fiber app with the
+// middleware every route goes through: recovery, metrics, authentication
+// and the rate limit.
+func (s *Server) initHTTP() error {
+	cfg := s.cfg
+	if cfg.RateLimit > 0 {
+		burst := cfg.RateBurst
+		if burst == 0 {
+			burst = max(1, int(2*cfg.RateLimit))
+		}
+		s.limiter = newRateLimiter(cfg.RateLimit, burst)
+	}
 	s.metrics = newMetrics(s)
 	if s.checks != nil {
 		if err := s.metrics.reg.Register(s.checks); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	s.app = fiber.New(fiber.Config{
@@ -249,8 +265,7 @@ func New(cfg Config, es *esclient.Client, pipe Pipeline, components []Component,
 	s.app.Use(s.metrics.middleware)
 	s.app.Use(s.authenticate)
 	s.app.Use(s.rateLimit)
-	s.routes()
-	return s, nil
+	return nil
 }
 
 // routes registers every endpoint; openapi.go describes each of them.
@@ -309,10 +324,14 @@ func (s *Server) Run(ctx context.Context) error {
 	s.addr = ln.Addr()
 	s.mu.Unlock()
 	close(s.ready)
+	what := "search API"
+	if s.probes != nil {
+		what = "health and metrics endpoints"
+	}
 	if len(s.keys) == 0 {
-		s.log.Warn("no API keys configured: the search API accepts unauthenticated requests on loopback only", "addr", ln.Addr().String())
+		s.log.Warn("no API keys configured: the "+what+" accept unauthenticated requests on loopback only", "addr", ln.Addr().String())
 	} else {
-		s.log.Info("search API listening", "addr", ln.Addr().String(), "keys", len(s.keys))
+		s.log.Info(what+" listening", "addr", ln.Addr().String(), "keys", len(s.keys))
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- s.app.Listener(ln) }()

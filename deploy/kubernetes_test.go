@@ -1,6 +1,7 @@
 package deploy
 
 import (
+	"context"
 	"fmt"
 	"maps"
 	"net/url"
@@ -24,6 +25,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 	"sigs.k8s.io/yaml"
 
+	"github.com/walsearch/walsearch/api"
 	"github.com/walsearch/walsearch/internal/config"
 )
 
@@ -815,15 +817,10 @@ func checkWorkload(t *testing.T, m *manifests, w workload, all []workload, chart
 		}
 	}
 
-	// HTTP: the API's port and probes; other roles serve nothing, so
-	// they have neither.
-	if !roles[roleAPI] {
-		if len(c.Ports) > 0 || c.StartupProbe != nil || c.LivenessProbe != nil || c.ReadinessProbe != nil {
-			t.Errorf("%s runs %v, which serve no HTTP: no ports or probes", w, roleList)
-		}
-	} else {
-		checkAPIContainer(t, w, c, cfg)
-	}
+	// HTTP: every process serves on api.listen — the search API, or the
+	// health and metrics endpoints of a process without the api role — and
+	// is probed there.
+	checkHTTPContainer(t, w, c, cfg, roles[roleAPI])
 
 	// Resources: a request for what the scheduler must reserve, and a
 	// memory limit above it.
@@ -859,31 +856,74 @@ func checkNATSURL(t *testing.T, w workload, cfg config.Config, chart natsChart, 
 	}
 }
 
-// checkAPIContainer checks the API's port, probes and keys.
-func checkAPIContainer(t *testing.T, w workload, c *corev1.Container, cfg config.Config) {
+// checkHTTPContainer checks the port, probes and keys of a container
+// serving on api.listen: the search API when api is true, else the health
+// and metrics endpoints only. Each probe must request, on the port
+// api.listen names, a path that walsearch's own server of that kind
+// registers without a key.
+func checkHTTPContainer(t *testing.T, w workload, c *corev1.Container, cfg config.Config, api bool) {
 	t.Helper()
 	port := int32(listenPort(t, cfg.API.Listen))
 	if !containerPort(c, intstr.FromString("http")) || !containerPort(c, intstr.FromInt32(port)) {
 		t.Errorf("%s: api.listen %s: want the container port http %d", w, cfg.API.Listen, port)
 	}
+	served := servedPaths(t, api)
 	for what, p := range map[string]*corev1.Probe{"startupProbe": c.StartupProbe, "livenessProbe": c.LivenessProbe, "readinessProbe": c.ReadinessProbe} {
 		if p == nil || p.HTTPGet == nil {
 			t.Errorf("%s: %s is missing or not an httpGet", w, what)
 			continue
 		}
-		if !containerPort(c, p.HTTPGet.Port) {
-			t.Errorf("%s: %s: port %s is not a container port", w, what, p.HTTPGet.Port.String())
+		if !containerPort(c, p.HTTPGet.Port) || probePort(c, p.HTTPGet.Port) != port {
+			t.Errorf("%s: %s: port %s is not the container port of api.listen %s", w, what, p.HTTPGet.Port.String(), cfg.API.Listen)
+		}
+		if !served[p.HTTPGet.Path] {
+			t.Errorf("%s: %s: GET %s is not a public route of the server this process runs (%v)", w, what, p.HTTPGet.Path, slices.Sorted(maps.Keys(served)))
 		}
 	}
 	if p := c.ReadinessProbe; p != nil && p.HTTPGet != nil && p.HTTPGet.Path != "/health" {
-		t.Errorf("%s: readinessProbe: want /health (200 while searches are answered), got %s", w, p.HTTPGet.Path)
+		t.Errorf("%s: readinessProbe: want /health (200 while the process does its work: searches answered, or the bus up), got %s", w, p.HTTPGet.Path)
 	}
 	if p := c.LivenessProbe; p != nil && p.HTTPGet != nil && p.HTTPGet.Path != "/health/live" {
-		t.Errorf("%s: livenessProbe: want /health/live (200 while the process serves; /health would restart walsearch whenever Elasticsearch is unreachable), got %s", w, p.HTTPGet.Path)
+		t.Errorf("%s: livenessProbe: want /health/live (200 while the process serves; /health would restart walsearch whenever Elasticsearch or the bus is unreachable), got %s", w, p.HTTPGet.Path)
 	}
 	if len(cfg.API.Keys) == 0 {
-		t.Errorf("%s: no API keys reach the API", w)
+		t.Errorf("%s: no API keys reach it: /metrics (and the API) off loopback need them", w)
 	}
+}
+
+// probePort is the number of the container port p names or numbers.
+func probePort(c *corev1.Container, p intstr.IntOrString) int32 {
+	for _, cp := range c.Ports {
+		if p.Type == intstr.String && cp.Name == p.StrVal || p.Type == intstr.Int && cp.ContainerPort == p.IntVal {
+			return cp.ContainerPort
+		}
+	}
+	return 0
+}
+
+// servedPaths are the GET paths walsearch's HTTP server answers without a
+// key: the search API's, or, in a process without the api role, the
+// probe server's (api.NewProbes), read from the servers' own routes.
+func servedPaths(t *testing.T, withAPI bool) map[string]bool {
+	t.Helper()
+	cfg := api.DefaultConfig()
+	var srv *api.Server
+	var err error
+	if withAPI {
+		srv, err = api.New(cfg, nil, api.PipelineFuncs{}, nil)
+	} else {
+		srv, err = api.NewProbes(cfg, api.PipelineFuncs{}, api.Stages{}, []api.Component{{Name: "bus", Check: func(context.Context) error { return nil }}})
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]bool{}
+	for _, r := range srv.Routes() {
+		if p, ok := strings.CutPrefix(r, "GET "); ok && api.PublicPath(p) {
+			out[p] = true
+		}
+	}
+	return out
 }
 
 // kubeProbes are the HTTP paths the API pods' probes request, in every

@@ -25,7 +25,9 @@ JetStream server under data_dir.
 sharing one NATS cluster (nats.url): capture, transform, sink, api, or a
 comma-separated list of them (SERVICE_TYPE=sync is capture,transform,sink;
 SERVICE_TYPE=api is api). Several capture processes elect one leader through
-a lease; the others stand by. See docs/scale-out.md.
+a lease; the others stand by. A process without the api role serves only
+GET /health, /health/live and /metrics, on api.listen (--api-listen). See
+docs/scale-out.md.
 
 Configuration comes from defaults, then the YAML file given with --config, then
 environment variables (WALSEARCH_<SECTION>_<KEY>, and PG_*, ES_*, SYNC_INTERVAL,

@@ -194,7 +194,11 @@ for name in capture1 capture2 worker1 worker2 api; do
 	role=${name%[0-9]}
 	[[ $role == worker ]] && role=transform,sink
 	mkdir -p "$work/$name"
-	start "$name" "$wsbin" run --config "$work/walsearch.yaml" --role "$role" --data-dir "$work/$name"
+	# Every process serves HTTP on api.listen: the API, or the health and
+	# metrics endpoints of the others, each on a port of its own.
+	listen=127.0.0.1:$api_port
+	[[ $role != api ]] && listen=127.0.0.1:$(free_port)
+	start "$name" "$wsbin" run --config "$work/walsearch.yaml" --role "$role" --data-dir "$work/$name" --api-listen "$listen"
 	[[ $role == capture ]] && capture_pids+=("${pids[-1]}")
 	[[ $role == transform,sink ]] && worker_pids+=("${pids[-1]}")
 done

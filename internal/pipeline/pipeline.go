@@ -47,10 +47,13 @@ type Pipeline struct {
 	cfg config.Config
 	log *slog.Logger
 
-	Bus     *bus.Bus
-	Engine  *eslite.Engine // nil with an external Elasticsearch
-	ES      *esclient.Client
-	API     *api.Server
+	Bus    *bus.Bus
+	Engine *eslite.Engine // nil with an external Elasticsearch
+	ES     *esclient.Client
+	API    *api.Server
+	// Probes serves /health, /health/live and /metrics in a process
+	// without the api role (see probes.go); nil otherwise.
+	Probes  *api.Server
 	Scripts *transform.Scripts
 
 	// FaultIgnoreLeaseLoss is fault injection, for tests only: capture
@@ -240,6 +243,16 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		if p.roles.Has(config.RoleCapture) {
 			g.Go(func() error { p.watchSnapshot(gctx, capture.TerminalStderr()); return nil })
 		}
+	}
+	if !p.roles.Has(config.RoleAPI) {
+		srv, err := p.newProbes()
+		if err != nil {
+			return err
+		}
+		p.mu.Lock()
+		p.Probes = srv
+		p.mu.Unlock()
+		g.Go(func() error { return srv.Run(gctx) })
 	}
 	for _, sv := range p.stages {
 		g.Go(func() error { return sv.loop(gctx) })
@@ -497,22 +510,7 @@ func (p *Pipeline) newAPI(opts ...api.Option) (*api.Server, error) {
 		ac.Engine = p.Engine
 	}
 	dlq := p.Bus.DeadLetters()
-	comps := []api.Component{{Name: "bus", Check: p.Bus.Ping}}
-	for _, name := range []string{"capture", "transform", "sink"} {
-		if !p.roles.Has(config.Role(name)) {
-			continue // another process's: its own health
-		}
-		comps = append(comps, api.Component{Name: name, Check: func(context.Context) error {
-			if name != "capture" && p.partitioned() {
-				return p.parts.health(name)
-			}
-			sv := p.stages[name]
-			if sv == nil {
-				return errors.New("not started")
-			}
-			return sv.health()
-		}})
-	}
+	comps := p.stageComponents()
 	// Dead letters are changes missing from the index until someone replays
 	// them: health says so, and returns to ok once they are replayed or
 	// purged. /health is public, so it does not say how many or of which
@@ -533,8 +531,7 @@ func (p *Pipeline) newAPI(opts ...api.Option) (*api.Server, error) {
 	p.mu.Unlock()
 	cat := &catalog{cfg: p.cfg, state: p.Bus.State(), scripts: p.Scripts,
 		capture: func() *capture.Capture { c, _ := p.running(); return c }, built: built, docOnly: docOnly}
-	status := &statusAssembler{bus: p.Bus, applied: p.appliedLSN, deadLetters: dlq, slot: p.cfg.Postgres.Slot, alias: p.cfg.IndexAlias, stages: p.running, sink: p.sinkStatus,
-		searchable: p.searchable, docOnly: docOnly, log: p.log}
+	status := p.newStatusAssembler()
 	src := api.PipelineFuncs{
 		IndicesFunc:    cat.Indices,
 		AppliedLSNFunc: p.appliedLSN,
@@ -545,6 +542,39 @@ func (p *Pipeline) newAPI(opts ...api.Option) (*api.Server, error) {
 		opts = append(opts, api.WithPostgres(func(ctx context.Context) (*pgx.Conn, error) { return pgx.Connect(ctx, p.cfg.Postgres.URL) }))
 	}
 	return api.New(ac, p.ES, src, comps, opts...)
+}
+
+// stageComponents are what /health checks of this process's own work: the
+// bus, and each stage that runs here (another process's stages report
+// their own health).
+func (p *Pipeline) stageComponents() []api.Component {
+	comps := []api.Component{{Name: "bus", Check: p.Bus.Ping}}
+	for _, name := range []string{"capture", "transform", "sink"} {
+		if !p.roles.Has(config.Role(name)) {
+			continue
+		}
+		comps = append(comps, api.Component{Name: name, Check: func(context.Context) error {
+			if name != "capture" && p.partitioned() {
+				return p.parts.health(name)
+			}
+			sv := p.stages[name]
+			if sv == nil {
+				return errors.New("not started")
+			}
+			return sv.health()
+		}})
+	}
+	return comps
+}
+
+// newStatusAssembler builds the pipeline's status for /status and
+// /metrics, from what runs in this process and what the bus records.
+func (p *Pipeline) newStatusAssembler() *statusAssembler {
+	p.mu.Lock()
+	docOnly := p.docOnly
+	p.mu.Unlock()
+	return &statusAssembler{bus: p.Bus, applied: p.appliedLSN, deadLetters: p.Bus.DeadLetters(), slot: p.cfg.Postgres.Slot,
+		alias: p.cfg.IndexAlias, stages: p.running, sink: p.sinkStatus, searchable: p.searchable, docOnly: docOnly, log: p.log}
 }
 
 // openBus opens the bus. An external NATS that does not answer yet (a

@@ -130,12 +130,25 @@ func newDeployment(t *testing.T) *deployment {
 }
 
 func (d *deployment) config(role string) string {
+	// The api process serves the search API on d.apiAddr; every other one
+	// serves its health and metrics endpoints on api.listen, each on a
+	// port of its own.
+	listen := "127.0.0.1:0"
+	if role == "api" {
+		listen = d.apiAddr
+	}
+	return d.configAt(role, d.pgURL, listen)
+}
+
+// configAt writes the configuration of a process running role, reaching
+// PostgreSQL at pgURL and serving HTTP on listen.
+func (d *deployment) configAt(role, pgURL, listen string) string {
 	parts := ""
 	if d.partitions > 0 {
 		parts = fmt.Sprintf("  partitions: %d\n", d.partitions)
 	}
-	return e2e.WriteConfig(d.t, e2e.Config{DataDir: d.t.TempDir(), PostgresURL: d.pgURL, Slot: "scaleout",
-		ElasticsearchURL: d.esURL, APIListen: d.apiAddr,
+	return e2e.WriteConfig(d.t, e2e.Config{DataDir: d.t.TempDir(), PostgresURL: pgURL, Slot: "scaleout",
+		ElasticsearchURL: d.esURL, APIListen: listen,
 		Extra: fmt.Sprintf("role: %s\nnats:\n  url: %s\n%scapture:\n  lease_ttl: %s\n", role, d.natsURL, parts, d.leaseTTL)})
 }
 
