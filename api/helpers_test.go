@@ -85,21 +85,7 @@ func newServer(t testing.TB, o serverOpts) *testServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("api Run: %v", err)
-		}
-	})
-	select {
-	case <-srv.Ready():
-	case err := <-done:
-		t.Fatalf("api did not start: %v", err)
-	}
-	return &testServer{base: "http://" + srv.Addr().String(), es: es, srv: srv, faults: faults}
+	return &testServer{base: runServer(t, srv), es: es, srv: srv, faults: faults}
 }
 
 // bulk indexes ndjson lines and refreshes.
@@ -226,4 +212,25 @@ func tryPost(base, body string) ([]byte, error) {
 		return nil, fmt.Errorf("HTTP %d: %s", res.StatusCode, raw)
 	}
 	return raw, nil
+}
+
+// runServer runs srv until the test ends and returns its base URL once it
+// listens.
+func runServer(t testing.TB, srv *api.Server) string {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("server Run: %v", err)
+		}
+	})
+	select {
+	case <-srv.Ready():
+	case err := <-done:
+		t.Fatalf("server did not start: %v", err)
+	}
+	return "http://" + srv.Addr().String()
 }

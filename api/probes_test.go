@@ -25,21 +25,7 @@ func startProbes(t *testing.T, cfg api.Config, stages api.Stages, comps []api.Co
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("probe server: %v", err)
-		}
-	})
-	select {
-	case <-srv.Ready():
-	case err := <-done:
-		t.Fatalf("probe server: %v", err)
-	}
-	return "http://" + srv.Addr().String(), srv
+	return runServer(t, srv), srv
 }
 
 func get(t *testing.T, url, key string) (int, string) {

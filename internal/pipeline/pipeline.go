@@ -676,6 +676,11 @@ func (p *Pipeline) APIAddr() net.Addr {
 	p.mu.Lock()
 	srv := p.API
 	p.mu.Unlock()
+	return readyAddr(srv)
+}
+
+// readyAddr returns srv's listening address once it is up, or nil.
+func readyAddr(srv *api.Server) net.Addr {
 	if srv == nil {
 		return nil
 	}

@@ -40,13 +40,5 @@ func (p *Pipeline) ProbesAddr() net.Addr {
 	p.mu.Lock()
 	srv := p.Probes
 	p.mu.Unlock()
-	if srv == nil {
-		return nil
-	}
-	select {
-	case <-srv.Ready():
-		return srv.Addr()
-	default:
-		return nil
-	}
+	return readyAddr(srv)
 }
