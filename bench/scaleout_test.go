@@ -146,15 +146,8 @@ func runWorkers(b *testing.B, env e2eEnv, natsBin string, w e2eWorkload, workers
 // capture holds its share. It returns the run and the CPU time the
 // nats-servers used meanwhile.
 func runProcesses(b *testing.B, env e2eEnv, natsBin string, w e2eWorkload, roles []string, partitions int) (e2eRun, time.Duration) {
-	nc := bustest.StartCluster(b, natsBin, 3)
-	defer func() {
-		for i := range nc.Size() {
-			nc.Kill(i)
-		}
-	}()
-	db := env.cluster.NewDatabase(b)
-	slot := slotName(b, db)
-	pgExec(b, db, e2eTableDDL)
+	nc, db, slot := startScaleOut(b, env, natsBin)
+	defer stopCluster(nc)
 	arr := e2e.NewArrivals(w.rows)
 	es := e2e.StartDiscardES(b, arr)
 	var procs processGroup
@@ -278,15 +271,8 @@ func (f *firstChanges) newer(old uint64) (time.Time, uint64, bool) {
 // (SIGTERM) n times, and reports how long each handover took.
 func runFailover(b *testing.B, env e2eEnv, natsBin string, n int) {
 	const ttl = 5 * time.Second
-	nc := bustest.StartCluster(b, natsBin, 3)
-	defer func() {
-		for i := range nc.Size() {
-			nc.Kill(i)
-		}
-	}()
-	db := env.cluster.NewDatabase(b)
-	slot := slotName(b, db)
-	pgExec(b, db, e2eTableDDL)
+	nc, db, slot := startScaleOut(b, env, natsBin)
+	defer stopCluster(nc)
 	es := e2e.StartDiscardES(b, e2e.NewArrivals(0))
 	cfg := e2e.WriteConfig(b, e2e.Config{DataDir: b.TempDir(), PostgresURL: db, Slot: slot, ElasticsearchURL: es.URL, APIListen: e2e.FreeAddr(b),
 		Extra: fmt.Sprintf("role: capture\nnats:\n  url: %s\ncapture:\n  lease_ttl: %s\n", nc.URL, ttl)})
@@ -453,4 +439,22 @@ func runFailover(b *testing.B, env e2eEnv, natsBin string, n int) {
 		"leader stopped (SIGTERM, lease released) → first change p50 %.2f s, max %.2f s (%s); killed p50 = %.1f× stopped p50",
 		ttl, p50(killChange), maxS(killChange), round(killChange), p50(killChange)/ttl.Seconds(), p50(killLease), round(killLease),
 		p50(termChange), maxS(termChange), round(termChange), p50(killChange)/p50(termChange))
+}
+
+// startScaleOut starts a three-node NATS cluster (stop it with
+// stopCluster once measured, so that the next run has the machine to
+// itself) and a database of its own holding the workload's table, with the
+// slot name to use.
+func startScaleOut(b *testing.B, env e2eEnv, natsBin string) (nc *bustest.Cluster, db, slot string) {
+	nc = bustest.StartCluster(b, natsBin, 3)
+	db = env.cluster.NewDatabase(b)
+	pgExec(b, db, e2eTableDDL)
+	return nc, db, slotName(b, db)
+}
+
+// stopCluster kills every server of nc.
+func stopCluster(nc *bustest.Cluster) {
+	for i := range nc.Size() {
+		nc.Kill(i)
+	}
 }

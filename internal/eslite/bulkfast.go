@@ -24,16 +24,8 @@ func parseActionLineFast(raw []byte, line int) (item *bulkItem, perr *search.Err
 		return nil, nil, false
 	}
 	item = &bulkItem{line: line, req: writeReq{version: versionMatchAny, ifSeqNo: seqNoUnassigned}}
-	switch string(action) {
-	case "index":
-		item.req.kind = opIndex
-	case "create":
-		item.req.kind = opCreate
-	case "update":
-		item.req.kind = opUpdate
-	case "delete":
-		item.req.kind = opDelete
-	default:
+	var known bool
+	if item.req.kind, known = bulkAction(string(action)); !known {
 		return nil, nil, false
 	}
 	// The metadata are scanned in full before any is applied, so that a

@@ -180,16 +180,8 @@ func parseActionLineJSON(raw []byte, line int) (*bulkItem, *search.Error) {
 	}
 	action, _ := tok.(string)
 	item := &bulkItem{line: line, req: writeReq{version: versionMatchAny, ifSeqNo: seqNoUnassigned}}
-	switch action {
-	case "index":
-		item.req.kind = opIndex
-	case "create":
-		item.req.kind = opCreate
-	case "update":
-		item.req.kind = opUpdate
-	case "delete":
-		item.req.kind = opDelete
-	default:
+	var known bool
+	if item.req.kind, known = bulkAction(action); !known {
 		return nil, malformed(line, "expected field [create], [delete], [index] or [update] but found [%s]", action)
 	}
 	var meta json.RawMessage
@@ -338,4 +330,20 @@ func longValue(key, text string) (int64, *search.Error) {
 		n = int64(f)
 	}
 	return n, nil
+}
+
+// bulkAction is the write an action line names: index, create, update or
+// delete.
+func bulkAction(action string) (opKind, bool) {
+	switch action {
+	case "index":
+		return opIndex, true
+	case "create":
+		return opCreate, true
+	case "update":
+		return opUpdate, true
+	case "delete":
+		return opDelete, true
+	}
+	return 0, false
 }
