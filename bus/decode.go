@@ -140,12 +140,13 @@ func decodeChangesRawSlow(data []byte) ([]Change, error) {
 	return cs, nil
 }
 
-// expandRaw turns a read batch into its changes, the rows left encoded:
+// expandRaw turns a read or insert batch into its changes, the rows left
+// encoded:
 // each row's key is read from its top-level members without decoding the
 // rest.
 func (w *wireChange) expandRaw() ([]Change, error) {
-	if w.Op != OpRead || len(w.Rows) == 0 {
-		return nil, fmt.Errorf("decode event: a read batch of %d %q rows", len(w.Rows), w.Op)
+	if w.Op != OpRead && w.Op != OpInsert || len(w.Rows) == 0 {
+		return nil, fmt.Errorf("decode event: a batch of %d %q rows", len(w.Rows), w.Op)
 	}
 	cs := make([]Change, len(w.Rows))
 	keys := make([]Column, len(w.Rows)*len(w.KeyColumns))
@@ -157,8 +158,8 @@ func (w *wireChange) expandRaw() ([]Change, error) {
 		if len(key) == 0 {
 			key = nil
 		}
-		cs[i] = Change{V: w.V, Op: OpRead, Schema: w.Schema, Table: w.Table, Key: key, RowJSON: row,
-			LSN: w.LSN, Pos: w.Pos + uint64(i)}
+		cs[i] = Change{V: w.V, Op: w.Op, Schema: w.Schema, Table: w.Table, Key: key, RowJSON: row,
+			LSN: w.LSN, Pos: w.Pos + uint64(i), CommitTime: w.CommitTime, Xid: w.Xid}
 	}
 	return cs, nil
 }

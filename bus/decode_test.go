@@ -25,7 +25,11 @@ var rawSeeds = []string{
 	`{"v":2,"op":"read","schema":"s","table":"t","key_columns":["id"],"lsn":"0/1","pos":0,"rows":[{"x":1}]}`,
 	`{"v":2,"op":"read","schema":"s","table":"t","key_columns":["id"],"lsn":"0/1","pos":0,"rows":[[1]]}`,
 	`{"v":2,"op":"read","schema":"s","table":"t","key_columns":["id"],"lsn":"0/1","pos":0,"rows":[]}`,
-	`{"v":3,"op":"insert","lsn":"0/10","row":{"a":1}}`,
+	`{"v":4,"op":"insert","lsn":"0/10","row":{"a":1}}`,
+	`{"v":3,"op":"insert","schema":"s","table":"t","key_columns":["id"],"lsn":"0/1","pos":4,"commit_time":"2024-05-01T10:00:00.123456Z","xid":77,"rows":[{"id":1,"a":"x"},{"id":2,"a":[1,{"b":"]}"}]}]}`,
+	`{"v":3,"op":"insert","schema":"s","table":"t","key_columns":["a","b"],"lsn":"0/1","pos":0,"rows":[{"a":1,"b":"x"}]}`,
+	`{"v":3,"op":"insert","schema":"s","table":"t","key_columns":["id"],"lsn":"0/1","pos":0,"commit_time":"nope","rows":[{"id":1}]}`,
+	`{"v":3,"op":"update","schema":"s","table":"t","key_columns":["id"],"lsn":"0/1","pos":0,"rows":[{"id":1}]}`,
 	`[{"v":2,"op":"insert","schema":"public","table":"t","key":[{"name":"id","value":1}],"row":{"id":1,"a":"x"},"lsn":"0/16B3748","pos":0,"commit_time":"2024-05-01T10:00:00.123456Z"},` +
 		`{"v":2,"op":"insert","schema":"public","table":"t","key":[{"name":"id","value":2}],"row":{"id":2,"a":"y\n"},"lsn":"0/16B3748","pos":1,"commit_time":"2024-05-01T10:00:00.123456Z"}]`,
 	`{"V":2,"OP":"insert","Schema":"s","lsn":"0/1","row":{"a":1},"key":[{"NAME":"id","Value":2,"value":3}],"unchanged":["b","c"],"pos":-1}`,
@@ -69,7 +73,8 @@ func referenceDecode(data []byte) ([]bus.Change, error) {
 	return cs, nil
 }
 
-// referenceReadBatch is the read batch form as encoding/json decodes it.
+// referenceReadBatch is the read or insert batch form as encoding/json
+// decodes it.
 type referenceReadBatch struct {
 	KeyColumns []string         `json:"key_columns"`
 	Rows       []map[string]any `json:"rows"`
@@ -78,8 +83,8 @@ type referenceReadBatch struct {
 // expand turns a decoded read batch into its changes; head holds the
 // fields the changes share.
 func (r *referenceReadBatch) expand(head *bus.Change) ([]bus.Change, error) {
-	if head.Op != bus.OpRead || len(r.Rows) == 0 {
-		return nil, fmt.Errorf("decode event: a read batch of %d %q rows", len(r.Rows), head.Op)
+	if head.Op != bus.OpRead && head.Op != bus.OpInsert || len(r.Rows) == 0 {
+		return nil, fmt.Errorf("decode event: a batch of %d %q rows", len(r.Rows), head.Op)
 	}
 	cs := make([]bus.Change, len(r.Rows))
 	keys := make([]bus.Column, len(r.Rows)*len(r.KeyColumns))
@@ -95,8 +100,8 @@ func (r *referenceReadBatch) expand(head *bus.Change) ([]bus.Change, error) {
 		if len(key) == 0 {
 			key = nil
 		}
-		cs[i] = bus.Change{V: head.V, Op: bus.OpRead, Schema: head.Schema, Table: head.Table, Key: key, Row: row,
-			LSN: head.LSN, Pos: head.Pos + uint64(i)}
+		cs[i] = bus.Change{V: head.V, Op: head.Op, Schema: head.Schema, Table: head.Table, Key: key, Row: row,
+			LSN: head.LSN, Pos: head.Pos + uint64(i), CommitTime: head.CommitTime, Xid: head.Xid}
 	}
 	return cs, nil
 }

@@ -365,6 +365,9 @@ func EncodeChanges(evs []*Change, maxBytes int) (data []byte, used int, err erro
 		b, err := encodeChange(nil, evs[0])
 		return b, 1, err
 	}
+	if n := insertRun(evs); n > 1 {
+		return encodeInsertBatch(evs[:n], maxBytes)
+	}
 	buf := []byte{'['}
 	for _, ev := range evs {
 		if used == 1 {
@@ -388,6 +391,152 @@ func EncodeChanges(evs []*Change, maxBytes int) (data []byte, used int, err erro
 		return buf[1:], 1, nil
 	}
 	return append(buf, ']'), used, nil
+}
+
+// insertRun is how many changes from the start of evs may travel as one
+// insert batch: consecutive inserts of one transaction (same LSN, commit
+// time and xid, positions one apart) whose rows hold their keys, with the
+// same key columns, and nothing an insert batch cannot say (unchanged
+// columns, a key change's old key, old values). 0 or 1 means none.
+func insertRun(evs []*Change) int {
+	first := evs[0]
+	if !batchableInsert(first) {
+		return 0
+	}
+	n := 1
+	for n < len(evs) {
+		e := evs[n]
+		if !batchableInsert(e) || e.Pos != first.Pos+uint64(n) || e.LSN != first.LSN || e.Xid != first.Xid ||
+			e.CommitTime != first.CommitTime || e.Table != first.Table || e.Schema != first.Schema ||
+			!sameKeyNames(e.Key, first.Key) {
+			break
+		}
+		n++
+	}
+	return n
+}
+
+// batchableInsert reports whether e can be an insert batch's row: an
+// insert whose row (as values) holds each key column with the key's value,
+// so that a reader recovers the key from the row.
+func batchableInsert(e *Change) bool {
+	if e.Op != OpInsert || e.Row == nil || len(e.RowJSON) > 0 || len(e.Unchanged) > 0 || len(e.From) > 0 ||
+		len(e.Old) > 0 || len(e.OldJSON) > 0 {
+		return false
+	}
+	for _, k := range e.Key {
+		v, ok := e.Row[k.Name]
+		if !ok || !sameScalar(v, k.Value) {
+			return false
+		}
+	}
+	return true
+}
+
+// sameScalar reports whether a and b are the same scalar of one type; any
+// other value (a slice, a map, a type not listed) is never the same.
+func sameScalar(a, b any) bool {
+	switch x := a.(type) {
+	case string:
+		y, ok := b.(string)
+		return ok && x == y
+	case json.Number:
+		y, ok := b.(json.Number)
+		return ok && x == y
+	case int64:
+		y, ok := b.(int64)
+		return ok && x == y
+	case int:
+		y, ok := b.(int)
+		return ok && x == y
+	case int32:
+		y, ok := b.(int32)
+		return ok && x == y
+	case uint64:
+		y, ok := b.(uint64)
+		return ok && x == y
+	case bool:
+		y, ok := b.(bool)
+		return ok && x == y
+	}
+	return false
+}
+
+func sameKeyNames(a, b []Column) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].Name != b[i].Name {
+			return false
+		}
+	}
+	return true
+}
+
+// encodeInsertBatch encodes the longest prefix of evs (an insertRun) that
+// fits in maxBytes, at least two, as an insert batch: the read batch's form
+// (see ReadBatch) with op "insert" and the transaction's commit_time and
+// xid, which states once what the rows share. It halves the bytes of a
+// large INSERT on the bus, and what each stage spends on them.
+func encodeInsertBatch(evs []*Change, maxBytes int) (data []byte, used int, err error) {
+	first := evs[0]
+	b := make([]byte, 0, min(maxBytes, 256+len(evs)*128))
+	b = append(b, `{"v":`...)
+	b = strconv.AppendInt(b, SchemaVersion, 10)
+	b = append(b, `,"op":`...)
+	b = appendString(b, string(OpInsert))
+	b = append(b, `,"schema":`...)
+	b = appendString(b, first.Schema)
+	b = append(b, `,"table":`...)
+	b = appendString(b, first.Table)
+	b = append(b, `,"key_columns":[`...)
+	for i, k := range first.Key {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendString(b, k.Name)
+	}
+	b = append(b, `],"lsn":"`...)
+	b = first.LSN.appendTo(b)
+	b = append(b, `","pos":`...)
+	b = strconv.AppendUint(b, first.Pos, 10)
+	if !first.CommitTime.IsZero() {
+		ts, err := first.CommitTime.MarshalJSON()
+		if err != nil {
+			return nil, 0, err
+		}
+		b = append(b, `,"commit_time":`...)
+		b = append(b, ts...)
+	}
+	if first.Xid != 0 {
+		b = append(b, `,"xid":`...)
+		b = strconv.AppendUint(b, uint64(first.Xid), 10)
+	}
+	b = append(b, `,"rows":[`...)
+	for _, ev := range evs {
+		mark := len(b)
+		if used > 0 {
+			b = append(b, ',')
+		}
+		if b, err = appendObject(b, ev.Row, 0); err != nil {
+			return nil, 0, fmt.Errorf("encode change %s.%s: %w", ev.Schema, ev.Table, err)
+		}
+		if used > 0 && len(b)+len("]}") > maxBytes {
+			b = b[:mark]
+			break
+		}
+		used++
+	}
+	if used == 1 {
+		// The second row did not fit: the first travels alone, as itself.
+		b, err := encodeChange(nil, first)
+		return b, 1, err
+	}
+	for _, ev := range evs[:used] {
+		ev.V = SchemaVersion
+	}
+	return append(b, "]}"...), used, nil
 }
 
 // encodeChange appends ev, stamped with this build's schema version, to b.

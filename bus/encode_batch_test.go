@@ -19,6 +19,14 @@ func row(table string, lsn bus.LSN, pos int, payload string) *bus.Change {
 		Key: []bus.Column{{Name: "id", Value: pos}}, Row: map[string]any{"id": pos, "p": payload}}
 }
 
+// upd is the update of the row at pos: updates never travel as an insert
+// batch, so several of them are a JSON array.
+func upd(table string, lsn bus.LSN, pos int, payload string) *bus.Change {
+	c := row(table, lsn, pos, payload)
+	c.Op = bus.OpUpdate
+	return c
+}
+
 func TestEncodeChanges(t *testing.T) {
 	t.Parallel()
 	big := strings.Repeat("x", 1000)
@@ -27,12 +35,16 @@ func TestEncodeChanges(t *testing.T) {
 		evs      []*bus.Change
 		max      int
 		wantUsed int
-		array    bool
+		form     byte // '{' one change or an insert batch, '[' an array
 	}{
-		{"one change is an object", []*bus.Change{row("t", 1, 0, "")}, bus.MaxBatchBytes, 1, false},
-		{"several are an array", []*bus.Change{row("t", 1, 0, ""), row("t", 1, 1, ""), row("t", 1, 2, "")}, bus.MaxBatchBytes, 3, true},
-		{"cut at the byte limit", []*bus.Change{row("t", 1, 0, big), row("t", 1, 1, big), row("t", 1, 2, big)}, 2500, 2, true},
-		{"a change over the limit goes alone", []*bus.Change{row("t", 1, 0, big), row("t", 1, 1, "")}, 500, 1, false},
+		{"one change is an object", []*bus.Change{row("t", 1, 0, "")}, bus.MaxBatchBytes, 1, '{'},
+		{"several are an array", []*bus.Change{upd("t", 1, 0, ""), upd("t", 1, 1, ""), upd("t", 1, 2, "")}, bus.MaxBatchBytes, 3, '['},
+		{"cut at the byte limit", []*bus.Change{upd("t", 1, 0, big), upd("t", 1, 1, big), upd("t", 1, 2, big)}, 2500, 2, '['},
+		{"a change over the limit goes alone", []*bus.Change{upd("t", 1, 0, big), upd("t", 1, 1, "")}, 500, 1, '{'},
+		{"several inserts are an insert batch", []*bus.Change{row("t", 1, 0, ""), row("t", 1, 1, ""), row("t", 1, 2, "")}, bus.MaxBatchBytes, 3, '{'},
+		{"an insert batch cut at the byte limit", []*bus.Change{row("t", 1, 0, big), row("t", 1, 1, big), row("t", 1, 2, big)}, 2300, 2, '{'},
+		{"an insert over the limit goes alone", []*bus.Change{row("t", 1, 0, big), row("t", 1, 1, "")}, 500, 1, '{'},
+		{"an insert batch ends before an update", []*bus.Change{row("t", 1, 0, ""), row("t", 1, 1, ""), upd("t", 1, 2, "")}, bus.MaxBatchBytes, 2, '{'},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -40,8 +52,8 @@ func TestEncodeChanges(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if used != tc.wantUsed || (data[0] == '[') != tc.array {
-				t.Fatalf("used %d (array %v), want %d (array %v)", used, data[0] == '[', tc.wantUsed, tc.array)
+			if used != tc.wantUsed || data[0] != tc.form {
+				t.Fatalf("used %d (%c…), want %d (%c…)", used, data[0], tc.wantUsed, tc.form)
 			}
 			if used > 1 && len(data) > tc.max {
 				t.Fatalf("%d bytes over the limit %d", len(data), tc.max)
@@ -54,7 +66,7 @@ func TestEncodeChanges(t *testing.T) {
 				t.Fatalf("decoded %d changes, want %d", len(got), used)
 			}
 			for i, c := range got {
-				if c.Pos != uint64(i) || c.V != bus.SchemaVersion || c.Row["p"] != tc.evs[i].Row["p"] {
+				if c.Pos != uint64(i) || c.V != bus.SchemaVersion || c.Op != tc.evs[i].Op || c.Row["p"] != tc.evs[i].Row["p"] {
 					t.Fatalf("change %d decoded as %+v", i, c)
 				}
 			}

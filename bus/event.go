@@ -10,9 +10,10 @@ import (
 
 // SchemaVersion is the version of the event encoding written by this build.
 // Readers reject events with a higher version instead of guessing at them.
-// Version 2 added the read batch (see ReadBatch); readers of version 2 read
-// version 1 events as they are.
-const SchemaVersion = 2
+// Version 2 added the read batch (see ReadBatch), version 3 the insert
+// batch (see EncodeChanges); a reader reads every older version's events
+// as they are.
+const SchemaVersion = 3
 
 // Op is what happened to a row.
 type Op string

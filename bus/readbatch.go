@@ -19,7 +19,7 @@ type Message struct {
 // Its messages use the read batch form, which states what the changes share
 // once instead of in every change:
 //
-//	{"v":2,"op":"read","schema":"public","table":"items","key_columns":["id"],
+//	{"v":3,"op":"read","schema":"public","table":"items","key_columns":["id"],
 //	 "lsn":"0/16B3748","pos":0,"rows":[{"id":1,…},{"id":2,…}]}
 //
 // The i-th row is the change at position pos+i; its key is the row's

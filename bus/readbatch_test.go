@@ -151,7 +151,7 @@ func TestDecodeReadBatchRejects(t *testing.T) {
 	}{
 		{"a row without its key", `{"v":2,"op":"read","schema":"s","table":"t","key_columns":["id"],"lsn":"0/1","pos":0,"rows":[{"id":1},{"x":2}]}`, false},
 		{"an empty batch", `{"v":2,"op":"read","schema":"s","table":"t","key_columns":["id"],"lsn":"0/1","pos":0,"rows":[]}`, false},
-		{"rows of another operation", `{"v":2,"op":"insert","schema":"s","table":"t","key_columns":["id"],"lsn":"0/1","pos":0,"rows":[{"id":1}]}`, false},
+		{"rows of another operation", `{"v":2,"op":"update","schema":"s","table":"t","key_columns":["id"],"lsn":"0/1","pos":0,"rows":[{"id":1}]}`, false},
 		{"a newer version", `{"v":99,"op":"read","schema":"s","table":"t","key_columns":["id"],"lsn":"0/1","pos":0,"rows":[{"id":1}]}`, true},
 	} {
 		_, err := DecodeChanges([]byte(tc.data))
