@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net"
+	"sync"
 	"time"
 
 	"github.com/jackc/pglogrepl"
@@ -85,7 +87,7 @@ func (c *Capture) stream(ctx context.Context, rconn *pgconn.PgConn, catalog *pgx
 	}
 	s := &streamer{c: c, rconn: rconn, catalog: catalog, dec: newDecoder(c.codec), ack: newAcker(c.pub, &c.track, start), bf: bf,
 		wal: wal, batch: make([]*bus.Change, 0, bus.MaxBatchEvents)}
-	var recv deadlineCtx
+	recv := newReadDeadline(ctx, rconn.Conn())
 	defer recv.stop()
 	now := time.Now()
 	next := now.Add(c.cfg.StatusInterval)
@@ -117,10 +119,16 @@ func (c *Capture) stream(ctx context.Context, rconn *pgconn.PgConn, catalog *pgx
 			}
 		default:
 		}
-		// One deadline context serves every receive until the next periodic
-		// task is due: under load that is thousands of messages, and
-		// making a context per message costs more than decoding it.
-		msg, err := rconn.ReceiveMessage(recv.until(ctx, minTime(next, nextMark)))
+		// The receive ends by the connection's read deadline, set only when
+		// the next periodic task's time changes, and not by a context:
+		// pgconn watches a context with a goroutine hand-off on every
+		// receive, which cost as much as a tenth of capture's time on a
+		// large transaction.
+		recv.until(minTime(next, nextMark))
+		if ctx.Err() != nil {
+			return c.finish(ctx, rconn, s.ack)
+		}
+		msg, err := rconn.ReceiveMessage(context.Background())
 		if err != nil {
 			if ctx.Err() != nil {
 				return c.finish(ctx, rconn, s.ack)
@@ -146,27 +154,47 @@ func (c *Capture) stream(ctx context.Context, rconn *pgconn.PgConn, catalog *pgx
 	}
 }
 
-// deadlineCtx hands out one deadline context per deadline, reused until the
-// deadline changes.
-type deadlineCtx struct {
-	ctx    context.Context
-	cancel context.CancelFunc
-	due    time.Time
+// readDeadline sets a connection's read deadline for the streaming loop,
+// and moves it to the past when ctx ends so that a blocked receive returns
+// (as a timeout, after which the loop sees ctx's end).
+type readDeadline struct {
+	conn    net.Conn
+	due     time.Time
+	release func() bool
+
+	mu      sync.Mutex
+	stopped bool
 }
 
-func (d *deadlineCtx) until(parent context.Context, due time.Time) context.Context {
-	if d.ctx == nil || !due.Equal(d.due) {
-		d.stop()
-		d.ctx, d.cancel = context.WithDeadline(parent, due)
+func newReadDeadline(ctx context.Context, conn net.Conn) *readDeadline {
+	d := &readDeadline{conn: conn}
+	d.release = context.AfterFunc(ctx, func() {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		if !d.stopped {
+			_ = conn.SetReadDeadline(time.Unix(1, 0))
+		}
+	})
+	return d
+}
+
+// until sets the read deadline to due unless it is already. Set after ctx
+// ended, it is never waited on: the loop checks ctx before it receives.
+func (d *readDeadline) until(due time.Time) {
+	if !due.Equal(d.due) {
+		_ = d.conn.SetReadDeadline(due)
 		d.due = due
 	}
-	return d.ctx
 }
 
-func (d *deadlineCtx) stop() {
-	if d.cancel != nil {
-		d.cancel()
-	}
+// stop releases ctx and clears the deadline, leaving the connection as
+// the stream found it for whoever uses it next.
+func (d *readDeadline) stop() {
+	d.mu.Lock()
+	d.stopped = true
+	d.mu.Unlock()
+	d.release()
+	_ = d.conn.SetReadDeadline(time.Time{})
 }
 
 func minTime(ts ...time.Time) time.Time {
