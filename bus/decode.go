@@ -94,15 +94,13 @@ func (w *wireChange) change() Change {
 // rows on as they are (a table without a script) never builds them as
 // values. DecodeRow decodes one when it is needed.
 //
-// Messages as capture writes them are read by a scanner that visits every
-// byte of a row once and builds nothing but the envelope's fields; anything
-// else (unknown forms, values of unexpected types) goes through
-// encoding/json, which gives the same changes, or the same error.
+// Messages as capture writes them are read by a scanner that validates
+// them as it goes and builds nothing but the envelope's fields; anything
+// else (unknown forms, values of unexpected types, invalid JSON) goes
+// through encoding/json, which gives the same changes, or the same error.
 func DecodeChangesRaw(data []byte) ([]Change, error) {
-	if json.Valid(data) {
-		if cs, ok := scanChanges(data); ok {
-			return cs, nil
-		}
+	if cs, ok := scanChanges(data); ok {
+		return cs, nil
 	}
 	return decodeChangesRawSlow(data)
 }
@@ -223,53 +221,61 @@ func rowKey(row []byte, names []string, key []Column) error {
 // eachMember calls f with the name (unquoted) and the raw value of each
 // top-level member of the JSON object obj, in order.
 func eachMember(obj []byte, f func(name, value []byte) error) error {
+	_, err := walkMembers(obj, f)
+	return err
+}
+
+// walkMembers is eachMember for a JSON object at the start of obj (after
+// spaces), which may be followed by more; it returns the index just past
+// the object. Every byte it passes is validated JSON.
+func walkMembers(obj []byte, f func(name, value []byte) error) (int, error) {
 	i := skipSpace(obj, 0)
 	if i >= len(obj) || obj[i] != '{' {
-		return fmt.Errorf("not a JSON object")
+		return 0, fmt.Errorf("not a JSON object")
 	}
 	i = skipSpace(obj, i+1)
 	if i < len(obj) && obj[i] == '}' {
-		return nil
+		return i + 1, nil
 	}
 	for {
 		if i >= len(obj) || obj[i] != '"' {
-			return fmt.Errorf("malformed JSON object at byte %d", i)
+			return 0, fmt.Errorf("malformed JSON object at byte %d", i)
 		}
 		end, escaped := stringEnd(obj, i)
 		if end < 0 {
-			return fmt.Errorf("unterminated string at byte %d", i)
+			return 0, fmt.Errorf("unterminated string at byte %d", i)
 		}
 		name := obj[i+1 : end-1]
 		if escaped {
 			var s string
 			if err := json.Unmarshal(obj[i:end], &s); err != nil {
-				return fmt.Errorf("member name at byte %d: %w", i, err)
+				return 0, fmt.Errorf("member name at byte %d: %w", i, err)
 			}
 			name = []byte(s)
 		}
 		i = skipSpace(obj, end)
 		if i >= len(obj) || obj[i] != ':' {
-			return fmt.Errorf("malformed JSON object at byte %d", i)
+			return 0, fmt.Errorf("malformed JSON object at byte %d", i)
 		}
 		start := skipSpace(obj, i+1)
 		vend := valueEnd(obj, start)
 		if vend < 0 {
-			return fmt.Errorf("malformed value at byte %d", start)
+			return 0, fmt.Errorf("malformed value at byte %d", start)
 		}
 		if err := f(name, obj[start:vend]); err != nil {
-			return err
+			return 0, err
 		}
 		i = skipSpace(obj, vend)
 		if i >= len(obj) {
-			return fmt.Errorf("unterminated JSON object")
+			return 0, fmt.Errorf("unterminated JSON object")
 		}
 		switch obj[i] {
 		case ',':
 			i = skipSpace(obj, i+1)
 		case '}':
-			return nil
+			return i + 1, nil
 		default:
-			return fmt.Errorf("malformed JSON object at byte %d", i)
+			return 0, fmt.Errorf("malformed JSON object at byte %d", i)
 		}
 	}
 }
@@ -281,60 +287,158 @@ func skipSpace(b []byte, i int) int {
 	return i
 }
 
-// stringEnd returns the index just past the string starting at b[i] (a
-// quote), and whether it holds an escape; -1 when it does not end.
+// valueEnd returns the index just past the JSON value starting at b[i], or
+// -1 when no valid JSON value starts there. It checks what json.Valid
+// checks (grammar, escapes, control characters in strings, nesting depth),
+// so that a scan made of it validates every byte it passes: the change
+// scanner reads a message once instead of validating it first.
+func valueEnd(b []byte, i int) int { return validEnd(b, i, 0) }
+
+// maxNesting is encoding/json's limit on nested objects and arrays.
+const maxNesting = 10000
+
+func validEnd(b []byte, i, depth int) int {
+	if i >= len(b) {
+		return -1
+	}
+	switch c := b[i]; {
+	case c == '"':
+		end, _ := stringEnd(b, i)
+		return end
+	case c == '{' || c == '[':
+		if depth >= maxNesting {
+			return -1
+		}
+		closing := byte('}')
+		if c == '[' {
+			closing = ']'
+		}
+		j := skipSpace(b, i+1)
+		if j < len(b) && b[j] == closing {
+			return j + 1
+		}
+		for {
+			if c == '{' {
+				if j >= len(b) || b[j] != '"' {
+					return -1
+				}
+				if j, _ = stringEnd(b, j); j < 0 {
+					return -1
+				}
+				if j = skipSpace(b, j); j >= len(b) || b[j] != ':' {
+					return -1
+				}
+				j = skipSpace(b, j+1)
+			}
+			if j = validEnd(b, j, depth+1); j < 0 {
+				return -1
+			}
+			if j = skipSpace(b, j); j >= len(b) {
+				return -1
+			}
+			switch b[j] {
+			case ',':
+				j = skipSpace(b, j+1)
+			case closing:
+				return j + 1
+			default:
+				return -1
+			}
+		}
+	case c == '-' || '0' <= c && c <= '9':
+		return numberEnd(b, i)
+	case c == 't':
+		return literalEnd(b, i, "true")
+	case c == 'f':
+		return literalEnd(b, i, "false")
+	case c == 'n':
+		return literalEnd(b, i, "null")
+	}
+	return -1
+}
+
+// stringEnd returns the index just past the valid JSON string starting at
+// b[i] (a quote), and whether it holds an escape; -1 when it does not end
+// or is not valid (a bad escape, a control character).
 func stringEnd(b []byte, i int) (end int, escaped bool) {
 	for j := i + 1; j < len(b); j++ {
-		switch b[j] {
-		case '\\':
+		switch c := b[j]; {
+		case c == '"':
+			return j + 1, escaped
+		case c == '\\':
 			escaped = true
 			j++
-		case '"':
-			return j + 1, escaped
+			if j >= len(b) {
+				return -1, escaped
+			}
+			switch b[j] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+			case 'u':
+				if j+4 >= len(b) {
+					return -1, escaped
+				}
+				for _, h := range b[j+1 : j+5] {
+					if !('0' <= h && h <= '9' || 'a' <= h && h <= 'f' || 'A' <= h && h <= 'F') {
+						return -1, escaped
+					}
+				}
+				j += 4
+			default:
+				return -1, escaped
+			}
+		case c < 0x20:
+			return -1, escaped
 		}
 	}
 	return -1, escaped
 }
 
-// valueEnd returns the index just past the JSON value starting at b[i], or
-// -1 when it does not end. It finds where the value ends; decoding it
-// checks the rest.
-func valueEnd(b []byte, i int) int {
-	if i >= len(b) {
-		return -1
-	}
-	switch b[i] {
-	case '"':
-		end, _ := stringEnd(b, i)
-		return end
-	case '{', '[':
-		depth := 0
-		for j := i; j < len(b); j++ {
-			switch b[j] {
-			case '"':
-				end, _ := stringEnd(b, j)
-				if end < 0 {
-					return -1
-				}
-				j = end - 1
-			case '{', '[':
-				depth++
-			case '}', ']':
-				depth--
-				if depth == 0 {
-					return j + 1
-				}
-			}
-		}
-		return -1
-	default:
-		j := i
-		for j < len(b) && b[j] != ',' && b[j] != '}' && b[j] != ']' && b[j] != ' ' && b[j] != '\t' && b[j] != '\n' && b[j] != '\r' {
+// numberEnd returns the index just past the JSON number starting at b[i],
+// or -1: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
+func numberEnd(b []byte, i int) int {
+	digits := func(j int) int {
+		for j < len(b) && '0' <= b[j] && b[j] <= '9' {
 			j++
-		}
-		if j == i {
-			return -1
 		}
 		return j
 	}
+	if b[i] == '-' {
+		i++
+	}
+	switch {
+	case i >= len(b):
+		return -1
+	case b[i] == '0':
+		i++
+	case '1' <= b[i] && b[i] <= '9':
+		i = digits(i + 1)
+	default:
+		return -1
+	}
+	if i < len(b) && b[i] == '.' {
+		j := digits(i + 1)
+		if j == i+1 {
+			return -1
+		}
+		i = j
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		j := digits(i)
+		if j == i {
+			return -1
+		}
+		i = j
+	}
+	return i
+}
+
+func literalEnd(b []byte, i int, lit string) int {
+	if len(b)-i < len(lit) || string(b[i:i+len(lit)]) != lit {
+		return -1
+	}
+	return i + len(lit)
 }

@@ -9,14 +9,17 @@ import (
 	"unicode/utf8"
 )
 
-// The change scanner: DecodeChangesRaw's fast path for valid JSON. It
-// accepts only what it reads exactly as encoding/json would (members of
-// the expected types, names as written or differing in case only) and
-// reports ok=false for anything else, which DecodeChangesRaw then hands to
-// encoding/json. FuzzDecodeChangesRawMatches holds the two to the same
-// result.
+// The change scanner: DecodeChangesRaw's fast path. It validates the JSON
+// as it reads it (valueEnd checks what json.Valid checks), accepts only
+// what it reads exactly as encoding/json would (members of the expected
+// types, names as written or differing in case only) and reports ok=false
+// for anything else, invalid JSON included, which DecodeChangesRaw then
+// hands to encoding/json. FuzzDecodeChangesRawMatches holds the two to the
+// same result, FuzzValueEndIsJSONValid the validation to json.Valid's.
 
-// scanChanges decodes the valid JSON change message data.
+// scanChanges decodes the change message data, validating every byte of
+// it as it goes: it reports ok=false for invalid JSON as for anything else
+// it does not read exactly as encoding/json would.
 func scanChanges(data []byte) ([]Change, bool) {
 	i := skipSpace(data, 0)
 	if i >= len(data) {
@@ -25,8 +28,8 @@ func scanChanges(data []byte) ([]Change, bool) {
 	if data[i] == '{' {
 		var w wireChange
 		var last scanCache
-		end := valueEnd(data, i)
-		if end < 0 || !scanWire(data[i:end], &w, &last) || w.V > SchemaVersion {
+		end, ok := scanWire(data[i:], &w, &last)
+		if !ok || skipSpace(data, i+end) != len(data) || w.V > SchemaVersion {
 			return nil, false
 		}
 		if w.Rows != nil {
@@ -40,15 +43,15 @@ func scanChanges(data []byte) ([]Change, bool) {
 	}
 	var cs []Change
 	var last scanCache
-	ok := eachElement(data[i:], func(elem []byte) bool {
+	end, ok := walkElements(data[i:], func(elem []byte) bool {
 		var w wireChange
-		if !scanWire(elem, &w, &last) || w.V > SchemaVersion {
+		if _, ok := scanWire(elem, &w, &last); !ok || w.V > SchemaVersion {
 			return false
 		}
 		cs = append(cs, w.change())
 		return true
 	})
-	return cs, ok && len(cs) > 0
+	return cs, ok && skipSpace(data, i+end) == len(data) && len(cs) > 0
 }
 
 // scanCache keeps the last commit time read: the changes of a message
@@ -58,13 +61,14 @@ type scanCache struct {
 	t   time.Time
 }
 
-// scanWire reads the change object obj into w.
-func scanWire(obj []byte, w *wireChange, last *scanCache) bool {
+// scanWire reads the change object at the start of obj into w and
+// returns the index just past it.
+func scanWire(obj []byte, w *wireChange, last *scanCache) (int, bool) {
 	if len(obj) == 0 || obj[0] != '{' {
-		return false
+		return 0, false
 	}
 	ok := true
-	err := eachMember(obj, func(name, v []byte) error {
+	end, err := walkMembers(obj, func(name, v []byte) error {
 		switch fieldName(name, wireNames) {
 		case "v":
 			n, isInt := scanInt(v)
@@ -125,7 +129,7 @@ func scanWire(obj []byte, w *wireChange, last *scanCache) bool {
 		}
 		return nil
 	})
-	return ok && err == nil
+	return end, ok && err == nil
 }
 
 // wireNames are wireChange's member names.
@@ -269,30 +273,38 @@ func scanValue(v []byte) any {
 // eachElement calls f with each element of the JSON array arr until f
 // returns false, and reports whether every call returned true.
 func eachElement(arr []byte, f func(elem []byte) bool) bool {
+	_, ok := walkElements(arr, f)
+	return ok
+}
+
+// walkElements is eachElement for a JSON array at the start of arr (after
+// spaces), which may be followed by more; it returns the index just past
+// the array. Every byte it passes is validated JSON.
+func walkElements(arr []byte, f func(elem []byte) bool) (int, bool) {
 	i := skipSpace(arr, 0)
 	if i >= len(arr) || arr[i] != '[' {
-		return false
+		return 0, false
 	}
 	i = skipSpace(arr, i+1)
 	if i < len(arr) && arr[i] == ']' {
-		return true
+		return i + 1, true
 	}
 	for {
 		end := valueEnd(arr, i)
 		if end < 0 || !f(arr[i:end]) {
-			return false
+			return 0, false
 		}
 		i = skipSpace(arr, end)
 		if i >= len(arr) {
-			return false
+			return 0, false
 		}
 		switch arr[i] {
 		case ',':
 			i = skipSpace(arr, i+1)
 		case ']':
-			return true
+			return i + 1, true
 		default:
-			return false
+			return 0, false
 		}
 	}
 }
