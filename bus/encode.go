@@ -417,11 +417,17 @@ func insertRun(evs []*Change) int {
 }
 
 // batchableInsert reports whether e can be an insert batch's row: an
-// insert whose row (as values) holds each key column with the key's value,
-// so that a reader recovers the key from the row.
+// insert whose row holds each key column with the key's value, so that a
+// reader recovers the key from the row. A row as values is checked; an
+// encoded row (RowJSON) needs its producer's word (KeyInRow).
 func batchableInsert(e *Change) bool {
-	if e.Op != OpInsert || e.Row == nil || len(e.RowJSON) > 0 || len(e.Unchanged) > 0 || len(e.From) > 0 ||
-		len(e.Old) > 0 || len(e.OldJSON) > 0 {
+	if e.Op != OpInsert || len(e.Unchanged) > 0 || len(e.From) > 0 || len(e.Old) > 0 || len(e.OldJSON) > 0 {
+		return false
+	}
+	if len(e.RowJSON) > 0 {
+		return e.KeyInRow
+	}
+	if e.Row == nil {
 		return false
 	}
 	for _, k := range e.Key {
@@ -519,7 +525,9 @@ func encodeInsertBatch(evs []*Change, maxBytes int) (data []byte, used int, err 
 		if used > 0 {
 			b = append(b, ',')
 		}
-		if b, err = appendObject(b, ev.Row, 0); err != nil {
+		if len(ev.RowJSON) > 0 {
+			b = append(b, ev.RowJSON...)
+		} else if b, err = appendObject(b, ev.Row, 0); err != nil {
 			return nil, 0, fmt.Errorf("encode change %s.%s: %w", ev.Schema, ev.Table, err)
 		}
 		if used > 0 && len(b)+len("]}") > maxBytes {

@@ -60,8 +60,13 @@ type Change struct {
 	Row map[string]any `json:"row,omitempty"`
 	// RowJSON, when set, is the row already encoded as a JSON object; the
 	// publisher writes it instead of Row. It lets a producer that reads rows
-	// as text (the snapshot) skip building Row. Readers always get Row.
+	// as text (the snapshot, streamed inserts) skip building Row. Readers
+	// of DecodeChanges always get Row.
 	RowJSON json.RawMessage `json:"-"`
+	// KeyInRow is the producer's word that RowJSON holds every key column
+	// with the value in Key (both were made from one tuple), which lets an
+	// insert with RowJSON travel in an insert batch. It does not travel.
+	KeyInRow bool `json:"-"`
 	// Unchanged names TOASTed columns whose value did not change and was not sent:
 	// they are absent from Row and must be left as they are in the index.
 	Unchanged []string `json:"unchanged,omitempty"`

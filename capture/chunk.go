@@ -127,15 +127,7 @@ type rowEncoder struct {
 }
 
 func newRowEncoder(codec *Codec, r *relation) *rowEncoder {
-	e := &rowEncoder{codec: codec, rel: r, names: make([][]byte, len(r.columns))}
-	for i, col := range r.columns {
-		var n []byte
-		if i > 0 {
-			n = append(n, ',')
-		}
-		e.names[i] = append(bus.AppendJSONString(n, col.name), ':')
-	}
-	return e
+	return &rowEncoder{codec: codec, rel: r, names: memberNames(r.columns)}
 }
 
 // encode appends the row as a JSON object to b.

@@ -1,11 +1,16 @@
 package capture
 
 import (
+	"bytes"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"reflect"
 	"testing"
 	"time"
+
+	"github.com/jackc/pglogrepl"
 
 	"github.com/walsearch/walsearch/bus"
 )
@@ -133,7 +138,7 @@ func TestDecoderRowChanges(t *testing.T) {
 	)
 	want := []*bus.Change{
 		{V: bus.SchemaVersion, Op: bus.OpInsert, Schema: "public", Table: itemsName, Key: []bus.Column{{Name: "id", Value: int64(1)}},
-			Row: map[string]any{"id": int64(1), "name": "apple", "price": jsonNum("1.50")}, LSN: 0x1000, Pos: 0, CommitTime: t0, Xid: 7},
+			RowJSON: json.RawMessage(`{"id":1,"name":"apple","price":1.50}`), KeyInRow: true, LSN: 0x1000, Pos: 0, CommitTime: t0, Xid: 7},
 		{V: bus.SchemaVersion, Op: bus.OpUpdate, Schema: "public", Table: itemsName, Key: []bus.Column{{Name: "id", Value: int64(1)}},
 			Row: map[string]any{"id": int64(1), "name": "apple", "price": jsonNum("2.25")}, LSN: 0x1000, Pos: 1, CommitTime: t0, Xid: 7},
 		{V: bus.SchemaVersion, Op: bus.OpDelete, Schema: "public", Table: itemsName, Key: []bus.Column{{Name: "id", Value: int64(1)}},
@@ -143,6 +148,63 @@ func TestDecoderRowChanges(t *testing.T) {
 	assertChanges(t, changes, want)
 	if !reflect.DeepEqual(commits, []bus.LSN{0x1030, 0x2040}) {
 		t.Fatalf("commit ends = %v", commits)
+	}
+}
+
+func mustParse(t *testing.T, data []byte) pglogrepl.Message {
+	t.Helper()
+	m, err := parseMessage(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// An insert's row is encoded straight from the tuple's text; it must say
+// what the row decoded to values says, key included.
+func TestDecoderInsertRowIsTheRowItsValuesMake(t *testing.T) {
+	rel := relationMsg(16700, "public", "kinds", 'd', relCol{true, "id", oidInt8}, relCol{false, "name", oidText},
+		relCol{false, "price", oidNumeric}, relCol{false, "tags", 1009}, relCol{false, "at", oidTimestamptz},
+		relCol{false, "doc", oidJSONB}, relCol{false, "f", oidFloat8}, relCol{false, "ok", oidBool}, relCol{false, "gone", oidText})
+	rows := [][]tupleCol{
+		{txt("9007199254740993"), txt("a \"quoted\" name\n"), txt("12345678901234567890.5"), txt(`{x,"y z",NULL}`),
+			txt("2024-01-31 10:11:12.5+01"), txt(`{"a":[1,2.50]}`), txt("1.5e300"), txt("t"), null},
+		{txt("-1"), txt(""), txt("NaN"), txt("{}"), txt("infinity"), txt("null"), txt("-Infinity"), txt("f"), null},
+	}
+	msgs := [][]byte{rel, beginMsg(0x3000, t0, 9)}
+	for _, r := range rows {
+		msgs = append(msgs, insertMsg(16700, r...))
+	}
+	changes, _ := decodeAll(t, newDecoder(NewCodec()), append(msgs, commitMsg(0x3000, 0x3010, t0))...)
+	values := newDecoder(NewCodec())
+	values.applyRelation(mustParse(t, rel).(*pglogrepl.RelationMessage))
+	for i, c := range changes {
+		if len(c.RowJSON) == 0 || c.Row != nil || !c.KeyInRow {
+			t.Fatalf("insert %d: RowJSON %s, Row %v, KeyInRow %v", i, c.RowJSON, c.Row, c.KeyInRow)
+		}
+		ins := mustParse(t, insertMsg(16700, rows[i]...)).(*pglogrepl.InsertMessage)
+		row, _ := values.row(values.rels[16700], ins.Tuple.Columns, nil)
+		want, err := bus.AppendJSONValue(nil, row)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got, exp map[string]any
+		for _, x := range []struct {
+			data []byte
+			into *map[string]any
+		}{{c.RowJSON, &got}, {want, &exp}} {
+			dec := json.NewDecoder(bytes.NewReader(x.data))
+			dec.UseNumber()
+			if err := dec.Decode(x.into); err != nil {
+				t.Fatalf("insert %d: %s: %v", i, x.data, err)
+			}
+		}
+		if !reflect.DeepEqual(got, exp) {
+			t.Fatalf("insert %d: row encoded from text\n%s\nfrom values\n%s", i, c.RowJSON, want)
+		}
+		if fmt.Sprint(got["id"]) != fmt.Sprint(c.Key[0].Value) {
+			t.Fatalf("insert %d: key %v, row's id %v", i, c.Key[0].Value, got["id"])
+		}
 	}
 }
 
@@ -287,6 +349,9 @@ func TestDecoderRelationChangesMidStream(t *testing.T) {
 		insertMsg(16400, txt("2"), txt("b"), txt("2"), txt("{x,y}")),
 		commitMsg(0x9000, 0x9010, t0),
 	)
+	if err := changes[1].DecodeRow(); err != nil {
+		t.Fatal(err)
+	}
 	if got := changes[1].Row["tags"]; !reflect.DeepEqual(got, []any{"x", "y"}) {
 		t.Fatalf("new column after Relation message = %#v", got)
 	}

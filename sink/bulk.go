@@ -164,9 +164,14 @@ func (s *Sink) sendChunks(ctx context.Context, items []item) error {
 	limit := min(s.cfg.MaxBatchBytes, s.cfg.MaxContentLength)
 	var buf bytes.Buffer
 	chunk := make([]item, 0, min(len(items), s.batchSize()))
-	for _, it := range items {
+	for i, it := range items {
 		before := buf.Len()
 		appendAction(&buf, it)
+		if i == 0 {
+			// Documents of a round are alike: size the body from the first
+			// rather than growing it (and copying it) a dozen times.
+			buf.Grow(min(limit, buf.Len()*min(len(items), s.batchSize())))
+		}
 		if size := buf.Len() - before; size > s.cfg.MaxContentLength {
 			buf.Truncate(before)
 			if err := s.tooLarge(ctx, it, size); err != nil {
