@@ -347,3 +347,19 @@ func bulkAction(action string) (opKind, bool) {
 	}
 	return 0, false
 }
+
+// ParseBulkAction reads one _bulk action line as the engine does and
+// returns its action (index, create, update or delete), index ("" when
+// the line names none) and document id. It serves programs that answer
+// bulk requests without an engine, such as a benchmark's discard
+// endpoint; a blank line is an error.
+func ParseBulkAction(raw []byte) (action, index, id string, err error) {
+	item, perr := parseActionLine(raw, 1)
+	if perr != nil {
+		return "", "", "", perr
+	}
+	if item == nil {
+		return "", "", "", errors.New("an empty action line")
+	}
+	return item.req.kind.String(), item.index, item.req.id, nil
+}
