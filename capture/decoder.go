@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -61,6 +62,12 @@ type decoder struct {
 	commitTime time.Time
 	xid        uint32
 	pos        uint64
+
+	// ins is the Insert message decodeBytes parses into, its columns
+	// pointing into the message's bytes: valid until the next message.
+	ins     pglogrepl.InsertMessage
+	insData pglogrepl.TupleData
+	insCols []pglogrepl.TupleDataColumn
 }
 
 func newDecoder(codec *Codec) *decoder {
@@ -145,11 +152,46 @@ func tupleFits(data []byte, i int) int {
 
 // decodeBytes parses and decodes one message.
 func (d *decoder) decodeBytes(data []byte) (decoded, error) {
+	if m, ok := d.parseInsert(data); ok {
+		return d.decode(m)
+	}
 	msg, err := parseMessage(data)
 	if err != nil {
 		return decoded{}, err
 	}
 	return d.decode(msg)
+}
+
+// parseInsert parses an Insert message as pglogrepl.Parse does, into the
+// decoder's own message, whose column values are slices of data instead
+// of copies: pglogrepl allocates every column and copies its value byte by
+// byte, about 15 allocations for a row of five columns, which made a
+// quarter of capture's time on a large INSERT. ok is false for any other
+// message, and for one whose lengths do not fit (parseMessage reports it).
+func (d *decoder) parseInsert(data []byte) (*pglogrepl.InsertMessage, bool) {
+	if len(data) < 9 || data[0] != 'I' || data[5] != 'N' || !lengthsFit(data) {
+		return nil, false
+	}
+	i := 6
+	n := int(binary.BigEndian.Uint16(data[i:]))
+	i += 2
+	d.insCols = slices.Grow(d.insCols[:0], n)[:n]
+	d.insData.Columns = slices.Grow(d.insData.Columns[:0], n)[:n]
+	for k := range n {
+		c := &d.insCols[k]
+		*c = pglogrepl.TupleDataColumn{DataType: data[i]}
+		i++
+		if c.DataType == pglogrepl.TupleDataTypeText || c.DataType == pglogrepl.TupleDataTypeBinary {
+			c.Length = binary.BigEndian.Uint32(data[i:])
+			i += 4
+			c.Data = data[i : i+int(c.Length) : i+int(c.Length)]
+			i += int(c.Length)
+		}
+		d.insData.Columns[k] = c
+	}
+	d.insData.ColumnNum = uint16(n)
+	d.ins = pglogrepl.InsertMessage{RelationID: binary.BigEndian.Uint32(data[1:]), Tuple: &d.insData}
+	return &d.ins, true
 }
 
 // decode applies one message.

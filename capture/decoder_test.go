@@ -421,3 +421,34 @@ func FuzzDecodePgoutput(f *testing.F) {
 		}
 	})
 }
+
+// The decoder's own Insert parser reads what pglogrepl.Parse reads: the
+// same relation and columns, or it leaves the message to parseMessage.
+func FuzzParseInsertMatchesPglogrepl(f *testing.F) {
+	f.Add(insertMsg(16400, txt("1"), txt("a"), txt("1")))
+	f.Add(insertMsg(16400, null, toast, txt("")))
+	f.Add(insertMsg(7))
+	f.Add([]byte("I\x00\x00\x00\x01N\x00\x02t\x00\x00\x00\x05ab"))
+	f.Add(updateMsg(16400, 'K', []tupleCol{txt("1"), null, null}, txt("2"), toast, null))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		d := newDecoder(NewCodec())
+		got, ok := d.parseInsert(data)
+		if !ok {
+			return
+		}
+		want, err := parseMessage(data)
+		if err != nil {
+			t.Fatalf("%q: parsed here, pglogrepl failed: %v", data, err)
+		}
+		w, isInsert := want.(*pglogrepl.InsertMessage)
+		if !isInsert || w.RelationID != got.RelationID || len(w.Tuple.Columns) != len(got.Tuple.Columns) || w.Tuple.ColumnNum != got.Tuple.ColumnNum {
+			t.Fatalf("%q: parsed %+v, pglogrepl %+v", data, got, want)
+		}
+		for i, c := range got.Tuple.Columns {
+			wc := w.Tuple.Columns[i]
+			if c.DataType != wc.DataType || c.Length != wc.Length || !bytes.Equal(c.Data, wc.Data) {
+				t.Fatalf("%q: column %d parsed %+v, pglogrepl %+v", data, i, c, wc)
+			}
+		}
+	})
+}
