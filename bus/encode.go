@@ -70,19 +70,50 @@ func appendChange(b []byte, ev *Change) ([]byte, error) {
 	b = ev.LSN.appendTo(b)
 	b = append(b, `","pos":`...)
 	b = strconv.AppendUint(b, ev.Pos, 10)
-	if !ev.CommitTime.IsZero() {
-		ts, err := ev.CommitTime.MarshalJSON()
+	if b, err = appendCommit(b, ev.CommitTime, ev.Xid); err != nil {
+		return nil, err
+	}
+	return append(b, '}'), nil
+}
+
+// appendCommit appends the commit_time and xid members, each when set.
+func appendCommit(b []byte, at time.Time, xid uint32) ([]byte, error) {
+	if !at.IsZero() {
+		ts, err := at.MarshalJSON()
 		if err != nil {
 			return nil, err
 		}
 		b = append(b, `,"commit_time":`...)
 		b = append(b, ts...)
 	}
-	if ev.Xid != 0 {
+	if xid != 0 {
 		b = append(b, `,"xid":`...)
-		b = strconv.AppendUint(b, uint64(ev.Xid), 10)
+		b = strconv.AppendUint(b, uint64(xid), 10)
 	}
-	return append(b, '}'), nil
+	return b, nil
+}
+
+// appendBatchHead appends a read or insert batch's members up to
+// `"pos":` (see ReadBatch).
+func appendBatchHead(b []byte, op Op, schema, table string, keyNames []string, lsn LSN) []byte {
+	b = append(b, `{"v":`...)
+	b = strconv.AppendInt(b, SchemaVersion, 10)
+	b = append(b, `,"op":`...)
+	b = appendString(b, string(op))
+	b = append(b, `,"schema":`...)
+	b = appendString(b, schema)
+	b = append(b, `,"table":`...)
+	b = appendString(b, table)
+	b = append(b, `,"key_columns":[`...)
+	for i, name := range keyNames {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendString(b, name)
+	}
+	b = append(b, `],"lsn":"`...)
+	b = lsn.appendTo(b)
+	return append(b, `","pos":`...)
 }
 
 // appendColumns appends cols as a JSON array of {"name","value"} objects.
@@ -442,28 +473,9 @@ func batchableInsert(e *Change) bool {
 // sameScalar reports whether a and b are the same scalar of one type; any
 // other value (a slice, a map, a type not listed) is never the same.
 func sameScalar(a, b any) bool {
-	switch x := a.(type) {
-	case string:
-		y, ok := b.(string)
-		return ok && x == y
-	case json.Number:
-		y, ok := b.(json.Number)
-		return ok && x == y
-	case int64:
-		y, ok := b.(int64)
-		return ok && x == y
-	case int:
-		y, ok := b.(int)
-		return ok && x == y
-	case int32:
-		y, ok := b.(int32)
-		return ok && x == y
-	case uint64:
-		y, ok := b.(uint64)
-		return ok && x == y
-	case bool:
-		y, ok := b.(bool)
-		return ok && x == y
+	switch a.(type) {
+	case string, json.Number, int64, int, int32, uint64, bool:
+		return a == b // comparable: false for another type, never a panic
 	}
 	return false
 }
@@ -487,37 +499,14 @@ func sameKeyNames(a, b []Column) bool {
 // large INSERT on the bus, and what each stage spends on them.
 func encodeInsertBatch(evs []*Change, maxBytes int) (data []byte, used int, err error) {
 	first := evs[0]
-	b := make([]byte, 0, min(maxBytes, 256+len(evs)*128))
-	b = append(b, `{"v":`...)
-	b = strconv.AppendInt(b, SchemaVersion, 10)
-	b = append(b, `,"op":`...)
-	b = appendString(b, string(OpInsert))
-	b = append(b, `,"schema":`...)
-	b = appendString(b, first.Schema)
-	b = append(b, `,"table":`...)
-	b = appendString(b, first.Table)
-	b = append(b, `,"key_columns":[`...)
+	names := make([]string, len(first.Key))
 	for i, k := range first.Key {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = appendString(b, k.Name)
+		names[i] = k.Name
 	}
-	b = append(b, `],"lsn":"`...)
-	b = first.LSN.appendTo(b)
-	b = append(b, `","pos":`...)
+	b := appendBatchHead(make([]byte, 0, min(maxBytes, 256+len(evs)*128)), OpInsert, first.Schema, first.Table, names, first.LSN)
 	b = strconv.AppendUint(b, first.Pos, 10)
-	if !first.CommitTime.IsZero() {
-		ts, err := first.CommitTime.MarshalJSON()
-		if err != nil {
-			return nil, 0, err
-		}
-		b = append(b, `,"commit_time":`...)
-		b = append(b, ts...)
-	}
-	if first.Xid != 0 {
-		b = append(b, `,"xid":`...)
-		b = strconv.AppendUint(b, uint64(first.Xid), 10)
+	if b, err = appendCommit(b, first.CommitTime, first.Xid); err != nil {
+		return nil, 0, err
 	}
 	b = append(b, `,"rows":[`...)
 	for _, ev := range evs {

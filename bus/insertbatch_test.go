@@ -16,16 +16,8 @@ func insertsFrom(sizes []byte, keyNames []string, text bool) []*Change {
 	evs := make([]*Change, len(sizes))
 	at := time.Date(2026, 1, 2, 3, 4, 5, 123456000, time.UTC)
 	for i, sz := range sizes {
-		key := make([]Column, len(keyNames))
-		row := map[string]any{"p": strings.Repeat("x", int(sz)*300), "n": json.Number("1.50"), "tags": []any{"a", nil}}
-		for k, name := range keyNames {
-			var v any = int64(i*7 + k)
-			if text {
-				v = strings.Repeat("k\"é", k+1) + string(rune('a'+i%26))
-			}
-			key[k] = Column{Name: name, Value: v}
-			row[name] = v
-		}
+		key, row := keyedRow(i, sz, keyNames, text)
+		row["n"], row["tags"] = json.Number("1.50"), []any{"a", nil}
 		evs[i] = &Change{V: SchemaVersion, Op: OpInsert, Schema: "public", Table: "t\"ä", Key: key, Row: row,
 			LSN: 0x16B3748, Pos: uint64(i + 3), CommitTime: at, Xid: 7310}
 	}

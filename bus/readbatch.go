@@ -42,23 +42,7 @@ type ReadBatch struct {
 // NewReadBatch returns an empty batch for reads of schema.table at lsn whose
 // key columns are keyNames, in key order.
 func NewReadBatch(schema, table string, keyNames []string, lsn LSN) *ReadBatch {
-	h := append([]byte(`{"v":`), strconv.Itoa(SchemaVersion)...)
-	h = append(h, `,"op":`...)
-	h = appendString(h, string(OpRead))
-	h = append(h, `,"schema":`...)
-	h = appendString(h, schema)
-	h = append(h, `,"table":`...)
-	h = appendString(h, table)
-	h = append(h, `,"key_columns":[`...)
-	for i, name := range keyNames {
-		if i > 0 {
-			h = append(h, ',')
-		}
-		h = appendString(h, name)
-	}
-	h = append(h, `],"lsn":"`...)
-	h = lsn.appendTo(h)
-	h = append(h, `","pos":`...)
+	h := appendBatchHead(nil, OpRead, schema, table, keyNames, lsn)
 	return &ReadBatch{
 		subject: ChangeSubject(schema, table),
 		first:   Change{Op: OpRead, Schema: schema, Table: table, LSN: lsn},

@@ -19,16 +19,7 @@ func readsFrom(t testing.TB, sizes []byte, keyNames []string, text bool) []*Chan
 		table = "t\"ä"
 	}
 	for i, sz := range sizes {
-		key := make([]Column, len(keyNames))
-		row := map[string]any{"p": strings.Repeat("x", int(sz)*300)}
-		for k, name := range keyNames {
-			var v any = int64(i*7 + k)
-			if text {
-				v = strings.Repeat("k\"é", k+1) + string(rune('a'+i%26))
-			}
-			key[k] = Column{Name: name, Value: v}
-			row[name] = v
-		}
+		key, row := keyedRow(i, sz, keyNames, text)
 		rowJSON, err := AppendJSONValue(nil, row)
 		if err != nil {
 			t.Fatal(err)
@@ -36,6 +27,22 @@ func readsFrom(t testing.TB, sizes []byte, keyNames []string, text bool) []*Chan
 		evs[i] = &Change{Op: OpRead, Schema: "public", Table: table, Key: key, RowJSON: rowJSON, LSN: 0x16B3748, Pos: uint64(i + 3)}
 	}
 	return evs
+}
+
+// keyedRow is the i-th row of readsFrom and insertsFrom and its key: the
+// key columns and a text of size (times 300) bytes.
+func keyedRow(i int, size byte, keyNames []string, text bool) ([]Column, map[string]any) {
+	key := make([]Column, len(keyNames))
+	row := map[string]any{"p": strings.Repeat("x", int(size)*300)}
+	for k, name := range keyNames {
+		var v any = int64(i*7 + k)
+		if text {
+			v = strings.Repeat("k\"é", k+1) + string(rune('a'+i%26))
+		}
+		key[k] = Column{Name: name, Value: v}
+		row[name] = v
+	}
+	return key, row
 }
 
 // batchMessages is what a ReadBatch makes of evs.
