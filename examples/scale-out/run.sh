@@ -122,7 +122,7 @@ fi
 
 # --- NATS: three servers, one cluster ---------------------------------------
 say "starting a three-node NATS cluster"
-client_ports=() route_ports=() routes=()
+client_ports=() route_ports=() routes=() nats_pids=()
 for i in 0 1 2; do
 	client_ports+=("$(free_port)")
 	route_ports+=("$(free_port)")
@@ -138,9 +138,21 @@ jetstream { store_dir: "$work/nats$i/js" }
 cluster { name: walsearch-example, listen: 127.0.0.1:${route_ports[i]}, routes: [$(IFS=,; echo "${routes[*]}")] }
 EOF
 	start "nats$i" "$natsbin" -c "$work/nats$i/nats.conf"
+	nats_pids+=("${pids[-1]}")
 	nats_urls+=("nats://127.0.0.1:${client_ports[i]}")
 done
 nats_url=$(IFS=,; echo "${nats_urls[*]}")
+# A new cluster elects its JetStream leader only once every server in the
+# routes is up: a server that exits or hangs on start is named here rather
+# than as a missing leader later.
+listening() { # listening PORT PID
+	kill -0 "$2" 2>/dev/null || { echo "pid $2 exited" >&2; return 1; }
+	(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+for i in 0 1 2; do
+	wait_for 60 "nats$i (pid ${nats_pids[i]}) listening on 127.0.0.1:${client_ports[i]}" \
+		listening "${client_ports[i]}" "${nats_pids[i]}"
+done
 
 # --- PostgreSQL ---------------------------------------------------------------
 say "starting PostgreSQL"
