@@ -63,6 +63,9 @@ func newBrowser(t *testing.T) *browser {
 		chromedp.NoSandbox, // root in containers has no user namespaces for Chromium's sandbox
 		chromedp.DisableGPU,
 		chromedp.WindowSize(1400, 1000),
+		// Chromium makes temporary directories of its own, which outlive it:
+		// they go into the test's.
+		chromedp.Env("TMPDIR="+t.TempDir()),
 	)
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(allocCtx)
