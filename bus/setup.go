@@ -81,6 +81,15 @@ func (b *Bus) openBucket(ctx context.Context, want jetstream.KeyValueConfig) (je
 				kv, err = b.js.KeyValue(ctx, want.Bucket)
 			}
 		}
+		if err != nil {
+			return err
+		}
+		// A bucket a cluster just created may have no stream leader yet:
+		// its first read would find no responders. Open returns once the
+		// bucket answers one.
+		if _, err = kv.Get(ctx, "walsearch-probe"); errors.Is(err, jetstream.ErrKeyNotFound) {
+			err = nil
+		}
 		return err
 	})
 	if err != nil {
