@@ -134,17 +134,27 @@ func newRowEncoder(codec *Codec, r *relation) *rowEncoder {
 func (e *rowEncoder) encode(b []byte, fields []copyField) ([]byte, error) {
 	b = append(b, '{')
 	for i, f := range fields {
-		b = append(b, e.names[i]...)
-		if f.null {
-			b = append(b, "null"...)
-			continue
-		}
 		var err error
-		if b, err = e.codec.AppendJSON(b, e.rel.columns[i].oid, f.text); err != nil {
-			return nil, fmt.Errorf("encode %s.%s: %w", e.rel.qualifiedName(), e.rel.columns[i].name, err)
+		if b, err = appendMember(b, e.codec, e.rel, e.names[i], i, f.text, f.null); err != nil {
+			return nil, err
 		}
 	}
 	return append(b, '}'), nil
+}
+
+// appendMember appends column i of r as a row's member, name (its
+// memberNames entry) then the JSON of its value's text, or null: a
+// snapshot row and a streamed insert are encoded alike.
+func appendMember(b []byte, codec *Codec, r *relation, name []byte, i int, text string, null bool) ([]byte, error) {
+	b = append(b, name...)
+	if null {
+		return append(b, "null"...), nil
+	}
+	b, err := codec.AppendJSON(b, r.columns[i].oid, text)
+	if err != nil {
+		return nil, fmt.Errorf("encode %s.%s: %w", r.qualifiedName(), r.columns[i].name, err)
+	}
+	return b, nil
 }
 
 // key decodes the key columns of a row.

@@ -439,14 +439,11 @@ func (d *decoder) rowJSON(r *relation, cols []*pglogrepl.TupleDataColumn) ([]byt
 	b := make([]byte, 0, r.rowSize.Load()+64)
 	b = append(b, '{')
 	for i, c := range cols {
-		b = append(b, r.members[i]...)
-		if c.DataType != pglogrepl.TupleDataTypeText {
-			b = append(b, "null"...) // what value gives a NULL
-			continue
-		}
+		// Anything but a text value is NULL here, as value gives it.
+		null := c.DataType != pglogrepl.TupleDataTypeText
 		var err error
-		if b, err = d.codec.AppendJSON(b, r.columns[i].oid, string(c.Data)); err != nil {
-			return nil, fmt.Errorf("encode %s.%s: %w", r.qualifiedName(), r.columns[i].name, err)
+		if b, err = appendMember(b, d.codec, r, r.members[i], i, string(c.Data), null); err != nil {
+			return nil, err
 		}
 	}
 	r.rowSize.Store(int64(len(b)))
