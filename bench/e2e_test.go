@@ -65,6 +65,8 @@ import (
 //
 // WALSEARCH_BENCH_E2E_CPUPROFILE=dir writes a CPU profile of each walsearch
 // process (start to stop, warm-up included) to dir/<workload>-<target>.pprof.
+// WALSEARCH_BENCH_E2E_MEMPROFILE=dir writes a profile of each process's
+// allocations to dir/<workload>-<target>.allocs.pprof.
 // WALSEARCH_BENCH_E2E_TARGETS, a comma list of recvlogical, discard and
 // embedded (default all three), runs only those; a ratio to pg_recvlogical
 // is reported only when it ran. Select workloads with -bench, e.g.
@@ -267,6 +269,13 @@ func runWalsearch(b *testing.B, env e2eEnv, w e2eWorkload, embedded bool) e2eRun
 			target = "embedded"
 		}
 		args = append(args, "--cpuprofile", filepath.Join(dir, w.name+"-"+target+".pprof"))
+	}
+	if dir := os.Getenv("WALSEARCH_BENCH_E2E_MEMPROFILE"); dir != "" {
+		target := "discard"
+		if embedded {
+			target = "embedded"
+		}
+		args = append(args, "--memprofile", filepath.Join(dir, w.name+"-"+target+".allocs.pprof"))
 	}
 	cmd := exec.Command(env.bin, args...)
 	// The benchmark polls the search API faster than its default rate limit.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"log/slog"
 	"os"
 	"runtime/pprof"
 
@@ -13,7 +14,7 @@ import (
 )
 
 func (m *Main) runCommand() *cobra.Command {
-	var path, cpuProfile string
+	var path, cpuProfile, memProfile string
 	cmd := &cobra.Command{
 		Use:   "run",
 		Short: "Run the pipeline: capture, bus, transform, sink and search API",
@@ -52,6 +53,9 @@ is picked up again on the next start.`,
 				}
 				defer stop()
 			}
+			if memProfile != "" {
+				defer writeAllocProfile(memProfile, log)
+			}
 			log.Info("starting walsearch", "role", cfg.Roles().String(), "postgres", bus.RedactURL(cfg.Postgres.URL),
 				"elasticsearch", orDefault(bus.RedactURL(cfg.Elasticsearch.URL), "embedded"),
 				"nats", orDefault(bus.RedactURL(cfg.NATS.URL), "embedded"), "data_dir", cfg.DataDir)
@@ -68,6 +72,7 @@ is picked up again on the next start.`,
 	}
 	cmd.Flags().StringVarP(&path, "config", "c", "", "path to walsearch.yaml")
 	cmd.Flags().StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file (read it with go tool pprof)")
+	cmd.Flags().StringVar(&memProfile, "memprofile", "", "write a profile of the whole run's allocations to this file when walsearch stops (read it with go tool pprof -sample_index=alloc_space)")
 	config.AddFlags(cmd.Flags(), config.AllFlags...)
 	return cmd
 }
@@ -96,6 +101,20 @@ func startCPUProfile(path string) (stop func(), err error) {
 		return nil, fmt.Errorf("start cpu profile: %w", err)
 	}
 	return func() { pprof.StopCPUProfile(); f.Close() }, nil
+}
+
+// writeAllocProfile writes the allocations made since the process started.
+// A failure is logged: it must not change how the run ended.
+func writeAllocProfile(path string, log *slog.Logger) {
+	f, err := os.Create(path)
+	if err != nil {
+		log.Error("create memory profile", "err", err)
+		return
+	}
+	defer f.Close()
+	if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+		log.Error("write memory profile", "err", err)
+	}
 }
 
 func orDefault(s, def string) string {
