@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -162,11 +161,12 @@ func withShadows(items []item, idx *indexManager) []item {
 // accepted on its own is dead-lettered instead of being sent.
 func (s *Sink) sendChunks(ctx context.Context, items []item) error {
 	limit := min(s.cfg.MaxBatchBytes, s.cfg.MaxContentLength)
-	var buf bytes.Buffer
+	buf := s.buffer()
+	defer s.bufs.Put(buf)
 	chunk := make([]item, 0, min(len(items), s.batchSize()))
 	for i, it := range items {
 		before := buf.Len()
-		appendAction(&buf, it)
+		appendAction(buf, it)
 		if i == 0 {
 			// Documents of a round are alike: size the body from the first
 			// rather than growing it (and copying it) a dozen times.
@@ -186,7 +186,7 @@ func (s *Sink) sendChunks(ctx context.Context, items []item) error {
 			}
 			buf.Reset()
 			chunk = chunk[:0]
-			appendAction(&buf, it)
+			appendAction(buf, it)
 		}
 		chunk = append(chunk, it)
 	}
@@ -315,6 +315,8 @@ func (s *Sink) send(ctx context.Context, items []item, body []byte) error {
 		st.BulkDocs[b]++
 		st.BulkDocsSum += uint64(len(items))
 	})
+	res := s.buffer()
+	defer s.bufs.Put(res)
 	for attempt := 0; ; attempt++ {
 		if attempt > 0 {
 			s.record(func(st *Status) { st.Retries++ })
@@ -328,7 +330,7 @@ func (s *Sink) send(ctx context.Context, items []item, body []byte) error {
 			}
 		}
 		began := time.Now()
-		status, resBody, err := s.doBulk(ctx, body)
+		status, resBody, err := s.doBulk(ctx, body, res)
 		took := time.Since(began)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -397,7 +399,19 @@ func (s *Sink) sendHalves(ctx context.Context, items []item) error {
 	return nil
 }
 
-func (s *Sink) doBulk(ctx context.Context, body []byte) (int, []byte, error) {
+// buffer is an empty buffer from s.bufs; put it back when done with it and
+// with every slice of its bytes.
+func (s *Sink) buffer() *bytes.Buffer {
+	if b, ok := s.bufs.Get().(*bytes.Buffer); ok {
+		b.Reset()
+		return b
+	}
+	return new(bytes.Buffer)
+}
+
+// doBulk sends body as one bulk request and reads the response into rb,
+// returning the status and rb's bytes.
+func (s *Sink) doBulk(ctx context.Context, body []byte, rb *bytes.Buffer) (int, []byte, error) {
 	s.record(func(st *Status) { st.InFlight++ })
 	defer s.record(func(st *Status) { st.InFlight-- })
 	rctx, cancel := context.WithTimeout(ctx, s.es.Timeout())
@@ -407,11 +421,11 @@ func (s *Sink) doBulk(ctx context.Context, body []byte) (int, []byte, error) {
 		return 0, nil, fmt.Errorf("bulk request: %w", err)
 	}
 	defer res.Body.Close()
-	rb, err := io.ReadAll(res.Body)
-	if err != nil {
+	rb.Reset()
+	if _, err := rb.ReadFrom(res.Body); err != nil {
 		return 0, nil, fmt.Errorf("bulk response: %w", err)
 	}
-	return res.StatusCode, rb, nil
+	return res.StatusCode, rb.Bytes(), nil
 }
 
 // settle records each item's outcome and returns, in order, the items to retry.

@@ -203,7 +203,8 @@ func (s *Sink) copyDocs(ctx context.Context, j *reindexJob, from, to string, ids
 		for _, it := range items {
 			appendAction(&buf, it)
 		}
-		status, rb, err := s.retrying(ctx, func() (int, []byte, error) { return s.doBulk(ctx, buf.Bytes()) })
+		var res bytes.Buffer
+		status, rb, err := s.retrying(ctx, func() (int, []byte, error) { return s.doBulk(ctx, buf.Bytes(), &res) })
 		if err != nil {
 			return err
 		}

@@ -309,7 +309,7 @@ func (s *Stage) prepare(ctx context.Context, msgs []jetstream.Msg) (*round, erro
 			if res.batched {
 				// The dead letter carries this change alone, so that
 				// replaying it does not repeat its neighbours.
-				b, _, err := bus.EncodeChanges([]*bus.Change{&res.change}, math.MaxInt)
+				b, _, err := bus.EncodeChanges([]*bus.Change{res.change}, math.MaxInt)
 				if err != nil {
 					r.stopKeepAlive()
 					return nil, fmt.Errorf("encode dead-lettered change: %w", err)
@@ -324,7 +324,7 @@ func (s *Stage) prepare(ctx context.Context, msgs []jetstream.Msg) (*round, erro
 	}
 	if rm, ok := s.mapper.(RoundMapper); ok {
 		for i := range results {
-			if c := &results[i].change; c.Op != bus.OpWatermark && rm.Affects(c) {
+			if c := results[i].change; c.Op != bus.OpWatermark && rm.Affects(c) {
 				r.together = append(r.together, c)
 			}
 		}
@@ -480,9 +480,9 @@ func (a *trailingAck) release() {
 
 // mapped is the outcome of one change.
 type mapped struct {
-	msg     int  // index of its message in the fetched batch
-	batched bool // its message holds other changes too
-	change  bus.Change
+	msg     int         // index of its message in the fetched batch
+	batched bool        // its message holds other changes too
+	change  *bus.Change // in the decoded message's changes
 	docs    []*bus.Doc
 	err     error
 }
@@ -516,26 +516,26 @@ func (s *Stage) mapBatch(msgs []jetstream.Msg) ([]error, []mapped) {
 	}
 	results := make([]mapped, 0, total)
 	for i, cs := range changes {
-		for _, c := range cs {
-			results = append(results, mapped{msg: i, batched: len(cs) > 1, change: c})
+		for j := range cs {
+			results = append(results, mapped{msg: i, batched: len(cs) > 1, change: &cs[j]})
 		}
 	}
 	n = min(s.cfg.Workers, len(results))
 	if n <= 1 {
 		for i := range results {
 			r := &results[i]
-			r.docs, r.err = s.mapChange(&r.change)
+			r.docs, r.err = s.mapChange(r.change)
 		}
 		return errs, results
 	}
 	part := make([]int, len(results))
 	for i := range results {
-		part[i] = partition(&results[i].change, n)
+		part[i] = partition(results[i].change, n)
 	}
 	s.parallel(n, func(w int) {
 		for i := range results {
 			if r := &results[i]; part[i] == w {
-				r.docs, r.err = s.mapChange(&r.change)
+				r.docs, r.err = s.mapChange(r.change)
 			}
 		}
 	})
