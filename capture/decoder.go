@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -68,6 +69,8 @@ type decoder struct {
 	ins     pglogrepl.InsertMessage
 	insData pglogrepl.TupleData
 	insCols []pglogrepl.TupleDataColumn
+	// keyScratch holds an insert's key columns while they are decoded.
+	keyScratch []*pglogrepl.TupleDataColumn
 }
 
 func newDecoder(codec *Codec) *decoder {
@@ -363,9 +366,9 @@ func (d *decoder) row(r *relation, cols, old []*pglogrepl.TupleDataColumn) (row 
 }
 
 // keyText returns the raw key values of a tuple, falling back to old for
-// columns sent as unchanged TOAST.
-func keyText(r *relation, cols, old []*pglogrepl.TupleDataColumn) ([]*pglogrepl.TupleDataColumn, error) {
-	out := make([]*pglogrepl.TupleDataColumn, len(r.key))
+// columns sent as unchanged TOAST, in dst's array when it is large enough.
+func keyText(dst []*pglogrepl.TupleDataColumn, r *relation, cols, old []*pglogrepl.TupleDataColumn) ([]*pglogrepl.TupleDataColumn, error) {
+	out := slices.Grow(dst[:0], len(r.key))[:len(r.key)]
 	for i, k := range r.key {
 		c := cols[k]
 		if c.DataType == pglogrepl.TupleDataTypeToast {
@@ -401,10 +404,12 @@ func (d *decoder) insert(r *relation, m *pglogrepl.InsertMessage) ([]*bus.Change
 	if err != nil {
 		return nil, err
 	}
-	kc, err := keyText(r, cols, nil)
+	// The key's text is decoded into c.Key right away: a scratch slice will do.
+	kc, err := keyText(d.keyScratch, r, cols, nil)
 	if err != nil {
 		return nil, err
 	}
+	d.keyScratch = kc
 	c := d.newChange(bus.OpInsert, r)
 	c.Key = d.key(r, kc)
 	if isWatermarkTable(r.schema, r.table) || isOwnersTable(r.schema, r.table) || sendsUnchanged(cols) {
@@ -436,13 +441,27 @@ func sendsUnchanged(cols []*pglogrepl.TupleDataColumn) bool {
 // publisher to encode again, which made about a third of capture's time on
 // a large INSERT.
 func (d *decoder) rowJSON(r *relation, cols []*pglogrepl.TupleDataColumn) ([]byte, error) {
+	// The values' text is made a string once, for the row, rather than
+	// once per column (most of capture's allocations on a large INSERT).
+	var sb strings.Builder
+	size := 0
+	for _, c := range cols {
+		size += len(c.Data)
+	}
+	sb.Grow(size)
+	for _, c := range cols {
+		sb.Write(c.Data)
+	}
+	texts := sb.String()
 	b := make([]byte, 0, r.rowSize.Load()+64)
 	b = append(b, '{')
 	for i, c := range cols {
+		text := texts[:len(c.Data)]
+		texts = texts[len(c.Data):]
 		// Anything but a text value is NULL here, as value gives it.
 		null := c.DataType != pglogrepl.TupleDataTypeText
 		var err error
-		if b, err = appendMember(b, d.codec, r, r.members[i], i, string(c.Data), null); err != nil {
+		if b, err = appendMember(b, d.codec, r, r.members[i], i, text, null); err != nil {
 			return nil, err
 		}
 	}
@@ -463,13 +482,13 @@ func (d *decoder) update(r *relation, m *pglogrepl.UpdateMessage) ([]*bus.Change
 			return nil, err
 		}
 	}
-	newKey, err := keyText(r, cols, old)
+	newKey, err := keyText(nil, r, cols, old)
 	if err != nil {
 		return nil, err
 	}
 	var out []*bus.Change
 	if old != nil {
-		oldKey, err := keyText(r, old, nil)
+		oldKey, err := keyText(nil, r, old, nil)
 		if err != nil {
 			return nil, err
 		}
@@ -499,7 +518,7 @@ func (d *decoder) delete(r *relation, m *pglogrepl.DeleteMessage) ([]*bus.Change
 	if err != nil {
 		return nil, err
 	}
-	kc, err := keyText(r, old, nil)
+	kc, err := keyText(nil, r, old, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -222,7 +222,7 @@ func appendAction(buf *bytes.Buffer, it item) {
 	buf.WriteString(`,"_id":`)
 	writeJSONString(buf, d.ID)
 	buf.WriteString(`,"version":`)
-	buf.WriteString(strconv.FormatUint(d.Version, 10))
+	buf.Write(strconv.AppendUint(buf.AvailableBuffer(), d.Version, 10))
 	buf.WriteString(`,"version_type":"external_gte"}}` + "\n")
 	if d.Op != bus.DocDelete {
 		buf.Write(d.Source)
