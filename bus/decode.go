@@ -75,6 +75,9 @@ type wireChange struct {
 	Xid        uint32            `json:"xid,omitempty"`
 	KeyColumns []string          `json:"key_columns,omitempty"`
 	Rows       []json.RawMessage `json:"rows,omitempty"`
+	// rowKeys, when the scanner read them with the rows, holds each row's
+	// key columns in turn: len(KeyColumns) per row.
+	rowKeys []Column
 }
 
 func (w *wireChange) change() Change {
@@ -147,11 +150,16 @@ func (w *wireChange) expandRaw() ([]Change, error) {
 		return nil, fmt.Errorf("decode event: a batch of %d %q rows", len(w.Rows), w.Op)
 	}
 	cs := make([]Change, len(w.Rows))
-	keys := make([]Column, len(w.Rows)*len(w.KeyColumns))
+	keys, read := w.rowKeys, len(w.rowKeys) == len(w.Rows)*len(w.KeyColumns)
+	if !read {
+		keys = make([]Column, len(w.Rows)*len(w.KeyColumns))
+	}
 	for i, row := range w.Rows {
 		key := keys[i*len(w.KeyColumns) : (i+1)*len(w.KeyColumns) : (i+1)*len(w.KeyColumns)]
-		if err := rowKey(row, w.KeyColumns, key); err != nil {
-			return nil, fmt.Errorf("decode event: row %d of a read batch of %s.%s: %w", i, w.Schema, w.Table, err)
+		if !read {
+			if err := rowKey(row, w.KeyColumns, key); err != nil {
+				return nil, fmt.Errorf("decode event: row %d of a read batch of %s.%s: %w", i, w.Schema, w.Table, err)
+			}
 		}
 		if len(key) == 0 {
 			key = nil
@@ -193,29 +201,43 @@ func (c *Change) DecodeOld() error {
 // must be a JSON object; as when it is decoded whole, a name given twice
 // takes its last value.
 func rowKey(row []byte, names []string, key []Column) error {
+	end, err := rowKeyAt(row, skipSpace(row, 0), names, key)
+	if err == nil && skipSpace(row, end) != len(row) {
+		err = fmt.Errorf("not a JSON object")
+	}
+	return err
+}
+
+// rowKeyAt is rowKey for the object starting at b[i], validating it; it
+// returns the index just past the object.
+func rowKeyAt(b []byte, i int, names []string, key []Column) (int, error) {
 	if len(names) > 64 {
-		return fmt.Errorf("%d key columns: at most 64 are supported", len(names))
+		return 0, fmt.Errorf("%d key columns: at most 64 are supported", len(names))
 	}
 	var seen uint64
-	err := eachMember(row, func(name, value []byte) error {
-		for i, n := range names {
+	end, err := walkMembersAt(b, i, func(name []byte, at int) (int, error) {
+		end := valueEnd(b, at)
+		if end < 0 {
+			return 0, fmt.Errorf("malformed value at byte %d", at)
+		}
+		for k, n := range names {
 			if n != string(name) {
 				continue
 			}
-			key[i] = Column{Name: n, Value: scanValue(value)}
-			seen |= 1 << i
+			key[k] = Column{Name: n, Value: scanValue(b[at:end])}
+			seen |= 1 << k
 		}
-		return nil
+		return end, nil
 	})
 	if err != nil {
-		return err
+		return 0, err
 	}
-	for i, n := range names {
-		if seen&(1<<i) == 0 {
-			return fmt.Errorf("lacks key column %q", n)
+	for k, n := range names {
+		if seen&(1<<k) == 0 {
+			return 0, fmt.Errorf("lacks key column %q", n)
 		}
 	}
-	return nil
+	return end, nil
 }
 
 // eachMember calls f with the name (unquoted) and the raw value of each
@@ -229,49 +251,59 @@ func eachMember(obj []byte, f func(name, value []byte) error) error {
 // spaces), which may be followed by more; it returns the index just past
 // the object. Every byte it passes is validated JSON.
 func walkMembers(obj []byte, f func(name, value []byte) error) (int, error) {
-	i := skipSpace(obj, 0)
-	if i >= len(obj) || obj[i] != '{' {
+	return walkMembersAt(obj, skipSpace(obj, 0), func(name []byte, at int) (int, error) {
+		end := valueEnd(obj, at)
+		if end < 0 {
+			return 0, fmt.Errorf("malformed value at byte %d", at)
+		}
+		return end, f(name, obj[at:end])
+	})
+}
+
+// walkMembersAt walks the JSON object starting at b[i] and returns the
+// index just past it. It validates the object's own bytes and leaves each
+// member's value to f, which gets the index where the value starts and
+// returns the index just past it, having validated what it passed: a
+// caller that reads a value's inside reads it once.
+func walkMembersAt(b []byte, i int, f func(name []byte, at int) (int, error)) (int, error) {
+	if i >= len(b) || b[i] != '{' {
 		return 0, fmt.Errorf("not a JSON object")
 	}
-	i = skipSpace(obj, i+1)
-	if i < len(obj) && obj[i] == '}' {
+	i = skipSpace(b, i+1)
+	if i < len(b) && b[i] == '}' {
 		return i + 1, nil
 	}
 	for {
-		if i >= len(obj) || obj[i] != '"' {
+		if i >= len(b) || b[i] != '"' {
 			return 0, fmt.Errorf("malformed JSON object at byte %d", i)
 		}
-		end, escaped := stringEnd(obj, i)
+		end, escaped := stringEnd(b, i)
 		if end < 0 {
 			return 0, fmt.Errorf("unterminated string at byte %d", i)
 		}
-		name := obj[i+1 : end-1]
+		name := b[i+1 : end-1]
 		if escaped {
 			var s string
-			if err := json.Unmarshal(obj[i:end], &s); err != nil {
+			if err := json.Unmarshal(b[i:end], &s); err != nil {
 				return 0, fmt.Errorf("member name at byte %d: %w", i, err)
 			}
 			name = []byte(s)
 		}
-		i = skipSpace(obj, end)
-		if i >= len(obj) || obj[i] != ':' {
+		i = skipSpace(b, end)
+		if i >= len(b) || b[i] != ':' {
 			return 0, fmt.Errorf("malformed JSON object at byte %d", i)
 		}
-		start := skipSpace(obj, i+1)
-		vend := valueEnd(obj, start)
-		if vend < 0 {
-			return 0, fmt.Errorf("malformed value at byte %d", start)
-		}
-		if err := f(name, obj[start:vend]); err != nil {
+		vend, err := f(name, skipSpace(b, i+1))
+		if err != nil {
 			return 0, err
 		}
-		i = skipSpace(obj, vend)
-		if i >= len(obj) {
+		i = skipSpace(b, vend)
+		if i >= len(b) {
 			return 0, fmt.Errorf("unterminated JSON object")
 		}
-		switch obj[i] {
+		switch b[i] {
 		case ',':
-			i = skipSpace(obj, i+1)
+			i = skipSpace(b, i+1)
 		case '}':
 			return i + 1, nil
 		default:

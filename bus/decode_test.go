@@ -34,6 +34,13 @@ var rawSeeds = []string{
 		`{"v":2,"op":"insert","schema":"public","table":"t","key":[{"name":"id","value":2}],"row":{"id":2,"a":"y\n"},"lsn":"0/16B3748","pos":1,"commit_time":"2024-05-01T10:00:00.123456Z"}]`,
 	`{"V":2,"OP":"insert","Schema":"s","lsn":"0/1","row":{"a":1},"key":[{"NAME":"id","Value":2,"value":3}],"unchanged":["b","c"],"pos":-1}`,
 	`{"v":2,"op":"update","lsn":"0/1","row":{"a":1},"key":null,"unchanged":null,"commit_time":null,"rows":null}`,
+	// Rows read before, between and after key_columns, and rows twice.
+	`{"v":3,"op":"insert","schema":"s","table":"t","rows":[{"id":1,"k":2}],"key_columns":["id"],"lsn":"0/1","pos":0}`,
+	`{"v":3,"op":"insert","schema":"s","table":"t","key_columns":["k"],"rows": [ {"id":1,"k":2} , {"id":3,"k":4} ],"key_columns":["id"],"lsn":"0/1","pos":0}`,
+	`{"v":3,"op":"insert","schema":"s","table":"t","key_columns":["x"],"rows":[{"id":1}],"key_columns":["id"],"lsn":"0/1","pos":0}`,
+	`{"v":3,"op":"insert","schema":"s","table":"t","key_columns":["id"],"rows":[{"id":1},{"id":2}],"Rows":[{"id":3}],"lsn":"0/1","pos":0}`,
+	`{"v":3,"op":"insert","schema":"s","table":"t","key_columns":["id"],"rows":[{"id":1},{"id":2,"bad":[}],"lsn":"0/1","pos":0}`,
+	`{"v":3,"op":"insert","schema":"s","table":"t","key_columns":["id"],"rows":`,
 }
 
 // referenceDecode is change message decoding written plainly with
@@ -171,4 +178,26 @@ func FuzzDecodeChangesRawMatches(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(checkRawMatches)
+}
+
+// BenchmarkDecodeInsertBatch decodes a full message of streamed inserts as
+// the transform reads it: rows left encoded, keys read.
+func BenchmarkDecodeInsertBatch(b *testing.B) {
+	evs := make([]*bus.Change, bus.MaxBatchEvents)
+	for i := range evs {
+		evs[i] = &bus.Change{V: bus.SchemaVersion, Op: bus.OpInsert, Schema: "public", Table: "items",
+			Key: []bus.Column{{Name: "id", Value: i}}, KeyInRow: true, LSN: 0x16B3748, Pos: uint64(i), Xid: 77,
+			RowJSON: fmt.Appendf(nil, `{"id":%d,"name":"item %d","price":%d.25,"tags":["a","b"],"created_at":"2024-05-01T10:00:00.123456Z"}`, i, i, i)}
+	}
+	data, n, err := bus.EncodeChanges(evs, bus.MaxBatchBytes)
+	if err != nil || n != len(evs) {
+		b.Fatalf("encode: %d of %d, %v", n, len(evs), err)
+	}
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := bus.DecodeChangesRaw(data); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

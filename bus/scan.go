@@ -2,6 +2,8 @@ package bus
 
 import (
 	"encoding/json"
+	"errors"
+	"fmt"
 	"math"
 	"strconv"
 	"strings"
@@ -68,8 +70,34 @@ func scanWire(obj []byte, w *wireChange, last *scanCache) (int, bool) {
 		return 0, false
 	}
 	ok := true
-	end, err := walkMembers(obj, func(name, v []byte) error {
-		switch fieldName(name, wireNames) {
+	end, err := walkMembersAt(obj, 0, func(name []byte, at int) (int, error) {
+		field := fieldName(name, wireNames)
+		if field == "rows" && at < len(obj) && obj[at] == '[' && w.KeyColumns != nil {
+			// The rows are read once: validated, cut and their keys
+			// read in one pass (the encoder writes key_columns first).
+			w.Rows, w.rowKeys = w.Rows[:0], w.rowKeys[:0]
+			if w.Rows == nil {
+				w.Rows = []json.RawMessage{}
+			}
+			n := len(w.KeyColumns)
+			return walkElementsAt(obj, at, func(at int) int {
+				w.rowKeys = append(w.rowKeys, make([]Column, n)...)
+				end, err := rowKeyAt(obj, at, w.KeyColumns, w.rowKeys[len(w.rowKeys)-n:])
+				if err != nil {
+					// expandRaw, given the rows, says what is wrong.
+					ok, w.rowKeys = false, nil
+					return -1
+				}
+				w.Rows = append(w.Rows, obj[at:end])
+				return end
+			})
+		}
+		vend := valueEnd(obj, at)
+		if vend < 0 {
+			return 0, fmt.Errorf("malformed value at byte %d", at)
+		}
+		v := obj[at:vend]
+		switch field {
 		case "v":
 			n, isInt := scanInt(v)
 			ok = ok && isInt
@@ -119,15 +147,16 @@ func scanWire(obj []byte, w *wireChange, last *scanCache) (int, bool) {
 			w.Xid = uint32(n)
 		case "key_columns":
 			w.KeyColumns, ok = scanStrings(ok, v)
+			w.rowKeys = nil // read for other columns, if at all
 		case "rows":
 			if v[0] != '[' {
 				ok = false
 				break
 			}
-			w.Rows = []json.RawMessage{}
+			w.Rows, w.rowKeys = []json.RawMessage{}, nil
 			ok = eachElement(v, func(row []byte) bool { w.Rows = append(w.Rows, row); return true }) && ok
 		}
-		return nil
+		return vend, nil
 	})
 	return end, ok && err == nil
 }
@@ -281,30 +310,48 @@ func eachElement(arr []byte, f func(elem []byte) bool) bool {
 // spaces), which may be followed by more; it returns the index just past
 // the array. Every byte it passes is validated JSON.
 func walkElements(arr []byte, f func(elem []byte) bool) (int, bool) {
-	i := skipSpace(arr, 0)
-	if i >= len(arr) || arr[i] != '[' {
-		return 0, false
+	end, err := walkElementsAt(arr, skipSpace(arr, 0), func(at int) int {
+		end := valueEnd(arr, at)
+		if end < 0 || !f(arr[at:end]) {
+			return -1
+		}
+		return end
+	})
+	return end, err == nil
+}
+
+// walkElementsAt walks the JSON array starting at b[i] and returns the
+// index just past it. It validates the array's own bytes and leaves each
+// element to f, which gets the index where the element starts and returns
+// the index just past it, having validated what it passed, or -1 to stop.
+func walkElementsAt(b []byte, i int, f func(at int) int) (int, error) {
+	if i >= len(b) || b[i] != '[' {
+		return 0, errNotArray
 	}
-	i = skipSpace(arr, i+1)
-	if i < len(arr) && arr[i] == ']' {
-		return i + 1, true
+	i = skipSpace(b, i+1)
+	if i < len(b) && b[i] == ']' {
+		return i + 1, nil
 	}
 	for {
-		end := valueEnd(arr, i)
-		if end < 0 || !f(arr[i:end]) {
-			return 0, false
+		end := f(i)
+		if end < 0 {
+			return 0, errNotArray
 		}
-		i = skipSpace(arr, end)
-		if i >= len(arr) {
-			return 0, false
+		i = skipSpace(b, end)
+		if i >= len(b) {
+			return 0, errNotArray
 		}
-		switch arr[i] {
+		switch b[i] {
 		case ',':
-			i = skipSpace(arr, i+1)
+			i = skipSpace(b, i+1)
 		case ']':
-			return i + 1, true
+			return i + 1, nil
 		default:
-			return 0, false
+			return 0, errNotArray
 		}
 	}
 }
+
+// errNotArray is walkElementsAt's answer to anything but a valid array
+// whose elements f accepted; its callers report ok=false, not the error.
+var errNotArray = errors.New("malformed JSON array")
