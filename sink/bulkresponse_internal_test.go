@@ -30,6 +30,9 @@ func TestSummarizeBulkAgreesWithEncodingJSON(t *testing.T) {
 		esBulkResponse(3, true),
 		[]byte(" {\n \"items\" : [ {\"delete\":{\"status\":404,\"error\":{\"reason\":\"a \\\"]}\\\" b\"}}} , {} ] , \"errors\" : false , \"x\" : [1, -2.5e3, null, true, \"}\"] }\n"),
 		[]byte(`{"errors":false,"items":[[],[[]],{"a":{"b":[{}]}}]}`),
+		// As filtered by bulkFilterPath.
+		[]byte(`{"errors":false,"items":[{"index":{"status":201}},{"delete":{"status":404}}]}`),
+		[]byte(`{"errors":true,"items":[{"index":{"status":201}},{"index":{"status":400,"error":{"type":"document_parsing_exception","reason":"x"}}}]}`),
 	}
 	for i, body := range bodies {
 		errs, items, ok := summarizeBulk(body)
@@ -73,6 +76,12 @@ func TestReadBulkResponseCountsItems(t *testing.T) {
 	br, err := readBulkResponse(esBulkResponse(2, true), 2)
 	if err != nil || !br.Errors || len(br.Items) != 2 || br.Items[1].outcome().Status != 201 {
 		t.Fatalf("a response with errors read as %+v, %v", br, err)
+	}
+	filtered := `{"errors":true,"items":[{"index":{"status":201}},{"delete":{"status":404}},{"index":{"status":400,"error":{"type":"document_parsing_exception","reason":"x"}}}]}`
+	br, err = readBulkResponse([]byte(filtered), 3)
+	if err != nil || !br.Errors || len(br.Items) != 3 || br.Items[1].outcome().Status != 404 ||
+		br.Items[2].outcome().Status != 400 || !strings.Contains(string(br.Items[2].outcome().Error), "document_parsing_exception") {
+		t.Fatalf("a filtered response with errors read as %+v, %v", br, err)
 	}
 }
 

@@ -35,6 +35,10 @@ func (s *Sink) sendLanes(ctx context.Context, items []item) error {
 		return s.sendChunks(ctx, items)
 	}
 	lanes := make([][]item, k)
+	for n := range lanes {
+		// Documents spread about evenly: grown once, if at all.
+		lanes[n] = make([]item, 0, len(items)/k+len(items)/(4*k)+8)
+	}
 	seed := s.laneSeed
 	for _, it := range items {
 		var h maphash.Hash

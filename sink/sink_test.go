@@ -202,9 +202,26 @@ func TestSinkKeepsUnchangedToastValues(t *testing.T) {
 	}
 }
 
+// filterSpy records the filter_path of each _bulk request it passes on.
+type filterSpy struct {
+	next http.RoundTripper
+	mu   sync.Mutex
+	seen []string
+}
+
+func (f *filterSpy) RoundTrip(r *http.Request) (*http.Response, error) {
+	if strings.HasSuffix(r.URL.Path, "/_bulk") {
+		f.mu.Lock()
+		f.seen = append(f.seen, r.URL.Query().Get("filter_path"))
+		f.mu.Unlock()
+	}
+	return f.next.RoundTrip(r)
+}
+
 func TestSinkDeadLettersRejectedDocumentsAndContinues(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, nil)
+	spy := &filterSpy{}
+	e := newEnv(t, func(rt http.RoundTripper) http.RoundTripper { spy.next = rt; return spy })
 	s := e.start(sink.DefaultConfig())
 	e.publish(idx("1", 100, `{"age":30}`))
 	e.waitFor("mapping established", func() bool { _, v, _ := e.get("users", "1"); return v == 100 })
@@ -219,6 +236,17 @@ func TestSinkDeadLettersRejectedDocumentsAndContinues(t *testing.T) {
 	n, err := e.bus.DLQCount(context.Background())
 	if err != nil || n != 1 || s.Status().DeadLetters != 1 {
 		t.Fatalf("dead letters: stream %d (%v), status %d; want 1", n, err, s.Status().DeadLetters)
+	}
+	// The rejection was read from an answer filtered to statuses and errors.
+	spy.mu.Lock()
+	defer spy.mu.Unlock()
+	for _, f := range spy.seen {
+		if f != "errors,items.*.status,items.*.error" {
+			t.Fatalf("bulk requests asked for filter_path %q", spy.seen)
+		}
+	}
+	if len(spy.seen) == 0 {
+		t.Fatal("no bulk request seen")
 	}
 }
 

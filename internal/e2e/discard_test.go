@@ -105,11 +105,17 @@ func TestDiscardES(t *testing.T) {
 	if got := a.Missing(5); fmt.Sprint(got) != "[2]" {
 		t.Fatalf("missing %v, want [2]", got)
 	}
+	// filter_path is honoured, as Elasticsearch honours it.
+	code, _, body = call("POST", "/_bulk?filter_path=errors,items.*.status,items.*.error",
+		"{\"index\":{\"_index\":\"items\",\"_id\":\"2\"}}\n{}\n{\"delete\":{\"_index\":\"items\",\"_id\":\"3\"}}\n")
+	if want := `{"errors":false,"items":[{"index":{"status":201}},{"delete":{"status":200}}]}`; code != 200 || body != want {
+		t.Fatalf("bulk with filter_path: %d %s, want %s", code, body, want)
+	}
 	// Nothing was stored.
 	if code, _, body := call("GET", "/items/_count", ""); code != 200 || !strings.Contains(body, `"count":0`) {
 		t.Fatalf("count: %d %s", code, body)
 	}
-	if d.Bulks() != 1 {
-		t.Fatalf("%d bulk requests counted", d.Bulks())
+	if d.Bulks() != 2 {
+		t.Fatalf("%d bulk requests counted, want 2", d.Bulks())
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/walsearch/walsearch/internal/eslite/search"
@@ -122,8 +123,53 @@ func (e *Engine) bulkAPI(c *call, defaultIndex string) {
 		c.fail(err)
 		return
 	}
-	c.reply(http.StatusOK, e.bulkResponse(items, results, failed, forced, time.Since(start)))
+	c.reply(http.StatusOK, e.bulkResponse(items, results, failed, forced, time.Since(start), ParseBulkFilter(c.param("filter_path"))))
 }
+
+// BulkFilter is the part of a bulk response filter_path keeps, for the
+// forms a bulk client asks for: took, errors, items, and fields of every
+// item (items.*.status). A nil filter keeps everything, as does a
+// filter_path of any other form (see docs/eslite.md).
+type BulkFilter struct {
+	took, errors, items bool
+	// fields are the item fields kept when items is false.
+	fields map[string]bool
+}
+
+// ParseBulkFilter reads a bulk request's filter_path parameter.
+func ParseBulkFilter(param string) *BulkFilter {
+	if param == "" {
+		return nil
+	}
+	f := &BulkFilter{fields: map[string]bool{}}
+	for _, p := range strings.Split(param, ",") {
+		switch p = strings.TrimSpace(p); {
+		case p == "took":
+			f.took = true
+		case p == "errors":
+			f.errors = true
+		case p == "items" || p == "items.*" || p == "items.**":
+			f.items = true
+		case strings.HasPrefix(p, "items.*.") && !strings.ContainsAny(p[len("items.*."):], ".*-"):
+			f.fields[p[len("items.*."):]] = true
+		default:
+			return nil
+		}
+	}
+	return f
+}
+
+// Took reports whether the response's took is kept.
+func (f *BulkFilter) Took() bool { return f == nil || f.took }
+
+// Errors reports whether the response's errors flag is kept.
+func (f *BulkFilter) Errors() bool { return f == nil || f.errors }
+
+// Items reports whether the response's items are written at all.
+func (f *BulkFilter) Items() bool { return f == nil || f.items || len(f.fields) > 0 }
+
+// Item reports whether an item's field name is kept.
+func (f *BulkFilter) Item(name string) bool { return f == nil || f.items || f.fields[name] }
 
 func (e *Engine) isAlias(name string) bool {
 	e.mu.RLock()
@@ -137,8 +183,8 @@ func (e *Engine) isAlias(name string) bool {
 }
 
 // bulkResponse renders the _bulk body by hand: it is the hot path of
-// indexing and the items are flat.
-func (e *Engine) bulkResponse(items []*bulkItem, results []*writeResult, failed []*search.Error, forced bool, took time.Duration) []byte {
+// indexing and the items are flat. Only what f keeps is written.
+func (e *Engine) bulkResponse(items []*bulkItem, results []*writeResult, failed []*search.Error, forced bool, took time.Duration, f *BulkFilter) []byte {
 	copies := map[*index]int{}
 	e.mu.RLock()
 	for _, r := range results {
@@ -150,76 +196,127 @@ func (e *Engine) bulkResponse(items []*bulkItem, results []*writeResult, failed 
 	}
 	e.mu.RUnlock()
 
-	var b bytes.Buffer
-	b.Grow(len(items) * 160)
 	errorsFound := false
-	b.WriteString(`{"took":`)
-	b.WriteString(strconv.FormatInt(took.Milliseconds(), 10))
-	b.WriteString(`,"errors":`)
-	errPos := b.Len()
-	b.WriteString(`false,"items":[`)
-	for i, it := range items {
-		if i > 0 {
+	for i := range items {
+		if failed[i] != nil || results[i] != nil && results[i].err != nil {
+			errorsFound = true
+			break
+		}
+	}
+	var b bytes.Buffer
+	if f == nil || f.items {
+		b.Grow(len(items) * 160)
+	} else {
+		b.Grow(len(items) * 32)
+	}
+	// A member of an object being written: a comma before all but the first.
+	members := 0
+	member := func(name string) {
+		if members > 0 {
 			b.WriteByte(',')
 		}
-		b.WriteString(`{"`)
-		b.WriteString(it.req.kind.String())
-		b.WriteString(`":{"_index":`)
-		r := results[i]
-		ferr := failed[i]
-		if r != nil && r.err != nil {
-			ferr = r.err
-		}
-		name := it.index
-		if r != nil {
-			name = r.index.name
-		}
-		writeJSONString(&b, name)
-		b.WriteString(`,"_id":`)
-		if it.req.id == "" {
-			b.WriteString("null")
-		} else {
-			writeJSONString(&b, it.req.id)
-		}
-		if ferr != nil {
-			errorsFound = true
-			b.WriteString(`,"status":`)
-			b.WriteString(strconv.Itoa(ferr.Status))
-			b.WriteString(`,"error":`)
-			b.Write(ferr.ObjectJSON())
+		members++
+		b.WriteByte('"')
+		b.WriteString(name)
+		b.WriteString(`":`)
+	}
+	b.WriteByte('{')
+	if f.Took() {
+		member("took")
+		b.WriteString(strconv.FormatInt(took.Milliseconds(), 10))
+	}
+	if f.Errors() {
+		member("errors")
+		b.WriteString(strconv.FormatBool(errorsFound))
+	}
+	if f.Items() {
+		member("items")
+		b.WriteByte('[')
+		for i, it := range items {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteString(`{"`)
+			b.WriteString(it.req.kind.String())
+			b.WriteString(`":{`)
+			members = 0
+			r := results[i]
+			ferr := failed[i]
+			if r != nil && r.err != nil {
+				ferr = r.err
+			}
+			if f.Item("_index") {
+				name := it.index
+				if r != nil {
+					name = r.index.name
+				}
+				member("_index")
+				writeJSONString(&b, name)
+			}
+			if f.Item("_id") {
+				member("_id")
+				if it.req.id == "" {
+					b.WriteString("null")
+				} else {
+					writeJSONString(&b, it.req.id)
+				}
+			}
+			if ferr != nil {
+				if f.Item("status") {
+					member("status")
+					b.WriteString(strconv.Itoa(ferr.Status))
+				}
+				if f.Item("error") {
+					member("error")
+					b.Write(ferr.ObjectJSON())
+				}
+				b.WriteString("}}")
+				continue
+			}
+			if f.Item("_version") {
+				member("_version")
+				b.WriteString(strconv.FormatInt(r.version, 10))
+			}
+			if f.Item("result") {
+				member("result")
+				b.WriteByte('"')
+				b.WriteString(r.result)
+				b.WriteByte('"')
+			}
+			if forced && r.result != "noop" && f.Item("forced_refresh") {
+				member("forced_refresh")
+				b.WriteString("true")
+			}
+			if f.Item("_shards") {
+				member("_shards")
+				if r.result == "noop" {
+					b.WriteString(`{"total":0,"successful":0,"failed":0}`)
+				} else {
+					b.WriteString(`{"total":`)
+					b.WriteString(strconv.Itoa(copies[r.index]))
+					b.WriteString(`,"successful":1,"failed":0}`)
+				}
+			}
+			if f.Item("_seq_no") {
+				member("_seq_no")
+				b.WriteString(strconv.FormatInt(r.seqNo, 10))
+			}
+			if f.Item("_primary_term") {
+				member("_primary_term")
+				b.WriteString("1")
+			}
+			if get := updateGet(r); get != nil && f.Item("get") {
+				member("get")
+				b.Write(get)
+			}
+			if f.Item("status") {
+				member("status")
+				b.WriteString(strconv.Itoa(r.status))
+			}
 			b.WriteString("}}")
-			continue
 		}
-		b.WriteString(`,"_version":`)
-		b.WriteString(strconv.FormatInt(r.version, 10))
-		b.WriteString(`,"result":"`)
-		b.WriteString(r.result)
-		b.WriteString(`"`)
-		if forced && r.result != "noop" {
-			b.WriteString(`,"forced_refresh":true`)
-		}
-		if r.result == "noop" {
-			b.WriteString(`,"_shards":{"total":0,"successful":0,"failed":0}`)
-		} else {
-			b.WriteString(`,"_shards":{"total":`)
-			b.WriteString(strconv.Itoa(copies[r.index]))
-			b.WriteString(`,"successful":1,"failed":0}`)
-		}
-		b.WriteString(`,"_seq_no":`)
-		b.WriteString(strconv.FormatInt(r.seqNo, 10))
-		b.WriteString(`,"_primary_term":1`)
-		if get := updateGet(r); get != nil {
-			b.WriteString(`,"get":`)
-			b.Write(get)
-		}
-		b.WriteString(`,"status":`)
-		b.WriteString(strconv.Itoa(r.status))
-		b.WriteString("}}")
+		b.WriteByte(']')
 	}
-	b.WriteString("]}")
-	out := b.Bytes()
-	if errorsFound {
-		out = append(out[:errPos:errPos], append([]byte("true"), out[errPos+5:]...)...)
-	}
-	return out
+	b.WriteByte('}')
+	return b.Bytes()
 }
