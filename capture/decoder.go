@@ -71,6 +71,23 @@ type decoder struct {
 	insCols []pglogrepl.TupleDataColumn
 	// keyScratch holds an insert's key columns while they are decoded.
 	keyScratch []*pglogrepl.TupleDataColumn
+	// spare holds streamed inserts handed back by recycle once published,
+	// with their key and row buffers, for the next inserts to reuse.
+	spare []*bus.Change
+}
+
+// maxSpare bounds the inserts kept for reuse: one message's worth.
+const maxSpare = bus.MaxBatchEvents + 1
+
+// recycle takes back a streamed insert the decoder made (KeyInRow) once
+// it was published and nothing refers to it any more: its struct and its
+// key and row buffers are reused by a later insert. Anything else is left
+// to the garbage collector. Most of capture's allocations on a large
+// INSERT were these, made and dropped for every row.
+func (d *decoder) recycle(c *bus.Change) {
+	if c.KeyInRow && len(d.spare) < maxSpare {
+		d.spare = append(d.spare, c)
+	}
 }
 
 func newDecoder(codec *Codec) *decoder {
@@ -317,10 +334,17 @@ func (d *decoder) rowChange(relID uint32, fn func(*relation) ([]*bus.Change, err
 }
 
 func (d *decoder) newChange(op bus.Op, r *relation) *bus.Change {
-	c := &bus.Change{V: bus.SchemaVersion, Op: op, Schema: r.schema, Table: r.table,
-		LSN: d.lsn, Pos: d.pos, CommitTime: d.commitTime, Xid: d.xid}
-	d.pos++
+	c := new(bus.Change)
+	d.initChange(c, op, r)
 	return c
+}
+
+// initChange sets a zero change's envelope: the next position of the
+// transaction.
+func (d *decoder) initChange(c *bus.Change, op bus.Op, r *relation) {
+	c.V, c.Op, c.Schema, c.Table = bus.SchemaVersion, op, r.schema, r.table
+	c.LSN, c.Pos, c.CommitTime, c.Xid = d.lsn, d.pos, d.commitTime, d.xid
+	d.pos++
 }
 
 // tupleColumns checks a tuple against the relation's shape.
@@ -383,7 +407,12 @@ func keyText(dst []*pglogrepl.TupleDataColumn, r *relation, cols, old []*pglogre
 }
 
 func (d *decoder) key(r *relation, kc []*pglogrepl.TupleDataColumn) []bus.Column {
-	key := make([]bus.Column, len(r.key))
+	return d.appendKey(nil, r, kc)
+}
+
+// appendKey is key in dst's array when it is large enough.
+func (d *decoder) appendKey(dst []bus.Column, r *relation, kc []*pglogrepl.TupleDataColumn) []bus.Column {
+	key := slices.Grow(dst[:0], len(r.key))[:len(r.key)]
 	for i, k := range r.key {
 		key[i] = bus.Column{Name: r.columns[k].name, Value: d.value(r.columns[k], kc[i])}
 	}
@@ -410,8 +439,18 @@ func (d *decoder) insert(r *relation, m *pglogrepl.InsertMessage) ([]*bus.Change
 		return nil, err
 	}
 	d.keyScratch = kc
-	c := d.newChange(bus.OpInsert, r)
-	c.Key = d.key(r, kc)
+	var c *bus.Change
+	var keyBuf []bus.Column
+	var rowBuf []byte
+	if n := len(d.spare); n > 0 {
+		c, d.spare = d.spare[n-1], d.spare[:n-1]
+		keyBuf, rowBuf = c.Key[:0], c.RowJSON[:0]
+		*c = bus.Change{}
+	} else {
+		c = new(bus.Change)
+	}
+	d.initChange(c, bus.OpInsert, r)
+	c.Key = d.appendKey(keyBuf, r, kc)
 	if isWatermarkTable(r.schema, r.table) || isOwnersTable(r.schema, r.table) || sendsUnchanged(cols) {
 		// Capture reads walsearch's own rows (signals) as values; an
 		// unchanged TOAST value, which an insert never has, goes the way
@@ -419,7 +458,7 @@ func (d *decoder) insert(r *relation, m *pglogrepl.InsertMessage) ([]*bus.Change
 		c.Row, c.Unchanged = d.row(r, cols, nil)
 		return []*bus.Change{c}, nil
 	}
-	if c.RowJSON, err = d.rowJSON(r, cols); err != nil {
+	if c.RowJSON, err = d.rowJSON(rowBuf, r, cols); err != nil {
 		return nil, err
 	}
 	c.KeyInRow = true
@@ -440,7 +479,7 @@ func sendsUnchanged(cols []*pglogrepl.TupleDataColumn) bool {
 // is (see rowEncoder): no map, no boxed values, and nothing for the
 // publisher to encode again, which made about a third of capture's time on
 // a large INSERT.
-func (d *decoder) rowJSON(r *relation, cols []*pglogrepl.TupleDataColumn) ([]byte, error) {
+func (d *decoder) rowJSON(dst []byte, r *relation, cols []*pglogrepl.TupleDataColumn) ([]byte, error) {
 	// The values' text is made a string once, for the row, rather than
 	// once per column (most of capture's allocations on a large INSERT).
 	var sb strings.Builder
@@ -453,7 +492,7 @@ func (d *decoder) rowJSON(r *relation, cols []*pglogrepl.TupleDataColumn) ([]byt
 		sb.Write(c.Data)
 	}
 	texts := sb.String()
-	b := make([]byte, 0, r.rowSize.Load()+64)
+	b := slices.Grow(dst[:0], int(r.rowSize.Load())+64)
 	b = append(b, '{')
 	for i, c := range cols {
 		text := texts[:len(c.Data)]

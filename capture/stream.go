@@ -229,6 +229,11 @@ func (s *streamer) send(ctx context.Context) error {
 		return nil
 	}
 	err := s.c.publish(ctx, s.batch...)
+	// Published (encoded, or dropped with the stream on an error): the
+	// decoder may reuse the inserts.
+	for _, ev := range s.batch {
+		s.dec.recycle(ev)
+	}
 	clear(s.batch)
 	s.batch = s.batch[:0]
 	return err
