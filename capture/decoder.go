@@ -41,7 +41,8 @@ func (r *relation) skipped() bool { return len(r.key) == 0 }
 
 func (r *relation) qualifiedName() string { return r.schema + "." + r.table }
 
-// decoded is what one pgoutput message produced.
+// decoded is what one pgoutput message produced. changes may be the
+// decoder's own slice: read it before decoding the next message.
 type decoded struct {
 	changes []*bus.Change
 	// commit is set for a Commit message; end is the transaction's end LSN,
@@ -74,6 +75,8 @@ type decoder struct {
 	// spare holds streamed inserts handed back by recycle once published,
 	// with their key and row buffers, for the next inserts to reuse.
 	spare []*bus.Change
+	// one holds a streamed insert's change as decoded.changes.
+	one [1]*bus.Change
 }
 
 // maxSpare bounds the inserts kept for reuse: one message's worth.
@@ -462,7 +465,9 @@ func (d *decoder) insert(r *relation, m *pglogrepl.InsertMessage) ([]*bus.Change
 		return nil, err
 	}
 	c.KeyInRow = true
-	return []*bus.Change{c}, nil
+	// decoded.changes is read before the next message: one slice will do.
+	d.one[0] = c
+	return d.one[:], nil
 }
 
 func sendsUnchanged(cols []*pglogrepl.TupleDataColumn) bool {
