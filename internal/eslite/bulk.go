@@ -220,6 +220,14 @@ func (e *Engine) bulkResponse(items []*bulkItem, results []*writeResult, failed 
 		b.WriteString(name)
 		b.WriteString(`":`)
 	}
+	// field starts an item's member when f keeps it.
+	field := func(name string) bool {
+		if !f.Item(name) {
+			return false
+		}
+		member(name)
+		return true
+	}
 	b.WriteByte('{')
 	if f.Took() {
 		member("took")
@@ -245,16 +253,14 @@ func (e *Engine) bulkResponse(items []*bulkItem, results []*writeResult, failed 
 			if r != nil && r.err != nil {
 				ferr = r.err
 			}
-			if f.Item("_index") {
+			if field("_index") {
 				name := it.index
 				if r != nil {
 					name = r.index.name
 				}
-				member("_index")
 				writeJSONString(&b, name)
 			}
-			if f.Item("_id") {
-				member("_id")
+			if field("_id") {
 				if it.req.id == "" {
 					b.WriteString("null")
 				} else {
@@ -262,33 +268,27 @@ func (e *Engine) bulkResponse(items []*bulkItem, results []*writeResult, failed 
 				}
 			}
 			if ferr != nil {
-				if f.Item("status") {
-					member("status")
+				if field("status") {
 					b.WriteString(strconv.Itoa(ferr.Status))
 				}
-				if f.Item("error") {
-					member("error")
+				if field("error") {
 					b.Write(ferr.ObjectJSON())
 				}
 				b.WriteString("}}")
 				continue
 			}
-			if f.Item("_version") {
-				member("_version")
+			if field("_version") {
 				b.WriteString(strconv.FormatInt(r.version, 10))
 			}
-			if f.Item("result") {
-				member("result")
+			if field("result") {
 				b.WriteByte('"')
 				b.WriteString(r.result)
 				b.WriteByte('"')
 			}
-			if forced && r.result != "noop" && f.Item("forced_refresh") {
-				member("forced_refresh")
+			if forced && r.result != "noop" && field("forced_refresh") {
 				b.WriteString("true")
 			}
-			if f.Item("_shards") {
-				member("_shards")
+			if field("_shards") {
 				if r.result == "noop" {
 					b.WriteString(`{"total":0,"successful":0,"failed":0}`)
 				} else {
@@ -297,20 +297,16 @@ func (e *Engine) bulkResponse(items []*bulkItem, results []*writeResult, failed 
 					b.WriteString(`,"successful":1,"failed":0}`)
 				}
 			}
-			if f.Item("_seq_no") {
-				member("_seq_no")
+			if field("_seq_no") {
 				b.WriteString(strconv.FormatInt(r.seqNo, 10))
 			}
-			if f.Item("_primary_term") {
-				member("_primary_term")
+			if field("_primary_term") {
 				b.WriteString("1")
 			}
-			if get := updateGet(r); get != nil && f.Item("get") {
-				member("get")
+			if get := updateGet(r); get != nil && field("get") {
 				b.Write(get)
 			}
-			if f.Item("status") {
-				member("status")
+			if field("status") {
 				b.WriteString(strconv.Itoa(r.status))
 			}
 			b.WriteString("}}")
