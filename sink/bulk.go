@@ -161,16 +161,18 @@ func withShadows(items []item, idx *indexManager) []item {
 // accepted on its own is dead-lettered instead of being sent.
 func (s *Sink) sendChunks(ctx context.Context, items []item) error {
 	limit := min(s.cfg.MaxBatchBytes, s.cfg.MaxContentLength)
-	buf := s.buffer()
-	defer s.bufs.Put(buf)
-	chunk := make([]item, 0, min(len(items), s.batchSize()))
+	n := min(len(items), s.batchSize())
+	var buf bytes.Buffer
+	bodySize := 0 // to size each body once, from the first document
+	chunk := make([]item, 0, n)
 	for i, it := range items {
 		before := buf.Len()
-		appendAction(buf, it)
+		appendAction(&buf, it)
 		if i == 0 {
 			// Documents of a round are alike: size the body from the first
 			// rather than growing it (and copying it) a dozen times.
-			buf.Grow(min(limit, buf.Len()*min(len(items), s.batchSize())))
+			bodySize = min(limit, buf.Len()*n)
+			buf.Grow(bodySize)
 		}
 		if size := buf.Len() - before; size > s.cfg.MaxContentLength {
 			buf.Truncate(before)
@@ -184,9 +186,12 @@ func (s *Sink) sendChunks(ctx context.Context, items []item) error {
 			if err := s.send(ctx, chunk, buf.Bytes()); err != nil {
 				return err
 			}
-			buf.Reset()
+			// A transport may read a request's body after answering it
+			// (see http.RoundTripper): the next request gets a new one.
+			buf = bytes.Buffer{}
+			buf.Grow(bodySize)
 			chunk = chunk[:0]
-			appendAction(buf, it)
+			appendAction(&buf, it)
 		}
 		chunk = append(chunk, it)
 	}
@@ -408,7 +413,8 @@ func (s *Sink) sendHalves(ctx context.Context, items []item) error {
 var bulkFilterPath = []string{"errors", "items.*.status", "items.*.error"}
 
 // buffer is an empty buffer from s.bufs; put it back when done with it and
-// with every slice of its bytes.
+// with every slice of its bytes. Only answers are read into these: a
+// request's body may be read by the transport after it answered.
 func (s *Sink) buffer() *bytes.Buffer {
 	if b, ok := s.bufs.Get().(*bytes.Buffer); ok {
 		b.Reset()

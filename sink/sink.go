@@ -247,8 +247,8 @@ type Sink struct {
 	idx     *indexManager
 	// laneSeed keys the hash that assigns documents to lanes.
 	laneSeed maphash.Seed
-	// bufs holds *bytes.Buffer for bulk bodies and responses, which are
-	// alike in size from one request to the next.
+	// bufs holds *bytes.Buffer for bulk answers, which are alike in size
+	// from one request to the next.
 	bufs sync.Pool
 
 	// writeMu makes batches apply one at a time, whether Run fetched them
