@@ -156,7 +156,7 @@ func tableColumns(ctx context.Context, q queryer, relID uint32) ([]relColumn, er
 // identity's columns are flagged (all of them for FULL), and the key is the
 // identity index or primary key in key order.
 func catalogRelation(id uint32, schema, table string, identity byte, cols []relColumn, key []string) *relation {
-	r := &relation{id: id, schema: schema, table: table, identity: identity, columns: cols}
+	r := &relation{id: id, schema: schema, table: table, identity: identity, columns: cols, members: memberNames(cols)}
 	inKey := make(map[string]bool, len(key))
 	for _, k := range key {
 		inKey[k] = true

@@ -123,11 +123,10 @@ func readChunk(ctx context.Context, conn *pgconn.PgConn, t snapshotTable, rg key
 type rowEncoder struct {
 	codec *Codec
 	rel   *relation
-	names [][]byte // per column: `"name":`, after a comma but for the first
 }
 
 func newRowEncoder(codec *Codec, r *relation) *rowEncoder {
-	return &rowEncoder{codec: codec, rel: r, names: memberNames(r.columns)}
+	return &rowEncoder{codec: codec, rel: r}
 }
 
 // encode appends the row as a JSON object to b.
@@ -135,18 +134,18 @@ func (e *rowEncoder) encode(b []byte, fields []copyField) ([]byte, error) {
 	b = append(b, '{')
 	for i, f := range fields {
 		var err error
-		if b, err = appendMember(b, e.codec, e.rel, e.names[i], i, f.text, f.null); err != nil {
+		if b, err = appendMember(b, e.codec, e.rel, i, f.text, f.null); err != nil {
 			return nil, err
 		}
 	}
 	return append(b, '}'), nil
 }
 
-// appendMember appends column i of r as a row's member, name (its
-// memberNames entry) then the JSON of its value's text, or null: a
-// snapshot row and a streamed insert are encoded alike.
-func appendMember(b []byte, codec *Codec, r *relation, name []byte, i int, text string, null bool) ([]byte, error) {
-	b = append(b, name...)
+// appendMember appends column i of r as a row's member, its name (from
+// r.members) then the JSON of its value's text, or null: a snapshot row
+// and a streamed insert are encoded alike.
+func appendMember(b []byte, codec *Codec, r *relation, i int, text string, null bool) ([]byte, error) {
+	b = append(b, r.members[i]...)
 	if null {
 		return append(b, "null"...), nil
 	}

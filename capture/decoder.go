@@ -25,8 +25,9 @@ type relation struct {
 	// the row's JSON object (after a comma but for the first).
 	members [][]byte
 	key     []int // indexes into columns, in key order
-	// rowSize is the encoded size of the last backfill row, to size the
-	// next one's buffer (backfill chunks may share the relation).
+	// rowSize is the encoded size of the last row encoded from text (a
+	// snapshot or backfill row, a streamed insert), to size the next one's
+	// buffer (backfill chunks may share the relation).
 	rowSize atomic.Int64
 }
 
@@ -505,7 +506,7 @@ func (d *decoder) rowJSON(dst []byte, r *relation, cols []*pglogrepl.TupleDataCo
 		// Anything but a text value is NULL here, as value gives it.
 		null := c.DataType != pglogrepl.TupleDataTypeText
 		var err error
-		if b, err = appendMember(b, d.codec, r, r.members[i], i, text, null); err != nil {
+		if b, err = appendMember(b, d.codec, r, i, text, null); err != nil {
 			return nil, err
 		}
 	}
