@@ -347,6 +347,7 @@ func (s *Sink) send(ctx context.Context, items []item, body []byte) error {
 				// A request the engine cannot answer within the timeout
 				// would time out again as it is: send it in two halves,
 				// in order, each splitting further if need be.
+				s.record(func(st *Status) { st.Splits++ })
 				return s.sendHalves(ctx, items)
 			}
 			continue
@@ -380,24 +381,24 @@ func (s *Sink) send(ctx context.Context, items []item, body []byte) error {
 			return nil
 		}
 		items = retry
-		var buf bytes.Buffer
-		for _, it := range items {
-			appendAction(&buf, it)
-		}
-		body = buf.Bytes()
+		body = bulkBody(items)
 	}
+}
+
+// bulkBody is the body of a bulk request of items.
+func bulkBody(items []item) []byte {
+	var buf bytes.Buffer
+	for _, it := range items {
+		appendAction(&buf, it)
+	}
+	return buf.Bytes()
 }
 
 // sendHalves sends items as two bulk requests, the first half first.
 func (s *Sink) sendHalves(ctx context.Context, items []item) error {
-	s.record(func(st *Status) { st.Splits++ })
 	h := len(items) / 2
 	for _, part := range [][]item{items[:h], items[h:]} {
-		var buf bytes.Buffer
-		for _, it := range part {
-			appendAction(&buf, it)
-		}
-		if err := s.send(ctx, part, buf.Bytes()); err != nil {
+		if err := s.send(ctx, part, bulkBody(part)); err != nil {
 			return err
 		}
 	}
@@ -520,17 +521,7 @@ func (s *Sink) rejected(ctx context.Context, items []item, status int, body []by
 	if len(items) == 1 {
 		return s.deadLetter(ctx, items[0], fmt.Sprintf("elasticsearch rejected the bulk request (HTTP %d): %s", status, truncate(body, 2000)))
 	}
-	half := len(items) / 2
-	for _, part := range [][]item{items[:half], items[half:]} {
-		var buf bytes.Buffer
-		for _, it := range part {
-			appendAction(&buf, it)
-		}
-		if err := s.send(ctx, part, buf.Bytes()); err != nil {
-			return err
-		}
-	}
-	return nil
+	return s.sendHalves(ctx, items)
 }
 
 func (s *Sink) deadLetter(ctx context.Context, it item, reason string) error {

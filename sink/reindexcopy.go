@@ -199,12 +199,9 @@ func (s *Sink) copyDocs(ctx context.Context, j *reindexJob, from, to string, ids
 		}
 	}
 	for len(items) > 0 {
-		var buf bytes.Buffer
-		for _, it := range items {
-			appendAction(&buf, it)
-		}
+		body := bulkBody(items)
 		var res bytes.Buffer
-		status, rb, err := s.retrying(ctx, func() (int, []byte, error) { return s.doBulk(ctx, buf.Bytes(), &res) })
+		status, rb, err := s.retrying(ctx, func() (int, []byte, error) { return s.doBulk(ctx, body, &res) })
 		if err != nil {
 			return err
 		}
